@@ -1,0 +1,60 @@
+package dev.cachefs.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code cachefs} command. */
+@Command(name = "cachefs", mixinStandardHelpOptions = true, version = "cachefs 0.1.0",
+        description = "A caching filesystem stacked over a (network) directory.",
+        subcommands = {MountCommand.class, UmountCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+    /** Exit code for wrong arguments or an unusable environment. */
+    static final int USAGE = 2;
+    /** Exit code for a failure while doing what was asked. */
+    static final int FAILED = 1;
+
+    public static void main(String[] args) {
+        int code = run(args);
+        if (code != 0 || args.length == 0 || !args[0].equals("mount") || !isForeground(args)) {
+            System.exit(code);
+        }
+    }
+
+    static boolean isForeground(String[] args) {
+        for (String a : args) {
+            if (a.equals("--foreground") || a.equals("-f")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    public static int run(String... args) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            if (ex instanceof UserError u) {
+                cmd.getErr().println("cachefs: " + u.getMessage());
+                return u.code;
+            }
+            cmd.getErr().println("cachefs: " + ex);
+            ex.printStackTrace(cmd.getErr());
+            return FAILED;
+        });
+        return cl.execute(args);
+    }
+
+    @Override
+    public void run() {
+        new CommandLine(this).usage(System.out);
+    }
+
+    /** A failure to report as one clear line, with an exit code. */
+    static final class UserError extends RuntimeException {
+        final int code;
+
+        UserError(int code, String message) {
+            super(message, null, false, false);
+            this.code = code;
+        }
+    }
+}

@@ -1,0 +1,278 @@
+package dev.cachefs.cli;
+
+import dev.cachefs.fs.StackedFs;
+import dev.cachefs.fuse.FuseSession;
+import dev.cachefs.fuse.MountOptions;
+import dev.cachefs.lower.LocalLowerFs;
+import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Libc;
+import dev.cachefs.nativeio.RawPath;
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "mount", mixinStandardHelpOptions = true,
+        description = {"Mount cachefs over LOWER at MOUNTPOINT.",
+                "Without --foreground, returns once the mount is live and keeps serving in the background."},
+        footer = {"", "Mount options (-o, comma separated):",
+                "  allow_other          let other users in (kernel permission checks still apply)",
+                "  attr_timeout=SEC     how long the kernel trusts attributes (default 1)",
+                "  entry_timeout=SEC    how long the kernel trusts names (default 1)",
+                "  passthrough          hand opens to the kernel (FUSE passthrough; root only; default)",
+                "  nopassthrough        serve all reads and writes through the daemon",
+                "  max_write=BYTES      largest write request, 131072..1048576 (default 1048576)",
+                "  workers=N            request threads (default 4)",
+                "  noauto_unmount       do not unmount if the daemon dies (default: it does)",
+                "", "Example:  cachefs mount /mnt/nfs /mnt/cached --cache ~/.cache/cachefs/nfs"})
+final class MountCommand implements Callable<Integer> {
+    static final String READY = "CACHEFS-READY";
+    static final String FAILED = "CACHEFS-FAILED ";
+
+    @Parameters(index = "0", paramLabel = "LOWER", description = "the directory to cache (e.g. a network mount)")
+    Path lower;
+
+    @Parameters(index = "1", paramLabel = "MOUNTPOINT", description = "an empty directory to mount on")
+    Path mountpoint;
+
+    @Option(names = "--cache", paramLabel = "DIR", description = "cache directory (default ~/.cache/cachefs/<lower path>)")
+    Path cacheDir;
+
+    @Option(names = "-o", paramLabel = "OPTS", split = ",", description = "mount options, see below")
+    List<String> options = new ArrayList<>();
+
+    @Option(names = {"-f", "--foreground"}, description = "serve in this process until unmounted")
+    boolean foreground;
+
+    @Option(names = "--notify-ready", hidden = true)
+    boolean notifyReady;
+
+    record Settings(MountOptions mount, StackedFs.Options fs) {}
+
+    @Override
+    public Integer call() throws Exception {
+        Path lowerDir = lower.toAbsolutePath().normalize();
+        Path mp = mountpoint.toAbsolutePath().normalize();
+        try {
+            Settings settings = parseOptions(lowerDir);
+            check(lowerDir, mp);
+            Path cache = prepareCache(lowerDir);
+            if (!foreground) {
+                return daemonize(cache);
+            }
+            return serve(lowerDir, mp, settings);
+        } catch (Main.UserError e) {
+            if (notifyReady) {
+                System.out.println(FAILED + e.getMessage());
+                System.out.flush();
+            }
+            throw e;
+        }
+    }
+
+    private Settings parseOptions(Path lowerDir) {
+        MountOptions mo = MountOptions.defaults(lowerDir.toString().replace(",", "_"));
+        StackedFs.Options so = StackedFs.Options.defaults();
+        for (String raw : options) {
+            String o = raw.trim();
+            if (o.isEmpty()) {
+                continue;
+            }
+            String key = o.contains("=") ? o.substring(0, o.indexOf('=')) : o;
+            String val = o.contains("=") ? o.substring(o.indexOf('=') + 1) : null;
+            try {
+                switch (key) {
+                    case "allow_other" -> mo = mo.withAllowOther(true);
+                    case "passthrough" -> {
+                        mo = mo.withPassthrough(true);
+                        so = new StackedFs.Options(so.entryTimeoutNs(), so.attrTimeoutNs(), true);
+                    }
+                    case "nopassthrough" -> {
+                        mo = mo.withPassthrough(false);
+                        so = new StackedFs.Options(so.entryTimeoutNs(), so.attrTimeoutNs(), false);
+                    }
+                    case "attr_timeout" -> so = new StackedFs.Options(so.entryTimeoutNs(), seconds(key, val), so.passthrough());
+                    case "entry_timeout" -> so = new StackedFs.Options(seconds(key, val), so.attrTimeoutNs(), so.passthrough());
+                    case "max_write" -> mo = mo.withMaxWrite(Integer.parseInt(need(key, val)));
+                    case "workers" -> mo = mo.withWorkers(Integer.parseInt(need(key, val)));
+                    case "noauto_unmount" -> mo = mo.withAutoUnmount(false);
+                    case "auto_unmount" -> mo = mo.withAutoUnmount(true);
+                    default -> throw new Main.UserError(Main.USAGE, "unknown mount option '" + o
+                            + "' (see cachefs mount --help)");
+                }
+            } catch (NumberFormatException e) {
+                throw new Main.UserError(Main.USAGE, "mount option '" + o + "' needs a whole number");
+            } catch (IllegalArgumentException e) {
+                throw new Main.UserError(Main.USAGE, e.getMessage());
+            }
+        }
+        return new Settings(mo, so);
+    }
+
+    private static String need(String key, String val) {
+        if (val == null || val.isEmpty()) {
+            throw new Main.UserError(Main.USAGE, "mount option " + key + " needs a value (" + key + "=...)");
+        }
+        return val;
+    }
+
+    private static long seconds(String key, String val) {
+        double s;
+        try {
+            s = Double.parseDouble(need(key, val));
+        } catch (NumberFormatException e) {
+            throw new Main.UserError(Main.USAGE, "mount option " + key + " needs a number of seconds");
+        }
+        if (s < 0 || s > 86400 * 365) {
+            throw new Main.UserError(Main.USAGE, "mount option " + key + " is out of range");
+        }
+        return (long) (s * 1e9);
+    }
+
+    private static void check(Path lowerDir, Path mp) throws IOException {
+        if (!Files.exists(lowerDir)) {
+            throw new Main.UserError(Main.USAGE, "lower directory " + lowerDir + " does not exist");
+        }
+        if (!Files.isDirectory(lowerDir)) {
+            throw new Main.UserError(Main.USAGE, "lower " + lowerDir + " is not a directory");
+        }
+        if (!Files.exists(mp)) {
+            throw new Main.UserError(Main.USAGE, "mount point " + mp + " does not exist (create it with mkdir)");
+        }
+        if (!Files.isDirectory(mp)) {
+            throw new Main.UserError(Main.USAGE, "mount point " + mp + " is not a directory");
+        }
+        Path realLower = lowerDir.toRealPath();
+        Path realMp = mp.toRealPath();
+        if (realMp.equals(realLower) || realMp.startsWith(realLower) || realLower.startsWith(realMp)) {
+            throw new Main.UserError(Main.USAGE, "mount point " + mp + " and lower " + lowerDir
+                    + " must not contain each other (cachefs would look up its own mount)");
+        }
+        if (MountTable.at(realMp).isPresent() && MountTable.at(realMp).get().type().startsWith("fuse.cachefs")) {
+            throw new Main.UserError(Main.USAGE, "mount point " + mp + " is busy: cachefs is already mounted there");
+        }
+        if (!Files.exists(Path.of("/dev/fuse"))) {
+            throw new Main.UserError(Main.USAGE, "/dev/fuse is missing: this kernel has no FUSE (load the fuse module)");
+        }
+        if (Libc.geteuid() != 0 && !Files.isWritable(realMp)) {
+            throw new Main.UserError(Main.USAGE, "mount point " + mp + " is not writable by you");
+        }
+    }
+
+    private Path prepareCache(Path lowerDir) throws IOException {
+        Path dir = cacheDir;
+        if (dir == null) {
+            String base = System.getenv("XDG_CACHE_HOME");
+            Path root = base != null && !base.isEmpty() ? Path.of(base) : Path.of(System.getProperty("user.home"), ".cache");
+            dir = root.resolve("cachefs").resolve(lowerDir.toString().substring(1).replace('/', '_'));
+        }
+        dir = dir.toAbsolutePath().normalize();
+        try {
+            if (!Files.isDirectory(dir)) {
+                Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            }
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
+        } catch (IOException e) {
+            throw new Main.UserError(Main.USAGE, "cannot use cache directory " + dir + ": " + e.getMessage());
+        }
+        cacheDir = dir;
+        return dir;
+    }
+
+    /** Starts this command again in the background, in its own session, and waits until it is mounted. */
+    private int daemonize(Path cache) throws IOException, InterruptedException {
+        Path log = cache.resolve("cachefs.log");
+        List<String> cmd = new ArrayList<>();
+        cmd.add("setsid");
+        cmd.add(ProcessHandle.current().info().command().orElse(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        cmd.add("--enable-native-access=ALL-UNNAMED");
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(Main.class.getName());
+        cmd.add("mount");
+        cmd.add(lower.toAbsolutePath().toString());
+        cmd.add(mountpoint.toAbsolutePath().toString());
+        cmd.add("--cache");
+        cmd.add(cache.toString());
+        if (!options.isEmpty()) {
+            cmd.add("-o");
+            cmd.add(String.join(",", options));
+        }
+        cmd.add("--foreground");
+        cmd.add("--notify-ready");
+        Process p = new ProcessBuilder(cmd)
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                .start();
+        BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        String line;
+        while ((line = r.readLine()) != null) {
+            if (line.equals(READY)) {
+                System.out.println("cachefs: mounted " + lower.toAbsolutePath().normalize() + " on "
+                        + mountpoint.toAbsolutePath().normalize() + " (pid " + p.pid() + ", log " + log + ")");
+                return 0;
+            }
+            if (line.startsWith(FAILED)) {
+                p.waitFor(10, TimeUnit.SECONDS);
+                throw new Main.UserError(Main.FAILED, line.substring(FAILED.length()));
+            }
+        }
+        p.waitFor(10, TimeUnit.SECONDS);
+        throw new Main.UserError(Main.FAILED, "the cachefs daemon exited before mounting; see " + log);
+    }
+
+    private int serve(Path lowerDir, Path mp, Settings settings) throws Exception {
+        Libc.umask(0); // the kernel already applied the caller's umask to every mode we get
+        LocalLowerFs lowerFs;
+        try {
+            lowerFs = new LocalLowerFs(RawPath.fromText(lowerDir.toString()));
+        } catch (ErrnoException e) {
+            throw new Main.UserError(Main.USAGE, "cannot open lower " + lowerDir + ": " + e.getMessage());
+        }
+        StackedFs fs = new StackedFs(lowerFs, settings.fs());
+        FuseSession session;
+        try {
+            session = FuseSession.mount(mp, fs, settings.mount());
+        } catch (IOException e) {
+            lowerFs.close();
+            throw new Main.UserError(Main.FAILED, e.getMessage());
+        }
+        Thread hook = new Thread(() -> {
+            try {
+                session.close();
+            } catch (IOException e) {
+                System.err.println("cachefs: " + e.getMessage());
+            }
+        }, "cachefs-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        org.slf4j.LoggerFactory.getLogger(MountCommand.class).info("mounted {} on {} (passthrough {})",
+                lowerDir, mp, session.passthroughAvailable());
+        if (notifyReady) {
+            System.out.println(READY);
+            System.out.flush();
+            System.setOut(new PrintStream(System.err, true, StandardCharsets.UTF_8));
+        }
+        session.awaitExit();
+        lowerFs.close();
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException shuttingDown) {
+            // the hook is running
+        }
+        return 0;
+    }
+
+}

@@ -1,0 +1,463 @@
+package dev.cachefs.fs;
+
+import dev.cachefs.fuse.Attributes;
+import dev.cachefs.fuse.Ctx;
+import dev.cachefs.fuse.DevNumbers;
+import dev.cachefs.fuse.DirSink;
+import dev.cachefs.fuse.Entry;
+import dev.cachefs.fuse.Fuse;
+import dev.cachefs.fuse.FuseConnection;
+import dev.cachefs.fuse.FuseFilesystem;
+import dev.cachefs.fuse.OpenResult;
+import dev.cachefs.fuse.SetAttr;
+import dev.cachefs.fuse.StatFs;
+import dev.cachefs.lower.LowerDir;
+import dev.cachefs.lower.LowerFile;
+import dev.cachefs.lower.LowerFs;
+import dev.cachefs.nativeio.Errno;
+import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Libc;
+import dev.cachefs.nativeio.Stat;
+import dev.cachefs.nativeio.StatVfs;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The stacked filesystem: every FUSE request becomes the same operation on the lower, with the
+ * lower's results and errno. Node ids map to lower paths through {@link NodeTable}; open files and
+ * directories are lower descriptors kept in handle tables.
+ *
+ * <p>Ownership: the kernel checks permissions (default_permissions) against the lower's owner and
+ * mode before a request reaches us; we run as root, so objects we create are given to the caller
+ * afterwards (uid, and gid unless the parent directory is set-group-ID).
+ */
+public final class StackedFs implements FuseFilesystem {
+    /** Tunables of the stacked filesystem. */
+    public record Options(long entryTimeoutNs, long attrTimeoutNs, boolean passthrough) {
+        public static Options defaults() {
+            return new Options(1_000_000_000L, 1_000_000_000L, true);
+        }
+    }
+
+    private final LowerFs lower;
+    private final Options options;
+    private final NodeTable nodes;
+    private final boolean root = Libc.geteuid() == 0;
+    private final AtomicLong nextHandle = new AtomicLong(1);
+    private final Map<Long, LowerFile> files = new ConcurrentHashMap<>();
+    private final Map<Long, DirHandle> dirs = new ConcurrentHashMap<>();
+    private volatile FuseConnection connection;
+
+    public StackedFs(LowerFs lower, Options options) throws ErrnoException {
+        this.lower = lower;
+        this.options = options;
+        this.nodes = new NodeTable(lower.stat(""));
+    }
+
+    @Override
+    public void init(FuseConnection connection) {
+        this.connection = connection;
+    }
+
+    @Override
+    public void destroy() {
+        files.values().forEach(LowerFile::close);
+        files.clear();
+        dirs.values().forEach(d -> d.dir.close());
+        dirs.clear();
+    }
+
+    /** Number of nodes the kernel currently holds (for tests and stats). */
+    public int liveNodes() {
+        return nodes.size();
+    }
+
+    /** Open files (for tests and stats). */
+    public int openFiles() {
+        return files.size();
+    }
+
+    private Entry entry(long parent, String name, Stat st) throws ErrnoException {
+        long id = nodes.remember(parent, name, st);
+        return new Entry(id, 0, st, options.entryTimeoutNs(), options.attrTimeoutNs());
+    }
+
+    private Attributes attrs(Stat st) {
+        return new Attributes(st, options.attrTimeoutNs());
+    }
+
+    private LowerFile file(long fh) throws ErrnoException {
+        LowerFile f = files.get(fh);
+        if (f == null) {
+            throw new ErrnoException(Errno.EBADF);
+        }
+        return f;
+    }
+
+    /** Gives a new object to the caller, as the kernel would have made it for them. */
+    private void ownNew(Ctx ctx, long parent, String path, Stat made) throws ErrnoException {
+        if (!root || (made.uid() == ctx.uid() && made.gid() == ctx.gid())) {
+            return;
+        }
+        Stat dir = lower.stat(nodes.path(parent));
+        int gid = (dir.mode() & 02000) != 0 ? -1 : ctx.gid();
+        lower.chown(path, ctx.uid(), gid);
+        // chown clears set-user-ID / set-group-ID bits; the caller asked for them, so restore them.
+        if ((made.mode() & 06000) != 0 && !made.isSymlink()) {
+            lower.chmod(path, made.mode() & 07777);
+        }
+    }
+
+    // ------------------------------------------------------------------ names
+
+    @Override
+    public Entry lookup(Ctx ctx, long parent, String name) throws ErrnoException {
+        String path = nodes.childPath(parent, name);
+        return entry(parent, name, lower.stat(path));
+    }
+
+    @Override
+    public void forget(long nodeid, long nlookup) {
+        nodes.forget(nodeid, nlookup);
+    }
+
+    @Override
+    public Attributes getattr(Ctx ctx, long nodeid, long fh) throws ErrnoException {
+        if (fh >= 0) {
+            LowerFile f = files.get(fh);
+            if (f != null) {
+                return attrs(f.stat());
+            }
+        }
+        return attrs(lower.stat(nodes.path(nodeid)));
+    }
+
+    @Override
+    public Attributes setattr(Ctx ctx, long nodeid, SetAttr c) throws ErrnoException {
+        String path = nodes.path(nodeid);
+        LowerFile f = c.fh() >= 0 ? files.get(c.fh()) : null;
+        if (c.has(Fuse.FATTR_MODE)) {
+            if (f != null) {
+                f.chmod(c.mode() & 07777);
+            } else {
+                lower.chmod(path, c.mode() & 07777);
+            }
+        }
+        if (c.has(Fuse.FATTR_UID) || c.has(Fuse.FATTR_GID)) {
+            int uid = c.has(Fuse.FATTR_UID) ? c.uid() : -1;
+            int gid = c.has(Fuse.FATTR_GID) ? c.gid() : -1;
+            lower.chown(path, uid, gid);
+        }
+        if (c.has(Fuse.FATTR_SIZE)) {
+            if (f != null) {
+                f.truncate(c.size());
+            } else {
+                lower.truncate(path, c.size());
+            }
+        }
+        if (c.has(Fuse.FATTR_ATIME) || c.has(Fuse.FATTR_MTIME)) {
+            long as = 0, an = Libc.UTIME_OMIT, ms = 0, mn = Libc.UTIME_OMIT;
+            if (c.has(Fuse.FATTR_ATIME_NOW)) {
+                an = Libc.UTIME_NOW;
+            } else if (c.has(Fuse.FATTR_ATIME)) {
+                as = c.atimeSec();
+                an = c.atimeNsec();
+            }
+            if (c.has(Fuse.FATTR_MTIME_NOW)) {
+                mn = Libc.UTIME_NOW;
+            } else if (c.has(Fuse.FATTR_MTIME)) {
+                ms = c.mtimeSec();
+                mn = c.mtimeNsec();
+            }
+            lower.utimens(path, as, an, ms, mn);
+        }
+        return attrs(f != null ? f.stat() : lower.stat(path));
+    }
+
+    @Override
+    public String readlink(Ctx ctx, long nodeid) throws ErrnoException {
+        return lower.readlink(nodes.path(nodeid));
+    }
+
+    @Override
+    public Entry mknod(Ctx ctx, long parent, String name, int mode, int rdev) throws ErrnoException {
+        String path = nodes.childPath(parent, name);
+        lower.mknod(path, mode, Stat.makedev(DevNumbers.major(rdev), DevNumbers.minor(rdev)));
+        return created(ctx, parent, name, path);
+    }
+
+    @Override
+    public Entry mkdir(Ctx ctx, long parent, String name, int mode) throws ErrnoException {
+        String path = nodes.childPath(parent, name);
+        lower.mkdir(path, mode);
+        return created(ctx, parent, name, path);
+    }
+
+    @Override
+    public Entry symlink(Ctx ctx, long parent, String name, String target) throws ErrnoException {
+        String path = nodes.childPath(parent, name);
+        lower.symlink(target, path);
+        return created(ctx, parent, name, path);
+    }
+
+    private Entry created(Ctx ctx, long parent, String name, String path) throws ErrnoException {
+        Stat st = lower.stat(path);
+        if (root && (st.uid() != ctx.uid() || st.gid() != ctx.gid())) {
+            ownNew(ctx, parent, path, st);
+            st = lower.stat(path);
+        }
+        return entry(parent, name, st);
+    }
+
+    @Override
+    public void unlink(Ctx ctx, long parent, String name) throws ErrnoException {
+        lower.unlink(nodes.childPath(parent, name));
+    }
+
+    @Override
+    public void rmdir(Ctx ctx, long parent, String name) throws ErrnoException {
+        lower.rmdir(nodes.childPath(parent, name));
+    }
+
+    @Override
+    public void rename(Ctx ctx, long parent, String name, long newParent, String newName, int flags)
+            throws ErrnoException {
+        String from = nodes.childPath(parent, name);
+        String to = nodes.childPath(newParent, newName);
+        lower.rename(from, to, flags);
+        try {
+            nodes.moved(newParent, newName, lower.stat(to));
+            if ((flags & Libc.RENAME_EXCHANGE) != 0) {
+                nodes.moved(parent, name, lower.stat(from));
+            }
+        } catch (ErrnoException e) {
+            // Changed on the lower meanwhile; the next lookup finds the truth.
+        }
+    }
+
+    @Override
+    public Entry link(Ctx ctx, long nodeid, long newParent, String newName) throws ErrnoException {
+        String existing = nodes.path(nodeid);
+        String path = nodes.childPath(newParent, newName);
+        lower.link(existing, path);
+        return entry(newParent, newName, lower.stat(path));
+    }
+
+    // ------------------------------------------------------------------ files
+
+    private int lowerFlags(int flags) {
+        return flags & ~(Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOCTTY | Libc.O_DIRECT);
+    }
+
+    private OpenResult opened(LowerFile f, int flags) {
+        long fh = nextHandle.getAndIncrement();
+        files.put(fh, f);
+        int openFlags = (flags & Libc.O_DIRECT) != 0 ? Fuse.FOPEN_DIRECT_IO : 0;
+        boolean pass = options.passthrough() && f.fd() >= 0 && (flags & Libc.O_DIRECT) == 0;
+        return new OpenResult(fh, openFlags, pass ? f.fd() : -1);
+    }
+
+    @Override
+    public OpenResult open(Ctx ctx, long nodeid, int flags) throws ErrnoException {
+        LowerFile f = lower.open(nodes.path(nodeid), lowerFlags(flags), 0);
+        return opened(f, flags);
+    }
+
+    @Override
+    public Created create(Ctx ctx, long parent, String name, int flags, int mode) throws ErrnoException {
+        String path = nodes.childPath(parent, name);
+        LowerFile f;
+        boolean made = true;
+        try {
+            f = lower.open(path, lowerFlags(flags) | Libc.O_CREAT | Libc.O_EXCL, mode);
+        } catch (ErrnoException e) {
+            if (e.errno() != Errno.EEXIST || (flags & Libc.O_EXCL) != 0) {
+                throw e;
+            }
+            // Created on the lower after the kernel's lookup: open the existing file.
+            f = lower.open(path, lowerFlags(flags), 0);
+            made = false;
+        }
+        try {
+            Stat st = f.stat();
+            if (made) {
+                ownNew(ctx, parent, path, st);
+                st = f.stat();
+            }
+            return new Created(entry(parent, name, st), opened(f, flags));
+        } catch (ErrnoException | RuntimeException e) {
+            f.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public int read(Ctx ctx, long nodeid, long fh, long offset, MemorySegment dst) throws ErrnoException {
+        return file(fh).read(offset, dst);
+    }
+
+    @Override
+    public int write(Ctx ctx, long nodeid, long fh, long offset, MemorySegment src, int writeFlags)
+            throws ErrnoException {
+        return file(fh).write(offset, src);
+    }
+
+    @Override
+    public void flush(Ctx ctx, long nodeid, long fh, long lockOwner) throws ErrnoException {
+        file(fh).flush();
+    }
+
+    @Override
+    public void release(Ctx ctx, long nodeid, long fh, int flags) {
+        LowerFile f = files.remove(fh);
+        if (f != null) {
+            f.close();
+        }
+    }
+
+    @Override
+    public void fsync(Ctx ctx, long nodeid, long fh, boolean dataOnly) throws ErrnoException {
+        file(fh).fsync(dataOnly);
+    }
+
+    @Override
+    public void fallocate(Ctx ctx, long nodeid, long fh, int mode, long offset, long length) throws ErrnoException {
+        file(fh).fallocate(mode, offset, length);
+    }
+
+    @Override
+    public long lseek(Ctx ctx, long nodeid, long fh, long offset, int whence) throws ErrnoException {
+        return file(fh).lseek(offset, whence);
+    }
+
+    @Override
+    public StatFs statfs(Ctx ctx, long nodeid) throws ErrnoException {
+        StatVfs v = lower.statfs();
+        return new StatFs(v.blocks(), v.bfree(), v.bavail(), v.files(), v.ffree(), (int) v.bsize(),
+                (int) v.namemax(), (int) v.frsize());
+    }
+
+    @Override
+    public void access(Ctx ctx, long nodeid, int mask) throws ErrnoException {
+        lower.access(nodes.path(nodeid), mask);
+    }
+
+    // ------------------------------------------------------------------ xattrs
+
+    @Override
+    public int getxattr(Ctx ctx, long nodeid, String name, MemorySegment dst) throws ErrnoException {
+        return lower.getxattr(nodes.path(nodeid), name, dst);
+    }
+
+    @Override
+    public int listxattr(Ctx ctx, long nodeid, MemorySegment dst) throws ErrnoException {
+        return lower.listxattr(nodes.path(nodeid), dst);
+    }
+
+    @Override
+    public void setxattr(Ctx ctx, long nodeid, String name, MemorySegment value, int flags) throws ErrnoException {
+        lower.setxattr(nodes.path(nodeid), name, value, flags);
+    }
+
+    @Override
+    public void removexattr(Ctx ctx, long nodeid, String name) throws ErrnoException {
+        lower.removexattr(nodes.path(nodeid), name);
+    }
+
+    // ------------------------------------------------------------------ directories
+
+    /** An open directory: the lower descriptor and the batch being handed out. Guarded by itself. */
+    private static final class DirHandle {
+        final LowerDir dir;
+        List<LowerDir.DirEntry> batch = List.of();
+        int index;
+        long position;
+
+        DirHandle(LowerDir dir) {
+            this.dir = dir;
+        }
+    }
+
+    @Override
+    public OpenResult opendir(Ctx ctx, long nodeid, int flags) throws ErrnoException {
+        LowerDir d = lower.openDir(nodes.path(nodeid));
+        long fh = nextHandle.getAndIncrement();
+        dirs.put(fh, new DirHandle(d));
+        return new OpenResult(fh, 0);
+    }
+
+    @Override
+    public void readdir(Ctx ctx, long nodeid, long fh, long offset, DirSink sink) throws ErrnoException {
+        DirHandle h = dirs.get(fh);
+        if (h == null) {
+            throw new ErrnoException(Errno.EBADF);
+        }
+        synchronized (h) {
+            if (offset != h.position) {
+                h.dir.seek(offset);
+                h.batch = List.of();
+                h.index = 0;
+                h.position = offset;
+            }
+            while (true) {
+                if (h.index >= h.batch.size()) {
+                    h.batch = h.dir.next();
+                    h.index = 0;
+                    if (h.batch.isEmpty()) {
+                        return;
+                    }
+                }
+                LowerDir.DirEntry e = h.batch.get(h.index);
+                int mode = e.type() << 12;
+                if (!sink.plus()) {
+                    if (!sink.add(e.name(), e.ino(), mode, e.nextOffset())) {
+                        return;
+                    }
+                } else if (e.name().equals(".") || e.name().equals("..")) {
+                    Stat st = new Stat(e.ino(), 0, 0, mode, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+                    if (!sink.addPlus(e.name(), new Entry(0, 0, st, 0, 0), e.nextOffset())) {
+                        return;
+                    }
+                } else {
+                    if (!sink.fits(e.name())) {
+                        return;
+                    }
+                    Entry entry;
+                    try {
+                        entry = lookup(ctx, nodeid, e.name());
+                    } catch (ErrnoException gone) {
+                        entry = null; // removed since the listing was read: skip it
+                    }
+                    if (entry != null && !sink.addPlus(e.name(), entry, e.nextOffset())) {
+                        forget(entry.nodeid(), 1); // cannot happen after fits(), but keep the count right
+                        return;
+                    }
+                }
+                h.index++;
+                h.position = e.nextOffset();
+            }
+        }
+    }
+
+    @Override
+    public void releasedir(Ctx ctx, long nodeid, long fh) {
+        DirHandle h = dirs.remove(fh);
+        if (h != null) {
+            synchronized (h) {
+                h.dir.close();
+            }
+        }
+    }
+
+    @Override
+    public void fsyncdir(Ctx ctx, long nodeid, long fh, boolean dataOnly) throws ErrnoException {
+        DirHandle h = dirs.get(fh);
+        if (h == null) {
+            throw new ErrnoException(Errno.EBADF);
+        }
+        h.dir.fsync(dataOnly);
+    }
+}

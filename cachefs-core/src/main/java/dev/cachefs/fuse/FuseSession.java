@@ -1,0 +1,319 @@
+package dev.cachefs.fuse;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import dev.cachefs.nativeio.Errno;
+import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Libc;
+import dev.cachefs.nativeio.RawPath;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One mounted FUSE filesystem: the kernel connection, its worker threads and its lifecycle.
+ *
+ * <pre>
+ *   FuseSession s = FuseSession.mount(mountpoint, fs, MountOptions.defaults("src"));
+ *   ...                       // the mount is live and served
+ *   s.unmount();              // or an external umount / fusermount3 -u
+ *   s.awaitExit(timeout);
+ * </pre>
+ *
+ * <p>Threads: {@code workers} platform threads each block in read(2) on the device and serve the
+ * request they get to the end; the kernel hands each request to exactly one reader. Notifications
+ * are written under {@link #notifyLock}. The session ends when the device reports ENODEV
+ * (unmounted) or on DESTROY.
+ */
+public final class FuseSession implements FuseConnection, AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(FuseSession.class);
+
+    private final Path mountpoint;
+    private final FuseFilesystem fs;
+    private final MountOptions options;
+    private final Mounter.Mounted mounted;
+    private final List<Thread> threads = new ArrayList<>();
+    private final List<Worker> workers = new ArrayList<>();
+    private final CountDownLatch initDone = new CountDownLatch(1);
+    private final CountDownLatch exited;
+    /** Backing ids registered for passthrough opens, by open file handle; closed on release. */
+    final Map<Long, Integer> backingIds = new ConcurrentHashMap<>();
+    private final Object notifyLock = new Object();
+    private volatile boolean closing;
+    private volatile String initFailure;
+
+    volatile int minor;
+    volatile boolean passthrough;
+    volatile int maxWrite;
+
+    private FuseSession(Path mountpoint, FuseFilesystem fs, MountOptions options, Mounter.Mounted mounted) {
+        this.mountpoint = mountpoint;
+        this.fs = fs;
+        this.options = options;
+        this.mounted = mounted;
+        this.exited = new CountDownLatch(options.workers());
+    }
+
+    /**
+     * Mounts {@code fs} on {@code mountpoint} and returns once the kernel finished INIT, so the
+     * mount is usable when this returns.
+     *
+     * @throws IOException with a message fit for a person when mounting fails
+     */
+    public static FuseSession mount(Path mountpoint, FuseFilesystem fs, MountOptions options) throws IOException {
+        Mounter.Mounted m = Mounter.mount(mountpoint.toAbsolutePath(), options);
+        FuseSession s = new FuseSession(mountpoint.toAbsolutePath(), fs, options, m);
+        s.start();
+        try {
+            if (!s.initDone.await(30, TimeUnit.SECONDS)) {
+                s.abort();
+                throw new IOException("the kernel did not send INIT within 30 s");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            s.abort();
+            throw new IOException("interrupted while mounting");
+        }
+        if (s.initFailure != null) {
+            s.abort();
+            throw new IOException(s.initFailure);
+        }
+        return s;
+    }
+
+    private void start() {
+        for (int i = 0; i < options.workers(); i++) {
+            Worker w = new Worker(this, fs, mounted.devFd());
+            workers.add(w);
+            Thread t = Thread.ofPlatform().name("fuse-" + i).daemon(true).unstarted(() -> {
+                try {
+                    w.run();
+                } finally {
+                    exited.countDown();
+                }
+            });
+            threads.add(t);
+        }
+        threads.forEach(Thread::start);
+    }
+
+    /**
+     * Unmounts whatever FUSE filesystem is mounted on {@code mountpoint} (root: umount2; others:
+     * fusermount3 -u). Lazy detaches it even while files are open.
+     */
+    public static void unmount(Path mountpoint, boolean lazy) throws IOException {
+        Mounter.unmount(mountpoint.toAbsolutePath(), lazy);
+    }
+
+    public Path mountpoint() {
+        return mountpoint;
+    }
+
+    /** Detaches the mount; the session ends when the last open file on it is closed. */
+    public void unmount() throws IOException {
+        closing = true;
+        Mounter.unmount(mountpoint, true);
+    }
+
+    /** Waits until every worker has stopped; true if they did within the timeout. */
+    public boolean awaitExit(Duration timeout) throws InterruptedException {
+        boolean done = exited.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        if (done) {
+            finish();
+        }
+        return done;
+    }
+
+    public void awaitExit() throws InterruptedException {
+        exited.await();
+        finish();
+    }
+
+    private final Object finishLock = new Object();
+    private boolean finished;
+
+    private void finish() {
+        synchronized (finishLock) {
+            if (finished) {
+                return;
+            }
+            finished = true;
+        }
+        try {
+            fs.destroy();
+        } catch (RuntimeException e) {
+            log.warn("filesystem destroy failed", e);
+        }
+        Libc.close(mounted.devFd());
+        if (mounted.helperPid() > 0) {
+            Mounter.reapIfDone(mounted.helperPid());
+        }
+    }
+
+    private void abort() {
+        try {
+            Mounter.unmount(mountpoint, true);
+        } catch (IOException e) {
+            log.debug("unmount during abort: {}", e.getMessage());
+        }
+    }
+
+    /** Unmounts (lazily) if still mounted and waits up to 10 s for the workers. */
+    @Override
+    public void close() throws IOException {
+        if (exited.getCount() > 0) {
+            try {
+                unmount();
+            } catch (IOException e) {
+                log.debug("unmount on close: {}", e.getMessage());
+            }
+            try {
+                if (!awaitExit(Duration.ofSeconds(10))) {
+                    throw new IOException("FUSE workers did not stop within 10 s after unmount");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        } else {
+            finish();
+        }
+    }
+
+    boolean isClosing() {
+        return closing;
+    }
+
+    void initFinished(String failure) {
+        this.initFailure = failure;
+        initDone.countDown();
+    }
+
+    MountOptions options() {
+        return options;
+    }
+
+    boolean isInterrupted(long unique) {
+        for (Worker w : workers) {
+            if (w.currentUnique == unique) {
+                return w.interrupted;
+            }
+        }
+        return false;
+    }
+
+    void interrupt(long unique) {
+        for (Worker w : workers) {
+            if (w.currentUnique == unique) {
+                w.interrupted = true;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ FuseConnection
+
+    @Override
+    public int protocolMinor() {
+        return minor;
+    }
+
+    @Override
+    public boolean passthroughAvailable() {
+        return passthrough;
+    }
+
+    @Override
+    public void invalidateInode(long nodeid, long offset, long length) {
+        synchronized (notifyLock) {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment m = a.allocate(Fuse.OUT_HEADER + 24, 8);
+                m.set(JAVA_INT, 0, Fuse.OUT_HEADER + 24);
+                m.set(JAVA_INT, 4, Fuse.NOTIFY_INVAL_INODE);
+                m.set(JAVA_LONG, 8, 0);
+                m.set(JAVA_LONG, 16, nodeid);
+                m.set(JAVA_LONG, 24, offset);
+                m.set(JAVA_LONG, 32, length);
+                sendNotify(m);
+            }
+        }
+    }
+
+    @Override
+    public void invalidateEntry(long parent, String name) {
+        byte[] n = RawPath.bytes(name);
+        synchronized (notifyLock) {
+            try (Arena a = Arena.ofConfined()) {
+                int len = Fuse.OUT_HEADER + 16 + n.length + 1;
+                MemorySegment m = a.allocate(len, 8);
+                m.set(JAVA_INT, 0, len);
+                m.set(JAVA_INT, 4, Fuse.NOTIFY_INVAL_ENTRY);
+                m.set(JAVA_LONG, 16, parent);
+                m.set(JAVA_INT, 24, n.length);
+                MemorySegment.copy(n, 0, m, java.lang.foreign.ValueLayout.JAVA_BYTE, 32, n.length);
+                sendNotify(m);
+            }
+        }
+    }
+
+    @Override
+    public void notifyDelete(long parent, long child, String name) {
+        byte[] n = RawPath.bytes(name);
+        synchronized (notifyLock) {
+            try (Arena a = Arena.ofConfined()) {
+                int len = Fuse.OUT_HEADER + 24 + n.length + 1;
+                MemorySegment m = a.allocate(len, 8);
+                m.set(JAVA_INT, 0, len);
+                m.set(JAVA_INT, 4, Fuse.NOTIFY_DELETE);
+                m.set(JAVA_LONG, 16, parent);
+                m.set(JAVA_LONG, 24, child);
+                m.set(JAVA_INT, 32, n.length);
+                MemorySegment.copy(n, 0, m, java.lang.foreign.ValueLayout.JAVA_BYTE, 40, n.length);
+                sendNotify(m);
+            }
+        }
+    }
+
+    private void sendNotify(MemorySegment m) {
+        try {
+            Libc.write(mounted.devFd(), m, m.byteSize());
+        } catch (ErrnoException e) {
+            // ENOENT: the kernel has no such inode or entry cached; nothing to drop.
+            if (e.errno() != Errno.ENOENT && e.errno() != Errno.ENODEV) {
+                log.debug("notification failed: {}", e.getMessage());
+            }
+        }
+    }
+
+    /** Registers a passthrough backing file; returns its id or -1 if the kernel refused. */
+    int openBacking(int fd) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment map = a.allocate(16, 8);
+            map.set(JAVA_INT, 0, fd);
+            return Libc.ioctl(mounted.devFd(), Fuse.DEV_IOC_BACKING_OPEN, map);
+        } catch (ErrnoException e) {
+            log.warn("FUSE passthrough refused by the kernel ({}); serving reads through the daemon", e.getMessage());
+            passthrough = false;
+            return -1;
+        }
+    }
+
+    void closeBacking(int id) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment idSeg = a.allocate(JAVA_INT);
+            idSeg.set(JAVA_INT, 0, id);
+            Libc.ioctl(mounted.devFd(), Fuse.DEV_IOC_BACKING_CLOSE, idSeg);
+        } catch (ErrnoException e) {
+            log.debug("backing close {}: {}", id, e.getMessage());
+        }
+    }
+}

@@ -1,0 +1,73 @@
+# Shared by ./cachefs, ./dev and .ci/run: finds JDK 25 and Maven, installs what is missing.
+# Source it; it defines functions and sets nothing until they are called.
+
+CACHEFS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# java_major JAVA_BIN -> prints the feature version (17, 25, ...)
+java_major() {
+    "$1" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = \([0-9]*\).*/\1/p' | head -1
+}
+
+# find_jdk: sets JAVA_HOME to a JDK 25 or newer, or fails with one clear line.
+find_jdk() {
+    local cand
+    for cand in "${JAVA_HOME:-}" /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/temurin-25-jdk-arm64 \
+                /usr/lib/jvm/temurin-2[5-9]* /usr/lib/jvm/java-2[5-9]-openjdk* /usr/lib/jvm/jdk-2[5-9]*; do
+        [ -n "$cand" ] && [ -x "$cand/bin/javac" ] || continue
+        local v; v="$(java_major "$cand/bin/java")"
+        if [ -n "$v" ] && [ "$v" -ge 25 ]; then
+            export JAVA_HOME="$cand"
+            return 0
+        fi
+    done
+    echo "cachefs: no JDK 25 found (looked at \$JAVA_HOME and /usr/lib/jvm); install Temurin 25 or set JAVA_HOME" >&2
+    return 1
+}
+
+# need_root_pkgs PKG...: installs the Debian packages that are missing (root only).
+ensure_pkgs() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "cachefs: missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+        return 1
+    fi
+    echo "cachefs: installing ${missing[*]} ..." >&2
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/tmp/cachefs-apt.log 2>&1; then
+        apt-get update -q >>/tmp/cachefs-apt.log 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >>/tmp/cachefs-apt.log 2>&1 || {
+            echo "cachefs: apt-get install ${missing[*]} failed; see /tmp/cachefs-apt.log" >&2; return 1; }
+    fi
+}
+
+# Packages the filesystem needs at run time, and what the tests and benchmarks add.
+RUNTIME_PKGS=(fuse3)
+BUILD_PKGS=(maven)
+TEST_PKGS=(fuse3 attr fio bindfs)
+
+# mvn_run ARGS...: Maven on JDK 25, quiet about the JDK's Unsafe warnings from Maven itself.
+mvn_run() {
+    find_jdk || return 1
+    command -v mvn >/dev/null || ensure_pkgs "${BUILD_PKGS[@]}" || return 1
+    MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow" \
+        mvn -f "$CACHEFS_ROOT/pom.xml" "$@"
+}
+
+CACHEFS_JAR="$CACHEFS_ROOT/cachefs-core/target/cachefs-all.jar"
+
+# build_if_needed: (re)builds the CLI jar when it is missing or older than any source.
+build_if_needed() {
+    if [ -f "$CACHEFS_JAR" ] && [ -z "$(find "$CACHEFS_ROOT" -path "$CACHEFS_ROOT/.git" -prune -o \
+            \( -name '*.java' -o -name 'pom.xml' -o -name '*.properties' \) -newer "$CACHEFS_JAR" -print -quit)" ]; then
+        return 0
+    fi
+    echo "cachefs: building (first use or sources changed) ..." >&2
+    mvn_run -q -B -DskipTests package >/tmp/cachefs-build.log 2>&1 || {
+        tail -30 /tmp/cachefs-build.log >&2
+        echo "cachefs: build failed; full log in /tmp/cachefs-build.log" >&2
+        return 1
+    }
+}
