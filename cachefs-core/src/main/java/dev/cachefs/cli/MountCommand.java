@@ -36,6 +36,7 @@ import picocli.CommandLine.Parameters;
                 "  max_write=BYTES      largest write request, 131072..1048576 (default 1048576)",
                 "  workers=N            request threads (default 4)",
                 "  noauto_unmount       do not unmount if the daemon dies (default: it does)",
+                "  dev, suid            honour device nodes / set-user-ID bits (root; default nodev,nosuid)",
                 "", "Example:  cachefs mount /mnt/nfs /mnt/cached --cache ~/.cache/cachefs/nfs"})
 final class MountCommand implements Callable<Integer> {
     static final String READY = "CACHEFS-READY";
@@ -108,6 +109,10 @@ final class MountCommand implements Callable<Integer> {
                     case "max_write" -> mo = mo.withMaxWrite(Integer.parseInt(need(key, val)));
                     case "workers" -> mo = mo.withWorkers(Integer.parseInt(need(key, val)));
                     case "noauto_unmount" -> mo = mo.withAutoUnmount(false);
+                    case "dev" -> mo = mo.withDevices(true);
+                    case "nodev" -> mo = mo.withDevices(false);
+                    case "suid" -> mo = mo.withSetuid(true);
+                    case "nosuid" -> mo = mo.withSetuid(false);
                     case "auto_unmount" -> mo = mo.withAutoUnmount(true);
                     default -> throw new Main.UserError(Main.USAGE, "unknown mount option '" + o
                             + "' (see cachefs mount --help)");

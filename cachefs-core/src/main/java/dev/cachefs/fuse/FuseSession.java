@@ -15,7 +15,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -47,8 +46,24 @@ public final class FuseSession implements FuseConnection, AutoCloseable {
     private final List<Worker> workers = new ArrayList<>();
     private final CountDownLatch initDone = new CountDownLatch(1);
     private final CountDownLatch exited;
-    /** Backing ids registered for passthrough opens, by open file handle; closed on release. */
-    final Map<Long, Integer> backingIds = new ConcurrentHashMap<>();
+    /**
+     * Passthrough backing files by node id. The kernel allows one backing file per inode
+     * (a second, different one makes the open fail with EIO), so every passthrough open of a node
+     * shares the first one's backing id; the id is closed when the last of them is released.
+     * Guarded by itself.
+     */
+    private final Map<Long, Backing> backings = new java.util.HashMap<>();
+    /** Open file handles that hold a reference to their node's backing. Guarded by {@link #backings}. */
+    private final Map<Long, Long> backedHandles = new java.util.HashMap<>();
+
+    private static final class Backing {
+        final int id;
+        int refs;
+
+        Backing(int id) {
+            this.id = id;
+        }
+    }
     private final Object notifyLock = new Object();
     private volatile boolean closing;
     private volatile String initFailure;
@@ -123,7 +138,22 @@ public final class FuseSession implements FuseConnection, AutoCloseable {
     /** Detaches the mount; the session ends when the last open file on it is closed. */
     public void unmount() throws IOException {
         closing = true;
-        Mounter.unmount(mountpoint, true);
+        if (!closeHelperSocket()) {
+            Mounter.unmount(mountpoint, true);
+        }
+        // else: the auto_unmount helper saw its socket close and detaches the mount itself.
+    }
+
+    private boolean helperSocketClosed;
+
+    /** Closes the socket the auto_unmount helper watches; false if there is none (left). */
+    private synchronized boolean closeHelperSocket() {
+        if (mounted.commFd() < 0 || helperSocketClosed) {
+            return false;
+        }
+        helperSocketClosed = true;
+        Libc.close(mounted.commFd());
+        return true;
     }
 
     /** Waits until every worker has stopped; true if they did within the timeout. */
@@ -156,8 +186,10 @@ public final class FuseSession implements FuseConnection, AutoCloseable {
             log.warn("filesystem destroy failed", e);
         }
         Libc.close(mounted.devFd());
-        if (mounted.helperPid() > 0) {
-            Mounter.reapIfDone(mounted.helperPid());
+        if (mounted.commFd() >= 0) {
+            // The auto_unmount helper watches this socket: closing it lets the helper exit now.
+            closeHelperSocket();
+            Mounter.waitFor(mounted.helperPid(), 5000);
         }
     }
 
@@ -294,8 +326,44 @@ public final class FuseSession implements FuseConnection, AutoCloseable {
         }
     }
 
-    /** Registers a passthrough backing file; returns its id or -1 if the kernel refused. */
-    int openBacking(int fd) {
+    /**
+     * The backing id for a passthrough open of {@code nodeid} with handle {@code fh}: the node's
+     * existing one, or {@code fd} registered now. -1 if the kernel refused (passthrough is then
+     * switched off for the session).
+     */
+    int acquireBacking(long nodeid, long fh, int fd) {
+        synchronized (backings) {
+            Backing b = backings.get(nodeid);
+            if (b == null) {
+                int id = registerBacking(fd);
+                if (id < 0) {
+                    return -1;
+                }
+                b = new Backing(id);
+                backings.put(nodeid, b);
+            }
+            b.refs++;
+            backedHandles.put(fh, nodeid);
+            return b.id;
+        }
+    }
+
+    /** The open file {@code fh} was released: drop its reference to the node's backing. */
+    void releaseBacking(long fh) {
+        synchronized (backings) {
+            Long nodeid = backedHandles.remove(fh);
+            if (nodeid == null) {
+                return;
+            }
+            Backing b = backings.get(nodeid);
+            if (b != null && --b.refs == 0) {
+                backings.remove(nodeid);
+                closeBacking(b.id);
+            }
+        }
+    }
+
+    private int registerBacking(int fd) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment map = a.allocate(16, 8);
             map.set(JAVA_INT, 0, fd);
@@ -307,7 +375,7 @@ public final class FuseSession implements FuseConnection, AutoCloseable {
         }
     }
 
-    void closeBacking(int id) {
+    private void closeBacking(int id) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment idSeg = a.allocate(JAVA_INT);
             idSeg.set(JAVA_INT, 0, id);

@@ -44,7 +44,7 @@ final class Mounter {
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
 
     /** A connected device descriptor and how to undo the mount. */
-    record Mounted(int devFd, boolean viaFusermount, int helperPid) {}
+    record Mounted(int devFd, boolean viaFusermount, int helperPid, int commFd) {}
 
     private Mounter() {}
 
@@ -93,7 +93,8 @@ final class Mounter {
         if (options.allowOther()) {
             data.append(",allow_other");
         }
-        long flags = Libc.MS_NOSUID | Libc.MS_NODEV | (options.readOnly() ? 1 : 0);
+        long flags = (options.setuid() ? 0 : Libc.MS_NOSUID) | (options.devices() ? 0 : Libc.MS_NODEV)
+                | (options.readOnly() ? 1 : 0);
         try {
             Libc.mount(options.fsName(), RawPath.fromText(mountpoint.toString()), "fuse." + options.subtype(),
                     flags, data.toString());
@@ -101,7 +102,7 @@ final class Mounter {
             Libc.close(fd);
             throw new IOException("mount(2) of " + mountpoint + " failed: " + Errno.name(e.errno()));
         }
-        return new Mounted(fd, false, -1);
+        return new Mounted(fd, false, -1, -1);
     }
 
     private static Mounted mountWithFusermount(String fusermount, Path mountpoint, MountOptions options)
@@ -113,7 +114,9 @@ final class Mounter {
             int theirs = fds.get(JAVA_INT, 4);
             // Our end must not leak into the helper; theirs must be inherited (socketpair fds are not CLOEXEC).
             Libc.fcntl(ours, 2 /* F_SETFD */, 1 /* FD_CLOEXEC */);
-            StringBuilder opts = new StringBuilder("default_permissions,nosuid,nodev")
+            StringBuilder opts = new StringBuilder("default_permissions")
+                    .append(options.setuid() ? ",suid" : ",nosuid")
+                    .append(options.devices() ? ",dev" : ",nodev")
                     .append(",fsname=").append(options.fsName())
                     .append(",subtype=").append(options.subtype());
             if (options.allowOther()) {
@@ -153,7 +156,7 @@ final class Mounter {
                         + " (see the message above; is it already a mount point, or not a directory you own?)");
             }
             Libc.fcntl(devFd, 2, 1);
-            return new Mounted(devFd, true, options.autoUnmount() ? pid : -1);
+            return new Mounted(devFd, true, options.autoUnmount() ? pid : -1, options.autoUnmount() ? ours : -1);
         } catch (ErrnoException e) {
             throw new IOException("mounting with fusermount3 failed: " + e.getMessage());
         }
@@ -226,14 +229,21 @@ final class Mounter {
         }
     }
 
-    /** Reaps {@code pid} if it has exited; never blocks. */
-    static void reapIfDone(int pid) {
+    /** Waits up to {@code millis} for {@code pid} to exit and reaps it; true if it did. */
+    static boolean waitFor(int pid, long millis) {
+        long deadline = System.nanoTime() + millis * 1_000_000L;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment status = arena.allocate(JAVA_INT);
-            int r = (int) WAITPID.invokeExact(pid, status, 1 /* WNOHANG */);
-            if (r < 0) {
-                return;
+            while (true) {
+                int r = (int) WAITPID.invokeExact(pid, status, 1 /* WNOHANG */);
+                if (r != 0 || System.nanoTime() > deadline) {
+                    return r != 0;
+                }
+                Thread.sleep(10);
             }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

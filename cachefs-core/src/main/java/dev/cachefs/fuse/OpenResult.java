@@ -8,7 +8,10 @@ package dev.cachefs.fuse;
  * @param passthroughFd a descriptor of a local file that the kernel should read and write
  *     directly (FUSE passthrough), or -1. The session registers it with the kernel when the
  *     connection negotiated passthrough, and otherwise ignores it; the filesystem keeps owning
- *     the descriptor.
+ *     the descriptor. The kernel allows one backing file per inode, so while a node has
+ *     passthrough opens, later ones share the first one's registration (each still reads and
+ *     writes with its own open flags). Opens of a node with passthrough active must be
+ *     passthrough or FOPEN_DIRECT_IO; a plain cached open is refused by the kernel (ETXTBSY).
  */
 public record OpenResult(long fh, int openFlags, int passthroughFd) {
     public OpenResult(long fh, int openFlags) {

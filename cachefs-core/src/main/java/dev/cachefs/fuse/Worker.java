@@ -188,7 +188,7 @@ final class Worker implements DirSink {
                 yield 0;
             }
             case Fuse.LINK -> entryOut(fs.link(ctx, arg.get(JAVA_LONG, 0), nodeid, name(arg, 8)));
-            case Fuse.OPEN -> openOut(fs.open(ctx, nodeid, arg.get(JAVA_INT, 0)), Fuse.OUT_HEADER);
+            case Fuse.OPEN -> openOut(nodeid, fs.open(ctx, nodeid, arg.get(JAVA_INT, 0)), Fuse.OUT_HEADER);
             case Fuse.READ -> {
                 long fh = arg.get(JAVA_LONG, 0);
                 long offset = arg.get(JAVA_LONG, 8);
@@ -211,10 +211,7 @@ final class Worker implements DirSink {
                 try {
                     fs.release(ctx, nodeid, fh, arg.get(JAVA_INT, 8));
                 } finally {
-                    Integer id = session.backingIds.remove(fh);
-                    if (id != null) {
-                        session.closeBacking(id);
-                    }
+                    session.releaseBacking(fh);
                 }
                 yield 0;
             }
@@ -241,7 +238,7 @@ final class Worker implements DirSink {
                 fs.flush(ctx, nodeid, arg.get(JAVA_LONG, 0), arg.get(JAVA_LONG, 16));
                 yield 0;
             }
-            case Fuse.OPENDIR -> openOut(fs.opendir(ctx, nodeid, arg.get(JAVA_INT, 0)), Fuse.OUT_HEADER);
+            case Fuse.OPENDIR -> openOut(0, fs.opendir(ctx, nodeid, arg.get(JAVA_INT, 0)), Fuse.OUT_HEADER);
             case Fuse.READDIR, Fuse.READDIRPLUS -> {
                 dirPlus = opcode == Fuse.READDIRPLUS;
                 dirPos = Fuse.OUT_HEADER;
@@ -265,7 +262,7 @@ final class Worker implements DirSink {
                 FuseFilesystem.Created c = fs.create(ctx, nodeid, name(arg, 16), arg.get(JAVA_INT, 0),
                         arg.get(JAVA_INT, 4));
                 int len = entryOut(c.entry());
-                yield len + openOut(c.open(), Fuse.OUT_HEADER + len);
+                yield len + openOut(c.entry().nodeid(), c.open(), Fuse.OUT_HEADER + len);
             }
             case Fuse.FALLOCATE -> {
                 fs.fallocate(ctx, nodeid, arg.get(JAVA_LONG, 0), arg.get(JAVA_INT, 24), arg.get(JAVA_LONG, 8),
@@ -367,15 +364,14 @@ final class Worker implements DirSink {
         return Fuse.ATTR_OUT;
     }
 
-    private int openOut(OpenResult r, long off) {
+    private int openOut(long nodeid, OpenResult r, long off) {
         int flags = r.openFlags();
         int backing = 0;
-        if (r.passthroughFd() >= 0 && session.passthrough) {
-            int id = session.openBacking(r.passthroughFd());
+        if (nodeid != 0 && r.passthroughFd() >= 0 && session.passthrough) {
+            int id = session.acquireBacking(nodeid, r.fh(), r.passthroughFd());
             if (id >= 0) {
                 backing = id;
                 flags = (flags | Fuse.FOPEN_PASSTHROUGH) & ~Fuse.FOPEN_DIRECT_IO;
-                session.backingIds.put(r.fh(), id);
             }
         }
         out.set(JAVA_LONG, off, r.fh());

@@ -1,0 +1,530 @@
+package dev.cachefs.fs;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cachefs.fuse.Fuse;
+import dev.cachefs.nativeio.Errno;
+import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Libc;
+import dev.cachefs.nativeio.Stat;
+import dev.cachefs.testutil.Sys;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeMap;
+import java.util.function.Function;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * POSIX behaviour through the mount equals the plain directory's: each test does the same system
+ * calls in a reference directory and through cachefs, and compares every outcome (result or errno).
+ */
+@Timeout(120)
+class StackedConformanceIT {
+    @TempDir
+    Path tmp;
+    StackedFixture fx;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        fx = new StackedFixture(tmp);
+    }
+
+    @AfterEach
+    void tearDown() {
+        if (fx != null) {
+            fx.close();
+        }
+    }
+
+    interface RootCall<T> {
+        T call(String root) throws ErrnoException;
+    }
+
+    /** Runs {@code c} with the reference root and with the mount's root; asserts equal outcomes. */
+    private <T> String same(String what, RootCall<T> c) {
+        String a = Sys.outcome(() -> c.call(fx.inRef("")));
+        String b = Sys.outcome(() -> c.call(fx.inMnt("")));
+        assertEquals(a, b, what + ": reference vs mount");
+        return a;
+    }
+
+    private static int create(String path, int mode) throws ErrnoException {
+        int fd = Libc.open(path, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL, mode);
+        Libc.close(fd);
+        return 0;
+    }
+
+    private static String stat(String path) throws ErrnoException {
+        return Sys.shape(Libc.lstat(path));
+    }
+
+    private static long write(String path, int flags, long offset, String text) throws ErrnoException {
+        int fd = Libc.open(path, flags, 0644);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocateFrom(text);
+            return offset < 0 ? Libc.write(fd, s, text.length()) : Libc.pwrite(fd, s, text.length(), offset);
+        } finally {
+            Libc.close(fd);
+        }
+    }
+
+    private static String read(String path) throws ErrnoException {
+        return new String(Sys.readAll(path), StandardCharsets.ISO_8859_1);
+    }
+
+    @Test
+    void errnoOfCommonMistakes() {
+        same("setup", r -> {
+            Libc.mkdirat(Libc.AT_FDCWD, r + "/d", 0755);
+            create(r + "/d/f", 0644);
+            create(r + "/file", 0644);
+            Libc.mkdirat(Libc.AT_FDCWD, r + "/empty", 0755);
+            Libc.symlinkat("loop2", Libc.AT_FDCWD, r + "/loop1");
+            Libc.symlinkat("loop1", Libc.AT_FDCWD, r + "/loop2");
+            return 0;
+        });
+        assertEquals("errno:ENOENT", same("open missing", r -> Libc.open(r + "/missing", Libc.O_RDONLY, 0)));
+        assertEquals("errno:EEXIST", same("mkdir existing", r -> { Libc.mkdirat(Libc.AT_FDCWD, r + "/d", 0755); return 0; }));
+        assertEquals("errno:EEXIST", same("O_EXCL existing", r -> create(r + "/file", 0644)));
+        assertEquals("errno:ENOTEMPTY", same("rmdir non-empty", r -> { Libc.unlinkat(Libc.AT_FDCWD, r + "/d", Libc.AT_REMOVEDIR); return 0; }));
+        assertEquals("errno:EISDIR", same("open dir for writing", r -> Libc.open(r + "/d", Libc.O_WRONLY, 0)));
+        assertEquals("errno:EISDIR", same("unlink dir", r -> { Libc.unlinkat(Libc.AT_FDCWD, r + "/d", 0); return 0; }));
+        assertEquals("errno:ENOTDIR", same("path through a file", r -> Libc.open(r + "/file/x", Libc.O_RDONLY, 0)));
+        assertEquals("errno:ENOTDIR", same("rmdir a file", r -> { Libc.unlinkat(Libc.AT_FDCWD, r + "/file", Libc.AT_REMOVEDIR); return 0; }));
+        assertEquals("errno:ELOOP", same("symlink loop", r -> Libc.open(r + "/loop1", Libc.O_RDONLY, 0)));
+        assertEquals("errno:ENAMETOOLONG", same("256-byte name", r -> create(r + "/" + "n".repeat(256), 0644)));
+        assertEquals("ok:0", same("255-byte name", r -> create(r + "/" + "n".repeat(255), 0644)));
+        assertEquals("errno:ENOTEMPTY", same("rename onto non-empty dir", r -> {
+            Libc.renameat2(Libc.AT_FDCWD, r + "/empty", Libc.AT_FDCWD, r + "/d", 0); return 0; }));
+        assertEquals("errno:EEXIST", same("RENAME_NOREPLACE", r -> {
+            Libc.renameat2(Libc.AT_FDCWD, r + "/file", Libc.AT_FDCWD, r + "/d/f", Libc.RENAME_NOREPLACE); return 0; }));
+        assertEquals("errno:EPERM", same("hard link to a dir", r -> {
+            Libc.linkat(Libc.AT_FDCWD, r + "/d", Libc.AT_FDCWD, r + "/dl", 0); return 0; }));
+        assertEquals("errno:EINVAL", same("readlink of a file", r -> Libc.readlinkat(Libc.AT_FDCWD, r + "/file")));
+        assertEquals("errno:EINVAL", same("rename dir into itself", r -> {
+            Libc.renameat2(Libc.AT_FDCWD, r + "/d", Libc.AT_FDCWD, r + "/d/sub", 0); return 0; }));
+        assertEquals("errno:ENODATA", same("missing xattr", r -> Libc.lgetxattr(r + "/file", "user.none", MemorySegment.NULL)));
+    }
+
+    @Test
+    void openFlagsCreateExclTruncAppend() {
+        same("create", r -> create(r + "/f", 0640));
+        same("stat after create", r -> stat(r + "/f"));
+        same("write", r -> write(r + "/f", Libc.O_WRONLY, 0, "hello world"));
+        same("O_APPEND", r -> write(r + "/f", Libc.O_WRONLY | Libc.O_APPEND, 0, "!!"));
+        assertEquals("ok:hello world!!", same("read", r -> read(r + "/f")));
+        same("O_TRUNC", r -> write(r + "/f", Libc.O_WRONLY | Libc.O_TRUNC, -1, "new"));
+        assertEquals("ok:new", same("read after trunc", r -> read(r + "/f")));
+        same("O_CREAT without O_EXCL on existing", r -> write(r + "/f", Libc.O_WRONLY | Libc.O_CREAT, 1, "EE"));
+        assertEquals("ok:nEE", same("read", r -> read(r + "/f")));
+        same("stat", r -> stat(r + "/f"));
+    }
+
+    @Test
+    void renameFlagsAndSubtrees() {
+        same("setup", r -> {
+            Libc.mkdirat(Libc.AT_FDCWD, r + "/a", 0755);
+            Libc.mkdirat(Libc.AT_FDCWD, r + "/a/b", 0700);
+            write(r + "/a/b/c", Libc.O_WRONLY | Libc.O_CREAT, 0, "deep");
+            write(r + "/x", Libc.O_WRONLY | Libc.O_CREAT, 0, "x-content");
+            write(r + "/y", Libc.O_WRONLY | Libc.O_CREAT, 0, "y-content");
+            return 0;
+        });
+        same("rename dir", r -> { Libc.renameat2(Libc.AT_FDCWD, r + "/a", Libc.AT_FDCWD, r + "/z", 0); return 0; });
+        assertEquals("ok:deep", same("read inside renamed dir", r -> read(r + "/z/b/c")));
+        assertEquals("errno:ENOENT", same("old path gone", r -> read(r + "/a/b/c")));
+        same("exchange", r -> { Libc.renameat2(Libc.AT_FDCWD, r + "/x", Libc.AT_FDCWD, r + "/y", Libc.RENAME_EXCHANGE); return 0; });
+        assertEquals("ok:y-content", same("x after exchange", r -> read(r + "/x")));
+        assertEquals("ok:x-content", same("y after exchange", r -> read(r + "/y")));
+        same("rename over file", r -> { Libc.renameat2(Libc.AT_FDCWD, r + "/x", Libc.AT_FDCWD, r + "/z/b/c", 0); return 0; });
+        assertEquals("ok:y-content", same("replaced", r -> read(r + "/z/b/c")));
+    }
+
+    @Test
+    void statFieldsThroughTheMountEqualTheLowers() throws Exception {
+        String l = fx.inLower("");
+        write(l + "/f", Libc.O_WRONLY | Libc.O_CREAT, 0, "some data");
+        Libc.mkdirat(Libc.AT_FDCWD, l + "/d", 0751);
+        Libc.symlinkat("f", Libc.AT_FDCWD, l + "/s");
+        Libc.mknodat(Libc.AT_FDCWD, l + "/fifo", Libc.S_IFIFO | 0600, 0);
+        Libc.linkat(Libc.AT_FDCWD, l + "/f", Libc.AT_FDCWD, l + "/hard", 0);
+        Libc.utimensat(Libc.AT_FDCWD, l + "/f", 1_000_000_000L, 123_456_789, 1_500_000_000L, 987_654_321, 0);
+        if (Libc.geteuid() == 0) {
+            Libc.mknodat(Libc.AT_FDCWD, l + "/chr", Libc.S_IFCHR | 0600, Stat.makedev(1, 3));
+        }
+        for (String name : List.of("", "f", "d", "s", "fifo", "hard", "chr")) {
+            if (name.equals("chr") && Libc.geteuid() != 0) {
+                continue;
+            }
+            Stat lower = Libc.lstat(fx.inLower(name));
+            Stat mount = Libc.lstat(fx.inMnt(name));
+            assertEquals(Sys.full(lower), Sys.full(mount), "stat of '" + name + "'");
+        }
+        assertEquals(Libc.lstat(fx.inMnt("f")).ino(), Libc.lstat(fx.inMnt("hard")).ino(), "hard links share an inode");
+        assertEquals(2, Libc.lstat(fx.inMnt("hard")).nlink());
+        Stat chr = Libc.geteuid() == 0 ? Libc.lstat(fx.inMnt("chr")) : null;
+        if (chr != null) {
+            assertEquals(1, chr.rdevMajor());
+            assertEquals(3, chr.rdevMinor());
+        }
+        assertEquals("f", Libc.readlinkat(Libc.AT_FDCWD, fx.inMnt("s")));
+    }
+
+    @Test
+    void inodeNumbersStayStableForTheMountsLife() throws Exception {
+        Files.writeString(fx.mnt.resolve("f"), "x");
+        long first = Libc.lstat(fx.inMnt("f")).ino();
+        Files.move(fx.mnt.resolve("f"), fx.mnt.resolve("g"));
+        Files.writeString(fx.mnt.resolve("g"), "changed");
+        assertEquals(first, Libc.lstat(fx.inMnt("g")).ino());
+    }
+
+    @Test
+    void sparseFilesAndOffsetsBeyond4GiB() {
+        long big = 5L * 1024 * 1024 * 1024 + 7;
+        same("write at 5 GiB", r -> write(r + "/sparse", Libc.O_WRONLY | Libc.O_CREAT, big, "tail"));
+        same("stat sparse", r -> stat(r + "/sparse"));
+        same("read at 5 GiB", r -> {
+            int fd = Libc.open(r + "/sparse", Libc.O_RDONLY, 0);
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment s = a.allocate(16);
+                long n = Libc.pread(fd, s, 16, big - 2);
+                byte[] b = new byte[(int) n];
+                MemorySegment.copy(s, ValueLayout.JAVA_BYTE, 0, b, 0, (int) n);
+                return n + ":" + java.util.Arrays.toString(b);
+            } finally {
+                Libc.close(fd);
+            }
+        });
+        assertEquals("ok:" + (big & ~4095L), same("SEEK_DATA", r -> {
+            int fd = Libc.open(r + "/sparse", Libc.O_RDONLY, 0);
+            try {
+                return Libc.lseek(fd, 0, Libc.SEEK_DATA);
+            } finally {
+                Libc.close(fd);
+            }
+        }));
+        same("SEEK_HOLE", r -> {
+            int fd = Libc.open(r + "/sparse", Libc.O_RDONLY, 0);
+            try {
+                return Libc.lseek(fd, 0, Libc.SEEK_HOLE);
+            } finally {
+                Libc.close(fd);
+            }
+        });
+        same("ftruncate down", r -> {
+            int fd = Libc.open(r + "/sparse", Libc.O_WRONLY, 0);
+            try {
+                Libc.ftruncate(fd, 4096);
+                return Libc.fstat(fd).size();
+            } finally {
+                Libc.close(fd);
+            }
+        });
+        same("truncate by path", r -> { Libc.truncate(r + "/sparse", 100); return stat(r + "/sparse"); });
+    }
+
+    @Test
+    void fallocateModes() {
+        same("setup", r -> write(r + "/f", Libc.O_WRONLY | Libc.O_CREAT, 0, "x".repeat(20000)));
+        same("fallocate extend", r -> {
+            int fd = Libc.open(r + "/f", Libc.O_RDWR, 0);
+            try {
+                Libc.fallocate(fd, 0, 0, 65536);
+                return Libc.fstat(fd).size();
+            } finally {
+                Libc.close(fd);
+            }
+        });
+        same("punch hole", r -> {
+            int fd = Libc.open(r + "/f", Libc.O_RDWR, 0);
+            try {
+                Libc.fallocate(fd, 0x01 | 0x02 /* KEEP_SIZE | PUNCH_HOLE */, 4096, 8192);
+                return Libc.fstat(fd).size() + " " + Libc.lseek(fd, 4096, Libc.SEEK_HOLE);
+            } finally {
+                Libc.close(fd);
+            }
+        });
+        assertEquals(same("read", r -> read(r + "/f").length()), "ok:65536");
+    }
+
+    @Test
+    void chmodChownUtimens() {
+        same("setup", r -> {
+            create(r + "/f", 0600);
+            Libc.symlinkat("f", Libc.AT_FDCWD, r + "/s");
+            return 0;
+        });
+        same("chmod", r -> { Libc.fchmodat(Libc.AT_FDCWD, r + "/f", 04751, 0); return stat(r + "/f"); });
+        if (Libc.geteuid() == 0) {
+            same("chown", r -> { Libc.fchownat(Libc.AT_FDCWD, r + "/f", 1234, 5678, 0); return stat(r + "/f"); });
+            same("lchown symlink", r -> {
+                Libc.fchownat(Libc.AT_FDCWD, r + "/s", 42, 43, Libc.AT_SYMLINK_NOFOLLOW);
+                return stat(r + "/s");
+            });
+        }
+        same("utimens exact ns", r -> {
+            Libc.utimensat(Libc.AT_FDCWD, r + "/f", 1_234_567_890L, 111_222_333, 1_334_567_890L, 444_555_666, 0);
+            Stat s = Libc.lstat(r + "/f");
+            return s.atimeSec() + "." + s.atimeNsec() + " " + s.mtimeSec() + "." + s.mtimeNsec();
+        });
+        same("utimens omit atime", r -> {
+            Libc.utimensat(Libc.AT_FDCWD, r + "/f", 0, Libc.UTIME_OMIT, 1_400_000_000L, 5, 0);
+            Stat s = Libc.lstat(r + "/f");
+            return s.atimeSec() + "." + s.atimeNsec() + " " + s.mtimeSec() + "." + s.mtimeNsec();
+        });
+        same("utimens on a symlink itself", r -> {
+            Libc.utimensat(Libc.AT_FDCWD, r + "/s", 1_000_000_000L, 1, 1_000_000_000L, 2, Libc.AT_SYMLINK_NOFOLLOW);
+            Stat s = Libc.lstat(r + "/s");
+            return s.mtimeSec() + "." + s.mtimeNsec() + " target " + Libc.lstat(r + "/f").mtimeSec();
+        });
+        long before = System.currentTimeMillis() / 1000 - 2;
+        same("UTIME_NOW", r -> {
+            Libc.utimensat(Libc.AT_FDCWD, r + "/f", 0, Libc.UTIME_NOW, 0, Libc.UTIME_NOW, 0);
+            return Libc.lstat(r + "/f").mtimeSec() >= before;
+        });
+    }
+
+    @Test
+    void xattrsCreateReplaceListRemove() {
+        same("setup", r -> create(r + "/f", 0644));
+        Function<String, RootCall<Integer>> set = (flagName) -> r -> {
+            int flags = flagName.equals("create") ? Libc.XATTR_CREATE : flagName.equals("replace") ? Libc.XATTR_REPLACE : 0;
+            try (Arena a = Arena.ofConfined()) {
+                Libc.lsetxattr(r + "/f", "user.k", a.allocateFrom("value-" + flagName), flags);
+            }
+            return 0;
+        };
+        assertEquals("errno:ENODATA", same("replace missing", set.apply("replace")));
+        assertEquals("ok:0", same("create", set.apply("create")));
+        assertEquals("errno:EEXIST", same("create existing", set.apply("create")));
+        assertEquals("ok:0", same("replace", set.apply("replace")));
+        assertEquals("ok:14", same("size query", r -> Libc.lgetxattr(r + "/f", "user.k", MemorySegment.NULL)));
+        assertEquals("errno:ERANGE", same("too small buffer", r -> {
+            try (Arena a = Arena.ofConfined()) {
+                return Libc.lgetxattr(r + "/f", "user.k", a.allocate(3));
+            }
+        }));
+        same("get", r -> {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment b = a.allocate(64);
+                long n = Libc.lgetxattr(r + "/f", "user.k", b);
+                return b.asSlice(0, n).getString(0);
+            }
+        });
+        same("list", r -> {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment b = a.allocate(256);
+                long n = Libc.llistxattr(r + "/f", b);
+                return new String(b.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.ISO_8859_1);
+            }
+        });
+        assertEquals("ok:0", same("remove", r -> { Libc.lremovexattr(r + "/f", "user.k"); return 0; }));
+        assertEquals("errno:ENODATA", same("remove again", r -> { Libc.lremovexattr(r + "/f", "user.k"); return 0; }));
+    }
+
+    @Test
+    void specialFilesAndLinks() {
+        same("mkfifo", r -> { Libc.mknodat(Libc.AT_FDCWD, r + "/p", Libc.S_IFIFO | 0640, 0); return stat(r + "/p"); });
+        if (Libc.geteuid() == 0) {
+            same("mknod char", r -> {
+                Libc.mknodat(Libc.AT_FDCWD, r + "/null", Libc.S_IFCHR | 0666, Stat.makedev(1, 3));
+                return stat(r + "/null");
+            });
+            same("write to the device node", r -> write(r + "/null", Libc.O_WRONLY, -1, "discarded"));
+        }
+        same("symlink", r -> { Libc.symlinkat("../some/where", Libc.AT_FDCWD, r + "/sl"); return stat(r + "/sl"); });
+        assertEquals("ok:../some/where", same("readlink", r -> Libc.readlinkat(Libc.AT_FDCWD, r + "/sl")));
+        same("file", r -> write(r + "/f", Libc.O_WRONLY | Libc.O_CREAT, 0, "linked"));
+        same("link", r -> { Libc.linkat(Libc.AT_FDCWD, r + "/f", Libc.AT_FDCWD, r + "/g", 0); return stat(r + "/g"); });
+        same("unlink first", r -> { Libc.unlinkat(Libc.AT_FDCWD, r + "/f", 0); return stat(r + "/g"); });
+        assertEquals("ok:linked", same("read through the second name", r -> read(r + "/g")));
+    }
+
+    @Test
+    void readdirListsWhatTheDirectoryHolds() throws Exception {
+        same("populate", r -> {
+            Libc.mkdirat(Libc.AT_FDCWD, r + "/big", 0755);
+            for (int i = 0; i < 600; i++) {
+                create(r + "/big/entry-" + i + "-" + "x".repeat(i % 50), 0644);
+            }
+            Libc.mkdirat(Libc.AT_FDCWD, r + "/big/subdir", 0755);
+            Libc.symlinkat("x", Libc.AT_FDCWD, r + "/big/link");
+            return 0;
+        });
+        TreeMap<String, String> a = listing(fx.ref.resolve("big"));
+        TreeMap<String, String> b = listing(fx.mnt.resolve("big"));
+        assertEquals(602, a.size());
+        assertEquals(a, b);
+    }
+
+    private static TreeMap<String, String> listing(Path dir) throws Exception {
+        TreeMap<String, String> out = new TreeMap<>();
+        try (var s = Files.newDirectoryStream(dir)) {
+            for (Path p : s) {
+                out.put(p.getFileName().toString(), stat(Sys.raw(p)));
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void namesThatAreNotUtf8PassThroughByteForByte() throws Exception {
+        String name = "bad-\u00ff\u00fe-name\u0001"; // raw bytes 0xff 0xfe 0x01: not valid UTF-8
+        same("create", r -> create(r + "/" + name, 0644));
+        Stat lower = Libc.lstat(fx.inLower(name));
+        assertTrue(lower.isRegular());
+        same("newline in a name", r -> create(r + "/line\nbreak", 0644));
+        assertTrue(Libc.lstat(fx.inLower("line\nbreak")).isRegular());
+    }
+
+    @Test
+    void permissionsAreCheckedForOtherUsers() throws Exception {
+        Assumptions.assumeTrue(Libc.geteuid() == 0, "needs root to act as another uid");
+        same("setup", r -> {
+            write(r + "/secret", Libc.O_WRONLY | Libc.O_CREAT, 0, "root only");
+            Libc.fchmodat(Libc.AT_FDCWD, r + "/secret", 0600, 0);
+            Libc.mkdirat(Libc.AT_FDCWD, r + "/shared", 0777);
+            Libc.mkdirat(Libc.AT_FDCWD, r + "/closed", 0755);
+            return 0;
+        });
+        int uid = 4321;
+        int gid = 4321;
+        List<String> outcomes = new ArrayList<>();
+        int oldUid = Libc.setfsuid(uid);
+        int oldGid = Libc.setfsgid(gid);
+        try {
+            outcomes.add(same("read 0600 file of root", r -> read(r + "/secret")));
+            outcomes.add(same("create in 0755 dir of root", r -> create(r + "/closed/mine", 0644)));
+            outcomes.add(same("create in 0777 dir", r -> create(r + "/shared/mine", 0640)));
+            outcomes.add(same("owner of the new file", r -> stat(r + "/shared/mine")));
+            outcomes.add(same("chmod someone else's file", r -> { Libc.fchmodat(Libc.AT_FDCWD, r + "/secret", 0666, 0); return 0; }));
+            outcomes.add(same("mkdir in 0777 dir", r -> { Libc.mkdirat(Libc.AT_FDCWD, r + "/shared/sub", 0755); return stat(r + "/shared/sub"); }));
+        } finally {
+            Libc.setfsuid(oldUid);
+            Libc.setfsgid(oldGid);
+        }
+        assertEquals("errno:EACCES", outcomes.get(0));
+        assertEquals("errno:EACCES", outcomes.get(1));
+        assertEquals("ok:0", outcomes.get(2));
+        assertTrue(outcomes.get(3).contains("uid=4321 gid=4321"), outcomes.get(3));
+        assertEquals("errno:EPERM", outcomes.get(4));
+        assertEquals(4321, Libc.lstat(fx.inLower("shared/sub")).uid());
+    }
+
+    @Test
+    void statfsIsTheLowers() throws Exception {
+        var lower = Libc.fstatvfs(Libc.open(fx.inLower(""), Libc.O_RDONLY | Libc.O_DIRECTORY, 0));
+        int fd = Libc.open(fx.inMnt(""), Libc.O_RDONLY | Libc.O_DIRECTORY, 0);
+        try {
+            var mount = Libc.fstatvfs(fd);
+            assertEquals(lower.blocks(), mount.blocks());
+            assertEquals(lower.bsize(), mount.bsize());
+            assertEquals(lower.namemax(), mount.namemax());
+        } finally {
+            Libc.close(fd);
+        }
+    }
+
+    @Test
+    void locksConflictAsOnTheLower() {
+        same("setup", r -> create(r + "/lockme", 0644));
+        assertEquals("ok:EAGAIN", same("flock held by another open file", r -> {
+            int a = Libc.open(r + "/lockme", Libc.O_RDWR, 0);
+            int b = Libc.open(r + "/lockme", Libc.O_RDWR, 0);
+            try {
+                Libc.flock(a, 2 /* LOCK_EX */);
+                try {
+                    Libc.flock(b, 2 | 4 /* LOCK_EX | LOCK_NB */);
+                    return "acquired";
+                } catch (ErrnoException e) {
+                    return Errno.name(e.errno());
+                }
+            } finally {
+                Libc.close(a);
+                Libc.close(b);
+            }
+        }));
+        assertEquals("ok:EAGAIN", same("OFD write lock held by another open file", r -> {
+            int a = Libc.open(r + "/lockme", Libc.O_RDWR, 0);
+            int b = Libc.open(r + "/lockme", Libc.O_RDWR, 0);
+            try (Arena ar = Arena.ofConfined()) {
+                MemorySegment fl = ar.allocate(32, 8); // struct flock: type, whence, start, len, pid
+                fl.set(ValueLayout.JAVA_SHORT, 0, (short) 1 /* F_WRLCK */);
+                fl.set(ValueLayout.JAVA_SHORT, 2, (short) 0);
+                fl.set(ValueLayout.JAVA_LONG, 8, 0);
+                fl.set(ValueLayout.JAVA_LONG, 16, 100);
+                Libc.fcntl(a, 37 /* F_OFD_SETLK */, fl);
+                try {
+                    Libc.fcntl(b, 37, fl);
+                    return "acquired";
+                } catch (ErrnoException e) {
+                    return Errno.name(e.errno());
+                }
+            } finally {
+                Libc.close(a);
+                Libc.close(b);
+            }
+        }));
+    }
+
+    @Test
+    void fsyncAndFsyncdir() {
+        assertEquals("ok:0", same("fsync, fdatasync, fsync of a dir", r -> {
+            int fd = Libc.open(r + "/f", Libc.O_RDWR | Libc.O_CREAT, 0644);
+            int dfd = Libc.open(r, Libc.O_RDONLY | Libc.O_DIRECTORY, 0);
+            try {
+                Libc.fsync(fd, false);
+                Libc.fsync(fd, true);
+                Libc.fsync(dfd, false);
+                return 0;
+            } finally {
+                Libc.close(fd);
+                Libc.close(dfd);
+            }
+        }));
+    }
+
+    @Test
+    void unlinkedOpenFileStaysUsable() {
+        assertEquals("ok:still here 9", same("write, unlink, read, fstat", r -> {
+            int fd = Libc.open(r + "/tmpfile", Libc.O_RDWR | Libc.O_CREAT, 0600);
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment s = a.allocateFrom("still here");
+                Libc.pwrite(fd, s, 10, 0);
+                Libc.unlinkat(Libc.AT_FDCWD, r + "/tmpfile", 0);
+                MemorySegment b = a.allocate(11);
+                Libc.pread(fd, b, 10, 0);
+                Libc.ftruncate(fd, 9);
+                return b.getString(0).substring(0, 10) + " " + Libc.fstat(fd).size();
+            } finally {
+                Libc.close(fd);
+            }
+        }));
+    }
+
+    @Test
+    void dataWrittenThroughTheMountIsOnTheLower() throws Exception {
+        byte[] data = new byte[5 * 1024 * 1024 + 3];
+        new java.util.Random(7).nextBytes(data);
+        Sys.writeAll(fx.inMnt("blob"), data);
+        assertArrayEquals(data, Sys.readAll(fx.inLower("blob")));
+        assertArrayEquals(data, Sys.readAll(fx.inMnt("blob")));
+        assertEquals(0, fx.fs.openFiles(), "every open file was released");
+        assertTrue(fx.fs.liveNodes() >= 1);
+        assertEquals(Fuse.ROOT_ID, 1);
+    }
+}
