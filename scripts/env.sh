@@ -71,3 +71,25 @@ build_if_needed() {
         return 1
     }
 }
+
+# report_skipped: one line with the totals of every test report, and the skipped tests by name.
+report_skipped() {
+    local files
+    files=$(find "$CACHEFS_ROOT" -path '*/target/*-reports/TEST-*.xml' 2>/dev/null || true)
+    [ -n "$files" ] || { echo "tests: no reports found"; return 0; }
+    python3 - $files <<'PY' 2>/dev/null || true
+import sys, xml.etree.ElementTree as ET
+t = f = e = s = 0
+skipped = []
+for path in sys.argv[1:]:
+    r = ET.parse(path).getroot()
+    t += int(r.get("tests", 0)); f += int(r.get("failures", 0)); e += int(r.get("errors", 0)); s += int(r.get("skipped", 0))
+    for c in r.iter("testcase"):
+        sk = c.find("skipped")
+        if sk is not None:
+            skipped.append(f"{c.get('classname')}.{c.get('name')}: {sk.get('message') or ''}")
+print(f"tests: {t} run, {f} failed, {e} errors, {s} skipped")
+for line in skipped:
+    print("  skipped " + line)
+PY
+}

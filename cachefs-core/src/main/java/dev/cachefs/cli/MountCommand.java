@@ -255,14 +255,6 @@ final class MountCommand implements Callable<Integer> {
             lowerFs.close();
             throw new Main.UserError(Main.FAILED, e.getMessage());
         }
-        Thread hook = new Thread(() -> {
-            try {
-                session.close();
-            } catch (IOException e) {
-                System.err.println("cachefs: " + e.getMessage());
-            }
-        }, "cachefs-shutdown");
-        Runtime.getRuntime().addShutdownHook(hook);
         org.slf4j.LoggerFactory.getLogger(MountCommand.class).info("mounted {} on {} (passthrough {})",
                 lowerDir, mp, session.passthroughAvailable());
         if (notifyReady) {
@@ -270,13 +262,9 @@ final class MountCommand implements Callable<Integer> {
             System.out.flush();
             System.setOut(new PrintStream(System.err, true, StandardCharsets.UTF_8));
         }
+        // SIGTERM / SIGINT: the session's shutdown hook unmounts; the workers end; we return.
         session.awaitExit();
         lowerFs.close();
-        try {
-            Runtime.getRuntime().removeShutdownHook(hook);
-        } catch (IllegalStateException shuttingDown) {
-            // the hook is running
-        }
         return 0;
     }
 

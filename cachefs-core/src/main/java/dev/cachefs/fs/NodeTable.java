@@ -5,45 +5,55 @@ import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.RawPath;
 import dev.cachefs.nativeio.Stat;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
  * The kernel's node ids and what they stand for on the lower: a node is one lower object (by
- * device and inode number, so hard links share a node), known by its parent node and name. The
- * path of a node is found by walking parents, so renaming a directory renames its subtree for free.
+ * device and inode number, so hard links share a node), known by the names (parent node + name)
+ * under which the kernel found it. A node's path is found by walking the first name's parents, so
+ * renaming a directory renames its subtree for free, and when one name of a hard-linked file goes,
+ * the others still lead to it.
  *
- * <p>Locking: every field of every {@link Node} and both maps are guarded by {@code this}. All
- * methods are short and never call the lower while holding the lock.
+ * <p>Locking: every field of every {@link Node} and all maps are guarded by {@code this}. Methods
+ * are short and never call the lower while holding the lock.
  */
 final class NodeTable {
+    /** One name of a node: a directory node and a name in it. */
+    private record Alias(Node parent, String name) {}
+
+    private record ChildKey(long parent, String name) {}
+
+    private record Key(long dev, long ino) {}
+
     /** A lower object the kernel holds references to. */
     static final class Node {
         final long id;
         final long dev;
         final long ino;
-        Node parent; // guarded by the table
-        String name; // guarded by the table
-        long lookups; // guarded by the table
+        /** Names under which the kernel knows this node, preferred first. Guarded by the table. */
+        final List<Alias> names = new ArrayList<>(1);
+        /** The last name it had, kept when all names are gone (an unlinked open file). */
+        Alias lastName;
+        long lookups;
 
-        Node(long id, long dev, long ino, Node parent, String name) {
+        Node(long id, long dev, long ino) {
             this.id = id;
             this.dev = dev;
             this.ino = ino;
-            this.parent = parent;
-            this.name = name;
         }
     }
 
-    private record Key(long dev, long ino) {}
-
     private final Map<Long, Node> byId = new HashMap<>();
     private final Map<Key, Node> byKey = new HashMap<>();
+    private final Map<ChildKey, Node> byName = new HashMap<>();
     private final Node root;
     private long nextId = Fuse.ROOT_ID + 1;
 
     NodeTable(Stat rootStat) {
-        root = new Node(Fuse.ROOT_ID, rootStat.dev(), rootStat.ino(), null, "");
+        root = new Node(Fuse.ROOT_ID, rootStat.dev(), rootStat.ino());
         root.lookups = 1;
         byId.put(root.id, root);
         byKey.put(new Key(root.dev, root.ino), root);
@@ -68,42 +78,59 @@ final class NodeTable {
     }
 
     private String pathOf(Node n) {
-        if (n.parent == null) {
-            return n.name;
+        if (n == root) {
+            return "";
         }
         StringBuilder sb = new StringBuilder(64);
-        build(n, sb);
+        build(n, sb, 0);
         return sb.toString();
     }
 
-    private void build(Node n, StringBuilder sb) {
-        if (n.parent != null && n.parent.parent != null) {
-            build(n.parent, sb);
+    private void build(Node n, StringBuilder sb, int depth) {
+        Alias a = n.names.isEmpty() ? n.lastName : n.names.get(0);
+        if (a == null || depth > 4096) {
+            return;
+        }
+        if (a.parent() != root) {
+            build(a.parent(), sb, depth + 1);
             sb.append('/');
         }
-        sb.append(n.name);
+        sb.append(a.name());
+    }
+
+    private void bind(Node n, Node parent, String name) {
+        ChildKey ck = new ChildKey(parent.id, name);
+        Node old = byName.put(ck, n);
+        if (old != null && old != n) {
+            dropAlias(old, parent, name);
+        }
+        Alias a = new Alias(parent, name);
+        n.names.remove(a);
+        n.names.add(0, a);
+        n.lastName = a;
+    }
+
+    private static void dropAlias(Node n, Node parent, String name) {
+        n.names.removeIf(a -> a.parent() == parent && a.name().equals(name));
     }
 
     /**
      * Records one more kernel reference to the object {@code st} found as {@code name} in
-     * {@code parent}; returns its node id. The node's name moves to this one (for hard links,
-     * the most recently looked up name is the one used).
+     * {@code parent}; returns its node id.
      */
     synchronized long remember(long parent, String name, Stat st) throws ErrnoException {
         Node p = get(parent);
         Key key = new Key(st.dev(), st.ino());
         Node n = byKey.get(key);
-        if (n == null || n == root) {
-            if (n == root) {
-                return root.id; // a lower that loops back to its root; keep the root's identity
-            }
-            n = new Node(nextId++, st.dev(), st.ino(), p, name);
+        if (n == root) {
+            return root.id; // a lower that loops back to its root keeps the root's identity
+        }
+        if (n == null) {
+            n = new Node(nextId++, st.dev(), st.ino());
             byId.put(n.id, n);
             byKey.put(key, n);
-        } else {
-            n.parent = p;
-            n.name = name;
         }
+        bind(n, p, name);
         n.lookups++;
         return n.id;
     }
@@ -118,15 +145,40 @@ final class NodeTable {
         if (n.lookups <= 0) {
             byId.remove(id);
             byKey.remove(new Key(n.dev, n.ino), n);
+            for (Alias a : n.names) {
+                byName.remove(new ChildKey(a.parent().id, a.name()), n);
+            }
+            n.names.clear();
         }
     }
 
-    /** After a rename on the lower: the object found at the new name now lives there. */
-    synchronized void moved(long newParent, String newName, Stat st) throws ErrnoException {
-        Node n = byKey.get(new Key(st.dev(), st.ino()));
-        if (n != null && n != root) {
-            n.parent = get(newParent);
-            n.name = newName;
+    /** {@code name} in {@code parent} was removed (unlink, rmdir). */
+    synchronized void removed(long parent, String name) {
+        Node n = byName.remove(new ChildKey(parent, name));
+        if (n != null) {
+            Node p = byId.get(parent);
+            dropAlias(n, p, name);
+        }
+    }
+
+    /** A rename on the lower succeeded; {@code exchange}: the two names swapped their objects. */
+    synchronized void renamed(long parent, String name, long newParent, String newName, boolean exchange)
+            throws ErrnoException {
+        Node p = get(parent);
+        Node np = get(newParent);
+        Node moving = byName.remove(new ChildKey(parent, name));
+        Node displaced = byName.remove(new ChildKey(newParent, newName));
+        if (moving != null) {
+            dropAlias(moving, p, name);
+        }
+        if (displaced != null) {
+            dropAlias(displaced, np, newName);
+        }
+        if (moving != null) {
+            bind(moving, np, newName);
+        }
+        if (exchange && displaced != null) {
+            bind(displaced, p, name);
         }
     }
 

@@ -215,11 +215,13 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public void unlink(Ctx ctx, long parent, String name) throws ErrnoException {
         lower.unlink(nodes.childPath(parent, name));
+        nodes.removed(parent, name);
     }
 
     @Override
     public void rmdir(Ctx ctx, long parent, String name) throws ErrnoException {
         lower.rmdir(nodes.childPath(parent, name));
+        nodes.removed(parent, name);
     }
 
     @Override
@@ -228,14 +230,7 @@ public final class StackedFs implements FuseFilesystem {
         String from = nodes.childPath(parent, name);
         String to = nodes.childPath(newParent, newName);
         lower.rename(from, to, flags);
-        try {
-            nodes.moved(newParent, newName, lower.stat(to));
-            if ((flags & Libc.RENAME_EXCHANGE) != 0) {
-                nodes.moved(parent, name, lower.stat(from));
-            }
-        } catch (ErrnoException e) {
-            // Changed on the lower meanwhile; the next lookup finds the truth.
-        }
+        nodes.renamed(parent, name, newParent, newName, (flags & Libc.RENAME_EXCHANGE) != 0);
     }
 
     @Override

@@ -7,6 +7,7 @@ import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
 import dev.cachefs.nativeio.RawPath;
+import dev.cachefs.nativeio.Stat;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -104,7 +105,58 @@ public final class FuseSession implements FuseConnection, AutoCloseable {
             s.abort();
             throw new IOException(s.initFailure);
         }
+        try {
+            s.connectionId = Stat.minorOf(Libc.lstat(RawPath.fromText(s.mountpoint.toString())).dev());
+        } catch (ErrnoException e) {
+            s.connectionId = -1;
+        }
+        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("fuse-shutdown").unstarted(s::shutdown));
         return s;
+    }
+
+    /** The fusectl connection number (the minor of the mount's device), -1 if unknown. */
+    private volatile long connectionId = -1;
+
+    /**
+     * At JVM exit: unmount, and if requests are still outstanding (a process, maybe this one,
+     * still has files open on the mount), abort the connection. Without that, this process
+     * exiting would close its own descriptors on a mount whose workers are gone, and hang.
+     */
+    private void shutdown() {
+        if (exited.getCount() == 0) {
+            finish();
+            return;
+        }
+        try {
+            unmount();
+        } catch (IOException e) {
+            log.debug("unmount at exit: {}", e.getMessage());
+        }
+        try {
+            if (!awaitExit(Duration.ofSeconds(3))) {
+                abortConnection();
+                awaitExit(Duration.ofSeconds(2));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Aborts the kernel connection through fusectl: every pending and later request fails with ENOTCONN. */
+    void abortConnection() {
+        if (connectionId < 0) {
+            return;
+        }
+        Path ctl = Path.of("/sys/fs/fuse/connections");
+        try {
+            if (!java.nio.file.Files.exists(ctl.resolve(Long.toString(connectionId))) && Libc.geteuid() == 0) {
+                Libc.mount("fusectl", ctl.toString(), "fusectl", 0, "");
+            }
+            java.nio.file.Files.writeString(ctl.resolve(Long.toString(connectionId)).resolve("abort"), "1");
+            log.warn("aborted FUSE connection {} of {}: files were still open on it at exit", connectionId, mountpoint);
+        } catch (IOException | ErrnoException e) {
+            log.warn("could not abort FUSE connection {}: {}", connectionId, e.getMessage());
+        }
     }
 
     private void start() {
@@ -138,10 +190,7 @@ public final class FuseSession implements FuseConnection, AutoCloseable {
     /** Detaches the mount; the session ends when the last open file on it is closed. */
     public void unmount() throws IOException {
         closing = true;
-        if (!closeHelperSocket()) {
-            Mounter.unmount(mountpoint, true);
-        }
-        // else: the auto_unmount helper saw its socket close and detaches the mount itself.
+        Mounter.unmount(mountpoint, true);
     }
 
     private boolean helperSocketClosed;

@@ -39,6 +39,18 @@ final class Mounter {
     private static final MethodHandle POSIX_SPAWNP = LINKER.downcallHandle(
             LINKER.defaultLookup().find("posix_spawnp").orElseThrow(),
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    private static final MethodHandle FA_INIT = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("posix_spawn_file_actions_init").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle FA_ADDDUP2 = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("posix_spawn_file_actions_adddup2").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    private static final MethodHandle FA_DESTROY = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("posix_spawn_file_actions_destroy").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle PIPE2 = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("pipe2").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle WAITPID = LINKER.downcallHandle(
             LINKER.defaultLookup().find("waitpid").orElseThrow(),
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
@@ -136,7 +148,8 @@ final class Mounter {
                 }
             }
             env.add("_FUSE_COMMFD=" + theirs);
-            int pid = spawn(arena, fusermount, argv, env);
+            HelperOutput output = new HelperOutput();
+            int pid = spawn(arena, fusermount, argv, env, output);
             Libc.close(theirs);
             int devFd;
             try {
@@ -152,9 +165,11 @@ final class Mounter {
             if (devFd < 0) {
                 waitFor(pid);
                 Libc.close(ours);
+                String why = output.awaitText(2000);
                 throw new IOException("fusermount3 could not mount " + mountpoint
-                        + " (see the message above; is it already a mount point, or not a directory you own?)");
+                        + (why.isEmpty() ? "" : ": " + why));
             }
+            output.mounted();
             Libc.fcntl(devFd, 2, 1);
             return new Mounted(devFd, true, options.autoUnmount() ? pid : -1, options.autoUnmount() ? ours : -1);
         } catch (ErrnoException e) {
@@ -162,7 +177,83 @@ final class Mounter {
         }
     }
 
-    private static int spawn(Arena arena, String file, List<String> argv, List<String> env) throws IOException {
+    /**
+     * What fusermount3 writes to its stderr: kept as the reason while mounting, logged at debug
+     * level afterwards (the auto_unmount helper reports "not mounted" after a normal unmount).
+     */
+    static final class HelperOutput {
+        private final StringBuilder text = new StringBuilder();
+        private volatile boolean mounted;
+        private final java.util.concurrent.CountDownLatch eof = new java.util.concurrent.CountDownLatch(1);
+
+        void start(int fd) {
+            Thread.ofPlatform().daemon(true).name("fusermount3-stderr").start(() -> {
+                try (Arena a = Arena.ofConfined()) {
+                    MemorySegment buf = a.allocate(4096);
+                    while (true) {
+                        long n;
+                        try {
+                            n = Libc.read(fd, buf, buf.byteSize());
+                        } catch (ErrnoException e) {
+                            if (e.errno() == Errno.EINTR) {
+                                continue;
+                            }
+                            break;
+                        }
+                        if (n <= 0) {
+                            break;
+                        }
+                        String chunk = new String(buf.asSlice(0, n).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE),
+                                java.nio.charset.StandardCharsets.UTF_8);
+                        if (mounted) {
+                            org.slf4j.LoggerFactory.getLogger(Mounter.class).debug("fusermount3: {}", chunk.strip());
+                        } else {
+                            synchronized (text) {
+                                text.append(chunk);
+                            }
+                        }
+                    }
+                } finally {
+                    Libc.close(fd);
+                    eof.countDown();
+                }
+            });
+        }
+
+        void mounted() {
+            mounted = true;
+        }
+
+        String awaitText(long millis) {
+            try {
+                eof.await(millis, java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            synchronized (text) {
+                return text.toString().replace("/usr/bin/fusermount3: ", "").strip();
+            }
+        }
+    }
+
+    private static int spawn(Arena arena, String file, List<String> argv, List<String> env, HelperOutput output)
+            throws IOException {
+        MemorySegment pipe = arena.allocate(8, 4);
+        MemorySegment actions = arena.allocate(256, 16);
+        try {
+            if ((int) PIPE2.invokeExact(pipe, Libc.O_CLOEXEC) != 0) {
+                throw new IOException("pipe2 failed");
+            }
+            int init = (int) FA_INIT.invokeExact(actions);
+            if (init != 0) {
+                throw new IOException("posix_spawn_file_actions_init failed");
+            }
+            int dup = (int) FA_ADDDUP2.invokeExact(actions, pipe.get(JAVA_INT, 4), 2);
+        } catch (IOException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
         MemorySegment argvSeg = arena.allocate(ADDRESS, argv.size() + 1L);
         for (int i = 0; i < argv.size(); i++) {
             argvSeg.setAtIndex(ADDRESS, i, arena.allocateFrom(argv.get(i)));
@@ -176,11 +267,14 @@ final class Mounter {
         MemorySegment pid = arena.allocate(JAVA_INT);
         int r;
         try {
-            r = (int) POSIX_SPAWNP.invokeExact(pid, arena.allocateFrom(file), MemorySegment.NULL,
+            r = (int) POSIX_SPAWNP.invokeExact(pid, arena.allocateFrom(file), actions,
                     MemorySegment.NULL, argvSeg, envSeg);
+            int destroyed = (int) FA_DESTROY.invokeExact(actions);
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
+        Libc.close(pipe.get(JAVA_INT, 4));
+        output.start(pipe.get(JAVA_INT, 0));
         if (r != 0) {
             throw new IOException("cannot start " + file + ": " + Errno.name(r));
         }

@@ -53,6 +53,11 @@ public record Stat(
                 | ((mi & 0xffffff00L) << 12) | (mi & 0xffL);
     }
 
+    /** The minor number of a glibc dev_t. */
+    public static long minorOf(long dev) {
+        return (dev & 0xffL) | ((dev >>> 12) & 0xffffff00L);
+    }
+
     public int fileType() {
         return mode & Libc.S_IFMT;
     }

@@ -155,7 +155,7 @@ class StackedConformanceIT {
 
     @Test
     void statFieldsThroughTheMountEqualTheLowers() throws Exception {
-        String l = fx.inLower("");
+        String l = fx.inMnt(""); // made through the mount, compared with the lower below
         write(l + "/f", Libc.O_WRONLY | Libc.O_CREAT, 0, "some data");
         Libc.mkdirat(Libc.AT_FDCWD, l + "/d", 0751);
         Libc.symlinkat("f", Libc.AT_FDCWD, l + "/s");
@@ -523,6 +523,10 @@ class StackedConformanceIT {
         Sys.writeAll(fx.inMnt("blob"), data);
         assertArrayEquals(data, Sys.readAll(fx.inLower("blob")));
         assertArrayEquals(data, Sys.readAll(fx.inMnt("blob")));
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (fx.fs.openFiles() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(10); // RELEASE reaches the daemon asynchronously after close(2)
+        }
         assertEquals(0, fx.fs.openFiles(), "every open file was released");
         assertTrue(fx.fs.liveNodes() >= 1);
         assertEquals(Fuse.ROOT_ID, 1);

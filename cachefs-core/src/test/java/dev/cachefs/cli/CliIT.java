@@ -1,0 +1,163 @@
+package dev.cachefs.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cachefs.testutil.Mounts;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The cachefs command as a user runs it: the built jar, in its own processes. */
+@Timeout(120)
+class CliIT {
+    @TempDir
+    Path tmp;
+    Path lower;
+    Path mnt;
+    final List<Long> daemons = new ArrayList<>();
+
+    record Result(int code, String out, String err) {}
+
+    @BeforeEach
+    void setUp() throws IOException {
+        Mounts.assumeFuse();
+        lower = Files.createDirectory(tmp.resolve("lower"));
+        mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Files.writeString(lower.resolve("hello.txt"), "hello from the lower\n");
+    }
+
+    @AfterEach
+    void cleanUp() throws Exception {
+        if (MountTable.at(mnt).isPresent()) {
+            run("umount", "--lazy", mnt.toString());
+            Mounts.forceUnmount(mnt);
+        }
+        for (long pid : daemons) {
+            ProcessHandle.of(pid).ifPresent(p -> {
+                p.destroy();
+                try {
+                    p.onExit().get(10, TimeUnit.SECONDS);
+                } catch (Exception e) {
+                    p.destroyForcibly();
+                }
+            });
+        }
+    }
+
+    static Result run(String... args) throws IOException, InterruptedException {
+        Path jar = Path.of("target", "cachefs-all.jar").toAbsolutePath();
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-jar", jar.toString()));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).start();
+        // Drain both streams before waiting; the background daemon does not hold them open.
+        var out = p.getInputStream();
+        var err = p.getErrorStream();
+        String o = new String(out.readAllBytes(), StandardCharsets.UTF_8);
+        String e = new String(err.readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError("cachefs " + String.join(" ", args) + " did not finish");
+        }
+        return new Result(p.exitValue(), o, e);
+    }
+
+    private long mountInBackground() throws Exception {
+        Result r = run("mount", lower.toString(), mnt.toString(), "--cache", tmp.resolve("cache").toString());
+        assertEquals(0, r.code(), r.err());
+        Matcher m = Pattern.compile("pid (\\d+)").matcher(r.out());
+        assertTrue(m.find(), r.out());
+        long pid = Long.parseLong(m.group(1));
+        daemons.add(pid);
+        return pid;
+    }
+
+    @Test
+    void wrongArgumentsGiveOneClearLineAndExitCode2() throws Exception {
+        Path file = Files.writeString(tmp.resolve("plain-file"), "x");
+        List<List<String>> cases = List.of(
+                List.of("mount", tmp.resolve("nope").toString(), mnt.toString()),
+                List.of("mount", file.toString(), mnt.toString()),
+                List.of("mount", lower.toString(), tmp.resolve("no-mountpoint").toString()),
+                List.of("mount", lower.toString(), lower.resolve(".").toString()),
+                List.of("mount", lower.toString(), mnt.toString(), "-o", "no_such_option"),
+                List.of("mount", lower.toString(), mnt.toString(), "-o", "max_write=12"),
+                List.of("umount", mnt.toString()));
+        for (List<String> c : cases) {
+            Result r = run(c.toArray(String[]::new));
+            assertEquals(2, r.code(), c + ": " + r.err());
+            assertTrue(r.err().startsWith("cachefs: ") && r.err().strip().lines().count() == 1,
+                    c + " should print one line, printed: " + r.err());
+        }
+        assertFalse(MountTable.at(mnt).isPresent());
+    }
+
+    @Test
+    void mountReturnsWhenLiveAndUmountStopsTheDaemon() throws Exception {
+        long pid = mountInBackground();
+        assertEquals("hello from the lower\n", Files.readString(mnt.resolve("hello.txt")));
+        assertEquals("fuse.cachefs", MountTable.at(mnt).orElseThrow().type());
+        Files.writeString(mnt.resolve("new.txt"), "written through cachefs");
+        assertEquals("written through cachefs", Files.readString(lower.resolve("new.txt")));
+
+        Result busy = run("mount", lower.toString(), mnt.toString());
+        assertEquals(2, busy.code());
+        assertTrue(busy.err().contains("busy"), busy.err());
+
+        Result u = run("umount", mnt.toString());
+        assertEquals(0, u.code(), u.err());
+        assertFalse(MountTable.at(mnt).isPresent());
+        ProcessHandle daemon = ProcessHandle.of(pid).orElse(null);
+        if (daemon != null) {
+            daemon.onExit().get(20, TimeUnit.SECONDS);
+        }
+        assertTrue(Files.exists(tmp.resolve("cache")), "the cache directory was created");
+        assertEquals("rwx------", java.nio.file.attribute.PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(tmp.resolve("cache"))));
+    }
+
+    @Test
+    void killedDaemonLeavesNoDeadMount() throws Exception {
+        long pid = mountInBackground();
+        assertTrue(Files.exists(mnt.resolve("hello.txt")));
+        ProcessHandle.of(pid).orElseThrow().destroyForcibly(); // SIGKILL, our own daemon by PID
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (MountTable.at(mnt).isPresent() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertFalse(MountTable.at(mnt).isPresent(), "auto_unmount should take the mount away");
+        assertTrue(Files.isDirectory(mnt), "the mount point is a plain directory again");
+    }
+
+    @Test
+    void foregroundMountServesUntilSigterm() throws Exception {
+        Path jar = Path.of("target", "cachefs-all.jar").toAbsolutePath();
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-jar", jar.toString(), "mount", lower.toString(),
+                mnt.toString(), "--foreground", "--cache", tmp.resolve("cache").toString())
+                .redirectErrorStream(true).redirectOutput(tmp.resolve("fg.log").toFile()).start();
+        daemons.add(p.pid());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (MountTable.at(mnt).isEmpty() && System.nanoTime() < deadline && p.isAlive()) {
+            Thread.sleep(50);
+        }
+        assertTrue(MountTable.at(mnt).isPresent(), Files.readString(tmp.resolve("fg.log")));
+        assertEquals("hello from the lower\n", Files.readString(mnt.resolve("hello.txt")));
+        p.destroy(); // SIGTERM
+        assertTrue(p.waitFor(20, TimeUnit.SECONDS), "daemon should exit on SIGTERM");
+        assertFalse(MountTable.at(mnt).isPresent());
+    }
+}
