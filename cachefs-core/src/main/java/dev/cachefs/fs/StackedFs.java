@@ -243,15 +243,20 @@ public final class StackedFs implements FuseFilesystem {
 
     // ------------------------------------------------------------------ files
 
+    /**
+     * The flags for the lower's open: the caller's, O_DIRECT included (the lower then does direct
+     * I/O, or refuses it with the errno it would give the caller directly).
+     */
     private int lowerFlags(int flags) {
-        return flags & ~(Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOCTTY | Libc.O_DIRECT);
+        return flags & ~(Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOCTTY);
     }
 
     private OpenResult opened(LowerFile f, int flags) {
         long fh = nextHandle.getAndIncrement();
         files.put(fh, f);
-        int openFlags = (flags & Libc.O_DIRECT) != 0 ? Fuse.FOPEN_DIRECT_IO : 0;
-        boolean pass = options.passthrough() && f.fd() >= 0 && (flags & Libc.O_DIRECT) == 0;
+        boolean pass = options.passthrough() && f.fd() >= 0;
+        // Without passthrough, an O_DIRECT open bypasses the kernel's page cache of the mount too.
+        int openFlags = !pass && (flags & Libc.O_DIRECT) != 0 ? Fuse.FOPEN_DIRECT_IO : 0;
         return new OpenResult(fh, openFlags, pass ? f.fd() : -1);
     }
 

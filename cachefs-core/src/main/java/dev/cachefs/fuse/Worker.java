@@ -54,8 +54,12 @@ final class Worker implements DirSink {
     void run() {
         try (Arena arena = Arena.ofConfined()) {
             int maxWrite = session.options().maxWrite();
-            in = arena.allocate(Math.max(8192, maxWrite + 4096), 4096);
-            out = arena.allocate(Fuse.OUT_HEADER + maxWrite + 4096, 4096);
+            // Place the buffers so that WRITE data (after the 40-byte header and 40-byte write_in)
+            // and READ reply data (after the 16-byte reply header) start on a page boundary: the
+            // filesystem can then do O_DIRECT I/O on them without copying.
+            int payload = Fuse.IN_HEADER + 40;
+            in = arena.allocate(Math.max(8192, maxWrite + 4096) + 4096L, 4096).asSlice(4096 - payload);
+            out = arena.allocate(Fuse.OUT_HEADER + maxWrite + 8192L, 4096).asSlice(4096 - Fuse.OUT_HEADER);
             loop();
         } catch (RuntimeException | Error e) {
             log.error("FUSE worker {} died", Thread.currentThread().getName(), e);
