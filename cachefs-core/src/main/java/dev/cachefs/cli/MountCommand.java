@@ -3,6 +3,10 @@ package dev.cachefs.cli;
 import dev.cachefs.fs.StackedFs;
 import dev.cachefs.fuse.FuseSession;
 import dev.cachefs.fuse.MountOptions;
+import dev.cachefs.index.CacheStore;
+import dev.cachefs.index.IdentityMode;
+import dev.cachefs.index.IndexException;
+import dev.cachefs.index.LowerIdentity;
 import dev.cachefs.lower.LocalLowerFs;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
@@ -57,6 +61,10 @@ final class MountCommand implements Callable<Integer> {
     @Option(names = {"-f", "--foreground"}, description = "serve in this process until unmounted")
     boolean foreground;
 
+    @Option(names = "--identity", paramLabel = "MODE", defaultValue = "auto",
+            description = "how lower objects are identified: auto (default), handle or path")
+    String identity;
+
     @Option(names = "--notify-ready", hidden = true)
     boolean notifyReady;
 
@@ -68,6 +76,11 @@ final class MountCommand implements Callable<Integer> {
         Path mp = mountpoint.toAbsolutePath().normalize();
         try {
             Settings settings = parseOptions(lowerDir);
+            try {
+                IdentityMode.parse(identity);
+            } catch (IllegalArgumentException e) {
+                throw new Main.UserError(Main.USAGE, e.getMessage());
+            }
             check(lowerDir, mp);
             Path cache = prepareCache(lowerDir);
             if (!foreground) {
@@ -216,6 +229,8 @@ final class MountCommand implements Callable<Integer> {
             cmd.add("-o");
             cmd.add(String.join(",", options));
         }
+        cmd.add("--identity");
+        cmd.add(identity);
         cmd.add("--foreground");
         cmd.add("--notify-ready");
         Process p = new ProcessBuilder(cmd)
@@ -247,12 +262,44 @@ final class MountCommand implements Callable<Integer> {
         } catch (ErrnoException e) {
             throw new Main.UserError(Main.USAGE, "cannot open lower " + lowerDir + ": " + e.getMessage());
         }
+        IdentityMode mode;
+        try {
+            mode = IdentityMode.parse(identity);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UserError(Main.USAGE, e.getMessage());
+        }
+        CacheStore store;
+        LowerIdentity id;
+        try {
+            store = CacheStore.open(cacheDir, CacheStore.DEFAULT_CHUNK_SIZE);
+        } catch (IndexException e) {
+            lowerFs.close();
+            throw new Main.UserError(Main.USAGE, e.getMessage());
+        }
+        try {
+            int rootFd = Libc.open(RawPath.fromText(lowerDir.toString()), Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            try {
+                id = LowerIdentity.detect(rootFd, mode);
+            } finally {
+                Libc.close(rootFd);
+            }
+            store.index().putMeta("lower", lowerDir.toString());
+            store.index().putMeta("identity", id.mode().name().toLowerCase(java.util.Locale.ROOT));
+            store.index().putMeta("lower_fsid", java.util.HexFormat.of().formatHex(id.fsid()));
+        } catch (ErrnoException | IndexException e) {
+            store.close();
+            lowerFs.close();
+            throw new Main.UserError(Main.USAGE, "cannot identify lower " + lowerDir + ": " + e.getMessage());
+        }
+        org.slf4j.LoggerFactory.getLogger(MountCommand.class).info("identity {}: {}",
+                id.mode().name().toLowerCase(java.util.Locale.ROOT), id.reason());
         StackedFs fs = new StackedFs(lowerFs, settings.fs());
         FuseSession session;
         try {
             session = FuseSession.mount(mp, fs, settings.mount());
         } catch (IOException e) {
             lowerFs.close();
+            store.close();
             throw new Main.UserError(Main.FAILED, e.getMessage());
         }
         org.slf4j.LoggerFactory.getLogger(MountCommand.class).info("mounted {} on {} (passthrough {})",
@@ -265,6 +312,7 @@ final class MountCommand implements Callable<Integer> {
         // SIGTERM / SIGINT: the session's shutdown hook unmounts; the workers end; we return.
         session.awaitExit();
         lowerFs.close();
+        store.close();
         return 0;
     }
 

@@ -2,8 +2,6 @@ package dev.cachefs.nativeio;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.cachefs.fuse.DevNumbers;
-import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 class EncodingTest {
@@ -20,19 +18,6 @@ class EncodingTest {
         assertEquals("hé", RawPath.display(RawPath.fromText("hé")));
         assertEquals("a/b", RawPath.child("a", "b"));
         assertEquals("b", RawPath.child("", "b"));
-    }
-
-    @Test
-    void fuseDeviceNumbersRoundTrip() {
-        Random r = new Random(1);
-        for (int i = 0; i < 10_000; i++) {
-            int major = r.nextInt(1 << 12);
-            int minor = r.nextInt(1 << 20);
-            int enc = DevNumbers.encode(major, minor);
-            assertEquals(major, DevNumbers.major(enc));
-            assertEquals(minor, DevNumbers.minor(enc));
-        }
-        assertEquals(0x103, DevNumbers.encode(1, 3), "the kernel's new_encode_dev of 1:3");
     }
 
     @Test

@@ -1,0 +1,478 @@
+package dev.cachefs.index;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import dev.cachefs.nativeio.RawPath;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.function.Consumer;
+
+/**
+ * The persistent index of the cache: an embedded SQLite database (WAL, synchronous=FULL, foreign
+ * keys on), schema versioned by {@code PRAGMA user_version} and migrated forward on open
+ * ({@link Migrations}). Marked with its own application id so that a foreign SQLite file is refused.
+ *
+ * <p>Hot lookups by {@link FileId} are answered from an in-memory Caffeine cache kept in step with
+ * every write made through this class.
+ *
+ * <p>Threads: one JDBC connection, so every method is synchronized on this index.
+ */
+public final class CacheIndex implements AutoCloseable {
+    /** 'CFIX': what {@code PRAGMA application_id} says in every cachefs index. */
+    static final int APPLICATION_ID = 0x43464958;
+
+    private final Path file;
+    private final Connection db;
+    private final Cache<FileId, ObjectRecord> hot = Caffeine.newBuilder().maximumSize(100_000).build();
+
+    private CacheIndex(Path file, Connection db) {
+        this.file = file;
+        this.db = db;
+    }
+
+    /** Opens (creating if absent) the index at {@code file}. */
+    public static CacheIndex open(Path file) throws IndexException {
+        boolean existed = Files.exists(file);
+        Connection c;
+        try {
+            c = DriverManager.getConnection("jdbc:sqlite:" + file);
+        } catch (SQLException e) {
+            throw new IndexException("cannot open the cache index " + file + ": " + e.getMessage(), e);
+        }
+        try {
+            try (Statement s = c.createStatement()) {
+                int appId;
+                int version;
+                try (ResultSet r = s.executeQuery("PRAGMA application_id")) {
+                    appId = r.getInt(1);
+                }
+                try (ResultSet r = s.executeQuery("PRAGMA user_version")) {
+                    version = r.getInt(1);
+                }
+                boolean empty;
+                try (ResultSet r = s.executeQuery("SELECT count(*) FROM sqlite_master")) {
+                    empty = r.getInt(1) == 0;
+                }
+                if (!empty && appId != APPLICATION_ID) {
+                    throw new IndexException(file + " is an SQLite database of some other program, not a cachefs index;"
+                            + " move it away or use another --cache directory");
+                }
+                if (version > Migrations.latest()) {
+                    throw new IndexException("the cache index " + file + " has schema version " + version
+                            + ", newer than this cachefs understands (" + Migrations.latest() + "); use a newer cachefs");
+                }
+                s.execute("PRAGMA journal_mode=WAL");
+                s.execute("PRAGMA synchronous=FULL");
+                s.execute("PRAGMA foreign_keys=ON");
+                s.execute("PRAGMA busy_timeout=5000");
+                if (version < Migrations.latest()) {
+                    migrate(c, version);
+                }
+            }
+            return new CacheIndex(file, c);
+        } catch (SQLException e) {
+            closeQuietly(c);
+            String msg = e.getMessage() == null ? "" : e.getMessage();
+            if (msg.contains("SQLITE_NOTADB") || msg.contains("SQLITE_CORRUPT") || msg.contains("not a database")) {
+                throw new IndexException("the cache index " + file + " is corrupt (" + msg
+                        + "); run cachefs fsck --repair on the cache directory" + (existed ? "" : ""), e);
+            }
+            throw new IndexException("cannot use the cache index " + file + ": " + msg, e);
+        } catch (IndexException e) {
+            closeQuietly(c);
+            throw e;
+        }
+    }
+
+    private static void closeQuietly(Connection c) {
+        try {
+            c.close();
+        } catch (SQLException ignored) {
+            // already failing
+        }
+    }
+
+    private static void migrate(Connection c, int from) throws SQLException {
+        c.setAutoCommit(false);
+        try (Statement s = c.createStatement()) {
+            for (int v = from; v < Migrations.latest(); v++) {
+                for (String sql : Migrations.STEPS.get(v)) {
+                    s.execute(sql);
+                }
+            }
+            s.execute("PRAGMA application_id=" + APPLICATION_ID);
+            s.execute("PRAGMA user_version=" + Migrations.latest());
+            c.commit();
+        } catch (SQLException e) {
+            c.rollback();
+            throw e;
+        } finally {
+            c.setAutoCommit(true);
+        }
+    }
+
+    public Path file() {
+        return file;
+    }
+
+    public synchronized int schemaVersion() throws IndexException {
+        return queryInt("PRAGMA user_version");
+    }
+
+    private int queryInt(String sql) throws IndexException {
+        try (Statement s = db.createStatement(); ResultSet r = s.executeQuery(sql)) {
+            return r.getInt(1);
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    private IndexException fail(SQLException e) {
+        return new IndexException("cache index " + file + ": " + e.getMessage(), e);
+    }
+
+    /** Runs {@code body} in one transaction (all or nothing). */
+    public synchronized void transaction(SqlBody body) throws IndexException {
+        try {
+            db.setAutoCommit(false);
+            try {
+                body.run();
+                db.commit();
+            } catch (SQLException | IndexException | RuntimeException e) {
+                db.rollback();
+                hot.invalidateAll();
+                throw e;
+            } finally {
+                db.setAutoCommit(true);
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    /** A body of work against the index. */
+    public interface SqlBody {
+        void run() throws SQLException, IndexException;
+    }
+
+    // ------------------------------------------------------------------ meta
+
+    public synchronized void putMeta(String key, String value) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)")) {
+            p.setString(1, key);
+            p.setString(2, value);
+            p.executeUpdate();
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    public synchronized Optional<String> meta(String key) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("SELECT value FROM meta WHERE key = ?")) {
+            p.setString(1, key);
+            try (ResultSet r = p.executeQuery()) {
+                return r.next() ? Optional.of(r.getString(1)) : Optional.empty();
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    // ------------------------------------------------------------------ objects
+
+    private static final String COLUMNS = "id, file_id, path, state, fp_size, fp_mtime_ns, fp_ctime_ns, fp_ino, data_name,"
+            + " pinned, dir_complete, symlink_target, last_access_ms, access_count";
+
+    private static ObjectRecord row(ResultSet r) throws SQLException {
+        byte[] path = r.getBytes(3);
+        byte[] target = r.getBytes(12);
+        long fpSize = r.getLong(5);
+        Fingerprint fp = r.wasNull() ? null : new Fingerprint(fpSize, r.getLong(6), r.getLong(7), r.getLong(8));
+        return new ObjectRecord(r.getLong(1), FileId.decode(r.getBytes(2)),
+                path == null ? null : RawPath.fromBytes(path, 0, path.length), ObjectState.of(r.getInt(4)), fp,
+                r.getString(9), r.getInt(10) != 0, r.getInt(11) != 0,
+                target == null ? null : RawPath.fromBytes(target, 0, target.length), r.getLong(13), r.getLong(14));
+    }
+
+    /** The object with this identity, if the index has it. */
+    public synchronized Optional<ObjectRecord> find(FileId id) throws IndexException {
+        ObjectRecord cached = hot.getIfPresent(id);
+        if (cached != null) {
+            return Optional.of(cached);
+        }
+        try (PreparedStatement p = db.prepareStatement("SELECT " + COLUMNS + " FROM objects WHERE file_id = ?")) {
+            p.setBytes(1, id.encoded());
+            try (ResultSet r = p.executeQuery()) {
+                if (!r.next()) {
+                    return Optional.empty();
+                }
+                ObjectRecord o = row(r);
+                hot.put(id, o);
+                return Optional.of(o);
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    public synchronized Optional<ObjectRecord> get(long objId) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("SELECT " + COLUMNS + " FROM objects WHERE id = ?")) {
+            p.setLong(1, objId);
+            try (ResultSet r = p.executeQuery()) {
+                return r.next() ? Optional.of(row(r)) : Optional.empty();
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    /**
+     * Adds the object, or updates its path, state and fingerprint if it is known; returns the
+     * record as stored.
+     */
+    public synchronized ObjectRecord upsert(FileId id, String path, ObjectState state, Fingerprint fp)
+            throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("""
+                INSERT INTO objects(file_id, path, state, fp_size, fp_mtime_ns, fp_ctime_ns, fp_ino, data_name)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(file_id) DO UPDATE SET path = excluded.path, state = excluded.state,
+                  fp_size = excluded.fp_size, fp_mtime_ns = excluded.fp_mtime_ns,
+                  fp_ctime_ns = excluded.fp_ctime_ns, fp_ino = excluded.fp_ino""")) {
+            p.setBytes(1, id.encoded());
+            p.setBytes(2, path == null ? null : RawPath.bytes(path));
+            p.setInt(3, state.code);
+            if (fp == null) {
+                for (int i = 4; i <= 7; i++) {
+                    p.setNull(i, java.sql.Types.INTEGER);
+                }
+            } else {
+                p.setLong(4, fp.size());
+                p.setLong(5, fp.mtimeNs());
+                p.setLong(6, fp.ctimeNs());
+                p.setLong(7, fp.ino());
+            }
+            p.setString(8, CacheStore.dataNameOf(id));
+            p.executeUpdate();
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        hot.invalidate(id);
+        return find(id).orElseThrow();
+    }
+
+    public synchronized void setState(long objId, ObjectState state) throws IndexException {
+        update("UPDATE objects SET state = ? WHERE id = ?", p -> {
+            p.setInt(1, state.code);
+            p.setLong(2, objId);
+        });
+    }
+
+    public synchronized void setPinned(long objId, boolean pinned) throws IndexException {
+        update("UPDATE objects SET pinned = ? WHERE id = ?", p -> {
+            p.setInt(1, pinned ? 1 : 0);
+            p.setLong(2, objId);
+        });
+    }
+
+    public synchronized void setSymlinkTarget(long objId, String target) throws IndexException {
+        update("UPDATE objects SET symlink_target = ? WHERE id = ?", p -> {
+            p.setBytes(1, RawPath.bytes(target));
+            p.setLong(2, objId);
+        });
+    }
+
+    /** Records an access (for culling by recency and frequency). */
+    public synchronized void touch(long objId, long nowMs) throws IndexException {
+        update("UPDATE objects SET last_access_ms = ?, access_count = access_count + 1 WHERE id = ?", p -> {
+            p.setLong(1, nowMs);
+            p.setLong(2, objId);
+        });
+    }
+
+    public synchronized void delete(long objId) throws IndexException {
+        update("DELETE FROM objects WHERE id = ?", p -> p.setLong(1, objId));
+    }
+
+    private interface Binder {
+        void bind(PreparedStatement p) throws SQLException;
+    }
+
+    private void update(String sql, Binder b) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement(sql)) {
+            b.bind(p);
+            p.executeUpdate();
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        hot.invalidateAll(); // rare writes; simplest correct choice
+    }
+
+    /** Every object, in id order (fsck, culling). */
+    public synchronized void forEachObject(Consumer<ObjectRecord> action) throws IndexException {
+        try (Statement s = db.createStatement(); ResultSet r = s.executeQuery("SELECT " + COLUMNS + " FROM objects ORDER BY id")) {
+            while (r.next()) {
+                action.accept(row(r));
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    public synchronized int countObjects() throws IndexException {
+        return queryInt("SELECT count(*) FROM objects");
+    }
+
+    // ------------------------------------------------------------------ chunks
+
+    /** Marks chunks present, in one transaction. Call only after their data is durable in the store. */
+    public synchronized void addChunks(long objId, List<Chunk> chunks) throws IndexException {
+        transaction(() -> {
+            try (PreparedStatement p = db.prepareStatement(
+                    "INSERT OR REPLACE INTO chunks(obj_id, idx, length, crc) VALUES (?, ?, ?, ?)")) {
+                for (Chunk c : chunks) {
+                    p.setLong(1, objId);
+                    p.setLong(2, c.index());
+                    p.setInt(3, c.length());
+                    p.setInt(4, c.crc());
+                    p.addBatch();
+                }
+                p.executeBatch();
+            }
+        });
+    }
+
+    public synchronized List<Chunk> chunks(long objId) throws IndexException {
+        List<Chunk> out = new ArrayList<>();
+        try (PreparedStatement p = db.prepareStatement("SELECT idx, length, crc FROM chunks WHERE obj_id = ? ORDER BY idx")) {
+            p.setLong(1, objId);
+            try (ResultSet r = p.executeQuery()) {
+                while (r.next()) {
+                    out.add(new Chunk(r.getLong(1), r.getInt(2), r.getInt(3)));
+                }
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        return out;
+    }
+
+    public synchronized Optional<Chunk> chunk(long objId, long idx) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("SELECT idx, length, crc FROM chunks WHERE obj_id = ? AND idx = ?")) {
+            p.setLong(1, objId);
+            p.setLong(2, idx);
+            try (ResultSet r = p.executeQuery()) {
+                return r.next() ? Optional.of(new Chunk(r.getLong(1), r.getInt(2), r.getInt(3))) : Optional.empty();
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    public synchronized void dropChunk(long objId, long idx) throws IndexException {
+        update("DELETE FROM chunks WHERE obj_id = ? AND idx = ?", p -> {
+            p.setLong(1, objId);
+            p.setLong(2, idx);
+        });
+    }
+
+    public synchronized void dropChunks(long objId) throws IndexException {
+        update("DELETE FROM chunks WHERE obj_id = ?", p -> p.setLong(1, objId));
+    }
+
+    /** The present ranges of an object's data, from its chunks. */
+    public synchronized RangeSet presentRanges(long objId, int chunkSize) throws IndexException {
+        RangeSet s = new RangeSet();
+        for (Chunk c : chunks(objId)) {
+            s.add(c.index() * chunkSize, c.index() * chunkSize + c.length());
+        }
+        return s;
+    }
+
+    // ------------------------------------------------------------------ directories and xattrs
+
+    /** A directory entry as copied up. */
+    public record Dirent(String name, Long childId, int type) {}
+
+    /** Replaces the cached listing of a directory; {@code complete}: it is the whole listing. */
+    public synchronized void putListing(long dirId, List<Dirent> entries, boolean complete) throws IndexException {
+        transaction(() -> {
+            try (PreparedStatement del = db.prepareStatement("DELETE FROM dirents WHERE dir_id = ?")) {
+                del.setLong(1, dirId);
+                del.executeUpdate();
+            }
+            try (PreparedStatement p = db.prepareStatement(
+                    "INSERT INTO dirents(dir_id, name, child_id, type) VALUES (?, ?, ?, ?)")) {
+                for (Dirent d : entries) {
+                    p.setLong(1, dirId);
+                    p.setBytes(2, RawPath.bytes(d.name()));
+                    if (d.childId() == null) {
+                        p.setNull(3, java.sql.Types.INTEGER);
+                    } else {
+                        p.setLong(3, d.childId());
+                    }
+                    p.setInt(4, d.type());
+                    p.addBatch();
+                }
+                p.executeBatch();
+            }
+            try (PreparedStatement p = db.prepareStatement("UPDATE objects SET dir_complete = ? WHERE id = ?")) {
+                p.setInt(1, complete ? 1 : 0);
+                p.setLong(2, dirId);
+                p.executeUpdate();
+            }
+        });
+        hot.invalidateAll();
+    }
+
+    public synchronized List<Dirent> listing(long dirId) throws IndexException {
+        List<Dirent> out = new ArrayList<>();
+        try (PreparedStatement p = db.prepareStatement("SELECT name, child_id, type FROM dirents WHERE dir_id = ? ORDER BY name")) {
+            p.setLong(1, dirId);
+            try (ResultSet r = p.executeQuery()) {
+                while (r.next()) {
+                    byte[] n = r.getBytes(1);
+                    long child = r.getLong(2);
+                    Long childId = r.wasNull() ? null : child;
+                    out.add(new Dirent(RawPath.fromBytes(n, 0, n.length), childId, r.getInt(3)));
+                }
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        return out;
+    }
+
+    public synchronized void putXattr(long objId, String name, byte[] value) throws IndexException {
+        update("INSERT OR REPLACE INTO xattrs(obj_id, name, value) VALUES (?, ?, ?)", p -> {
+            p.setLong(1, objId);
+            p.setBytes(2, RawPath.bytes(name));
+            p.setBytes(3, value);
+        });
+    }
+
+    public synchronized Optional<byte[]> xattr(long objId, String name) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("SELECT value FROM xattrs WHERE obj_id = ? AND name = ?")) {
+            p.setLong(1, objId);
+            p.setBytes(2, RawPath.bytes(name));
+            try (ResultSet r = p.executeQuery()) {
+                return r.next() ? Optional.of(r.getBytes(1)) : Optional.empty();
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        closeQuietly(db);
+    }
+}

@@ -1,0 +1,306 @@
+package dev.cachefs.index;
+
+import dev.cachefs.nativeio.Errno;
+import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Libc;
+import dev.cachefs.nativeio.RawPath;
+import dev.cachefs.nativeio.Stat;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.zip.CRC32C;
+
+/**
+ * The cache directory: the index ({@code index.db}), the data files ({@code data/xx/yy/NAME},
+ * named by the SHA-256 of the object's {@link FileId}), and a lock that keeps a second cachefs off
+ * the same directory.
+ *
+ * <p>Safety: the directory is 0700 and must be owned by us and not be a symlink; data files are
+ * 0600 and opened relative to directory descriptors with O_NOFOLLOW, so a symlink planted in the
+ * cache directory is never followed. Crash ordering: a chunk's data is written and fdatasync'ed
+ * before the index records it; the index records its CRC32C, and a read that does not match is
+ * dropped from the index and reported, never served.
+ *
+ * <p>Threads: safe for concurrent use; data files are used with positional I/O only.
+ */
+public final class CacheStore implements AutoCloseable {
+    public static final int DEFAULT_CHUNK_SIZE = 1024 * 1024;
+
+    private final Path dir;
+    private final int dirFd;
+    private final int dataFd;
+    private final int lockFd;
+    private final int chunkSize;
+    private final CacheIndex index;
+    private final Map<String, Integer> openFiles = new ConcurrentHashMap<>();
+
+    private CacheStore(Path dir, int dirFd, int dataFd, int lockFd, int chunkSize, CacheIndex index) {
+        this.dir = dir;
+        this.dirFd = dirFd;
+        this.dataFd = dataFd;
+        this.lockFd = lockFd;
+        this.chunkSize = chunkSize;
+        this.index = index;
+    }
+
+    /**
+     * Opens the cache directory, creating it if absent, and takes its lock.
+     *
+     * @throws IndexException with a message for a person: in use by another cachefs, not ours,
+     *     unwritable, corrupt index, ...
+     */
+    public static CacheStore open(Path dir, int chunkSize) throws IndexException {
+        Path abs = dir.toAbsolutePath().normalize();
+        String raw = RawPath.fromText(abs.toString());
+        int dirFd = -1;
+        int dataFd = -1;
+        int lockFd = -1;
+        try {
+            try {
+                Stat st = Libc.lstat(raw);
+                if (!st.isDirectory()) {
+                    throw new IndexException("cache directory " + abs + " is not a directory (or is a symlink)");
+                }
+                if (st.uid() != Libc.geteuid()) {
+                    throw new IndexException("cache directory " + abs + " belongs to uid " + st.uid() + ", not to you");
+                }
+            } catch (ErrnoException e) {
+                if (e.errno() != Errno.ENOENT) {
+                    throw new IndexException("cannot use cache directory " + abs + ": " + Errno.name(e.errno()));
+                }
+                try {
+                    Files.createDirectories(abs.getParent());
+                    Libc.mkdirat(Libc.AT_FDCWD, raw, 0700);
+                } catch (IOException | ErrnoException e2) {
+                    throw new IndexException("cannot create cache directory " + abs + ": " + e2.getMessage());
+                }
+            }
+            dirFd = Libc.open(raw, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+            Libc.fchmod(dirFd, 0700);
+            lockFd = Libc.openat(dirFd, "lock", Libc.O_RDWR | Libc.O_CREAT | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0600);
+            try {
+                Libc.flock(lockFd, 2 | 4 /* LOCK_EX | LOCK_NB */);
+            } catch (ErrnoException e) {
+                if (e.errno() == Errno.EAGAIN) {
+                    String holder = "";
+                    try {
+                        holder = " (pid " + Files.readString(abs.resolve("lock")).strip() + ")";
+                    } catch (IOException ignored) {
+                        // unreadable: say nothing of the holder
+                    }
+                    throw new IndexException("cache directory " + abs + " is in use by another cachefs" + holder
+                            + "; one mount per cache directory");
+                }
+                throw e;
+            }
+            Libc.ftruncate(lockFd, 0);
+            byte[] pid = (Libc.getpid() + "\n").getBytes(StandardCharsets.US_ASCII);
+            try (var a = java.lang.foreign.Arena.ofConfined()) {
+                MemorySegment s = a.allocate(pid.length);
+                MemorySegment.copy(pid, 0, s, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, pid.length);
+                Libc.pwrite(lockFd, s, pid.length, 0);
+            }
+            dataFd = openSubdir(dirFd, "data");
+            CacheIndex index = CacheIndex.open(abs.resolve("index.db"));
+            index.putMeta("chunk_size", index.meta("chunk_size").orElse(Integer.toString(chunkSize)));
+            int stored = Integer.parseInt(index.meta("chunk_size").orElseThrow());
+            return new CacheStore(abs, dirFd, dataFd, lockFd, stored, index);
+        } catch (ErrnoException e) {
+            closeAll(dirFd, dataFd, lockFd);
+            throw new IndexException("cannot use cache directory " + abs + ": " + e.getMessage());
+        } catch (IndexException e) {
+            closeAll(dirFd, dataFd, lockFd);
+            throw e;
+        }
+    }
+
+    private static void closeAll(int... fds) {
+        for (int fd : fds) {
+            if (fd >= 0) {
+                Libc.close(fd);
+            }
+        }
+    }
+
+    /** Opens (making if needed) a subdirectory of {@code parentFd}, never through a symlink. */
+    private static int openSubdir(int parentFd, String name) throws ErrnoException {
+        try {
+            Libc.mkdirat(parentFd, name, 0700);
+        } catch (ErrnoException e) {
+            if (e.errno() != Errno.EEXIST) {
+                throw e;
+            }
+        }
+        return Libc.openat(parentFd, name, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+    }
+
+    /** The data file name of an object: hex SHA-256 of its identity (fixed length, spread evenly). */
+    public static String dataNameOf(FileId id) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(id.encoded()));
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    /** Relative path of a data file under data/: two levels of fan-out. */
+    static String relativeDataPath(String name) {
+        return name.substring(0, 2) + "/" + name.substring(2, 4) + "/" + name;
+    }
+
+    public Path directory() {
+        return dir;
+    }
+
+    public CacheIndex index() {
+        return index;
+    }
+
+    public int chunkSize() {
+        return chunkSize;
+    }
+
+    private int dataFile(String name, boolean create) throws ErrnoException {
+        Integer fd = openFiles.get(name);
+        if (fd != null) {
+            return fd;
+        }
+        synchronized (openFiles) {
+            fd = openFiles.get(name);
+            if (fd != null) {
+                return fd;
+            }
+            int l1 = create ? openSubdir(dataFd, name.substring(0, 2))
+                    : Libc.openat(dataFd, name.substring(0, 2), Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+            try {
+                int l2 = create ? openSubdir(l1, name.substring(2, 4))
+                        : Libc.openat(l1, name.substring(2, 4), Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                try {
+                    int flags = Libc.O_RDWR | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | (create ? Libc.O_CREAT : 0);
+                    int f = Libc.openat(l2, name, flags, 0600);
+                    openFiles.put(name, f);
+                    return f;
+                } finally {
+                    Libc.close(l2);
+                }
+            } finally {
+                Libc.close(l1);
+            }
+        }
+    }
+
+    /**
+     * Stores chunk {@code idx} of {@code obj}: writes it, makes it durable, then records it (with
+     * its CRC32C) in the index. {@code data} is at most one chunk.
+     */
+    public void writeChunk(ObjectRecord obj, long idx, MemorySegment data) throws IOException {
+        if (data.byteSize() > chunkSize) {
+            throw new IllegalArgumentException("chunk larger than the chunk size");
+        }
+        // Overwriting a present chunk: forget it first, so that a crash between the data write
+        // and the new record leaves the chunk absent (fetched again), never marked with a stale CRC.
+        // (Found by CrashIT: a rewrite killed after pwrite left "checksum mismatch".)
+        if (index.chunk(obj.id(), idx).isPresent()) {
+            index.dropChunk(obj.id(), idx);
+        }
+        try {
+            int fd = dataFile(obj.dataName(), true);
+            long off = idx * chunkSize;
+            long done = 0;
+            while (done < data.byteSize()) {
+                done += Libc.pwrite(fd, data.asSlice(done), data.byteSize() - done, off + done);
+            }
+            Libc.fsync(fd, true);
+        } catch (ErrnoException e) {
+            throw new IndexException("writing cache data failed: " + e.getMessage()
+                    + (e.errno() == Errno.ENOSPC ? " (the cache disk is full)" : ""));
+        }
+        index.addChunks(obj.id(), List.of(new Chunk(idx, (int) data.byteSize(), crc(data))));
+    }
+
+    /**
+     * Reads present chunk {@code idx} into {@code dst}, verified against its CRC32C.
+     *
+     * @return the chunk's length, or -1 if the index does not have it
+     * @throws CorruptChunkException when the data does not match; the chunk is dropped from the index
+     */
+    public int readChunk(ObjectRecord obj, long idx, MemorySegment dst) throws IOException {
+        var chunk = index.chunk(obj.id(), idx);
+        if (chunk.isEmpty()) {
+            return -1;
+        }
+        Chunk c = chunk.get();
+        MemorySegment into = dst.asSlice(0, c.length());
+        long n;
+        try {
+            int fd = dataFile(obj.dataName(), false);
+            n = 0;
+            while (n < c.length()) {
+                long r = Libc.pread(fd, into.asSlice(n), c.length() - n, idx * chunkSize + n);
+                if (r == 0) {
+                    break;
+                }
+                n += r;
+            }
+        } catch (ErrnoException e) {
+            index.dropChunk(obj.id(), idx);
+            throw new CorruptChunkException("cache data of " + obj.fileId() + " chunk " + idx + " unreadable: " + e.getMessage());
+        }
+        if (n != c.length() || crc(into) != c.crc()) {
+            index.dropChunk(obj.id(), idx);
+            throw new CorruptChunkException("cache data of " + obj.fileId() + " chunk " + idx
+                    + " fails its checksum; dropped, it will be fetched again");
+        }
+        return c.length();
+    }
+
+    /** Removes an object's data file and chunk records (not its row). */
+    public void removeData(ObjectRecord obj) throws IndexException {
+        index.dropChunks(obj.id());
+        Integer fd = openFiles.remove(obj.dataName());
+        if (fd != null) {
+            Libc.close(fd);
+        }
+        try {
+            Libc.unlinkat(dataFd, relativeDataPath(obj.dataName()), 0);
+        } catch (ErrnoException e) {
+            if (e.errno() != Errno.ENOENT) {
+                throw new IndexException("removing cache data failed: " + e.getMessage());
+            }
+        }
+    }
+
+    public static int crc(MemorySegment data) {
+        CRC32C c = new CRC32C();
+        c.update(data.asByteBuffer());
+        return (int) c.getValue();
+    }
+
+    /** Raw path of the data directory (for fsck). */
+    String dataDirRaw() {
+        return RawPath.fromText(dir.resolve("data").toString());
+    }
+
+    @Override
+    public void close() {
+        openFiles.values().forEach(Libc::close);
+        openFiles.clear();
+        index.close();
+        closeAll(dataFd, dirFd, lockFd); // closing the lock descriptor releases the lock
+    }
+
+    /** A cached chunk failed verification: it was dropped and must be fetched again. */
+    public static final class CorruptChunkException extends IndexException {
+        public CorruptChunkException(String message) {
+            super(message);
+        }
+    }
+}

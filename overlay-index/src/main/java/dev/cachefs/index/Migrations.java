@@ -1,0 +1,63 @@
+package dev.cachefs.index;
+
+import java.util.List;
+
+/**
+ * The index schema, as the steps that build it: step N takes a database at user_version N to N+1.
+ * Only ever append a step; a released step is never edited.
+ */
+final class Migrations {
+    private Migrations() {}
+
+    static final List<List<String>> STEPS = List.of(
+            // 0 -> 1: the first schema
+            List.of(
+                    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+                    """
+                    CREATE TABLE objects (
+                      id INTEGER PRIMARY KEY,
+                      file_id BLOB NOT NULL UNIQUE,
+                      path BLOB,
+                      state INTEGER NOT NULL,
+                      fp_size INTEGER, fp_mtime_ns INTEGER, fp_ctime_ns INTEGER, fp_ino INTEGER,
+                      data_name TEXT NOT NULL,
+                      pinned INTEGER NOT NULL DEFAULT 0,
+                      dir_complete INTEGER NOT NULL DEFAULT 0,
+                      symlink_target BLOB,
+                      mode INTEGER, uid INTEGER, gid INTEGER, nlink INTEGER, rdev INTEGER,
+                      atime_ns INTEGER, blocks INTEGER,
+                      last_access_ms INTEGER NOT NULL DEFAULT 0,
+                      access_count INTEGER NOT NULL DEFAULT 0
+                    )""",
+                    "CREATE INDEX objects_path ON objects(path)",
+                    """
+                    CREATE TABLE chunks (
+                      obj_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+                      idx INTEGER NOT NULL, length INTEGER NOT NULL, crc INTEGER NOT NULL,
+                      PRIMARY KEY (obj_id, idx)) WITHOUT ROWID""",
+                    """
+                    CREATE TABLE dirents (
+                      dir_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+                      name BLOB NOT NULL, child_id INTEGER, type INTEGER NOT NULL,
+                      PRIMARY KEY (dir_id, name)) WITHOUT ROWID""",
+                    """
+                    CREATE TABLE xattrs (
+                      obj_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+                      name BLOB NOT NULL, value BLOB NOT NULL,
+                      PRIMARY KEY (obj_id, name)) WITHOUT ROWID""",
+                    // Filled by disconnected operation: every local change, in order, with the base version.
+                    """
+                    CREATE TABLE journal (
+                      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                      op TEXT NOT NULL, obj_id INTEGER, path BLOB, path2 BLOB, args BLOB,
+                      base_fp BLOB, time_ms INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0)""",
+                    """
+                    CREATE TABLE conflicts (
+                      id INTEGER PRIMARY KEY, obj_id INTEGER, path BLOB NOT NULL, kind TEXT NOT NULL,
+                      detected_ms INTEGER NOT NULL, state TEXT NOT NULL)""")
+    );
+
+    static int latest() {
+        return STEPS.size();
+    }
+}

@@ -1,0 +1,122 @@
+package dev.cachefs.index;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.DriverManager;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class CacheIndexTest {
+    @TempDir
+    Path tmp;
+
+    private static FileId id(String p) {
+        return FileId.ofPath(new byte[] {7}, p);
+    }
+
+    @Test
+    void objectsChunksListingsAndXattrsSurviveReopening() throws Exception {
+        Path db = tmp.resolve("index.db");
+        long objId;
+        long dirId;
+        try (CacheIndex ix = CacheIndex.open(db)) {
+            assertEquals(Migrations.latest(), ix.schemaVersion());
+            ObjectRecord o = ix.upsert(id("a/b"), "a/b", ObjectState.PARTIAL, new Fingerprint(10, 20, 30, 40));
+            objId = o.id();
+            ix.addChunks(objId, List.of(new Chunk(0, 100, 1234), new Chunk(3, 50, -5)));
+            ObjectRecord d = ix.upsert(id("a"), "a", ObjectState.METADATA_ONLY, null);
+            dirId = d.id();
+            ix.putListing(dirId, List.of(new CacheIndex.Dirent("b", objId, 8), new CacheIndex.Dirent("c\u00ff", null, 4)), true);
+            ix.putXattr(objId, "user.k", new byte[] {1, 2});
+            ix.putMeta("lower", "/mnt/nfs");
+            ix.setPinned(objId, true);
+        }
+        try (CacheIndex ix = CacheIndex.open(db)) {
+            ObjectRecord o = ix.find(id("a/b")).orElseThrow();
+            assertEquals(objId, o.id());
+            assertEquals(ObjectState.PARTIAL, o.state());
+            assertEquals(new Fingerprint(10, 20, 30, 40), o.fingerprint());
+            assertTrue(o.pinned());
+            assertEquals(List.of(new Chunk(0, 100, 1234), new Chunk(3, 50, -5)), ix.chunks(objId));
+            assertEquals("{[0,100), [3145728,3145778)}", ix.presentRanges(objId, 1 << 20).toString());
+            assertTrue(ix.get(dirId).orElseThrow().dirComplete());
+            assertEquals(List.of(new CacheIndex.Dirent("b", objId, 8), new CacheIndex.Dirent("c\u00ff", null, 4)),
+                    ix.listing(dirId));
+            assertEquals(2, ix.xattr(objId, "user.k").orElseThrow().length);
+            assertEquals("/mnt/nfs", ix.meta("lower").orElseThrow());
+            ix.delete(objId);
+            assertFalse(ix.find(id("a/b")).isPresent());
+            assertTrue(ix.chunks(objId).isEmpty(), "chunks go with their object");
+        }
+    }
+
+    @Test
+    void upsertKeepsTheObjectNumberAndUpdatesItsVersion() throws Exception {
+        try (CacheIndex ix = CacheIndex.open(tmp.resolve("i.db"))) {
+            ObjectRecord a = ix.upsert(id("x"), "x", ObjectState.CACHED, new Fingerprint(1, 1, 1, 1));
+            ObjectRecord b = ix.upsert(id("x"), "y", ObjectState.PARTIAL, new Fingerprint(2, 2, 2, 2));
+            assertEquals(a.id(), b.id());
+            assertEquals("y", b.path());
+            assertEquals(new Fingerprint(2, 2, 2, 2), ix.find(id("x")).orElseThrow().fingerprint());
+        }
+    }
+
+    @Test
+    void aFailedTransactionChangesNothing() throws Exception {
+        try (CacheIndex ix = CacheIndex.open(tmp.resolve("i.db"))) {
+            ObjectRecord a = ix.upsert(id("x"), "x", ObjectState.CACHED, null);
+            assertThrows(IllegalStateException.class, () -> ix.transaction(() -> {
+                ix.setState(a.id(), ObjectState.DIRTY);
+                throw new IllegalStateException("boom");
+            }));
+            assertEquals(ObjectState.CACHED, ix.find(id("x")).orElseThrow().state());
+        }
+    }
+
+    @Test
+    void aForeignSqliteFileIsRefused() throws Exception {
+        Path db = tmp.resolve("foreign.db");
+        try (var c = DriverManager.getConnection("jdbc:sqlite:" + db); var s = c.createStatement()) {
+            s.execute("CREATE TABLE t(x)");
+        }
+        IndexException e = assertThrows(IndexException.class, () -> CacheIndex.open(db));
+        assertTrue(e.getMessage().contains("some other program"), e.getMessage());
+    }
+
+    @Test
+    void aCorruptFileIsRefusedWithTheFix() throws Exception {
+        Path db = tmp.resolve("corrupt.db");
+        Files.write(db, "this is not a database at all, just some text that is long enough".repeat(100).getBytes());
+        IndexException e = assertThrows(IndexException.class, () -> CacheIndex.open(db));
+        assertTrue(e.getMessage().contains("corrupt") && e.getMessage().contains("fsck --repair"), e.getMessage());
+    }
+
+    @Test
+    void aNewerSchemaIsRefused() throws Exception {
+        Path db = tmp.resolve("new.db");
+        CacheIndex.open(db).close();
+        try (var c = DriverManager.getConnection("jdbc:sqlite:" + db); var s = c.createStatement()) {
+            s.execute("PRAGMA user_version=" + (Migrations.latest() + 5));
+        }
+        IndexException e = assertThrows(IndexException.class, () -> CacheIndex.open(db));
+        assertTrue(e.getMessage().contains("newer"), e.getMessage());
+    }
+
+    @Test
+    void anOlderSchemaIsMigratedForward() throws Exception {
+        Path db = tmp.resolve("old.db");
+        try (var c = DriverManager.getConnection("jdbc:sqlite:" + db); var s = c.createStatement()) {
+            s.execute("PRAGMA application_id=" + CacheIndex.APPLICATION_ID); // a v0 index: marked, no tables yet
+        }
+        try (CacheIndex ix = CacheIndex.open(db)) {
+            assertEquals(Migrations.latest(), ix.schemaVersion());
+            ix.upsert(id("z"), "z", ObjectState.CACHED, null);
+        }
+    }
+}
