@@ -178,7 +178,7 @@ final class MountCommand implements Callable<Integer> {
             throw new Main.UserError(Main.USAGE, "mount point " + mp + " and lower " + lowerDir
                     + " must not contain each other (cachefs would look up its own mount)");
         }
-        if (MountTable.at(realMp).isPresent() && MountTable.at(realMp).get().type().startsWith("fuse.cachefs")) {
+        if (MountTable.at(realMp).filter(m -> m.type().startsWith("fuse.cachefs")).isPresent()) {
             throw new Main.UserError(Main.USAGE, "mount point " + mp + " is busy: cachefs is already mounted there");
         }
         if (!Files.exists(Path.of("/dev/fuse"))) {

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.cachefs.fuse.Fuse;
 import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
@@ -209,22 +208,8 @@ class StackedConformanceIT {
                 Libc.close(fd);
             }
         });
-        assertEquals("ok:" + (big & ~4095L), same("SEEK_DATA", r -> {
-            int fd = Libc.open(r + "/sparse", Libc.O_RDONLY, 0);
-            try {
-                return Libc.lseek(fd, 0, Libc.SEEK_DATA);
-            } finally {
-                Libc.close(fd);
-            }
-        }));
-        same("SEEK_HOLE", r -> {
-            int fd = Libc.open(r + "/sparse", Libc.O_RDONLY, 0);
-            try {
-                return Libc.lseek(fd, 0, Libc.SEEK_HOLE);
-            } finally {
-                Libc.close(fd);
-            }
-        });
+        assertEquals("ok:" + (big & ~4095L), same("SEEK_DATA", r -> seek(r + "/sparse", Libc.SEEK_DATA)));
+        same("SEEK_HOLE", r -> seek(r + "/sparse", Libc.SEEK_HOLE));
         same("ftruncate down", r -> {
             int fd = Libc.open(r + "/sparse", Libc.O_WRONLY, 0);
             try {
@@ -235,6 +220,15 @@ class StackedConformanceIT {
             }
         });
         same("truncate by path", r -> { Libc.truncate(r + "/sparse", 100); return stat(r + "/sparse"); });
+    }
+
+    private static long seek(String path, int whence) throws ErrnoException {
+        int fd = Libc.open(path, Libc.O_RDONLY, 0);
+        try {
+            return Libc.lseek(fd, 0, whence);
+        } finally {
+            Libc.close(fd);
+        }
     }
 
     @Test
@@ -528,7 +522,6 @@ class StackedConformanceIT {
             Thread.sleep(10); // RELEASE reaches the daemon asynchronously after close(2)
         }
         assertEquals(0, fx.fs.openFiles(), "every open file was released");
-        assertTrue(fx.fs.liveNodes() >= 1);
-        assertEquals(Fuse.ROOT_ID, 1);
+        assertTrue(fx.fs.liveNodes() >= 2, "the root and the blob's node are known");
     }
 }
