@@ -46,7 +46,10 @@ ensure_pkgs() {
 # Packages the filesystem needs at run time, and what the tests and benchmarks add.
 RUNTIME_PKGS=(fuse3)
 BUILD_PKGS=(maven)
-TEST_PKGS=(fuse3 attr fio bindfs)
+# The harness's lowers: sshd+sshfs, nfs-ganesha+gvfs, samba+smbnetfs; iproute2 for namespaces.
+TEST_PKGS=(fuse3 attr fio bindfs iproute2 openssh-server openssh-client sshfs
+           nfs-ganesha nfs-ganesha-vfs rpcbind gvfs gvfs-backends gvfs-fuse dbus libglib2.0-bin libnfs-utils
+           samba smbclient smbnetfs)
 
 # mvn_run ARGS...: Maven on JDK 25, quiet about the JDK's Unsafe warnings from Maven itself.
 mvn_run() {
@@ -87,7 +90,9 @@ for path in sys.argv[1:]:
     for c in r.iter("testcase"):
         sk = c.find("skipped")
         if sk is not None:
-            skipped.append(f"{c.get('classname')}.{c.get('name')}: {sk.get('message') or ''}")
+            why = sk.get('message') or (sk.text or '').strip().split('\n')[0]
+            why = why.split('Assumption failed: ', 1)[-1]
+            skipped.append(f"{c.get('classname')}.{c.get('name')}: {why}")
 print(f"tests: {t} run, {f} failed, {e} errors, {s} skipped")
 for line in skipped:
     print("  skipped " + line)

@@ -24,6 +24,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The stacked filesystem: every FUSE request becomes the same operation on the lower, with the
@@ -35,6 +37,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * afterwards (uid, and gid unless the parent directory is set-group-ID).
  */
 public final class StackedFs implements FuseFilesystem {
+    private static final Logger log = LoggerFactory.getLogger(StackedFs.class);
     /** Tunables of the stacked filesystem. */
     public record Options(long entryTimeoutNs, long attrTimeoutNs, boolean passthrough) {
         public static Options defaults() {
@@ -104,7 +107,14 @@ public final class StackedFs implements FuseFilesystem {
         }
         Stat dir = lower.stat(nodes.path(parent));
         int gid = (dir.mode() & 02000) != 0 ? -1 : ctx.gid();
-        lower.chown(path, ctx.uid(), gid);
+        try {
+            lower.chown(path, ctx.uid(), gid);
+        } catch (ErrnoException e) {
+            // A lower that cannot give files away (SMB, gvfs, a squashing server) keeps them as
+            // its one remote user, as it does for everybody: the object is made, so say so.
+            log.debug("cannot give {} to {}:{} on the lower ({}); it stays as the lower made it", path, ctx.uid(), gid, e.getMessage());
+            return;
+        }
         // chown clears set-user-ID / set-group-ID bits; the caller asked for them, so restore them.
         if ((made.mode() & 06000) != 0 && !made.isSymlink()) {
             lower.chmod(path, made.mode() & 07777);
@@ -428,8 +438,14 @@ public final class StackedFs implements FuseFilesystem {
                     Entry entry;
                     try {
                         entry = lookup(ctx, nodeid, e.name());
-                    } catch (ErrnoException gone) {
-                        entry = null; // removed since the listing was read: skip it
+                    } catch (ErrnoException unreachable) {
+                        // Listed but not statable (removed since, or a lower that lists what it
+                        // cannot stat): list it as readdir would, without attributes (node id 0).
+                        Stat st = new Stat(e.ino(), 0, 0, mode, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+                        entry = null;
+                        if (!sink.addPlus(e.name(), new Entry(0, 0, st, 0, 0), e.nextOffset())) {
+                            return;
+                        }
                     }
                     if (entry != null && !sink.addPlus(e.name(), entry, e.nextOffset())) {
                         forget(entry.nodeid(), 1); // cannot happen after fits(), but keep the count right

@@ -177,6 +177,7 @@ public final class Libc {
     private static final MethodHandle SETFSUID = bind("setfsuid", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle SETFSGID = bind("setfsgid", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle FLOCK = bind("flock", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SETNS = bind("setns", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle FCNTL_PTR = bind("fcntl",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS),
             Linker.Option.firstVariadicArg(2));
@@ -661,6 +662,21 @@ public final class Libc {
         MemorySegment cap = CAPTURED.get();
         try {
             return check((int) FLOCK.invokeExact(cap, fd, op), cap, "flock");
+        } catch (ErrnoException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** Network namespace type for {@link #setns}. */
+    public static final int CLONE_NEWNET = 0x40000000;
+
+    /** Moves the calling thread (only it) into the namespace {@code fd} refers to. */
+    public static void setns(int fd, int nstype) throws ErrnoException {
+        MemorySegment cap = CAPTURED.get();
+        try {
+            check((int) SETNS.invokeExact(cap, fd, nstype), cap, "setns");
         } catch (ErrnoException e) {
             throw e;
         } catch (Throwable t) {

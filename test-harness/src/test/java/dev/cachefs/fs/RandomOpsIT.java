@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
-import dev.cachefs.testutil.Sys;
+import dev.cachefs.harness.Sys;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -48,7 +48,7 @@ class RandomOpsIT {
 
     private void run(long seed, boolean passthrough) throws Exception {
         StackedFs.Options o = new StackedFs.Options(1_000_000_000L, 1_000_000_000L, passthrough);
-        try (StackedFixture fx = new StackedFixture(tmp, o, dev.cachefs.testutil.Mounts.testOptions().withPassthrough(passthrough))) {
+        try (dev.cachefs.harness.Stack fx = dev.cachefs.harness.Stack.inDirectory(tmp, o, dev.cachefs.harness.Mounts.testOptions().withPassthrough(passthrough))) {
             Random rnd = new Random(seed);
             for (int step = 0; step < STEPS; step++) {
                 long opSeed = rnd.nextLong();

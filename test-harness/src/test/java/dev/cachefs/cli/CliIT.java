@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.cachefs.testutil.Mounts;
+import dev.cachefs.harness.Mounts;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -58,7 +58,7 @@ class CliIT {
     }
 
     static Result run(String... args) throws IOException, InterruptedException {
-        Path jar = Path.of("target", "cachefs-all.jar").toAbsolutePath();
+        Path jar = Path.of(System.getProperty("cachefs.jar", "../cachefs-core/target/cachefs-all.jar")).toAbsolutePath();
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-jar", jar.toString()));
         cmd.addAll(List.of(args));
@@ -144,7 +144,7 @@ class CliIT {
 
     @Test
     void foregroundMountServesUntilSigterm() throws Exception {
-        Path jar = Path.of("target", "cachefs-all.jar").toAbsolutePath();
+        Path jar = Path.of(System.getProperty("cachefs.jar", "../cachefs-core/target/cachefs-all.jar")).toAbsolutePath();
         Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-jar", jar.toString(), "mount", lower.toString(),
                 mnt.toString(), "--foreground", "--cache", tmp.resolve("cache").toString())

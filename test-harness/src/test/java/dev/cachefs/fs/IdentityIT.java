@@ -8,7 +8,7 @@ import dev.cachefs.index.IdentityMode;
 import dev.cachefs.index.LowerIdentity;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
-import dev.cachefs.testutil.Sys;
+import dev.cachefs.harness.Sys;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -46,7 +46,7 @@ class IdentityIT {
 
     @Test
     void aFuseLowerFallsBackToPathIdentity() throws Exception {
-        try (StackedFixture fx = new StackedFixture(tmp)) {
+        try (dev.cachefs.harness.Stack fx = dev.cachefs.harness.Stack.inDirectory(tmp)) {
             Files.writeString(fx.mnt.resolve("a"), "x");
             int fd = openRoot(fx.mnt);
             try {

@@ -1,4 +1,4 @@
-package dev.cachefs.testutil;
+package dev.cachefs.harness;
 
 import dev.cachefs.fuse.FuseFilesystem;
 import dev.cachefs.fuse.FuseSession;

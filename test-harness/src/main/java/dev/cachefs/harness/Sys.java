@@ -1,4 +1,4 @@
-package dev.cachefs.testutil;
+package dev.cachefs.harness;
 
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;

@@ -1,4 +1,4 @@
-package dev.cachefs.fs;
+package dev.cachefs.harness.conformance;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -8,7 +8,11 @@ import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
 import dev.cachefs.nativeio.Stat;
-import dev.cachefs.testutil.Sys;
+import dev.cachefs.harness.Lower;
+import dev.cachefs.harness.Lower.Capability;
+import dev.cachefs.harness.Lowers;
+import dev.cachefs.harness.Stack;
+import dev.cachefs.harness.Sys;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -24,27 +28,63 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.TestInstance;
 
 /**
- * POSIX behaviour through the mount equals the plain directory's: each test does the same system
- * calls in a reference directory and through cachefs, and compares every outcome (result or errno).
+ * The conformance suite: POSIX behaviour through a cachefs mount equals the lower's own. Each test
+ * does the same system calls in a reference directory on the lower and through a cachefs mount
+ * over a sibling directory, and compares every outcome (result or errno). Where the lower supports
+ * a feature ({@link Capability}) the outcome is also checked against what POSIX says. A subclass
+ * names the lower; the condition (online now, offline with disconnected operation) is a matrix
+ * the later issues extend.
  */
-@Timeout(120)
-class StackedConformanceIT {
-    @TempDir
-    Path tmp;
-    StackedFixture fx;
+@Timeout(180)
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+public abstract class ConformanceSuite {
+    private Lower lowerFs;
+    protected Stack fx;
+
+    /** Which lower: one of {@link Lowers#ALL}. */
+    protected abstract String kind();
+
+    @BeforeAll
+    public void startLower() {
+        lowerFs = Lowers.start(kind());
+    }
+
+    @AfterAll
+    public void stopLower() {
+        if (lowerFs != null) {
+            lowerFs.close();
+        }
+    }
 
     @BeforeEach
-    void setUp() throws Exception {
-        fx = new StackedFixture(tmp);
+    public void setUp() throws Exception {
+        fx = Stack.onLower(lowerFs);
     }
 
     @AfterEach
-    void tearDown() {
+    public void tearDown() {
         if (fx != null) {
             fx.close();
+        }
+    }
+
+    protected Lower lower() {
+        return lowerFs;
+    }
+
+    private boolean can(Capability c) {
+        return lowerFs.can(c);
+    }
+
+    /** Asserts the POSIX outcome where the lower has the feature (the comparison is made anyway). */
+    private void posix(Capability c, String expected, String actual) {
+        if (can(c)) {
+            assertEquals(expected, actual);
         }
     }
 
@@ -85,7 +125,7 @@ class StackedConformanceIT {
     }
 
     @Test
-    void errnoOfCommonMistakes() {
+    public void errnoOfCommonMistakes() {
         same("setup", r -> {
             Libc.mkdirat(Libc.AT_FDCWD, r + "/d", 0755);
             create(r + "/d/f", 0644);
@@ -95,45 +135,49 @@ class StackedConformanceIT {
             Libc.symlinkat("loop1", Libc.AT_FDCWD, r + "/loop2");
             return 0;
         });
-        assertEquals("errno:ENOENT", same("open missing", r -> Libc.open(r + "/missing", Libc.O_RDONLY, 0)));
-        assertEquals("errno:EEXIST", same("mkdir existing", r -> { Libc.mkdirat(Libc.AT_FDCWD, r + "/d", 0755); return 0; }));
-        assertEquals("errno:EEXIST", same("O_EXCL existing", r -> create(r + "/file", 0644)));
-        assertEquals("errno:ENOTEMPTY", same("rmdir non-empty", r -> { Libc.unlinkat(Libc.AT_FDCWD, r + "/d", Libc.AT_REMOVEDIR); return 0; }));
-        assertEquals("errno:EISDIR", same("open dir for writing", r -> Libc.open(r + "/d", Libc.O_WRONLY, 0)));
-        assertEquals("errno:EISDIR", same("unlink dir", r -> { Libc.unlinkat(Libc.AT_FDCWD, r + "/d", 0); return 0; }));
-        assertEquals("errno:ENOTDIR", same("path through a file", r -> Libc.open(r + "/file/x", Libc.O_RDONLY, 0)));
-        assertEquals("errno:ENOTDIR", same("rmdir a file", r -> { Libc.unlinkat(Libc.AT_FDCWD, r + "/file", Libc.AT_REMOVEDIR); return 0; }));
-        assertEquals("errno:ELOOP", same("symlink loop", r -> Libc.open(r + "/loop1", Libc.O_RDONLY, 0)));
-        assertEquals("errno:ENAMETOOLONG", same("256-byte name", r -> create(r + "/" + "n".repeat(256), 0644)));
-        assertEquals("ok:0", same("255-byte name", r -> create(r + "/" + "n".repeat(255), 0644)));
-        assertEquals("errno:ENOTEMPTY", same("rename onto non-empty dir", r -> {
+        posix(Capability.POSIX_ERRNO, "errno:ENOENT", same("open missing", r -> Libc.open(r + "/missing", Libc.O_RDONLY, 0)));
+        posix(Capability.POSIX_ERRNO, "errno:EEXIST", same("mkdir existing", r -> { Libc.mkdirat(Libc.AT_FDCWD, r + "/d", 0755); return 0; }));
+        posix(Capability.POSIX_ERRNO, "errno:EEXIST", same("O_EXCL existing", r -> create(r + "/file", 0644)));
+        posix(Capability.POSIX_ERRNO, "errno:ENOTEMPTY", same("rmdir non-empty", r -> { Libc.unlinkat(Libc.AT_FDCWD, r + "/d", Libc.AT_REMOVEDIR); return 0; }));
+        posix(Capability.POSIX_ERRNO, "errno:EISDIR", same("open dir for writing", r -> Libc.open(r + "/d", Libc.O_WRONLY, 0)));
+        posix(Capability.POSIX_ERRNO, "errno:EISDIR", same("unlink dir", r -> { Libc.unlinkat(Libc.AT_FDCWD, r + "/d", 0); return 0; }));
+        posix(Capability.POSIX_ERRNO, "errno:ENOTDIR", same("path through a file", r -> Libc.open(r + "/file/x", Libc.O_RDONLY, 0)));
+        posix(Capability.POSIX_ERRNO, "errno:ENOTDIR", same("rmdir a file", r -> { Libc.unlinkat(Libc.AT_FDCWD, r + "/file", Libc.AT_REMOVEDIR); return 0; }));
+        posix(Capability.POSIX_ERRNO, "errno:ELOOP", same("symlink loop", r -> Libc.open(r + "/loop1", Libc.O_RDONLY, 0)));
+        if (can(Capability.LONG_NAMES)) {
+            posix(Capability.POSIX_ERRNO, "errno:ENAMETOOLONG", same("256-byte name", r -> create(r + "/" + "n".repeat(256), 0644)));
+            posix(Capability.POSIX_ERRNO, "ok:0", same("255-byte name", r -> create(r + "/" + "n".repeat(255), 0644)));
+        }
+        posix(Capability.POSIX_ERRNO, "errno:ENOTEMPTY", same("rename onto non-empty dir", r -> {
             Libc.renameat2(Libc.AT_FDCWD, r + "/empty", Libc.AT_FDCWD, r + "/d", 0); return 0; }));
-        assertEquals("errno:EEXIST", same("RENAME_NOREPLACE", r -> {
+        posix(Capability.POSIX_ERRNO, "errno:EEXIST", same("RENAME_NOREPLACE", r -> {
             Libc.renameat2(Libc.AT_FDCWD, r + "/file", Libc.AT_FDCWD, r + "/d/f", Libc.RENAME_NOREPLACE); return 0; }));
-        assertEquals("errno:EPERM", same("hard link to a dir", r -> {
+        posix(Capability.POSIX_ERRNO, "errno:EPERM", same("hard link to a dir", r -> {
             Libc.linkat(Libc.AT_FDCWD, r + "/d", Libc.AT_FDCWD, r + "/dl", 0); return 0; }));
-        assertEquals("errno:EINVAL", same("readlink of a file", r -> Libc.readlinkat(Libc.AT_FDCWD, r + "/file")));
-        assertEquals("errno:EINVAL", same("rename dir into itself", r -> {
+        posix(Capability.POSIX_ERRNO, "errno:EINVAL", same("readlink of a file", r -> Libc.readlinkat(Libc.AT_FDCWD, r + "/file")));
+        posix(Capability.POSIX_ERRNO, "errno:EINVAL", same("rename dir into itself", r -> {
             Libc.renameat2(Libc.AT_FDCWD, r + "/d", Libc.AT_FDCWD, r + "/d/sub", 0); return 0; }));
-        assertEquals("errno:ENODATA", same("missing xattr", r -> Libc.lgetxattr(r + "/file", "user.none", MemorySegment.NULL)));
+        posix(Capability.POSIX_ERRNO, "errno:ENODATA", same("missing xattr", r -> Libc.lgetxattr(r + "/file", "user.none", MemorySegment.NULL)));
     }
 
     @Test
-    void openFlagsCreateExclTruncAppend() {
+    public void openFlagsCreateExclTruncAppend() {
         same("create", r -> create(r + "/f", 0640));
         same("stat after create", r -> stat(r + "/f"));
         same("write", r -> write(r + "/f", Libc.O_WRONLY, 0, "hello world"));
-        same("O_APPEND", r -> write(r + "/f", Libc.O_WRONLY | Libc.O_APPEND, 0, "!!"));
-        assertEquals("ok:hello world!!", same("read", r -> read(r + "/f")));
+        if (can(Capability.APPEND)) { // smbnetfs fails it with EIO and then fails everything
+            same("O_APPEND", r -> write(r + "/f", Libc.O_WRONLY | Libc.O_APPEND, 0, "!!"));
+            assertEquals("ok:hello world!!", same("read", r -> read(r + "/f")));
+        }
         same("O_TRUNC", r -> write(r + "/f", Libc.O_WRONLY | Libc.O_TRUNC, -1, "new"));
         assertEquals("ok:new", same("read after trunc", r -> read(r + "/f")));
         same("O_CREAT without O_EXCL on existing", r -> write(r + "/f", Libc.O_WRONLY | Libc.O_CREAT, 1, "EE"));
-        assertEquals("ok:nEE", same("read", r -> read(r + "/f")));
+        posix(Capability.WRITE_IN_PLACE, "ok:nEE", same("read", r -> read(r + "/f")));
         same("stat", r -> stat(r + "/f"));
     }
 
     @Test
-    void renameFlagsAndSubtrees() {
+    public void renameFlagsAndSubtrees() {
         same("setup", r -> {
             Libc.mkdirat(Libc.AT_FDCWD, r + "/a", 0755);
             Libc.mkdirat(Libc.AT_FDCWD, r + "/a/b", 0700);
@@ -146,44 +190,61 @@ class StackedConformanceIT {
         assertEquals("ok:deep", same("read inside renamed dir", r -> read(r + "/z/b/c")));
         assertEquals("errno:ENOENT", same("old path gone", r -> read(r + "/a/b/c")));
         same("exchange", r -> { Libc.renameat2(Libc.AT_FDCWD, r + "/x", Libc.AT_FDCWD, r + "/y", Libc.RENAME_EXCHANGE); return 0; });
-        assertEquals("ok:y-content", same("x after exchange", r -> read(r + "/x")));
-        assertEquals("ok:x-content", same("y after exchange", r -> read(r + "/y")));
+        posix(Capability.RENAME_FLAGS, "ok:y-content", same("x after exchange", r -> read(r + "/x")));
+        posix(Capability.RENAME_FLAGS, "ok:x-content", same("y after exchange", r -> read(r + "/y")));
         same("rename over file", r -> { Libc.renameat2(Libc.AT_FDCWD, r + "/x", Libc.AT_FDCWD, r + "/z/b/c", 0); return 0; });
-        assertEquals("ok:y-content", same("replaced", r -> read(r + "/z/b/c")));
+        posix(Capability.RENAME_FLAGS, "ok:y-content", same("replaced", r -> read(r + "/z/b/c")));
     }
 
     @Test
-    void statFieldsThroughTheMountEqualTheLowers() throws Exception {
+    public void statFieldsThroughTheMountEqualTheLowers() throws Exception {
         String l = fx.inMnt(""); // made through the mount, compared with the lower below
+        List<String> names = new ArrayList<>(List.of("", "f", "d"));
         write(l + "/f", Libc.O_WRONLY | Libc.O_CREAT, 0, "some data");
         Libc.mkdirat(Libc.AT_FDCWD, l + "/d", 0751);
-        Libc.symlinkat("f", Libc.AT_FDCWD, l + "/s");
-        Libc.mknodat(Libc.AT_FDCWD, l + "/fifo", Libc.S_IFIFO | 0600, 0);
-        Libc.linkat(Libc.AT_FDCWD, l + "/f", Libc.AT_FDCWD, l + "/hard", 0);
-        Libc.utimensat(Libc.AT_FDCWD, l + "/f", 1_000_000_000L, 123_456_789, 1_500_000_000L, 987_654_321, 0);
-        if (Libc.geteuid() == 0) {
-            Libc.mknodat(Libc.AT_FDCWD, l + "/chr", Libc.S_IFCHR | 0600, Stat.makedev(1, 3));
+        if (can(Capability.SYMLINKS)) {
+            Libc.symlinkat("f", Libc.AT_FDCWD, l + "/s");
+            names.add("s");
         }
-        for (String name : List.of("", "f", "d", "s", "fifo", "hard", "chr")) {
-            if (name.equals("chr") && Libc.geteuid() != 0) {
-                continue;
+        if (can(Capability.SPECIAL_FILES)) {
+            Libc.mknodat(Libc.AT_FDCWD, l + "/fifo", Libc.S_IFIFO | 0600, 0);
+            names.add("fifo");
+            if (Libc.geteuid() == 0) {
+                Libc.mknodat(Libc.AT_FDCWD, l + "/chr", Libc.S_IFCHR | 0600, Stat.makedev(1, 3));
+                names.add("chr");
             }
+        }
+        if (can(Capability.HARD_LINKS)) {
+            Libc.linkat(Libc.AT_FDCWD, l + "/f", Libc.AT_FDCWD, l + "/hard", 0);
+            names.add("hard");
+        }
+        Libc.utimensat(Libc.AT_FDCWD, l + "/f", 1_000_000_000L, 123_456_789, 1_500_000_000L, 987_654_321, 0);
+        for (String name : names) {
             Stat lower = Libc.lstat(fx.inLower(name));
             Stat mount = Libc.lstat(fx.inMnt(name));
             assertEquals(Sys.full(lower), Sys.full(mount), "stat of '" + name + "'");
         }
-        assertEquals(Libc.lstat(fx.inMnt("f")).ino(), Libc.lstat(fx.inMnt("hard")).ino(), "hard links share an inode");
-        assertEquals(2, Libc.lstat(fx.inMnt("hard")).nlink());
-        Stat chr = Libc.geteuid() == 0 ? Libc.lstat(fx.inMnt("chr")) : null;
-        if (chr != null) {
+        if (can(Capability.HARD_LINKS)) {
+            if (can(Capability.STABLE_INODES)) {
+                assertEquals(Libc.lstat(fx.inMnt("f")).ino(), Libc.lstat(fx.inMnt("hard")).ino(), "hard links share an inode");
+                assertEquals(2, Libc.lstat(fx.inMnt("hard")).nlink());
+            }
+        }
+        if (names.contains("chr")) {
+            Stat chr = Libc.lstat(fx.inMnt("chr"));
             assertEquals(1, chr.rdevMajor());
             assertEquals(3, chr.rdevMinor());
         }
-        assertEquals("f", Libc.readlinkat(Libc.AT_FDCWD, fx.inMnt("s")));
+        if (can(Capability.SYMLINKS)) {
+            assertEquals("f", Libc.readlinkat(Libc.AT_FDCWD, fx.inMnt("s")));
+        }
+        if (can(Capability.NANOSECOND_TIMES)) {
+            assertEquals(987_654_321, Libc.lstat(fx.inMnt("f")).mtimeNsec());
+        }
     }
 
     @Test
-    void inodeNumbersStayStableForTheMountsLife() throws Exception {
+    public void inodeNumbersStayStableForTheMountsLife() throws Exception {
         Files.writeString(fx.mnt.resolve("f"), "x");
         long first = Libc.lstat(fx.inMnt("f")).ino();
         Files.move(fx.mnt.resolve("f"), fx.mnt.resolve("g"));
@@ -192,7 +253,7 @@ class StackedConformanceIT {
     }
 
     @Test
-    void sparseFilesAndOffsetsBeyond4GiB() {
+    public void sparseFilesAndOffsetsBeyond4GiB() {
         long big = 5L * 1024 * 1024 * 1024 + 7;
         same("write at 5 GiB", r -> write(r + "/sparse", Libc.O_WRONLY | Libc.O_CREAT, big, "tail"));
         same("stat sparse", r -> stat(r + "/sparse"));
@@ -208,7 +269,7 @@ class StackedConformanceIT {
                 Libc.close(fd);
             }
         });
-        assertEquals("ok:" + (big & ~4095L), same("SEEK_DATA", r -> seek(r + "/sparse", Libc.SEEK_DATA)));
+        posix(Capability.SPARSE_SEEK, "ok:" + (big & ~4095L), same("SEEK_DATA", r -> seek(r + "/sparse", Libc.SEEK_DATA)));
         same("SEEK_HOLE", r -> seek(r + "/sparse", Libc.SEEK_HOLE));
         same("ftruncate down", r -> {
             int fd = Libc.open(r + "/sparse", Libc.O_WRONLY, 0);
@@ -232,7 +293,7 @@ class StackedConformanceIT {
     }
 
     @Test
-    void fallocateModes() {
+    public void fallocateModes() {
         same("setup", r -> write(r + "/f", Libc.O_WRONLY | Libc.O_CREAT, 0, "x".repeat(20000)));
         same("fallocate extend", r -> {
             int fd = Libc.open(r + "/f", Libc.O_RDWR, 0);
@@ -252,11 +313,11 @@ class StackedConformanceIT {
                 Libc.close(fd);
             }
         });
-        assertEquals(same("read", r -> read(r + "/f").length()), "ok:65536");
+        posix(Capability.FALLOCATE, "ok:65536", same("read", r -> read(r + "/f").length()));
     }
 
     @Test
-    void chmodChownUtimens() {
+    public void chmodChownUtimens() {
         same("setup", r -> {
             create(r + "/f", 0600);
             Libc.symlinkat("f", Libc.AT_FDCWD, r + "/s");
@@ -293,7 +354,7 @@ class StackedConformanceIT {
     }
 
     @Test
-    void xattrsCreateReplaceListRemove() {
+    public void xattrsCreateReplaceListRemove() {
         same("setup", r -> create(r + "/f", 0644));
         Function<String, RootCall<Integer>> set = (flagName) -> r -> {
             int flags = flagName.equals("create") ? Libc.XATTR_CREATE : flagName.equals("replace") ? Libc.XATTR_REPLACE : 0;
@@ -302,12 +363,12 @@ class StackedConformanceIT {
             }
             return 0;
         };
-        assertEquals("errno:ENODATA", same("replace missing", set.apply("replace")));
-        assertEquals("ok:0", same("create", set.apply("create")));
-        assertEquals("errno:EEXIST", same("create existing", set.apply("create")));
-        assertEquals("ok:0", same("replace", set.apply("replace")));
-        assertEquals("ok:14", same("size query", r -> Libc.lgetxattr(r + "/f", "user.k", MemorySegment.NULL)));
-        assertEquals("errno:ERANGE", same("too small buffer", r -> {
+        posix(Capability.XATTRS, "errno:ENODATA", same("replace missing", set.apply("replace")));
+        posix(Capability.XATTRS, "ok:0", same("create", set.apply("create")));
+        posix(Capability.XATTRS, "errno:EEXIST", same("create existing", set.apply("create")));
+        posix(Capability.XATTRS, "ok:0", same("replace", set.apply("replace")));
+        posix(Capability.XATTRS, "ok:14", same("size query", r -> Libc.lgetxattr(r + "/f", "user.k", MemorySegment.NULL)));
+        posix(Capability.XATTRS, "errno:ERANGE", same("too small buffer", r -> {
             try (Arena a = Arena.ofConfined()) {
                 return Libc.lgetxattr(r + "/f", "user.k", a.allocate(3));
             }
@@ -326,12 +387,12 @@ class StackedConformanceIT {
                 return new String(b.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.ISO_8859_1);
             }
         });
-        assertEquals("ok:0", same("remove", r -> { Libc.lremovexattr(r + "/f", "user.k"); return 0; }));
-        assertEquals("errno:ENODATA", same("remove again", r -> { Libc.lremovexattr(r + "/f", "user.k"); return 0; }));
+        posix(Capability.XATTRS, "ok:0", same("remove", r -> { Libc.lremovexattr(r + "/f", "user.k"); return 0; }));
+        posix(Capability.XATTRS, "errno:ENODATA", same("remove again", r -> { Libc.lremovexattr(r + "/f", "user.k"); return 0; }));
     }
 
     @Test
-    void specialFilesAndLinks() {
+    public void specialFilesAndLinks() {
         same("mkfifo", r -> { Libc.mknodat(Libc.AT_FDCWD, r + "/p", Libc.S_IFIFO | 0640, 0); return stat(r + "/p"); });
         if (Libc.geteuid() == 0) {
             same("mknod char", r -> {
@@ -341,15 +402,15 @@ class StackedConformanceIT {
             same("write to the device node", r -> write(r + "/null", Libc.O_WRONLY, -1, "discarded"));
         }
         same("symlink", r -> { Libc.symlinkat("../some/where", Libc.AT_FDCWD, r + "/sl"); return stat(r + "/sl"); });
-        assertEquals("ok:../some/where", same("readlink", r -> Libc.readlinkat(Libc.AT_FDCWD, r + "/sl")));
+        posix(Capability.SYMLINKS, "ok:../some/where", same("readlink", r -> Libc.readlinkat(Libc.AT_FDCWD, r + "/sl")));
         same("file", r -> write(r + "/f", Libc.O_WRONLY | Libc.O_CREAT, 0, "linked"));
         same("link", r -> { Libc.linkat(Libc.AT_FDCWD, r + "/f", Libc.AT_FDCWD, r + "/g", 0); return stat(r + "/g"); });
         same("unlink first", r -> { Libc.unlinkat(Libc.AT_FDCWD, r + "/f", 0); return stat(r + "/g"); });
-        assertEquals("ok:linked", same("read through the second name", r -> read(r + "/g")));
+        posix(Capability.HARD_LINKS, "ok:linked", same("read through the second name", r -> read(r + "/g")));
     }
 
     @Test
-    void readdirListsWhatTheDirectoryHolds() throws Exception {
+    public void readdirListsWhatTheDirectoryHolds() throws Exception {
         same("populate", r -> {
             Libc.mkdirat(Libc.AT_FDCWD, r + "/big", 0755);
             for (int i = 0; i < 600; i++) {
@@ -361,22 +422,32 @@ class StackedConformanceIT {
         });
         TreeMap<String, String> a = listing(fx.ref.resolve("big"));
         TreeMap<String, String> b = listing(fx.mnt.resolve("big"));
-        assertEquals(602, a.size());
-        assertEquals(a, b);
+        if (can(Capability.SYMLINKS)) {
+            assertEquals(602, a.size());
+        }
+        assertTrue(a.size() >= 601, "600 files and a directory listed, got " + a.size());
+        assertEquals(difference(a, b), difference(b, a), "entries listed differently: reference vs mount");
+    }
+
+    private static TreeMap<String, String> difference(TreeMap<String, String> x, TreeMap<String, String> y) {
+        TreeMap<String, String> d = new TreeMap<>(x);
+        d.entrySet().removeIf(e -> e.getValue().equals(y.get(e.getKey())));
+        return d;
     }
 
     private static TreeMap<String, String> listing(Path dir) throws Exception {
         TreeMap<String, String> out = new TreeMap<>();
         try (var s = Files.newDirectoryStream(dir)) {
             for (Path p : s) {
-                out.put(p.getFileName().toString(), stat(Sys.raw(p)));
+                out.put(p.getFileName().toString(), Sys.outcome(() -> stat(Sys.raw(p))));
             }
         }
         return out;
     }
 
     @Test
-    void namesThatAreNotUtf8PassThroughByteForByte() throws Exception {
+    public void namesThatAreNotUtf8PassThroughByteForByte() throws Exception {
+        Assumptions.assumeTrue(can(Capability.RAW_NAMES), "the " + lower().name() + " lower stores names as Unicode, not bytes");
         String name = "bad-\u00ff\u00fe-name\u0001"; // raw bytes 0xff 0xfe 0x01: not valid UTF-8
         same("create", r -> create(r + "/" + name, 0644));
         Stat lower = Libc.lstat(fx.inLower(name));
@@ -386,12 +457,14 @@ class StackedConformanceIT {
     }
 
     @Test
-    void permissionsAreCheckedForOtherUsers() throws Exception {
+    public void permissionsAreCheckedForOtherUsers() throws Exception {
         Assumptions.assumeTrue(Libc.geteuid() == 0, "needs root to act as another uid");
+        Assumptions.assumeTrue(can(Capability.UNIX_MODES), "the " + lower().name() + " lower does not keep file modes");
         same("setup", r -> {
             write(r + "/secret", Libc.O_WRONLY | Libc.O_CREAT, 0, "root only");
             Libc.fchmodat(Libc.AT_FDCWD, r + "/secret", 0600, 0);
             Libc.mkdirat(Libc.AT_FDCWD, r + "/shared", 0777);
+            Libc.fchmodat(Libc.AT_FDCWD, r + "/shared", 0777, 0); // a server's umask may have narrowed it
             Libc.mkdirat(Libc.AT_FDCWD, r + "/closed", 0755);
             return 0;
         });
@@ -401,26 +474,37 @@ class StackedConformanceIT {
         int oldUid = Libc.setfsuid(uid);
         int oldGid = Libc.setfsgid(gid);
         try {
-            outcomes.add(same("read 0600 file of root", r -> read(r + "/secret")));
-            outcomes.add(same("create in 0755 dir of root", r -> create(r + "/closed/mine", 0644)));
-            outcomes.add(same("create in 0777 dir", r -> create(r + "/shared/mine", 0640)));
-            outcomes.add(same("owner of the new file", r -> stat(r + "/shared/mine")));
-            outcomes.add(same("chmod someone else's file", r -> { Libc.fchmodat(Libc.AT_FDCWD, r + "/secret", 0666, 0); return 0; }));
-            outcomes.add(same("mkdir in 0777 dir", r -> { Libc.mkdirat(Libc.AT_FDCWD, r + "/shared/sub", 0755); return stat(r + "/shared/sub"); }));
+            outcomes.add(checked("read 0600 file of root", r -> read(r + "/secret")));
+            outcomes.add(checked("create in 0755 dir of root", r -> create(r + "/closed/mine", 0644)));
+            outcomes.add(checked("create in 0777 dir", r -> create(r + "/shared/mine", 0640)));
+            outcomes.add(checked("owner of the new file", r -> stat(r + "/shared/mine")));
+            outcomes.add(checked("chmod someone else's file", r -> { Libc.fchmodat(Libc.AT_FDCWD, r + "/secret", 0666, 0); return 0; }));
+            outcomes.add(checked("mkdir in 0777 dir", r -> { Libc.mkdirat(Libc.AT_FDCWD, r + "/shared/sub", 0755); return stat(r + "/shared/sub"); }));
         } finally {
             Libc.setfsuid(oldUid);
             Libc.setfsgid(oldGid);
         }
-        assertEquals("errno:EACCES", outcomes.get(0));
-        assertEquals("errno:EACCES", outcomes.get(1));
-        assertEquals("ok:0", outcomes.get(2));
-        assertTrue(outcomes.get(3).contains("uid=4321 gid=4321"), outcomes.get(3));
+        assertEquals("errno:EACCES", outcomes.get(0), outcomes.toString());
+        assertEquals("errno:EACCES", outcomes.get(1), outcomes.toString());
+        assertEquals("ok:0", outcomes.get(2), outcomes.toString());
+        if (can(Capability.CHOWN)) {
+            assertTrue(outcomes.get(3).contains("uid=4321 gid=4321"), outcomes.get(3));
+            assertEquals(4321, Libc.lstat(fx.inLower("shared/sub")).uid());
+        }
         assertEquals("errno:EPERM", outcomes.get(4));
-        assertEquals(4321, Libc.lstat(fx.inLower("shared/sub")).uid());
+    }
+
+    /**
+     * Compared with the lower where the lower checks each caller's permissions; otherwise (a FUSE
+     * client that lets every local user act as its one remote user) only the mount's outcome is
+     * returned: cachefs checks permissions itself, stricter than such a lower, and must.
+     */
+    private <T> String checked(String what, RootCall<T> c) {
+        return can(Capability.PERMISSIONS_PER_CALLER) ? same(what, c) : Sys.outcome(() -> c.call(fx.inMnt("")));
     }
 
     @Test
-    void statfsIsTheLowers() throws Exception {
+    public void statfsIsTheLowers() throws Exception {
         var lower = Libc.fstatvfs(Libc.open(fx.inLower(""), Libc.O_RDONLY | Libc.O_DIRECTORY, 0));
         int fd = Libc.open(fx.inMnt(""), Libc.O_RDONLY | Libc.O_DIRECTORY, 0);
         try {
@@ -434,9 +518,9 @@ class StackedConformanceIT {
     }
 
     @Test
-    void locksConflictAsOnTheLower() {
+    public void locksConflictAsOnTheLower() {
         same("setup", r -> create(r + "/lockme", 0644));
-        assertEquals("ok:EAGAIN", same("flock held by another open file", r -> {
+        posix(Capability.READ_WRITE_OPEN, "ok:EAGAIN", same("flock held by another open file", r -> {
             int a = Libc.open(r + "/lockme", Libc.O_RDWR, 0);
             int b = Libc.open(r + "/lockme", Libc.O_RDWR, 0);
             try {
@@ -452,7 +536,7 @@ class StackedConformanceIT {
                 Libc.close(b);
             }
         }));
-        assertEquals("ok:EAGAIN", same("OFD write lock held by another open file", r -> {
+        posix(Capability.READ_WRITE_OPEN, "ok:EAGAIN", same("OFD write lock held by another open file", r -> {
             int a = Libc.open(r + "/lockme", Libc.O_RDWR, 0);
             int b = Libc.open(r + "/lockme", Libc.O_RDWR, 0);
             try (Arena ar = Arena.ofConfined()) {
@@ -476,7 +560,7 @@ class StackedConformanceIT {
     }
 
     @Test
-    void fsyncAndFsyncdir() {
+    public void fsyncAndFsyncdir() {
         assertEquals("ok:0", same("fsync, fdatasync, fsync of a dir", r -> {
             int fd = Libc.open(r + "/f", Libc.O_RDWR | Libc.O_CREAT, 0644);
             int dfd = Libc.open(r, Libc.O_RDONLY | Libc.O_DIRECTORY, 0);
@@ -493,8 +577,8 @@ class StackedConformanceIT {
     }
 
     @Test
-    void unlinkedOpenFileStaysUsable() {
-        assertEquals("ok:still here 9", same("write, unlink, read, fstat", r -> {
+    public void unlinkedOpenFileStaysUsable() {
+        posix(Capability.UNLINKED_OPEN_FILES, "ok:still here 9", same("write, unlink, read, fstat", r -> {
             int fd = Libc.open(r + "/tmpfile", Libc.O_RDWR | Libc.O_CREAT, 0600);
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment s = a.allocateFrom("still here");
@@ -511,7 +595,7 @@ class StackedConformanceIT {
     }
 
     @Test
-    void dataWrittenThroughTheMountIsOnTheLower() throws Exception {
+    public void dataWrittenThroughTheMountIsOnTheLower() throws Exception {
         byte[] data = new byte[5 * 1024 * 1024 + 3];
         new java.util.Random(7).nextBytes(data);
         Sys.writeAll(fx.inMnt("blob"), data);

@@ -1,0 +1,158 @@
+package dev.cachefs.harness;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cachefs.fs.StackedFs;
+import dev.cachefs.harness.FaultyLowerFs.Op;
+import dev.cachefs.lower.LocalLowerFs;
+import dev.cachefs.nativeio.Errno;
+import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Libc;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The seeded fault-injecting lower, under a real cachefs mount: each fault shows to the caller. */
+@Timeout(120)
+class FaultInjectionIT {
+    private Lower local;
+    private Stack stack;
+    private FaultyLowerFs faulty;
+
+    @BeforeEach
+    void setUp() {
+        local = Lowers.start("local");
+    }
+
+    @AfterEach
+    void tearDown() {
+        if (faulty != null) {
+            faulty.releaseHangs(); // a hung call must not keep the unmount waiting
+        }
+        if (stack != null) {
+            stack.close();
+        }
+        local.close();
+    }
+
+    private void mount(Consumer<FaultyLowerFs> faults) throws Exception {
+        // No kernel caching, so every call reaches the lower and its faults.
+        StackedFs.Options o = new StackedFs.Options(0, 0, false);
+        stack = Stack.onLower(local, o, Mounts.testOptions().withPassthrough(false), inner -> {
+            faulty = new FaultyLowerFs(inner, 42);
+            faults.accept(faulty);
+            return faulty;
+        });
+    }
+
+    private static int errnoOf(Sys.Call<?> c) {
+        try {
+            c.call();
+            return 0;
+        } catch (ErrnoException e) {
+            return e.errno();
+        }
+    }
+
+    @Test
+    void eioOnReadsReachesTheReaderAndHealingEndsIt() throws Exception {
+        mount(f -> {});
+        byte[] data = new byte[4 * 1024 * 1024];
+        Sys.writeAll(stack.inLower("f"), data);
+        // Every READ: the kernel retries a failed readahead page by page, so one fault alone may not show.
+        faulty.inject(FaultyLowerFs.failAll(Op.READ, Errno.EIO));
+        assertEquals(Errno.EIO, errnoOf(() -> Sys.readAll(stack.inMnt("f"))), "reads fail with EIO");
+        assertTrue(faulty.calls(Op.READ) >= 1);
+        faulty.heal();
+        assertEquals(data.length, Sys.readAll(stack.inMnt("f")).length, "healed, the file reads whole");
+    }
+
+    @Test
+    void theNthOpenFailsAndOnlyIt() throws Exception {
+        mount(f -> {});
+        Files.writeString(stack.lower.resolve("g"), "g");
+        faulty.inject(FaultyLowerFs.failNth(Op.OPEN, faulty.calls(Op.OPEN) + 2, Errno.EIO));
+        List<Integer> outcomes = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            outcomes.add(errnoOf(() -> Sys.readAll(stack.inMnt("g"))));
+        }
+        assertEquals(List.of(0, Errno.EIO, 0), outcomes);
+    }
+
+    @Test
+    void enospcOnceTheWriteBudgetIsSpent() throws Exception {
+        mount(f -> f.inject(FaultyLowerFs.noSpaceAfter(1024 * 1024)));
+        byte[] data = new byte[4 * 1024 * 1024];
+        assertEquals(Errno.ENOSPC, errnoOf(() -> {
+            Sys.writeAll(stack.inMnt("big"), data);
+            return null;
+        }));
+        long onLower = Files.size(stack.lower.resolve("big"));
+        assertTrue(onLower >= 1024 * 1024 && onLower < data.length, "stopped after the budget: " + onLower);
+    }
+
+    @Test
+    void aHungLookupBlocksUntilReleased() throws Exception {
+        mount(f -> {});
+        Files.writeString(stack.lower.resolve("x"), "x");
+        faulty.inject(FaultyLowerFs.hang(Op.STAT));
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        CompletableFuture<Boolean> stat = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().start(() -> {
+            try {
+                Libc.lstat(stack.inMnt("x"));
+                stat.complete(true);
+            } catch (Throwable t) {
+                failure.set(t);
+                stat.complete(false);
+            }
+        });
+        assertThrows(java.util.concurrent.TimeoutException.class, () -> stat.get(1, TimeUnit.SECONDS), "the lookup hangs");
+        faulty.heal();
+        faulty.releaseHangs();
+        assertTrue(stat.get(10, TimeUnit.SECONDS), "released, the lookup completes: " + failure.get());
+    }
+
+    @Test
+    void slowCallsAreAtLeastThatSlow() throws Exception {
+        mount(f -> f.inject(FaultyLowerFs.slow(Op.STAT, 200)));
+        Files.writeString(stack.lower.resolve("y"), "y");
+        long t0 = System.nanoTime();
+        Libc.lstat(stack.inMnt("y"));
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(ms >= 200, "a lookup with 200 ms injected took " + ms + " ms");
+    }
+
+    @Test
+    void randomFaultsRepeatWithTheSameSeed() throws Exception {
+        Files.writeString(local.root().resolve("z"), "z");
+        List<List<Integer>> runs = new ArrayList<>();
+        for (long seed : new long[] {7, 7, 8}) {
+            try (FaultyLowerFs f = new FaultyLowerFs(new LocalLowerFs(Sys.raw(local.root())), seed)) {
+                f.inject(FaultyLowerFs.failRandomly(0.3, Errno.EIO, Op.STAT));
+                List<Integer> outcomes = new ArrayList<>();
+                for (int i = 0; i < 200; i++) {
+                    outcomes.add(errnoOf(() -> f.stat("z")));
+                }
+                runs.add(outcomes);
+            }
+        }
+        assertEquals(runs.get(0), runs.get(1), "same seed, same faults");
+        assertNotEquals(runs.get(0), runs.get(2), "another seed, other faults");
+        long failed = runs.get(0).stream().filter(e -> e == Errno.EIO).count();
+        assertTrue(failed > 20 && failed < 120, "about 30% of 200 calls failed: " + failed);
+        assertFalse(runs.get(0).stream().anyMatch(e -> e != 0 && e != Errno.EIO));
+    }
+}
