@@ -304,6 +304,29 @@ final class MountCommand implements Callable<Integer> {
         }
         org.slf4j.LoggerFactory.getLogger(MountCommand.class).info("mounted {} on {} (passthrough {})",
                 lowerDir, mp, session.passthroughAvailable());
+        long started = System.currentTimeMillis();
+        FuseSession live = session;
+        ControlServer control = null;
+        try {
+            control = ControlServer.start(mp, () -> {
+                java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
+                m.put("mountpoint", mp.toString());
+                m.put("lower", lowerDir.toString());
+                m.put("cache", cacheDir.toString());
+                m.put("daemon pid", Long.toString(ProcessHandle.current().pid()));
+                m.put("mounted since", java.time.Instant.ofEpochMilli(started).toString());
+                m.put("identity", id.mode().name().toLowerCase(java.util.Locale.ROOT));
+                m.put("identity reason", id.reason());
+                m.put("lower fsid", java.util.HexFormat.of().formatHex(id.fsid()));
+                m.put("passthrough", Boolean.toString(live.passthroughAvailable()));
+                m.put("open files", Integer.toString(fs.openFiles()));
+                m.put("known nodes", Integer.toString(fs.liveNodes()));
+                return m;
+            });
+        } catch (IOException e) {
+            // The mount works without it; only `cachefs status` cannot reach this daemon.
+            org.slf4j.LoggerFactory.getLogger(MountCommand.class).warn("no control socket: {}", e.getMessage());
+        }
         if (notifyReady) {
             System.out.println(READY);
             System.out.flush();
@@ -311,6 +334,9 @@ final class MountCommand implements Callable<Integer> {
         }
         // SIGTERM / SIGINT: the session's shutdown hook unmounts; the workers end; we return.
         session.awaitExit();
+        if (control != null) {
+            control.close();
+        }
         lowerFs.close();
         store.close();
         return 0;

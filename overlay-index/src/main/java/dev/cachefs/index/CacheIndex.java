@@ -33,6 +33,11 @@ public final class CacheIndex implements AutoCloseable {
     private final Path file;
     private final Connection db;
     private final Cache<FileId, ObjectRecord> hot = Caffeine.newBuilder().maximumSize(100_000).build();
+    /** Which FileId a cached record of an object id is under, so one write drops one entry. */
+    private final java.util.Map<Long, FileId> hotIds = new java.util.HashMap<>();
+    /** Accesses not yet written: object id -> {last access ms, count}; flushed in one transaction. */
+    private final java.util.Map<Long, long[]> pendingTouches = new java.util.HashMap<>();
+    static final int TOUCH_BATCH = 512;
 
     private CacheIndex(Path file, Connection db) {
         this.file = file;
@@ -150,6 +155,7 @@ public final class CacheIndex implements AutoCloseable {
             } catch (SQLException | IndexException | RuntimeException e) {
                 db.rollback();
                 hot.invalidateAll();
+                hotIds.clear();
                 throw e;
             } finally {
                 db.setAutoCommit(true);
@@ -216,7 +222,12 @@ public final class CacheIndex implements AutoCloseable {
                     return Optional.empty();
                 }
                 ObjectRecord o = row(r);
+                if (hotIds.size() > 200_000) {
+                    hotIds.clear(); // bounded; a missing mapping only costs a wider invalidation below
+                    hot.invalidateAll();
+                }
                 hot.put(id, o);
+                hotIds.put(o.id(), id);
                 return Optional.of(o);
             }
         } catch (SQLException e) {
@@ -270,54 +281,86 @@ public final class CacheIndex implements AutoCloseable {
     }
 
     public synchronized void setState(long objId, ObjectState state) throws IndexException {
-        update("UPDATE objects SET state = ? WHERE id = ?", p -> {
+        update(objId, "UPDATE objects SET state = ? WHERE id = ?", p -> {
             p.setInt(1, state.code);
             p.setLong(2, objId);
         });
     }
 
     public synchronized void setPinned(long objId, boolean pinned) throws IndexException {
-        update("UPDATE objects SET pinned = ? WHERE id = ?", p -> {
+        update(objId, "UPDATE objects SET pinned = ? WHERE id = ?", p -> {
             p.setInt(1, pinned ? 1 : 0);
             p.setLong(2, objId);
         });
     }
 
     public synchronized void setSymlinkTarget(long objId, String target) throws IndexException {
-        update("UPDATE objects SET symlink_target = ? WHERE id = ?", p -> {
+        update(objId, "UPDATE objects SET symlink_target = ? WHERE id = ?", p -> {
             p.setBytes(1, RawPath.bytes(target));
             p.setLong(2, objId);
         });
     }
 
-    /** Records an access (for culling by recency and frequency). */
+    /**
+     * Records an access (for culling by recency and frequency). Accesses are the FUSE hot path, so
+     * they are kept in memory and written {@value #TOUCH_BATCH} objects at a time, or by
+     * {@link #flushTouches}, {@link #forEachObject} and {@link #close}; a crash loses only recency.
+     */
     public synchronized void touch(long objId, long nowMs) throws IndexException {
-        update("UPDATE objects SET last_access_ms = ?, access_count = access_count + 1 WHERE id = ?", p -> {
-            p.setLong(1, nowMs);
-            p.setLong(2, objId);
+        long[] t = pendingTouches.computeIfAbsent(objId, k -> new long[2]);
+        t[0] = Math.max(t[0], nowMs);
+        t[1]++;
+        if (pendingTouches.size() >= TOUCH_BATCH) {
+            flushTouches();
+        }
+    }
+
+    /** Writes the accesses recorded since the last flush, in one transaction. */
+    public synchronized void flushTouches() throws IndexException {
+        if (pendingTouches.isEmpty()) {
+            return;
+        }
+        transaction(() -> {
+            try (PreparedStatement p = db.prepareStatement(
+                    "UPDATE objects SET last_access_ms = max(last_access_ms, ?), access_count = access_count + ? WHERE id = ?")) {
+                for (var e : pendingTouches.entrySet()) {
+                    p.setLong(1, e.getValue()[0]);
+                    p.setLong(2, e.getValue()[1]);
+                    p.setLong(3, e.getKey());
+                    p.addBatch();
+                }
+                p.executeBatch();
+            }
         });
+        pendingTouches.clear();
     }
 
     public synchronized void delete(long objId) throws IndexException {
-        update("DELETE FROM objects WHERE id = ?", p -> p.setLong(1, objId));
+        pendingTouches.remove(objId);
+        update(objId, "DELETE FROM objects WHERE id = ?", p -> p.setLong(1, objId));
     }
 
     private interface Binder {
         void bind(PreparedStatement p) throws SQLException;
     }
 
-    private void update(String sql, Binder b) throws IndexException {
+    /** Runs an UPDATE/DELETE of one object ({@code objId}) and drops just its cached record. */
+    private void update(long objId, String sql, Binder b) throws IndexException {
         try (PreparedStatement p = db.prepareStatement(sql)) {
             b.bind(p);
             p.executeUpdate();
         } catch (SQLException e) {
             throw fail(e);
         }
-        hot.invalidateAll(); // rare writes; simplest correct choice
+        FileId f = hotIds.remove(objId);
+        if (f != null) {
+            hot.invalidate(f);
+        }
     }
 
     /** Every object, in id order (fsck, culling). */
     public synchronized void forEachObject(Consumer<ObjectRecord> action) throws IndexException {
+        flushTouches();
         try (Statement s = db.createStatement(); ResultSet r = s.executeQuery("SELECT " + COLUMNS + " FROM objects ORDER BY id")) {
             while (r.next()) {
                 action.accept(row(r));
@@ -378,14 +421,14 @@ public final class CacheIndex implements AutoCloseable {
     }
 
     public synchronized void dropChunk(long objId, long idx) throws IndexException {
-        update("DELETE FROM chunks WHERE obj_id = ? AND idx = ?", p -> {
+        update(objId, "DELETE FROM chunks WHERE obj_id = ? AND idx = ?", p -> {
             p.setLong(1, objId);
             p.setLong(2, idx);
         });
     }
 
     public synchronized void dropChunks(long objId) throws IndexException {
-        update("DELETE FROM chunks WHERE obj_id = ?", p -> p.setLong(1, objId));
+        update(objId, "DELETE FROM chunks WHERE obj_id = ?", p -> p.setLong(1, objId));
     }
 
     /** The present ranges of an object's data, from its chunks. */
@@ -430,7 +473,10 @@ public final class CacheIndex implements AutoCloseable {
                 p.executeUpdate();
             }
         });
-        hot.invalidateAll();
+        FileId f = hotIds.remove(dirId);
+        if (f != null) {
+            hot.invalidate(f);
+        }
     }
 
     public synchronized List<Dirent> listing(long dirId) throws IndexException {
@@ -452,7 +498,7 @@ public final class CacheIndex implements AutoCloseable {
     }
 
     public synchronized void putXattr(long objId, String name, byte[] value) throws IndexException {
-        update("INSERT OR REPLACE INTO xattrs(obj_id, name, value) VALUES (?, ?, ?)", p -> {
+        update(objId, "INSERT OR REPLACE INTO xattrs(obj_id, name, value) VALUES (?, ?, ?)", p -> {
             p.setLong(1, objId);
             p.setBytes(2, RawPath.bytes(name));
             p.setBytes(3, value);
@@ -473,6 +519,11 @@ public final class CacheIndex implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        try {
+            flushTouches();
+        } catch (IndexException e) {
+            // recency only; the index itself is consistent
+        }
         closeQuietly(db);
     }
 }

@@ -68,6 +68,39 @@ class CacheIndexTest {
     }
 
     @Test
+    void accessesAreBatchedAndWritesDropOnlyTheirOwnCachedRecord() throws Exception {
+        Path db = tmp.resolve("t.db");
+        long aId;
+        try (CacheIndex ix = CacheIndex.open(db)) {
+            ObjectRecord a = ix.upsert(id("a"), "a", ObjectState.CACHED, null);
+            ObjectRecord b = ix.upsert(id("b"), "b", ObjectState.CACHED, null);
+            aId = a.id();
+            ix.touch(a.id(), 1000);
+            ix.touch(a.id(), 3000);
+            ix.touch(a.id(), 2000);
+            assertEquals(0, ix.get(a.id()).orElseThrow().accessCount(), "not written yet: batched");
+            ix.flushTouches();
+            ObjectRecord t = ix.get(a.id()).orElseThrow();
+            assertEquals(3, t.accessCount());
+            assertEquals(3000, t.lastAccessMs(), "the latest access wins");
+            // A write to one object shows at once through the hot cache; the other is unaffected.
+            assertFalse(ix.find(id("b")).orElseThrow().pinned());
+            ix.setPinned(b.id(), true);
+            assertTrue(ix.find(id("b")).orElseThrow().pinned());
+            assertEquals(ObjectState.CACHED, ix.find(id("a")).orElseThrow().state());
+            ix.setState(a.id(), ObjectState.DIRTY);
+            assertEquals(ObjectState.DIRTY, ix.find(id("a")).orElseThrow().state());
+            for (int i = 0; i < CacheIndex.TOUCH_BATCH + 1; i++) {
+                ix.upsert(id("n" + i), "n" + i, ObjectState.METADATA_ONLY, null);
+            }
+            ix.touch(a.id(), 9000); // flushed on close
+        }
+        try (CacheIndex ix = CacheIndex.open(db)) {
+            assertEquals(4, ix.get(aId).orElseThrow().accessCount(), "pending accesses are written on close");
+        }
+    }
+
+    @Test
     void aFailedTransactionChangesNothing() throws Exception {
         try (CacheIndex ix = CacheIndex.open(tmp.resolve("i.db"))) {
             ObjectRecord a = ix.upsert(id("x"), "x", ObjectState.CACHED, null);

@@ -106,6 +106,30 @@ class CliIT {
     }
 
     @Test
+    void statusShowsTheLiveMountAndItsIdentityMode() throws Exception {
+        long pid = mountInBackground();
+        Result st = run("status", mnt.toString());
+        assertEquals(0, st.code(), st.err());
+        assertTrue(st.out().contains("daemon pid       " + pid), st.out());
+        assertTrue(st.out().matches("(?s).*lower\\s+" + Pattern.quote(lower.toString()) + "\n.*"), st.out());
+        // The temp directory's filesystem decides: handle where it gives stable handles, else path.
+        Matcher m = Pattern.compile("identity\\s+(handle|path)\n").matcher(st.out());
+        assertTrue(m.find(), st.out());
+        assertEquals(0, run("umount", mnt.toString()).code());
+        assertEquals(2, run("status", mnt.toString()).code(), "not mounted any more");
+
+        // Forced path identity shows as such.
+        Result r = run("mount", lower.toString(), mnt.toString(), "--cache", tmp.resolve("cache2").toString(), "--identity", "path");
+        assertEquals(0, r.code(), r.err());
+        Matcher p2 = Pattern.compile("pid (\\d+)").matcher(r.out());
+        assertTrue(p2.find());
+        daemons.add(Long.parseLong(p2.group(1)));
+        Result forced = run("status", mnt.toString());
+        assertTrue(forced.out().contains("identity         path\n"), forced.out());
+        assertTrue(forced.out().contains("identity reason  "), forced.out());
+    }
+
+    @Test
     void mountReturnsWhenLiveAndUmountStopsTheDaemon() throws Exception {
         long pid = mountInBackground();
         assertEquals("hello from the lower\n", Files.readString(mnt.resolve("hello.txt")));

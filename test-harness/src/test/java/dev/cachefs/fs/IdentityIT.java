@@ -14,6 +14,8 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** Identity detection on a real local filesystem and on a real FUSE lower (a cachefs mount). */
 @Timeout(60)
@@ -57,6 +59,37 @@ class IdentityIT {
                 LowerIdentity forced = LowerIdentity.detect(fd, IdentityMode.HANDLE);
                 assertEquals(IdentityMode.HANDLE, forced.mode());
                 org.junit.jupiter.api.Assertions.assertTrue(forced.reason().contains("FUSE"), forced.reason());
+            } finally {
+                Libc.close(fd);
+            }
+        }
+    }
+
+    /**
+     * Over the real network clients the fallback is path identity, and it must survive what those
+     * clients do to inode numbers and st_dev: a remount of the client gives the same FileId.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"sftp", "nfs", "smb"})
+    void networkLowersUsePathIdentityThatSurvivesARemount(String kind) throws Exception {
+        try (dev.cachefs.harness.Lower l = dev.cachefs.harness.Lowers.start(kind)) {
+            Files.writeString(l.root().resolve("a"), "x");
+            FileId before;
+            long inoBefore = Libc.lstat(Sys.raw(l.root().resolve("a"))).ino();
+            int fd = openRoot(l.root());
+            try {
+                LowerIdentity id = LowerIdentity.detect(fd, IdentityMode.AUTO);
+                assertEquals(IdentityMode.PATH, id.mode(), id.reason());
+                before = id.idOf(fd, "a");
+            } finally {
+                Libc.close(fd);
+            }
+            ((dev.cachefs.harness.NetworkLower) l).remountClient();
+            fd = openRoot(l.root());
+            try {
+                LowerIdentity id = LowerIdentity.detect(fd, IdentityMode.AUTO);
+                assertEquals(before, id.idOf(fd, "a"), "same file, same identity after the client remounted (inode was "
+                        + inoBefore + ", now " + Libc.lstat(Sys.raw(l.root().resolve("a"))).ino() + ")");
             } finally {
                 Libc.close(fd);
             }

@@ -1,0 +1,134 @@
+package dev.cachefs.cli;
+
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The daemon's control channel: a Unix socket, mode 0600 in a 0700 directory of the mounting
+ * user, named after the mount point so that {@code cachefs status MOUNTPOINT} finds it. A client
+ * sends one command line; the daemon answers with "key: value" lines and closes. Commands:
+ * {@code status}. Later issues add pinning and statistics to the same channel.
+ */
+final class ControlServer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ControlServer.class);
+
+    private final Path socket;
+    private final ServerSocketChannel server;
+    private final Supplier<Map<String, String>> status;
+    private volatile boolean closed;
+
+    private ControlServer(Path socket, ServerSocketChannel server, Supplier<Map<String, String>> status) {
+        this.socket = socket;
+        this.server = server;
+        this.status = status;
+    }
+
+    /** Where the control socket of a mount at {@code mountpoint} lives, for this user. */
+    static Path socketFor(Path mountpoint) {
+        String uid = Integer.toString(dev.cachefs.nativeio.Libc.geteuid());
+        Path dir = uid.equals("0") ? Path.of("/run/cachefs")
+                : Path.of(System.getenv().getOrDefault("XDG_RUNTIME_DIR", "/tmp/cachefs-" + uid), "cachefs");
+        try {
+            byte[] h = MessageDigest.getInstance("SHA-256").digest(mountpoint.toString().getBytes(StandardCharsets.UTF_8));
+            return dir.resolve(HexFormat.of().formatHex(h, 0, 12) + ".sock");
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    static ControlServer start(Path mountpoint, Supplier<Map<String, String>> status) throws IOException {
+        Path sock = socketFor(mountpoint);
+        Path dir = sock.getParent();
+        Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        if (Files.isSymbolicLink(dir) || ((Integer) Files.getAttribute(dir, "unix:uid")) != dev.cachefs.nativeio.Libc.geteuid()) {
+            throw new IOException("control directory " + dir + " is not this user's own");
+        }
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
+        Files.deleteIfExists(sock); // a daemon that died left it; the mount point is ours now
+        ServerSocketChannel ch = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        ch.bind(UnixDomainSocketAddress.of(sock));
+        Files.setPosixFilePermissions(sock, PosixFilePermissions.fromString("rw-------"));
+        ControlServer s = new ControlServer(sock, ch, status);
+        Thread.ofPlatform().daemon().name("cachefs-control").start(s::serve);
+        return s;
+    }
+
+    private void serve() {
+        while (!closed) {
+            try (SocketChannel c = server.accept()) {
+                String cmd = readLine(c);
+                Map<String, String> answer = switch (cmd) {
+                    case "status" -> status.get();
+                    default -> Map.of("error", "unknown command '" + cmd + "'");
+                };
+                StringBuilder b = new StringBuilder();
+                answer.forEach((k, v) -> b.append(k).append(": ").append(v).append('\n'));
+                ByteBuffer out = ByteBuffer.wrap(b.toString().getBytes(StandardCharsets.UTF_8));
+                while (out.hasRemaining()) {
+                    c.write(out);
+                }
+            } catch (IOException | RuntimeException e) {
+                if (!closed) {
+                    log.debug("control request failed: {}", e.toString());
+                }
+            }
+        }
+    }
+
+    private static String readLine(SocketChannel c) throws IOException {
+        ByteBuffer in = ByteBuffer.allocate(4096);
+        while (in.hasRemaining() && c.read(in) > 0) {
+            if (in.get(in.position() - 1) == '\n') {
+                break;
+            }
+        }
+        return new String(in.array(), 0, in.position(), StandardCharsets.UTF_8).strip();
+    }
+
+    /** Sends {@code command} to the daemon of {@code mountpoint}; its answer, in order. */
+    static Map<String, String> ask(Path mountpoint, String command) throws IOException {
+        Path sock = socketFor(mountpoint);
+        try (SocketChannel c = SocketChannel.open(UnixDomainSocketAddress.of(sock))) {
+            ByteBuffer out = ByteBuffer.wrap((command + "\n").getBytes(StandardCharsets.UTF_8));
+            while (out.hasRemaining()) {
+                c.write(out);
+            }
+            String text = new String(java.nio.channels.Channels.newInputStream(c).readAllBytes(), StandardCharsets.UTF_8);
+            Map<String, String> m = new LinkedHashMap<>();
+            for (String line : text.split("\n")) {
+                int i = line.indexOf(": ");
+                if (i > 0) {
+                    m.put(line.substring(0, i), line.substring(i + 2));
+                }
+            }
+            return m;
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        try {
+            server.close();
+            Files.deleteIfExists(socket);
+        } catch (IOException ignored) {
+            // the next daemon on this mount point replaces it
+        }
+    }
+}
