@@ -117,8 +117,8 @@ public abstract class NetworkLower extends Lower {
         return clients.stream().allMatch(Proc::alive);
     }
 
-    /** Takes the client down, whatever its state, and mounts it again. */
-    public void remountClient() throws Exception {
+    /** Unmounts the client (lazily if it must) and ends its processes. */
+    private void takeClientDown() {
         unmountClient();
         for (String m : Harness.mountsUnder(mnt)) {
             Sh.tryRun("fusermount3", "-u", "-z", m);
@@ -127,6 +127,11 @@ public abstract class NetworkLower extends Lower {
             p.close();
         }
         clients.clear();
+    }
+
+    /** Takes the client down, whatever its state, and mounts it again. */
+    public void remountClient() throws Exception {
+        takeClientDown();
         mountClient();
         awaitTrue(Duration.ofSeconds(30), "the " + name() + " mount to show the export again",
                 () -> Files.isDirectory(root()) && Files.isWritable(root()));
@@ -234,14 +239,7 @@ public abstract class NetworkLower extends Lower {
             Sh.tryRun("ip", "-n", ns.name(), "link", "set", ns.nsIf(), "up"); // a client waits for a cut link
         }
         resumeServer(); // and for a paused server, before it can unmount
-        unmountClient();
-        for (String m : Harness.mountsUnder(mnt)) {
-            Sh.tryRun("fusermount3", "-u", "-z", m);
-        }
-        for (Proc p : clients) {
-            p.close();
-        }
-        clients.clear();
+        takeClientDown();
         for (DelayProxy p : proxies) {
             p.close();
         }
