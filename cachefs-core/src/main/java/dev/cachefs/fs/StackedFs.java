@@ -53,11 +53,33 @@ public final class StackedFs implements FuseFilesystem {
     private final Map<Long, LowerFile> files = new ConcurrentHashMap<>();
     private final Map<Long, DirHandle> dirs = new ConcurrentHashMap<>();
     private volatile FuseConnection connection;
+    private final long nameMax;
 
     public StackedFs(LowerFs lower, Options options) throws ErrnoException {
         this.lower = lower;
         this.options = options;
         this.nodes = new NodeTable(lower.stat(""));
+        long max;
+        try {
+            max = lower.statfs().namemax();
+        } catch (ErrnoException e) {
+            max = 255;
+        }
+        // Linux names are at most 255 bytes (NAME_MAX); a FUSE client claiming more passes on what
+        // its server then chokes on.
+        this.nameMax = max > 0 ? Math.min(max, 255) : 255;
+    }
+
+    /**
+     * The lower path of a new or looked-up name. A name longer than the lower's NAME_MAX is refused
+     * here with ENAMETOOLONG: some clients break on it for good (smbnetfs answers EIO to every call
+     * after one 256-byte name).
+     */
+    private String child(long parent, String name) throws ErrnoException {
+        if (name.length() > nameMax) { // names are bytes, one char each
+            throw new ErrnoException(Errno.ENAMETOOLONG, "name longer than the lower's " + nameMax + " bytes");
+        }
+        return nodes.childPath(parent, name);
     }
 
     @Override
@@ -125,7 +147,7 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public Entry lookup(Ctx ctx, long parent, String name) throws ErrnoException {
-        String path = nodes.childPath(parent, name);
+        String path = child(parent, name);
         return entry(parent, name, lower.stat(path));
     }
 
@@ -194,21 +216,21 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public Entry mknod(Ctx ctx, long parent, String name, int mode, int rdev) throws ErrnoException {
-        String path = nodes.childPath(parent, name);
+        String path = child(parent, name);
         lower.mknod(path, mode, Stat.makedev(DevNumbers.major(rdev), DevNumbers.minor(rdev)));
         return created(ctx, parent, name, path);
     }
 
     @Override
     public Entry mkdir(Ctx ctx, long parent, String name, int mode) throws ErrnoException {
-        String path = nodes.childPath(parent, name);
+        String path = child(parent, name);
         lower.mkdir(path, mode);
         return created(ctx, parent, name, path);
     }
 
     @Override
     public Entry symlink(Ctx ctx, long parent, String name, String target) throws ErrnoException {
-        String path = nodes.childPath(parent, name);
+        String path = child(parent, name);
         lower.symlink(target, path);
         return created(ctx, parent, name, path);
     }
@@ -224,21 +246,21 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public void unlink(Ctx ctx, long parent, String name) throws ErrnoException {
-        lower.unlink(nodes.childPath(parent, name));
+        lower.unlink(child(parent, name));
         nodes.removed(parent, name);
     }
 
     @Override
     public void rmdir(Ctx ctx, long parent, String name) throws ErrnoException {
-        lower.rmdir(nodes.childPath(parent, name));
+        lower.rmdir(child(parent, name));
         nodes.removed(parent, name);
     }
 
     @Override
     public void rename(Ctx ctx, long parent, String name, long newParent, String newName, int flags)
             throws ErrnoException {
-        String from = nodes.childPath(parent, name);
-        String to = nodes.childPath(newParent, newName);
+        String from = child(parent, name);
+        String to = child(newParent, newName);
         lower.rename(from, to, flags);
         nodes.renamed(parent, name, newParent, newName, (flags & Libc.RENAME_EXCHANGE) != 0);
     }
@@ -246,7 +268,7 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public Entry link(Ctx ctx, long nodeid, long newParent, String newName) throws ErrnoException {
         String existing = nodes.path(nodeid);
-        String path = nodes.childPath(newParent, newName);
+        String path = child(newParent, newName);
         lower.link(existing, path);
         return entry(newParent, newName, lower.stat(path));
     }
@@ -278,7 +300,7 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public Created create(Ctx ctx, long parent, String name, int flags, int mode) throws ErrnoException {
-        String path = nodes.childPath(parent, name);
+        String path = child(parent, name);
         LowerFile f;
         boolean made = true;
         try {

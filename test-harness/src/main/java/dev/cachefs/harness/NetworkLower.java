@@ -137,8 +137,16 @@ public abstract class NetworkLower extends Lower {
                 () -> Files.isDirectory(root()) && Files.isWritable(root()));
     }
 
+    /** Whether the server is up (every server process alive); then {@link #startServer} does nothing. */
+    protected boolean serverRunning() {
+        return !servers.isEmpty() && servers.stream().allMatch(Proc::alive);
+    }
+
     @Override
     public final void startServer() {
+        if (serverRunning()) {
+            return; // idempotent: a second start must not start a second server on the same port
+        }
         try {
             startServerProcesses();
         } catch (RuntimeException e) {

@@ -99,6 +99,11 @@ public final class NfsLower extends NetworkLower {
     }
 
     @Override
+    protected boolean serverRunning() {
+        return servers.stream().anyMatch(p -> p != rpcbind && p.alive()) && rpcbind != null && rpcbind.alive();
+    }
+
+    @Override
     public void killServer() {
         for (Proc p : List.copyOf(servers)) {
             if (p != rpcbind) {

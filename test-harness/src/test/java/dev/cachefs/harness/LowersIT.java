@@ -68,7 +68,14 @@ class LowersIT {
             assertTrue(Files.isDirectory(l.serverDir().resolve("dir")));
             if (!l.isNetwork()) {
                 assertThrows(UnsupportedOperationException.class, l::cutLink);
+            } else {
+                l.startServer(); // already running: a no-op, not a second server
+                Files.writeString(l.root().resolve("after-second-start"), "ok");
+                assertEquals("ok", Files.readString(l.serverDir().resolve("after-second-start")));
             }
+            l.close();
+            l.close(); // teardown is idempotent too
+            assertFalse(Files.exists(l.root()), "after close the lower is gone: unmounted and deleted");
         }
     }
 
