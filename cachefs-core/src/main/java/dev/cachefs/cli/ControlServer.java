@@ -41,8 +41,8 @@ final class ControlServer implements AutoCloseable {
 
     /** Where the control socket of a mount at {@code mountpoint} lives, for this user. */
     static Path socketFor(Path mountpoint) {
-        String uid = Integer.toString(dev.cachefs.nativeio.Libc.geteuid());
-        Path dir = uid.equals("0") ? Path.of("/run/cachefs")
+        int uid = dev.cachefs.nativeio.Libc.geteuid();
+        Path dir = uid == 0 ? Path.of("/run/cachefs")
                 : Path.of(System.getenv().getOrDefault("XDG_RUNTIME_DIR", "/tmp/cachefs-" + uid), "cachefs");
         try {
             byte[] h = MessageDigest.getInstance("SHA-256").digest(mountpoint.toString().getBytes(StandardCharsets.UTF_8));
@@ -79,15 +79,19 @@ final class ControlServer implements AutoCloseable {
                 };
                 StringBuilder b = new StringBuilder();
                 answer.forEach((k, v) -> b.append(k).append(": ").append(v).append('\n'));
-                ByteBuffer out = ByteBuffer.wrap(b.toString().getBytes(StandardCharsets.UTF_8));
-                while (out.hasRemaining()) {
-                    c.write(out);
-                }
+                writeAll(c, b.toString());
             } catch (IOException | RuntimeException e) {
                 if (!closed) {
                     log.debug("control request failed: {}", e.toString());
                 }
             }
+        }
+    }
+
+    private static void writeAll(SocketChannel c, String text) throws IOException {
+        ByteBuffer out = ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8));
+        while (out.hasRemaining()) {
+            c.write(out);
         }
     }
 
@@ -105,10 +109,7 @@ final class ControlServer implements AutoCloseable {
     static Map<String, String> ask(Path mountpoint, String command) throws IOException {
         Path sock = socketFor(mountpoint);
         try (SocketChannel c = SocketChannel.open(UnixDomainSocketAddress.of(sock))) {
-            ByteBuffer out = ByteBuffer.wrap((command + "\n").getBytes(StandardCharsets.UTF_8));
-            while (out.hasRemaining()) {
-                c.write(out);
-            }
+            writeAll(c, command + "\n");
             String text = new String(java.nio.channels.Channels.newInputStream(c).readAllBytes(), StandardCharsets.UTF_8);
             Map<String, String> m = new LinkedHashMap<>();
             for (String line : text.split("\n")) {

@@ -38,9 +38,9 @@ final class StatusCommand implements Callable<Integer> {
             throw new Main.UserError(Main.FAILED, "the daemon of " + mp + " did not answer within 10 s");
         } catch (Exception e) {
             Throwable c = e.getCause() != null ? e.getCause() : e;
+            Path sock = ControlServer.socketFor(mp);
             throw new Main.UserError(Main.FAILED, "cannot reach the daemon of " + mp + " (" + c.getMessage()
-                    + "); is it mounted by another user? socket " + ControlServer.socketFor(mp)
-                    + (Files.exists(ControlServer.socketFor(mp)) ? "" : " does not exist"));
+                    + "); is it mounted by another user? socket " + sock + (Files.exists(sock) ? "" : " does not exist"));
         }
         int width = status.keySet().stream().mapToInt(String::length).max().orElse(0);
         status.forEach((k, v) -> System.out.println(String.format("%-" + width + "s  %s", k, v)));

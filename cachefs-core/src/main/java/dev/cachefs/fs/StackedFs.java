@@ -70,6 +70,11 @@ public final class StackedFs implements FuseFilesystem {
         this.nameMax = max > 0 ? Math.min(max, 255) : 255;
     }
 
+    /** A READDIRPLUS entry the kernel takes as a plain dirent (node id 0): name, inode and type only. */
+    private static Entry attributeless(LowerDir.DirEntry e, int mode) {
+        return new Entry(0, 0, new Stat(e.ino(), 0, 0, mode, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), 0, 0);
+    }
+
     /**
      * The lower path of a new or looked-up name. A name longer than the lower's NAME_MAX is refused
      * here with ENAMETOOLONG: some clients break on it for good (smbnetfs answers EIO to every call
@@ -449,8 +454,7 @@ public final class StackedFs implements FuseFilesystem {
                         return;
                     }
                 } else if (e.name().equals(".") || e.name().equals("..")) {
-                    Stat st = new Stat(e.ino(), 0, 0, mode, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-                    if (!sink.addPlus(e.name(), new Entry(0, 0, st, 0, 0), e.nextOffset())) {
+                    if (!sink.addPlus(e.name(), attributeless(e, mode), e.nextOffset())) {
                         return;
                     }
                 } else {
@@ -463,9 +467,8 @@ public final class StackedFs implements FuseFilesystem {
                     } catch (ErrnoException unreachable) {
                         // Listed but not statable (removed since, or a lower that lists what it
                         // cannot stat): list it as readdir would, without attributes (node id 0).
-                        Stat st = new Stat(e.ino(), 0, 0, mode, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
                         entry = null;
-                        if (!sink.addPlus(e.name(), new Entry(0, 0, st, 0, 0), e.nextOffset())) {
+                        if (!sink.addPlus(e.name(), attributeless(e, mode), e.nextOffset())) {
                             return;
                         }
                     }

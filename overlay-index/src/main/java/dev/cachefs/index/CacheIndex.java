@@ -32,9 +32,15 @@ public final class CacheIndex implements AutoCloseable {
 
     private final Path file;
     private final Connection db;
-    private final Cache<FileId, ObjectRecord> hot = Caffeine.newBuilder().maximumSize(100_000).build();
     /** Which FileId a cached record of an object id is under, so one write drops one entry. */
-    private final java.util.Map<Long, FileId> hotIds = new java.util.HashMap<>();
+    private final java.util.Map<Long, FileId> hotIds = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Cache<FileId, ObjectRecord> hot = Caffeine.newBuilder().maximumSize(100_000)
+            .evictionListener((FileId k, ObjectRecord v, com.github.benmanes.caffeine.cache.RemovalCause c) -> {
+                if (v != null) {
+                    hotIds.remove(v.id(), k);
+                }
+            })
+            .build();
     /** Accesses not yet written: object id -> {last access ms, count}; flushed in one transaction. */
     private final java.util.Map<Long, long[]> pendingTouches = new java.util.HashMap<>();
     static final int TOUCH_BATCH = 512;
@@ -222,10 +228,6 @@ public final class CacheIndex implements AutoCloseable {
                     return Optional.empty();
                 }
                 ObjectRecord o = row(r);
-                if (hotIds.size() > 200_000) {
-                    hotIds.clear(); // bounded; a missing mapping only costs a wider invalidation below
-                    hot.invalidateAll();
-                }
                 hot.put(id, o);
                 hotIds.put(o.id(), id);
                 return Optional.of(o);
@@ -352,6 +354,11 @@ public final class CacheIndex implements AutoCloseable {
         } catch (SQLException e) {
             throw fail(e);
         }
+        forgetHot(objId);
+    }
+
+    /** Drops the cached record of one object. */
+    private void forgetHot(long objId) {
         FileId f = hotIds.remove(objId);
         if (f != null) {
             hot.invalidate(f);
@@ -473,10 +480,7 @@ public final class CacheIndex implements AutoCloseable {
                 p.executeUpdate();
             }
         });
-        FileId f = hotIds.remove(dirId);
-        if (f != null) {
-            hot.invalidate(f);
-        }
+        forgetHot(dirId);
     }
 
     public synchronized List<Dirent> listing(long dirId) throws IndexException {

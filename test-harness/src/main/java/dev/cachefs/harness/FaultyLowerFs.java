@@ -75,7 +75,10 @@ public final class FaultyLowerFs implements LowerFs {
 
     // ---- faults ----
 
-    /** The {@code n}th call of {@code op} (1-based, counted from now on as from the start) fails with {@code errno}, once. */
+    /**
+     * The {@code n}th call of {@code op} fails with {@code errno}, once. Calls are counted from the
+     * lower's creation (1-based): to hit the next-but-one call, pass {@code calls(op) + 2}.
+     */
     public static Fault failNth(Op op, long n, int errno) {
         return (o, nth, fs) -> {
             if (o == op && nth == n) {

@@ -180,15 +180,9 @@ public abstract class NetworkLower extends Lower {
      * children can outlive the kill of their tree (reparented before the tree was read).
      */
     protected void killStragglers(List<Long> keep) {
-        for (long pid : ns.processesInside()) {
-            if (!keep.contains(pid)) {
-                try {
-                    dev.cachefs.nativeio.Libc.kill((int) pid, Proc.SIGKILL);
-                } catch (dev.cachefs.nativeio.ErrnoException ignored) {
-                    // gone
-                }
-            }
-        }
+        List<Long> left = new ArrayList<>(ns.processesInside());
+        left.removeAll(keep);
+        Proc.signal(left, Proc.SIGKILL);
     }
 
     @Override

@@ -94,7 +94,12 @@ public final class Proc implements AutoCloseable {
     }
 
     static void signalTree(long root, int sig) {
-        for (long p : tree(root)) {
+        signal(tree(root), sig);
+    }
+
+    /** Sends {@code sig} to each of {@code pids}; ones that are gone meanwhile are skipped. */
+    static void signal(List<Long> pids, int sig) {
+        for (long p : pids) {
             try {
                 Libc.kill((int) p, sig);
             } catch (ErrnoException ignored) {
@@ -111,25 +116,13 @@ public final class Proc implements AutoCloseable {
             signalTree(SIGTERM);
             try {
                 if (!process.waitFor(graceMs, TimeUnit.MILLISECONDS)) {
-                    for (long p : all) {
-                        try {
-                            Libc.kill((int) p, SIGKILL);
-                        } catch (ErrnoException ignored) {
-                            // gone meanwhile
-                        }
-                    }
+                    signal(all, SIGKILL);
                     process.waitFor(10, TimeUnit.SECONDS);
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
-            for (long p : all) { // children that outlived the parent
-                try {
-                    Libc.kill((int) p, SIGKILL);
-                } catch (ErrnoException ignored) {
-                    // gone
-                }
-            }
+            signal(all, SIGKILL); // children that outlived the parent
         }
         try {
             Files.deleteIfExists(record);
@@ -140,15 +133,9 @@ public final class Proc implements AutoCloseable {
 
     /** Kills at once, like a crash: SIGKILL to the tree. */
     public void kill() {
-        signalTree(SIGCONT);
         List<Long> all = tree(pid());
-        for (long p : all) {
-            try {
-                Libc.kill((int) p, SIGKILL);
-            } catch (ErrnoException ignored) {
-                // gone
-            }
-        }
+        signal(all, SIGCONT);
+        signal(all, SIGKILL);
         try {
             process.waitFor(10, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
