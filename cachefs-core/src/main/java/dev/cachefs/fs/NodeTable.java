@@ -135,11 +135,11 @@ final class NodeTable {
         return n.id;
     }
 
-    /** The kernel dropped {@code count} references. */
-    synchronized void forget(long id, long count) {
+    /** The kernel dropped {@code count} references; true if that was the last (the node is gone). */
+    synchronized boolean forget(long id, long count) {
         Node n = byId.get(id);
         if (n == null || n == root) {
-            return;
+            return false;
         }
         n.lookups -= count;
         if (n.lookups <= 0) {
@@ -149,20 +149,27 @@ final class NodeTable {
                 byName.remove(new ChildKey(a.parent().id, a.name()), n);
             }
             n.names.clear();
+            return true;
         }
+        return false;
     }
 
-    /** {@code name} in {@code parent} was removed (unlink, rmdir). */
-    synchronized void removed(long parent, String name) {
+    /** {@code name} in {@code parent} was removed (unlink, rmdir); the node it named, or 0. */
+    synchronized long removed(long parent, String name) {
         Node n = byName.remove(new ChildKey(parent, name));
         if (n != null) {
             Node p = byId.get(parent);
             dropAlias(n, p, name);
+            return n.id;
         }
+        return 0;
     }
 
-    /** A rename on the lower succeeded; {@code exchange}: the two names swapped their objects. */
-    synchronized void renamed(long parent, String name, long newParent, String newName, boolean exchange)
+    /**
+     * A rename on the lower succeeded; {@code exchange}: the two names swapped their objects.
+     * Returns the node the rename replaced (0 if none, or an exchange).
+     */
+    synchronized long renamed(long parent, String name, long newParent, String newName, boolean exchange)
             throws ErrnoException {
         Node p = get(parent);
         Node np = get(newParent);
@@ -180,6 +187,7 @@ final class NodeTable {
         if (exchange && displaced != null) {
             bind(displaced, p, name);
         }
+        return !exchange && displaced != null && displaced != moving ? displaced.id : 0;
     }
 
     synchronized int size() {

@@ -1,5 +1,6 @@
 package dev.cachefs.fs;
 
+import dev.cachefs.cache.CacheLayer;
 import dev.cachefs.fuse.Attributes;
 import dev.cachefs.fuse.Ctx;
 import dev.cachefs.fuse.DevNumbers;
@@ -32,6 +33,10 @@ import org.slf4j.LoggerFactory;
  * lower's results and errno. Node ids map to lower paths through {@link NodeTable}; open files and
  * directories are lower descriptors kept in handle tables.
  *
+ * <p>With a {@link CacheLayer}, regular files' data is served from the cache (see there) and
+ * every fresh attribute read from the lower revalidates it; without one, every open is passed
+ * through to the lower's own descriptor.
+ *
  * <p>Ownership: the kernel checks permissions (default_permissions) against the lower's owner and
  * mode before a request reaches us; we run as root, so objects we create are given to the caller
  * afterwards (uid, and gid unless the parent directory is set-group-ID).
@@ -50,14 +55,34 @@ public final class StackedFs implements FuseFilesystem {
     private final NodeTable nodes;
     private final boolean root = Libc.geteuid() == 0;
     private final AtomicLong nextHandle = new AtomicLong(1);
-    private final Map<Long, LowerFile> files = new ConcurrentHashMap<>();
+    private final Map<Long, OpenFile> files = new ConcurrentHashMap<>();
+    private final CacheLayer cache;
+    /** Sends kernel notifications outside the request that finds them needed (no deadlock on its inode). */
+    private final java.util.concurrent.ExecutorService notifier =
+            java.util.concurrent.Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().daemon().name("cachefs-notify").unstarted(r));
+
+    /** An open file: the lower's descriptor (null when the cache serves it alone), and the cache's handle. */
+    private record OpenFile(LowerFile lower, CacheLayer.Handle cached) {
+        LowerFile need() throws ErrnoException {
+            if (lower == null) {
+                throw new ErrnoException(Errno.EBADF);
+            }
+            return lower;
+        }
+    }
     private final Map<Long, DirHandle> dirs = new ConcurrentHashMap<>();
     private volatile FuseConnection connection;
     private final long nameMax;
 
     public StackedFs(LowerFs lower, Options options) throws ErrnoException {
+        this(lower, options, null);
+    }
+
+    /** @param cache the data cache, or null to pass every open through to the lower */
+    public StackedFs(LowerFs lower, Options options, CacheLayer cache) throws ErrnoException {
         this.lower = lower;
         this.options = options;
+        this.cache = cache;
         this.nodes = new NodeTable(lower.stat(""));
         long max;
         try {
@@ -94,8 +119,11 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public void destroy() {
-        files.values().forEach(LowerFile::close);
+        for (OpenFile f : files.values()) {
+            close(f);
+        }
         files.clear();
+        notifier.shutdown();
         dirs.values().forEach(d -> d.dir.close());
         dirs.clear();
     }
@@ -112,19 +140,48 @@ public final class StackedFs implements FuseFilesystem {
 
     private Entry entry(long parent, String name, Stat st) throws ErrnoException {
         long id = nodes.remember(parent, name, st);
+        observed(id, st);
         return new Entry(id, 0, st, options.entryTimeoutNs(), options.attrTimeoutNs());
+    }
+
+    /** Fresh attributes of a node: the cache checks its version against them. */
+    private void observed(long nodeid, Stat st) {
+        if (cache != null && cache.observe(nodeid, st)) {
+            invalidateKernelData(nodeid);
+        }
+    }
+
+    private void invalidateKernelData(long nodeid) {
+        FuseConnection c = connection;
+        if (c == null) {
+            return;
+        }
+        cache.stats().kernelInvalidations.increment();
+        try {
+            notifier.execute(() -> c.invalidateInode(nodeid, 0, 0));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // unmounting
+        }
     }
 
     private Attributes attrs(Stat st) {
         return new Attributes(st, options.attrTimeoutNs());
     }
 
-    private LowerFile file(long fh) throws ErrnoException {
-        LowerFile f = files.get(fh);
+    private OpenFile file(long fh) throws ErrnoException {
+        OpenFile f = files.get(fh);
         if (f == null) {
             throw new ErrnoException(Errno.EBADF);
         }
         return f;
+    }
+
+    private void close(OpenFile f) {
+        if (f.cached() != null) {
+            cache.release(f.cached());
+        } else if (f.lower() != null) {
+            f.lower().close();
+        }
     }
 
     /** Gives a new object to the caller, as the kernel would have made it for them. */
@@ -158,24 +215,24 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public void forget(long nodeid, long nlookup) {
-        nodes.forget(nodeid, nlookup);
+        if (nodes.forget(nodeid, nlookup) && cache != null) {
+            cache.forgetNode(nodeid);
+        }
     }
 
     @Override
     public Attributes getattr(Ctx ctx, long nodeid, long fh) throws ErrnoException {
-        if (fh >= 0) {
-            LowerFile f = files.get(fh);
-            if (f != null) {
-                return attrs(f.stat());
-            }
-        }
-        return attrs(lower.stat(nodes.path(nodeid)));
+        OpenFile f = fh >= 0 ? files.get(fh) : null;
+        Stat st = f != null && f.lower() != null ? f.lower().stat() : lower.stat(nodes.path(nodeid));
+        observed(nodeid, st);
+        return attrs(st);
     }
 
     @Override
     public Attributes setattr(Ctx ctx, long nodeid, SetAttr c) throws ErrnoException {
         String path = nodes.path(nodeid);
-        LowerFile f = c.fh() >= 0 ? files.get(c.fh()) : null;
+        OpenFile open = c.fh() >= 0 ? files.get(c.fh()) : null;
+        LowerFile f = open != null ? open.lower() : null;
         if (c.has(Fuse.FATTR_MODE)) {
             if (f != null) {
                 f.chmod(c.mode() & 07777);
@@ -194,6 +251,9 @@ public final class StackedFs implements FuseFilesystem {
             } else {
                 lower.truncate(path, c.size());
             }
+            if (cache != null) {
+                cache.truncated(nodeid, c.size());
+            }
         }
         if (c.has(Fuse.FATTR_ATIME) || c.has(Fuse.FATTR_MTIME)) {
             long as = 0, an = Libc.UTIME_OMIT, ms = 0, mn = Libc.UTIME_OMIT;
@@ -211,7 +271,11 @@ public final class StackedFs implements FuseFilesystem {
             }
             lower.utimens(path, as, an, ms, mn);
         }
-        return attrs(f != null ? f.stat() : lower.stat(path));
+        Stat st = f != null ? f.stat() : lower.stat(path);
+        if (cache != null) {
+            cache.ownChange(nodeid, st); // new times or ctime, the data we hold is still the lower's
+        }
+        return attrs(st);
     }
 
     @Override
@@ -252,7 +316,13 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public void unlink(Ctx ctx, long parent, String name) throws ErrnoException {
         lower.unlink(child(parent, name));
-        nodes.removed(parent, name);
+        detach(nodes.removed(parent, name));
+    }
+
+    private void detach(long nodeid) {
+        if (nodeid != 0 && cache != null) {
+            cache.detach(nodeid);
+        }
     }
 
     @Override
@@ -267,7 +337,7 @@ public final class StackedFs implements FuseFilesystem {
         String from = child(parent, name);
         String to = child(newParent, newName);
         lower.rename(from, to, flags);
-        nodes.renamed(parent, name, newParent, newName, (flags & Libc.RENAME_EXCHANGE) != 0);
+        detach(nodes.renamed(parent, name, newParent, newName, (flags & Libc.RENAME_EXCHANGE) != 0));
     }
 
     @Override
@@ -275,7 +345,11 @@ public final class StackedFs implements FuseFilesystem {
         String existing = nodes.path(nodeid);
         String path = child(newParent, newName);
         lower.link(existing, path);
-        return entry(newParent, newName, lower.stat(path));
+        Stat st = lower.stat(path);
+        if (cache != null) {
+            cache.ownChange(nodeid, st); // the link count and ctime changed, not the data
+        }
+        return entry(newParent, newName, st);
     }
 
     // ------------------------------------------------------------------ files
@@ -288,9 +362,27 @@ public final class StackedFs implements FuseFilesystem {
         return flags & ~(Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOCTTY);
     }
 
+    private OpenResult opened(long nodeid, CacheLayer.Opened o) {
+        FuseConnection c = connection;
+        if (o.versionChanged() && c != null) {
+            // Attributes only (no page locks taken), so safe inside this open: the kernel asks for
+            // the new size before its next read instead of trusting the old one until it expires.
+            c.invalidateInode(nodeid, -1, 0);
+            cache.stats().kernelInvalidations.increment();
+        }
+        long fh = nextHandle.getAndIncrement();
+        files.put(fh, new OpenFile(o.handle().lower(), o.handle()));
+        return new OpenResult(fh, o.openFlags(), o.passthroughFd());
+    }
+
+    private boolean passthroughNow() {
+        FuseConnection c = connection;
+        return options.passthrough() && c != null && c.passthroughAvailable();
+    }
+
     private OpenResult opened(LowerFile f, int flags) {
         long fh = nextHandle.getAndIncrement();
-        files.put(fh, f);
+        files.put(fh, new OpenFile(f, null));
         boolean pass = options.passthrough() && f.fd() >= 0;
         // Without passthrough, an O_DIRECT open bypasses the kernel's page cache of the mount too.
         int openFlags = !pass && (flags & Libc.O_DIRECT) != 0 ? Fuse.FOPEN_DIRECT_IO : 0;
@@ -299,7 +391,14 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public OpenResult open(Ctx ctx, long nodeid, int flags) throws ErrnoException {
-        LowerFile f = lower.open(nodes.path(nodeid), lowerFlags(flags), 0);
+        String path = nodes.path(nodeid);
+        if (cache != null) {
+            Stat st = lower.stat(path); // close-to-open: every open checks the lower's version
+            if (st.isRegular()) {
+                return opened(nodeid, cache.open(nodeid, path, st, flags, lowerFlags(flags), passthroughNow()));
+            }
+        }
+        LowerFile f = lower.open(path, lowerFlags(flags), 0);
         return opened(f, flags);
     }
 
@@ -324,7 +423,16 @@ public final class StackedFs implements FuseFilesystem {
                 ownNew(ctx, parent, path, st);
                 st = f.stat();
             }
-            return new Created(entry(parent, name, st), opened(f, flags));
+            Entry e = entry(parent, name, st);
+            if (cache != null && st.isRegular()) {
+                try {
+                    return new Created(e, opened(e.nodeid(), cache.created(e.nodeid(), path, f, flags)));
+                } catch (ErrnoException | RuntimeException ex) {
+                    forget(e.nodeid(), 1);
+                    throw ex;
+                }
+            }
+            return new Created(e, opened(f, flags));
         } catch (ErrnoException | RuntimeException e) {
             f.close();
             throw e;
@@ -333,41 +441,60 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public int read(Ctx ctx, long nodeid, long fh, long offset, MemorySegment dst) throws ErrnoException {
-        return file(fh).read(offset, dst);
+        OpenFile f = file(fh);
+        return f.cached() != null ? cache.read(f.cached(), offset, dst) : f.need().read(offset, dst);
     }
 
     @Override
     public int write(Ctx ctx, long nodeid, long fh, long offset, MemorySegment src, int writeFlags)
             throws ErrnoException {
-        return file(fh).write(offset, src);
+        OpenFile f = file(fh);
+        return f.cached() != null ? cache.write(f.cached(), offset, src) : f.need().write(offset, src);
     }
 
     @Override
     public void flush(Ctx ctx, long nodeid, long fh, long lockOwner) throws ErrnoException {
-        file(fh).flush();
+        OpenFile f = file(fh);
+        if (f.lower() != null) {
+            f.lower().flush();
+            if (f.cached() != null) {
+                cache.written(f.cached());
+            }
+        }
     }
 
     @Override
     public void release(Ctx ctx, long nodeid, long fh, int flags) {
-        LowerFile f = files.remove(fh);
+        OpenFile f = files.remove(fh);
         if (f != null) {
-            f.close();
+            close(f);
         }
     }
 
     @Override
     public void fsync(Ctx ctx, long nodeid, long fh, boolean dataOnly) throws ErrnoException {
-        file(fh).fsync(dataOnly);
+        OpenFile f = file(fh);
+        if (f.lower() != null) {
+            f.lower().fsync(dataOnly);
+            if (f.cached() != null) {
+                cache.written(f.cached());
+            }
+        }
     }
 
     @Override
     public void fallocate(Ctx ctx, long nodeid, long fh, int mode, long offset, long length) throws ErrnoException {
-        file(fh).fallocate(mode, offset, length);
+        OpenFile f = file(fh);
+        f.need().fallocate(mode, offset, length);
+        if (f.cached() != null) {
+            cache.changed(nodeid, offset, f.lower().stat());
+        }
     }
 
     @Override
     public long lseek(Ctx ctx, long nodeid, long fh, long offset, int whence) throws ErrnoException {
-        return file(fh).lseek(offset, whence);
+        OpenFile f = file(fh);
+        return (f.cached() != null ? cache.lowerFor(f.cached()) : f.need()).lseek(offset, whence);
     }
 
     @Override

@@ -10,8 +10,8 @@ package dev.cachefs.fuse;
  *     connection negotiated passthrough, and otherwise ignores it; the filesystem keeps owning
  *     the descriptor. The kernel allows one backing file per inode, so while a node has
  *     passthrough opens, later ones share the first one's registration (each still reads and
- *     writes with its own open flags). Opens of a node with passthrough active must be
- *     passthrough or FOPEN_DIRECT_IO; a plain cached open is refused by the kernel (ETXTBSY).
+ *     writes with its own open flags). While a node has passthrough opens, every other open of
+ *     it must be passthrough too: the kernel fails any other (FOPEN_DIRECT_IO included) with EIO.
  */
 public record OpenResult(long fh, int openFlags, int passthroughFd) {
     public OpenResult(long fh, int openFlags) {

@@ -116,6 +116,10 @@ public final class Libc {
             FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
     private static final MethodHandle FSYNC = bind("fsync", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle FDATASYNC = bind("fdatasync", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle SYNCFS = bind("syncfs", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    /** posix_fadvise returns its error instead of setting errno. */
+    private static final MethodHandle FADVISE = LINKER.downcallHandle(LIBC.find("posix_fadvise64").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
     private static final MethodHandle FTRUNCATE = bind("ftruncate64",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle FALLOCATE = bind("fallocate64",
@@ -304,6 +308,29 @@ public final class Libc {
             check(r, cap, "fsync");
         } catch (ErrnoException e) {
             throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** Writes out everything of the filesystem that holds {@code fd}. */
+    public static void syncfs(int fd) throws ErrnoException {
+        MemorySegment cap = CAPTURED.get();
+        try {
+            check((int) SYNCFS.invokeExact(cap, fd), cap, "syncfs");
+        } catch (ErrnoException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static final int POSIX_FADV_DONTNEED = 4;
+
+    /** posix_fadvise; a hint, so its error is returned (0: none), never thrown. */
+    public static int fadvise(int fd, long offset, long length, int advice) {
+        try {
+            return (int) FADVISE.invokeExact(fd, offset, length, advice);
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

@@ -73,4 +73,9 @@ public record Stat(
     public boolean isSymlink() {
         return fileType() == Libc.S_IFLNK;
     }
+
+    /** Modification time in nanoseconds since the epoch. */
+    public long mtimeNsTotal() {
+        return mtimeSec() * 1_000_000_000L + mtimeNsec();
+    }
 }

@@ -17,7 +17,7 @@ import java.util.Optional;
 import java.util.function.Consumer;
 
 /**
- * The persistent index of the cache: an embedded SQLite database (WAL, synchronous=FULL, foreign
+ * The persistent index of the cache: an embedded SQLite database (WAL, synchronous=NORMAL, foreign
  * keys on), schema versioned by {@code PRAGMA user_version} and migrated forward on open
  * ({@link Migrations}). Marked with its own application id so that a foreign SQLite file is refused.
  *
@@ -82,7 +82,11 @@ public final class CacheIndex implements AutoCloseable {
                             + ", newer than this cachefs understands (" + Migrations.latest() + "); use a newer cachefs");
                 }
                 s.execute("PRAGMA journal_mode=WAL");
-                s.execute("PRAGMA synchronous=FULL");
+                // NORMAL: in WAL mode a commit survives a crash of this process, and after a power
+                // cut the index is consistent but may lack its last commits (chunks fetched again).
+                // Everything here can be fetched again; local changes that exist nowhere else
+                // (the disconnected-operation journal) must switch to FULL for their commits.
+                s.execute("PRAGMA synchronous=NORMAL");
                 s.execute("PRAGMA foreign_keys=ON");
                 s.execute("PRAGMA busy_timeout=5000");
                 if (version < Migrations.latest()) {
@@ -153,6 +157,15 @@ public final class CacheIndex implements AutoCloseable {
 
     /** Runs {@code body} in one transaction (all or nothing). */
     public synchronized void transaction(SqlBody body) throws IndexException {
+        if (inTransaction) { // nested: part of the outer one
+            try {
+                body.run();
+                return;
+            } catch (SQLException e) {
+                throw fail(e);
+            }
+        }
+        inTransaction = true;
         try {
             db.setAutoCommit(false);
             try {
@@ -168,8 +181,12 @@ public final class CacheIndex implements AutoCloseable {
             }
         } catch (SQLException e) {
             throw fail(e);
+        } finally {
+            inTransaction = false;
         }
     }
+
+    private boolean inTransaction;
 
     /** A body of work against the index. */
     public interface SqlBody {
@@ -286,6 +303,16 @@ public final class CacheIndex implements AutoCloseable {
         update(objId, "UPDATE objects SET state = ? WHERE id = ?", p -> {
             p.setInt(1, state.code);
             p.setLong(2, objId);
+        });
+    }
+
+    public synchronized void setFingerprint(long objId, Fingerprint fp) throws IndexException {
+        update(objId, "UPDATE objects SET fp_size = ?, fp_mtime_ns = ?, fp_ctime_ns = ?, fp_ino = ? WHERE id = ?", p -> {
+            p.setLong(1, fp.size());
+            p.setLong(2, fp.mtimeNs());
+            p.setLong(3, fp.ctimeNs());
+            p.setLong(4, fp.ino());
+            p.setLong(5, objId);
         });
     }
 
@@ -431,6 +458,14 @@ public final class CacheIndex implements AutoCloseable {
         update(objId, "DELETE FROM chunks WHERE obj_id = ? AND idx = ?", p -> {
             p.setLong(1, objId);
             p.setLong(2, idx);
+        });
+    }
+
+    /** Drops chunks {@code from} and above (a truncation). */
+    public synchronized void dropChunksFrom(long objId, long from) throws IndexException {
+        update(objId, "DELETE FROM chunks WHERE obj_id = ? AND idx >= ?", p -> {
+            p.setLong(1, objId);
+            p.setLong(2, from);
         });
     }
 

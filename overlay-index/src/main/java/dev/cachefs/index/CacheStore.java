@@ -41,14 +41,17 @@ public final class CacheStore implements AutoCloseable {
     private final int chunkSize;
     private final CacheIndex index;
     private final Map<String, Integer> openFiles = new ConcurrentHashMap<>();
+    /** Whether the last user of this directory closed it cleanly (see {@link #trustsData}). */
+    private final boolean trusted;
 
-    private CacheStore(Path dir, int dirFd, int dataFd, int lockFd, int chunkSize, CacheIndex index) {
+    private CacheStore(Path dir, int dirFd, int dataFd, int lockFd, int chunkSize, CacheIndex index, boolean trusted) {
         this.dir = dir;
         this.dirFd = dirFd;
         this.dataFd = dataFd;
         this.lockFd = lockFd;
         this.chunkSize = chunkSize;
         this.index = index;
+        this.trusted = trusted;
     }
 
     /**
@@ -112,7 +115,11 @@ public final class CacheStore implements AutoCloseable {
             CacheIndex index = CacheIndex.open(abs.resolve("index.db"));
             index.putMeta("chunk_size", index.meta("chunk_size").orElse(Integer.toString(chunkSize)));
             int stored = Integer.parseInt(index.meta("chunk_size").orElseThrow());
-            return new CacheStore(abs, dirFd, dataFd, lockFd, stored, index);
+            // Present from here to a clean close: a store opened while it is still "0" was not
+            // closed cleanly, so its data may have lost writes that were never synced.
+            boolean trusted = index.countObjects() == 0 || index.meta("clean").orElse("0").equals("1");
+            index.putMeta("clean", "0");
+            return new CacheStore(abs, dirFd, dataFd, lockFd, stored, index, trusted);
         } catch (ErrnoException e) {
             closeAll(dirFd, dataFd, lockFd);
             throw new IndexException("cannot use cache directory " + abs + ": " + e.getMessage());
@@ -166,6 +173,65 @@ public final class CacheStore implements AutoCloseable {
 
     public int chunkSize() {
         return chunkSize;
+    }
+
+    /**
+     * Whether every chunk the index has can be served without checking its CRC first: true when
+     * the previous user closed the store cleanly (all data was synced before the index said so).
+     * After a crash, chunks written without a sync may hold anything; the caller verifies each
+     * chunk once before serving it.
+     */
+    public boolean trustsData() {
+        return trusted;
+    }
+
+    /**
+     * A new descriptor of an object's data file (created if absent), read-write, owned by the
+     * caller. The cache layer keeps one per object generation and closes it itself, so that a
+     * descriptor is never closed under a thread still using it.
+     */
+    public int openDataFile(ObjectRecord obj) throws IndexException {
+        String name = obj.dataName();
+        try {
+            int l1 = openSubdir(dataFd, name.substring(0, 2));
+            try {
+                int l2 = openSubdir(l1, name.substring(2, 4));
+                try {
+                    return Libc.openat(l2, name, Libc.O_RDWR | Libc.O_CREAT | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0600);
+                } finally {
+                    Libc.close(l2);
+                }
+            } finally {
+                Libc.close(l1);
+            }
+        } catch (ErrnoException e) {
+            throw new IndexException("cannot open cache data of " + obj.fileId() + ": " + e.getMessage()
+                    + (e.errno() == Errno.ENOSPC ? " (the cache disk is full)" : ""));
+        }
+    }
+
+    /**
+     * Unlinks an object's data file (descriptors still open keep reading the old data) and drops
+     * its chunk records.
+     */
+    public void unlinkDataFile(ObjectRecord obj) throws IndexException {
+        removeData(obj);
+    }
+
+    /**
+     * Unlinks an object's data file only, for a caller that drops the chunk records itself, in
+     * order with its other index changes. Best effort: a file left behind is an orphan fsck removes.
+     */
+    public void unlinkDataOnly(ObjectRecord obj) {
+        Integer fd = openFiles.remove(obj.dataName());
+        if (fd != null) {
+            Libc.close(fd);
+        }
+        try {
+            Libc.unlinkat(dataFd, relativeDataPath(obj.dataName()), 0);
+        } catch (ErrnoException e) {
+            // ENOENT: never written
+        }
     }
 
     private int dataFile(String name, boolean create) throws ErrnoException {
@@ -289,10 +355,20 @@ public final class CacheStore implements AutoCloseable {
         return RawPath.fromText(dir.resolve("data").toString());
     }
 
+    /**
+     * Closes the store cleanly: data synced, then the index marked clean, so the next open trusts
+     * the chunks without re-checking them. Call only when nothing writes to the store any more.
+     */
     @Override
     public void close() {
         openFiles.values().forEach(Libc::close);
         openFiles.clear();
+        try {
+            Libc.syncfs(dirFd);
+            index.putMeta("clean", "1");
+        } catch (ErrnoException | IndexException e) {
+            // stays "0": the next open verifies chunks before serving them
+        }
         index.close();
         closeAll(dataFd, dirFd, lockFd); // closing the lock descriptor releases the lock
     }

@@ -1,10 +1,18 @@
 package dev.cachefs.harness;
 
+import dev.cachefs.cache.CacheLayer;
+import dev.cachefs.cache.CacheStats;
 import dev.cachefs.fs.StackedFs;
 import dev.cachefs.fuse.MountOptions;
+import dev.cachefs.index.CacheStore;
+import dev.cachefs.index.IdentityMode;
+import dev.cachefs.index.IndexException;
+import dev.cachefs.index.LowerIdentity;
+import dev.cachefs.lower.CountingLowerFs;
 import dev.cachefs.lower.LocalLowerFs;
 import dev.cachefs.lower.LowerFs;
 import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Libc;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,7 +23,9 @@ import java.util.function.Function;
 /**
  * A cachefs mount over one directory of a lower, with a reference directory beside it on the same
  * lower: a test does the same calls in both and compares outcomes, so that "cachefs over X
- * behaves like X" is checked whatever X supports.
+ * behaves like X" is checked whatever X supports. By default the mount has its data cache (as
+ * the real daemon does), in a fresh cache directory; {@link Builder#noCache} passes every open
+ * through instead.
  */
 public final class Stack implements AutoCloseable {
     private static final AtomicInteger SEQ = new AtomicInteger();
@@ -23,57 +33,167 @@ public final class Stack implements AutoCloseable {
     public final Path ref;
     public final Path lower;
     public final Path mnt;
+    /** The cache directory, or null without a cache. */
+    public final Path cacheDir;
     public final StackedFs fs;
+    /** The data cache, or null. */
+    public final CacheLayer cache;
     public final Mounts.Live live;
     private final LowerFs lowerFs;
+    private final CacheStore store;
+    private final CacheStats stats;
 
-    private Stack(Path ref, Path lower, Path mnt, StackedFs.Options options, MountOptions mountOptions,
-                  Function<LowerFs, LowerFs> wrap) throws IOException, ErrnoException {
-        this.ref = ref;
-        this.lower = lower;
-        this.mnt = mnt;
-        this.lowerFs = wrap.apply(new LocalLowerFs(Sys.raw(lower)));
+    /** How to build a stack; {@link #mount} makes it. */
+    public static final class Builder {
+        private final Path ref;
+        private final Path lower;
+        private StackedFs.Options options = StackedFs.Options.defaults();
+        private MountOptions mountOptions = Mounts.testOptions();
+        private Function<LowerFs, LowerFs> wrap = l -> l;
+        private boolean cached = true;
+        private Path cacheDir;
+        private CacheLayer.Options cacheOptions = CacheLayer.Options.defaults();
+        private int chunkSize = CacheStore.DEFAULT_CHUNK_SIZE;
+        private IdentityMode identity = IdentityMode.AUTO;
+
+        private Builder(Path ref, Path lower) {
+            this.ref = ref;
+            this.lower = lower;
+        }
+
+        public Builder options(StackedFs.Options o) {
+            this.options = o;
+            return this;
+        }
+
+        public Builder mountOptions(MountOptions o) {
+            this.mountOptions = o;
+            return this;
+        }
+
+        /** Wraps the lower the mount sees (e.g. in a fault-injecting lower). */
+        public Builder wrap(Function<LowerFs, LowerFs> w) {
+            this.wrap = w;
+            return this;
+        }
+
+        public Builder noCache() {
+            this.cached = false;
+            return this;
+        }
+
+        /** Uses this cache directory (e.g. the one of an earlier stack, to test a remount). */
+        public Builder cacheDir(Path dir) {
+            this.cacheDir = dir;
+            return this;
+        }
+
+        public Builder cacheOptions(CacheLayer.Options o) {
+            this.cacheOptions = o;
+            return this;
+        }
+
+        public Builder chunkSize(int bytes) {
+            this.chunkSize = bytes;
+            return this;
+        }
+
+        public Builder identity(IdentityMode m) {
+            this.identity = m;
+            return this;
+        }
+
+        public Stack mount() throws IOException, ErrnoException {
+            return new Stack(this);
+        }
+    }
+
+    private Stack(Builder b) throws IOException, ErrnoException {
+        this.ref = b.ref;
+        this.lower = b.lower;
+        this.mnt = Harness.newDir("mnt");
+        this.stats = new CacheStats();
+        this.lowerFs = CountingLowerFs.wrap(b.wrap.apply(new LocalLowerFs(Sys.raw(lower))), stats.lowerCalls);
+        this.cacheDir = b.cached ? (b.cacheDir != null ? b.cacheDir : Harness.newDir("cache")) : null;
+        CacheStore st = null;
+        CacheLayer layer = null;
         StackedFs made = null;
         Mounts.Live mounted = null;
         try {
-            made = new StackedFs(lowerFs, options);
-            mounted = Mounts.mount(mnt, made, mountOptions);
+            if (b.cached) {
+                st = CacheStore.open(cacheDir, b.chunkSize);
+                LowerIdentity id = detect(b.identity);
+                layer = new CacheLayer(st, lowerFs, CacheLayer.identifier(Sys.raw(lower), id), id.mode(),
+                        b.cacheOptions, stats);
+            }
+            made = new StackedFs(lowerFs, b.options, layer);
+            mounted = Mounts.mount(mnt, made, b.mountOptions);
+        } catch (IndexException e) {
+            throw new IOException(e.getMessage(), e);
         } finally {
             if (mounted == null) {
+                if (layer != null) {
+                    layer.close();
+                }
+                if (st != null) {
+                    st.close();
+                }
                 lowerFs.close();
             }
         }
+        this.store = st;
+        this.cache = layer;
         this.fs = made;
         this.live = mounted;
     }
 
+    private LowerIdentity detect(IdentityMode mode) throws ErrnoException {
+        int fd = Libc.open(Sys.raw(lower), Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        try {
+            return LowerIdentity.detect(fd, mode);
+        } finally {
+            Libc.close(fd);
+        }
+    }
+
     /** Reference and stacked directories in {@code tmp} (a local test directory). */
-    public static Stack inDirectory(Path tmp, StackedFs.Options options, MountOptions mountOptions) throws IOException, ErrnoException {
+    public static Builder inDirectory(Path tmp) throws IOException {
         // Other uids must be able to reach the roots (JUnit makes temp dirs 0700).
         Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));
         Path ref = Files.createDirectory(tmp.resolve("ref"));
         Path lower = Files.createDirectory(tmp.resolve("lower"));
         Files.setPosixFilePermissions(ref, Files.getPosixFilePermissions(lower));
-        return new Stack(ref, lower, Files.createDirectory(tmp.resolve("mnt")), options, mountOptions, l -> l);
-    }
-
-    public static Stack inDirectory(Path tmp) throws IOException, ErrnoException {
-        return inDirectory(tmp, StackedFs.Options.defaults(), Mounts.testOptions());
+        return new Builder(ref, lower);
     }
 
     /** Fresh reference and stacked directories on {@code l}; the mount point is local. */
-    public static Stack onLower(Lower l, StackedFs.Options options, MountOptions mountOptions,
-                                Function<LowerFs, LowerFs> wrap) throws IOException, ErrnoException {
+    public static Builder on(Lower l) throws IOException {
         int n = SEQ.incrementAndGet();
         Path ref = Files.createDirectory(l.root().resolve("ref-" + n));
         Path lower = Files.createDirectory(l.root().resolve("low-" + n));
         Files.setPosixFilePermissions(ref, PosixFilePermissions.fromString("rwxr-xr-x"));
         Files.setPosixFilePermissions(lower, PosixFilePermissions.fromString("rwxr-xr-x"));
-        return new Stack(ref, lower, Harness.newDir("mnt"), options, mountOptions, wrap);
+        return new Builder(ref, lower);
+    }
+
+    /** The same directories as {@code earlier} (closed), for a remount over what it left. */
+    public static Builder again(Stack earlier) {
+        Builder b = new Builder(earlier.ref, earlier.lower);
+        if (earlier.cacheDir != null) {
+            b.cacheDir(earlier.cacheDir);
+        } else {
+            b.noCache();
+        }
+        return b;
     }
 
     public static Stack onLower(Lower l) throws IOException, ErrnoException {
-        return onLower(l, StackedFs.Options.defaults(), Mounts.testOptions(), x -> x);
+        return on(l).mount();
+    }
+
+    /** Counters of this mount (lower calls are counted with or without a cache). */
+    public CacheStats stats() {
+        return stats;
     }
 
     /** The raw path of {@code rel} under the reference root, the mount, and the stacked lower dir. */
@@ -98,6 +218,12 @@ public final class Stack implements AutoCloseable {
         try {
             live.close();
         } finally {
+            if (cache != null) {
+                cache.close();
+            }
+            if (store != null) {
+                store.close();
+            }
             lowerFs.close();
         }
     }

@@ -48,7 +48,7 @@ class IdentityIT {
 
     @Test
     void aFuseLowerFallsBackToPathIdentity() throws Exception {
-        try (dev.cachefs.harness.Stack fx = dev.cachefs.harness.Stack.inDirectory(tmp)) {
+        try (dev.cachefs.harness.Stack fx = dev.cachefs.harness.Stack.inDirectory(tmp).mount()) {
             Files.writeString(fx.mnt.resolve("a"), "x");
             int fd = openRoot(fx.mnt);
             try {

@@ -48,13 +48,21 @@ class FaultInjectionIT {
     }
 
     private void mount(Consumer<FaultyLowerFs> faults) throws Exception {
+        mount(faults, true);
+    }
+
+    private void mount(Consumer<FaultyLowerFs> faults, boolean cached) throws Exception {
         // No kernel caching, so every call reaches the lower and its faults.
         StackedFs.Options o = new StackedFs.Options(0, 0, false);
-        stack = Stack.onLower(local, o, Mounts.testOptions().withPassthrough(false), inner -> {
+        Stack.Builder b = Stack.on(local).options(o).mountOptions(Mounts.testOptions().withPassthrough(false)).wrap(inner -> {
             faulty = new FaultyLowerFs(inner, 42);
             faults.accept(faulty);
             return faulty;
         });
+        if (!cached) {
+            b.noCache(); // every open reaches the lower (a cached file is opened without it)
+        }
+        stack = b.mount();
     }
 
     private static int errnoOf(Sys.Call<?> c) {
@@ -81,7 +89,7 @@ class FaultInjectionIT {
 
     @Test
     void theNthOpenFailsAndOnlyIt() throws Exception {
-        mount(f -> {});
+        mount(f -> {}, false);
         Files.writeString(stack.lower.resolve("g"), "g");
         faulty.inject(FaultyLowerFs.failNth(Op.OPEN, faulty.calls(Op.OPEN) + 2, Errno.EIO));
         List<Integer> outcomes = new ArrayList<>();

@@ -1,0 +1,1215 @@
+package dev.cachefs.cache;
+
+import dev.cachefs.fuse.Fuse;
+import dev.cachefs.index.CacheIndex;
+import dev.cachefs.index.CacheStore;
+import dev.cachefs.index.Chunk;
+import dev.cachefs.index.FileId;
+import dev.cachefs.index.Fingerprint;
+import dev.cachefs.index.IdentityMode;
+import dev.cachefs.index.IndexException;
+import dev.cachefs.index.LowerIdentity;
+import dev.cachefs.index.ObjectRecord;
+import dev.cachefs.index.ObjectState;
+import dev.cachefs.lower.LowerFile;
+import dev.cachefs.lower.LowerFs;
+import dev.cachefs.nativeio.Errno;
+import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Libc;
+import dev.cachefs.nativeio.Stat;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The data cache between the FUSE adapter and the lower: regular files' data is kept in the
+ * {@link CacheStore} in chunks, fetched from the lower on a miss (ahead of a sequential reader,
+ * several at a time), and validated against the lower's fingerprint at every open (close-to-open)
+ * and whenever fresh attributes show a change, so stale data is never served.
+ *
+ * <p>How an open is served is chosen per inode, because the kernel insists on one mode per inode:
+ * a read-only open of a fully cached file is handed to the kernel with FUSE passthrough onto the
+ * cache file (no daemon work per read); while such opens exist, other opens of the inode use
+ * FOPEN_DIRECT_IO through the daemon (the only other mode the kernel allows then), and writes
+ * they make land in that same cache file, so passthrough readers see them. Otherwise opens use
+ * the kernel page cache, kept across opens while the version is unchanged (FOPEN_KEEP_CACHE).
+ *
+ * <p>Writes go through to the lower first, then update present chunks of the cache, so that a
+ * re-read is local. Crash safety of clean data comes from checksums, not syncs: chunks are
+ * written without fsync and recorded with their CRC32C; after a crash ({@link
+ * CacheStore#trustsData} false) every chunk is checked once before it is served.
+ */
+public final class CacheLayer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(CacheLayer.class);
+
+    /**
+     * Tunables.
+     *
+     * @param readaheadChunks how many chunks a sequential reader may have fetched ahead at most
+     * @param directIo read the lower with O_DIRECT where it allows it, so its data is not cached
+     *     twice in memory (else buffered reads, dropped from the page cache after each chunk)
+     */
+    public record Options(int readaheadChunks, boolean directIo) {
+        public static Options defaults() {
+            return new Options(8, true);
+        }
+    }
+
+    /** The identity of a lower path (see {@link LowerIdentity}). Closed with the layer. */
+    public interface Identifier extends AutoCloseable {
+        FileId idOf(String path) throws ErrnoException;
+
+        @Override
+        default void close() {}
+    }
+
+    /** An identifier over the lower root {@code rootRaw}, with its own O_PATH descriptor. */
+    public static Identifier identifier(String rootRaw, LowerIdentity identity) throws ErrnoException {
+        int fd = Libc.open(rootRaw, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        return new Identifier() {
+            @Override
+            public FileId idOf(String path) throws ErrnoException {
+                return identity.idOf(fd, path);
+            }
+
+            @Override
+            public void close() {
+                Libc.close(fd);
+            }
+        };
+    }
+
+    /** How one open is served. */
+    public enum Mode { PASSTHROUGH, CACHED_IO, DIRECT_IO }
+
+    /** An open regular file as the cache layer serves it. */
+    public static final class Handle {
+        final CachedObject obj;
+        final LowerFile lower;
+        final boolean writer;
+        final Mode mode;
+        final Shared<Integer> backing;
+        /** Sequential detection, guarded by this handle. */
+        long nextOffset;
+        int window;
+        /** A passthrough writer: the cache file's mtime when last copied to the lower. Guarded by this handle. */
+        long syncedMtime;
+
+        Handle(CachedObject obj, LowerFile lower, boolean writer, Mode mode, Shared<Integer> backing) {
+            this.obj = obj;
+            this.lower = lower;
+            this.writer = writer;
+            this.mode = mode;
+            this.backing = backing;
+        }
+
+        /** The open file's own lower descriptor, or null (a read-only open is served from the cache). */
+        public LowerFile lower() {
+            return lower;
+        }
+
+        public Mode mode() {
+            return mode;
+        }
+    }
+
+    /**
+     * The outcome of an open: the handle and what the kernel is told; {@code versionChanged}: the
+     * lower had another version than the cached one (the kernel's attributes are stale).
+     */
+    public record Opened(Handle handle, int openFlags, int passthroughFd, boolean versionChanged) {}
+
+    private final CacheStore store;
+    private final CacheIndex index;
+    private final LowerFs lower;
+    private final Identifier ids;
+    private final IdentityMode identityMode;
+    private final Options options;
+    private final CacheStats stats;
+    private final int cs;
+    private final IndexWriter writer;
+    private final ExecutorService fetchPool;
+    private final Map<FileId, CachedObject> objects = new HashMap<>();
+    private final Map<Long, CachedObject> byNode = new ConcurrentHashMap<>();
+    private final ThreadLocal<MemorySegment> buffers;
+    private final MemorySegment zeros;
+    private final AtomicInteger storeWarnings = new AtomicInteger();
+
+    public CacheLayer(CacheStore store, LowerFs lower, Identifier ids, IdentityMode identityMode, Options options,
+                      CacheStats stats) {
+        this.store = store;
+        this.index = store.index();
+        this.lower = lower;
+        this.ids = ids;
+        this.identityMode = identityMode;
+        this.options = options;
+        this.stats = stats;
+        this.cs = store.chunkSize();
+        this.writer = new IndexWriter(index);
+        AtomicInteger n = new AtomicInteger();
+        this.fetchPool = Executors.newFixedThreadPool(Math.max(1, options.readaheadChunks()),
+                r -> Thread.ofPlatform().daemon().name("cachefs-fetch-" + n.incrementAndGet()).unstarted(r));
+        // Page-aligned, chunk-sized: what O_DIRECT reads of the lower need.
+        this.buffers = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(cs, 4096));
+        this.zeros = Arena.ofAuto().allocate(cs, 4096);
+    }
+
+    public CacheStats stats() {
+        return stats;
+    }
+
+    public int chunkSize() {
+        return cs;
+    }
+
+    // ------------------------------------------------------------------ objects
+
+    /**
+     * The cached object of regular file node {@code nodeid} at {@code path}, revalidated against
+     * {@code st} (just read from the lower).
+     *
+     * @return the object, and whether the kernel's cached pages of it are now stale
+     */
+    CachedObject object(long nodeid, String path, Stat st) throws ErrnoException {
+        CachedObject o = byNode.get(nodeid);
+        if (o == null) {
+            FileId id = ids.idOf(path);
+            synchronized (objects) {
+                o = objects.get(id);
+                if (o == null) {
+                    o = load(id, path, st);
+                    objects.put(id, o);
+                }
+                if (byNode.putIfAbsent(nodeid, o) == null) {
+                    synchronized (o) {
+                        o.nodeRefs++;
+                    }
+                } else {
+                    o = byNode.get(nodeid);
+                }
+            }
+        }
+        synchronized (o) {
+            o.path = path;
+        }
+        return o;
+    }
+
+    private CachedObject load(FileId id, String path, Stat st) throws ErrnoException {
+        Fingerprint fp = Fingerprint.of(st);
+        try {
+            if (!writer.idle()) {
+                writer.flush(); // what the index says of this object must be complete
+            }
+            Optional<ObjectRecord> found = index.find(id);
+            List<Chunk> chunks = List.of();
+            ObjectRecord rec;
+            if (found.isEmpty()) {
+                rec = index.upsert(id, path, ObjectState.METADATA_ONLY, fp);
+            } else if (found.get().fingerprint() != null && found.get().fingerprint().sameVersion(fp, identityMode)) {
+                rec = found.get();
+                chunks = index.chunks(rec.id());
+                if (!path.equals(rec.path())) {
+                    rec = index.upsert(id, path, rec.state(), fp);
+                }
+            } else {
+                stats.invalidations.increment();
+                store.unlinkDataFile(found.get());
+                rec = index.upsert(id, path, ObjectState.METADATA_ONLY, fp);
+            }
+            CachedObject o = new CachedObject(rec, path, fp);
+            for (Chunk c : chunks) {
+                o.chunks.put(c.index(), c);
+                if (!store.trustsData()) {
+                    o.unverified.add(c.index());
+                }
+            }
+            return o;
+        } catch (IndexException e) {
+            log.warn("cache index unusable for {}: {}", path, e.getMessage());
+            throw new ErrnoException(Errno.EIO, e.getMessage());
+        }
+    }
+
+    /**
+     * Fresh attributes of node {@code nodeid} came from the lower (lookup, getattr, open): if they
+     * show another version than the cached one, the cached data is dropped.
+     *
+     * @return true if the kernel may hold pages of the dropped version (send it an invalidation)
+     */
+    public boolean observe(long nodeid, Stat st) {
+        CachedObject o = byNode.get(nodeid);
+        return o != null && st.isRegular() && revalidate(o, st);
+    }
+
+    private boolean revalidate(CachedObject o, Stat st) {
+        Fingerprint now = Fingerprint.of(st);
+        synchronized (o) {
+            stats.revalidations.increment();
+            if (o.fp.sameVersion(now, identityMode)) {
+                o.fp = now;
+                return false;
+            }
+            if (o.writers > 0 && st.size() == o.size) {
+                adoptLocked(o, now); // our own writes changed it
+                return false;
+            }
+            return invalidateLocked(o, now);
+        }
+    }
+
+    private void adoptLocked(CachedObject o, Fingerprint fp) {
+        if (!fp.equals(o.fp)) {
+            o.fp = fp;
+            writer.submit(new IndexWriter.SetFingerprint(o.rec.id(), fp));
+        }
+    }
+
+    /** Drops every chunk: the lower has another version now. */
+    private boolean invalidateLocked(CachedObject o, Fingerprint now) {
+        boolean pages = o.pageGen == o.gen;
+        o.gen++;
+        o.writeSeq++;
+        o.chunks.clear();
+        o.unverified.clear();
+        if (o.data != null) {
+            o.data.release();
+            o.data = null;
+        }
+        if (o.reader != null) {
+            o.reader.release(); // the path may lead to another file now: reopen on the next miss
+            o.reader = null;
+        }
+        store.unlinkDataOnly(o.rec);
+        o.fp = now;
+        o.size = now.size();
+        writer.submit(new IndexWriter.DropChunks(o.rec.id(), 0));
+        writer.submit(new IndexWriter.SetFingerprint(o.rec.id(), now));
+        setStateLocked(o, ObjectState.METADATA_ONLY);
+        stats.invalidations.increment();
+        return pages;
+    }
+
+    private void setStateLocked(CachedObject o, ObjectState s) {
+        if (o.recordedState != s) {
+            o.recordedState = s;
+            writer.submit(new IndexWriter.SetState(o.rec.id(), s));
+        }
+    }
+
+    private void chunkStoredLocked(CachedObject o, Chunk c) {
+        o.chunks.put(c.index(), c);
+        o.unverified.remove(c.index());
+        writer.submit(new IndexWriter.AddChunk(o.rec.id(), c));
+        boolean full = o.chunks.size() >= o.chunkCount(cs) && o.fullyCached(cs);
+        setStateLocked(o, full ? ObjectState.CACHED : ObjectState.PARTIAL);
+    }
+
+    /**
+     * The name of node {@code nodeid} was removed or replaced on the lower through the mount: a new
+     * file under that name (the same identity, with path identity) must not find this object.
+     */
+    public void detach(long nodeid) {
+        CachedObject o = byNode.get(nodeid);
+        if (o != null) {
+            synchronized (objects) {
+                objects.remove(o.rec.fileId(), o);
+            }
+        }
+    }
+
+    /** The kernel forgot node {@code nodeid}. */
+    public void forgetNode(long nodeid) {
+        CachedObject o = byNode.remove(nodeid);
+        if (o == null) {
+            return;
+        }
+        synchronized (objects) {
+            synchronized (o) {
+                if (--o.nodeRefs <= 0 && o.opens() == 0) {
+                    objects.remove(o.rec.fileId(), o);
+                    if (o.data != null) {
+                        o.data.release();
+                        o.data = null;
+                    }
+                }
+            }
+        }
+    }
+
+    /** This generation's data file, acquired for the caller (release it). Call holding the object. */
+    private Shared<Integer> dataLocked(CachedObject o) throws IndexException {
+        if (o.data == null) {
+            int fd = store.openDataFile(o.rec);
+            o.data = new Shared<>(fd, Libc::close);
+        }
+        o.data.acquire();
+        return o.data;
+    }
+
+    private Shared<LowerFile> reader(CachedObject o) throws ErrnoException {
+        String path;
+        synchronized (o) {
+            if (o.reader != null && o.reader.acquire()) {
+                return o.reader;
+            }
+            path = o.path;
+        }
+        LowerFile f;
+        boolean direct = options.directIo();
+        try {
+            f = lower.open(path, Libc.O_RDONLY | (direct ? Libc.O_DIRECT : 0), 0);
+        } catch (ErrnoException e) {
+            if (!direct || e.errno() != Errno.EINVAL) {
+                throw e;
+            }
+            direct = false;
+            f = lower.open(path, Libc.O_RDONLY, 0);
+        }
+        synchronized (o) {
+            if (o.reader != null && o.reader.acquire()) {
+                f.close();
+                return o.reader;
+            }
+            o.reader = new Shared<>(f, LowerFile::close);
+            o.readerDirect = direct;
+            o.reader.acquire();
+            return o.reader;
+        }
+    }
+
+    // ------------------------------------------------------------------ open and release
+
+    /**
+     * Opens regular file node {@code nodeid} ({@code st}: its attributes just read from the lower,
+     * which is the open's revalidation).
+     *
+     * @param lowerFlags the flags for the lower's open of a writer
+     * @param passthrough whether the kernel takes passthrough opens now
+     */
+    public Opened open(long nodeid, String path, Stat st, int flags, int lowerFlags, boolean passthrough)
+            throws ErrnoException {
+        CachedObject o = object(nodeid, path, st);
+        long genBefore;
+        synchronized (o) {
+            genBefore = o.gen;
+        }
+        boolean pagesStale = revalidate(o, st);
+        boolean changed;
+        synchronized (o) {
+            changed = o.gen != genBefore;
+        }
+        int acc = flags & Libc.O_ACCMODE;
+        boolean writer = acc != Libc.O_RDONLY || (flags & Libc.O_TRUNC) != 0;
+        boolean direct = (flags & Libc.O_DIRECT) != 0;
+        LowerFile f = writer ? lower.open(path, lowerFlags, 0) : null;
+        try {
+            if ((flags & Libc.O_TRUNC) != 0) {
+                truncate(o, 0);
+            }
+            Opened p = passthrough ? passthroughOpen(o, f, writer, changed) : null;
+            if (p != null) {
+                return p;
+            }
+            if (!writer) {
+                boolean full;
+                synchronized (o) {
+                    full = o.fullyCached(cs);
+                }
+                if (!full) {
+                    reader(o).release(); // errors of the lower's open show now, as they would without the cache
+                }
+            }
+            return daemonOpen(o, f, writer, direct, pagesStale, changed);
+        } catch (ErrnoException | RuntimeException e) {
+            if (f != null) {
+                f.close();
+            }
+            throw e;
+        }
+    }
+
+    /** A file created through the mount: its object starts fully cached (it is empty). */
+    public Opened created(long nodeid, String path, LowerFile f, int flags) throws ErrnoException {
+        Stat st = f.stat();
+        CachedObject o = object(nodeid, path, st);
+        revalidate(o, st);
+        return daemonOpen(o, f, true, (flags & Libc.O_DIRECT) != 0, false, false);
+    }
+
+    /**
+     * A passthrough open onto the cache file, or null when the daemon must serve it. Read-only
+     * opens of fully cached files get one. While the inode has passthrough opens, the kernel
+     * refuses any other kind (EIO), so a writer gets one too: it writes into the cache file,
+     * which is copied to the lower at flush and fsync ({@link #written}).
+     */
+    private Opened passthroughOpen(CachedObject o, LowerFile writerFile, boolean writer, boolean changed)
+            throws ErrnoException {
+        List<Long> check;
+        synchronized (o) {
+            if (o.passthroughOpens > 0 && o.backingGen != o.gen) {
+                // The kernel still reads the data file of a version the lower no longer has, and
+                // only passthrough opens onto that same file are allowed until they close.
+                log.info("{} changed on the lower while open for reading; new opens wait for those to close", o.path);
+                throw new ErrnoException(Errno.ETXTBSY, "open of an older version still reading");
+            }
+            if (o.passthroughOpens == 0 && (writer || !o.fullyCached(cs) || o.cachedIoOpens > 0)) {
+                return null;
+            }
+            check = List.copyOf(o.unverified);
+        }
+        for (long idx : check) {
+            verify(o, idx);
+        }
+        Shared<Integer> df;
+        long mtime;
+        synchronized (o) {
+            boolean joining = o.passthroughOpens > 0 && o.backingGen == o.gen;
+            if (!joining && (writer || !o.fullyCached(cs) || !o.unverified.isEmpty() || o.cachedIoOpens > 0)) {
+                return null;
+            }
+            try {
+                df = dataLocked(o);
+                if (!joining) {
+                    // The kernel reads the cache file up to its own end: make that the file's size.
+                    Libc.ftruncate(df.value, o.size);
+                }
+                mtime = Libc.fstat(df.value).mtimeNsTotal();
+            } catch (IndexException e) {
+                storeFailed(o, e);
+                if (o.passthroughOpens > 0) {
+                    throw new ErrnoException(Errno.EIO, e.getMessage());
+                }
+                return null;
+            }
+            o.passthroughOpens++;
+            o.backingGen = o.gen;
+            if (writer) {
+                o.writers++;
+            }
+        }
+        stats.passthroughOpens.increment();
+        touch(o);
+        Handle h = new Handle(o, writerFile, writer, Mode.PASSTHROUGH, df);
+        h.syncedMtime = mtime;
+        return new Opened(h, 0, df.value, changed);
+    }
+
+    private Opened daemonOpen(CachedObject o, LowerFile f, boolean writer, boolean direct, boolean pagesStale,
+                              boolean changed) {
+        Mode mode;
+        int flags = 0;
+        synchronized (o) {
+            if (direct) {
+                mode = Mode.DIRECT_IO;
+                flags = Fuse.FOPEN_DIRECT_IO;
+                o.directOpens++;
+            } else {
+                mode = Mode.CACHED_IO;
+                if (o.pageGen == o.gen && !pagesStale) {
+                    flags = Fuse.FOPEN_KEEP_CACHE;
+                }
+                o.pageGen = o.gen;
+                o.cachedIoOpens++;
+            }
+            if (writer) {
+                o.writers++;
+            }
+        }
+        stats.daemonOpens.increment();
+        touch(o);
+        return new Opened(new Handle(o, f, writer, mode, null), flags, -1, changed);
+    }
+
+    private void touch(CachedObject o) {
+        try {
+            index.touch(o.rec.id(), System.currentTimeMillis());
+        } catch (IndexException e) {
+            log.debug("recency not recorded: {}", e.getMessage());
+        }
+    }
+
+    /**
+     * After flush or fsync of a writer: a passthrough writer's data (in the cache file) is copied to
+     * the lower; then the lower's version is ours.
+     */
+    public void written(Handle h) throws ErrnoException {
+        if (h.writer && h.lower != null) {
+            if (h.mode == Mode.PASSTHROUGH) {
+                copyBack(h);
+            }
+            settle(h.obj, h.lower.stat());
+        }
+    }
+
+    /** Copies the cache file to the lower if the kernel wrote to it since the last copy. */
+    private void copyBack(Handle h) throws ErrnoException {
+        CachedObject o = h.obj;
+        int fd = h.backing.value;
+        Stat st = Libc.fstat(fd);
+        synchronized (h) {
+            if (st.mtimeNsTotal() == h.syncedMtime) {
+                return;
+            }
+            h.syncedMtime = st.mtimeNsTotal();
+        }
+        long size = st.size();
+        MemorySegment buf = buffers.get();
+        for (long off = 0; off < size; off += cs) {
+            int n = preadFully(fd, buf, (int) Math.min(cs, size - off), off);
+            h.lower.write(off, buf.asSlice(0, n));
+            stats.writeBytes.add(n);
+        }
+        if (h.lower.stat().size() > size) {
+            h.lower.truncate(size);
+        }
+        synchronized (o) {
+            o.writeSeq++;
+            o.size = size;
+            o.chunks.clear();
+            o.unverified.clear();
+            writer.submit(new IndexWriter.DropChunks(o.rec.id(), 0));
+            for (long idx = 0; idx * cs < size; idx++) {
+                int n = preadFully(fd, buf, o.expectedLength(idx, cs), idx * cs);
+                chunkStoredLocked(o, new Chunk(idx, n, CacheStore.crc(buf.asSlice(0, n))));
+            }
+            if (size == 0) {
+                setStateLocked(o, ObjectState.CACHED);
+            }
+        }
+    }
+
+    /** Node {@code nodeid} changed through the mount in a way we know ({@code st}: its attributes after). */
+    public void ownChange(long nodeid, Stat st) {
+        CachedObject o = byNode.get(nodeid);
+        if (o != null && st.isRegular()) {
+            settle(o, st);
+        }
+    }
+
+    private void settle(CachedObject o, Stat st) {
+        Fingerprint fp = Fingerprint.of(st);
+        synchronized (o) {
+            if (st.size() == o.size) {
+                adoptLocked(o, fp);
+            } else {
+                invalidateLocked(o, fp); // someone else wrote too: trust nothing we hold
+            }
+        }
+    }
+
+    /** The last descriptor of the open file is gone. */
+    public void release(Handle h) {
+        CachedObject o = h.obj;
+        if (h.writer && h.lower != null) {
+            try {
+                written(h);
+            } catch (ErrnoException e) {
+                log.warn("writing {} to the lower at close failed: {}", o.path, e.getMessage());
+            }
+        }
+        if (h.lower != null) {
+            h.lower.close();
+        }
+        if (h.backing != null) {
+            h.backing.release();
+        }
+        Shared<LowerFile> idleReader = null;
+        synchronized (o) {
+            switch (h.mode) {
+                case PASSTHROUGH -> {
+                    if (--o.passthroughOpens == 0) {
+                        o.backingGen = -1;
+                    }
+                }
+                case CACHED_IO -> o.cachedIoOpens--;
+                case DIRECT_IO -> o.directOpens--;
+            }
+            if (h.writer) {
+                o.writers--;
+            }
+            if (o.opens() == 0 && o.reader != null && o.inflight.isEmpty()) {
+                idleReader = o.reader;
+                o.reader = null;
+            }
+        }
+        if (idleReader != null) {
+            idleReader.release();
+        }
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    /** Reads {@code dst.byteSize()} bytes at {@code offset} (fewer at the end of the file). */
+    public int read(Handle h, long offset, MemorySegment dst) throws ErrnoException {
+        CachedObject o = h.obj;
+        long size;
+        synchronized (o) {
+            size = o.size;
+        }
+        stats.readOps.increment();
+        if (offset >= size) {
+            return 0;
+        }
+        int want = (int) Math.min(dst.byteSize(), size - offset);
+        int done = 0;
+        boolean missed = false;
+        while (done < want) {
+            long pos = offset + done;
+            long idx = pos / cs;
+            int inChunk = (int) (pos - idx * cs);
+            int n = Math.min(want - done, cs - inChunk);
+            int r = readInChunk(o, idx, inChunk, dst.asSlice(done, n));
+            if (r < 0) {
+                missed = true;
+                r = -r - 1;
+            }
+            if (r == 0) {
+                break; // the lower is shorter than we knew: end of file
+            }
+            done += r;
+        }
+        stats.readBytes.add(done);
+        (missed ? stats.missOps : stats.hitOps).increment();
+        readAhead(h, offset, done);
+        return done;
+    }
+
+    /** Copies from chunk {@code idx}; the count, or -(count+1) if it had to be fetched. */
+    private int readInChunk(CachedObject o, long idx, int inChunk, MemorySegment dst) throws ErrnoException {
+        for (int attempt = 0; ; attempt++) {
+            Shared<Integer> df = null;
+            Chunk c;
+            boolean check;
+            synchronized (o) {
+                c = o.chunks.get(idx);
+                if (c != null && c.length() != o.expectedLength(idx, cs)) {
+                    c = null; // from before a size change we did not see through: fetch it again
+                }
+                check = c != null && o.unverified.contains(idx);
+                if (c != null) {
+                    try {
+                        df = dataLocked(o);
+                    } catch (IndexException e) {
+                        c = null;
+                    }
+                }
+            }
+            if (c != null) {
+                try {
+                    if (check && !verify(o, idx)) {
+                        continue;
+                    }
+                    int n = (int) Math.min(dst.byteSize(), c.length() - inChunk);
+                    if (n <= 0) {
+                        return 0;
+                    }
+                    preadFully(df.value, dst, n, idx * cs + inChunk);
+                    stats.hitBytes.add(n);
+                    return n;
+                } finally {
+                    df.release();
+                }
+            }
+            Fetched f = fetch(o, idx, attempt >= 2);
+            if (f != null) {
+                int n = (int) Math.max(0, Math.min(dst.byteSize(), f.length - inChunk));
+                MemorySegment.copy(f.buffer, inChunk, dst, 0, n);
+                stats.missBytes.add(n);
+                return -n - 1;
+            }
+        }
+    }
+
+    /** Bytes of one chunk read from the lower, in this thread's buffer. */
+    private record Fetched(MemorySegment buffer, int length) {}
+
+    /**
+     * Makes chunk {@code idx} present. Returns the data when this thread read it, or null when
+     * another thread's fetch (now complete) did; {@code force}: read it here regardless.
+     */
+    private Fetched fetch(CachedObject o, long idx, boolean force) throws ErrnoException {
+        CompletableFuture<Void> f;
+        boolean mine = force;
+        synchronized (o) {
+            f = o.inflight.get(idx);
+            if (!force) {
+                if (o.chunks.containsKey(idx) && o.chunks.get(idx).length() == o.expectedLength(idx, cs)) {
+                    return null;
+                }
+                if (f == null) {
+                    f = new CompletableFuture<>();
+                    o.inflight.put(idx, f);
+                    mine = true;
+                }
+            }
+        }
+        if (!mine) {
+            try {
+                f.join();
+            } catch (CompletionException e) {
+                if (e.getCause() instanceof ErrnoException ee) {
+                    throw new ErrnoException(ee.errno(), ee.getMessage());
+                }
+                throw e;
+            }
+            return null;
+        }
+        try {
+            Fetched r = fetchNow(o, idx);
+            if (f != null && !force) {
+                f.complete(null);
+            }
+            return r;
+        } catch (ErrnoException | RuntimeException e) {
+            if (f != null && !force) {
+                f.completeExceptionally(e);
+            }
+            throw e;
+        } finally {
+            if (!force) {
+                synchronized (o) {
+                    o.inflight.remove(idx, f);
+                }
+            }
+        }
+    }
+
+    private Fetched fetchNow(CachedObject o, long idx) throws ErrnoException {
+        long gen;
+        long seq;
+        int expected;
+        synchronized (o) {
+            gen = o.gen;
+            seq = o.writeSeq;
+            expected = o.expectedLength(idx, cs);
+        }
+        MemorySegment buf = buffers.get();
+        long start = idx * cs;
+        int n;
+        Shared<LowerFile> r = reader(o);
+        try {
+            n = readLower(o, r, start, buf);
+        } finally {
+            r.release();
+        }
+        stats.lowerReads.increment();
+        stats.lowerReadBytes.add(n);
+        int len = Math.min(n, expected);
+        if (n >= expected && expected > 0) {
+            store(o, idx, gen, seq, buf, len);
+        }
+        return new Fetched(buf, len);
+    }
+
+    private int readLower(CachedObject o, Shared<LowerFile> r, long start, MemorySegment buf) throws ErrnoException {
+        LowerFile f = r.value;
+        boolean direct;
+        synchronized (o) {
+            direct = o.reader == r && o.readerDirect;
+        }
+        try {
+            int n = f.read(start, buf);
+            if (!direct && f.fd() >= 0) {
+                Libc.fadvise(f.fd(), start, n, Libc.POSIX_FADV_DONTNEED);
+            }
+            return n;
+        } catch (ErrnoException e) {
+            if (!direct || e.errno() != Errno.EINVAL) {
+                throw e;
+            }
+            // The lower took O_DIRECT at open but refuses it on read: read it buffered from now on.
+            log.debug("lower refuses O_DIRECT reads of {}; reading it buffered", o.path);
+            LowerFile b = lower.open(o.path, Libc.O_RDONLY, 0);
+            try {
+                int n = b.read(start, buf);
+                synchronized (o) {
+                    if (o.reader == r) {
+                        o.reader = new Shared<>(b, LowerFile::close);
+                        o.readerDirect = false;
+                        b = null;
+                        r.release();
+                    }
+                }
+                return n;
+            } finally {
+                if (b != null) {
+                    b.close();
+                }
+            }
+        }
+    }
+
+    /** Writes a fetched chunk to the store and records it, unless the object changed meanwhile. */
+    private void store(CachedObject o, long idx, long gen, long seq, MemorySegment buf, int len) {
+        int crc = CacheStore.crc(buf.asSlice(0, len));
+        synchronized (o) {
+            if (o.gen != gen || o.writeSeq != seq) {
+                return;
+            }
+            Shared<Integer> df = null;
+            try {
+                df = dataLocked(o);
+                pwriteFully(df.value, buf, len, idx * cs);
+                chunkStoredLocked(o, new Chunk(idx, len, crc));
+            } catch (IndexException | ErrnoException e) {
+                storeFailed(o, e);
+            } finally {
+                if (df != null) {
+                    df.release();
+                }
+            }
+        }
+    }
+
+    private void storeFailed(CachedObject o, Exception e) {
+        stats.uncachedBytes.add(cs);
+        if (storeWarnings.getAndIncrement() % 1000 == 0) {
+            log.warn("cannot store cache data of {} ({}); reads are served from the lower", o.path, e.getMessage());
+        }
+    }
+
+    /** Checks a chunk loaded after a crash against its CRC; drops it if it fails. */
+    private boolean verify(CachedObject o, long idx) {
+        Chunk c;
+        Shared<Integer> df;
+        synchronized (o) {
+            c = o.chunks.get(idx);
+            if (c == null || !o.unverified.contains(idx)) {
+                return c != null;
+            }
+            try {
+                df = dataLocked(o);
+            } catch (IndexException e) {
+                return false;
+            }
+        }
+        boolean ok;
+        try {
+            MemorySegment buf = buffers.get();
+            int n = preadFully(df.value, buf, c.length(), idx * cs);
+            ok = n == c.length() && CacheStore.crc(buf.asSlice(0, n)) == c.crc();
+        } catch (ErrnoException e) {
+            ok = false;
+        } finally {
+            df.release();
+        }
+        synchronized (o) {
+            if (o.chunks.get(idx) != c) {
+                return false;
+            }
+            if (ok) {
+                o.unverified.remove(idx);
+                return true;
+            }
+            o.chunks.remove(idx);
+            o.unverified.remove(idx);
+            writer.submit(new IndexWriter.DropChunks(o.rec.id(), idx));
+            // DropChunks drops idx and above: forget those in memory too, they are fetched again.
+            o.chunks.tailMap(idx, true).clear();
+            setStateLocked(o, o.chunks.isEmpty() ? ObjectState.METADATA_ONLY : ObjectState.PARTIAL);
+        }
+        stats.corruptChunks.increment();
+        log.warn("cached chunk {} of {} fails its checksum; dropped, it is fetched again", idx, o.path);
+        return false;
+    }
+
+    /** Sequential reader: fetch the chunks after this read ahead of it, in parallel. */
+    private void readAhead(Handle h, long offset, int n) {
+        int max = options.readaheadChunks();
+        if (max <= 0 || n <= 0) {
+            return;
+        }
+        long end = offset + n;
+        int window;
+        synchronized (h) {
+            if (offset == h.nextOffset) {
+                h.window = Math.min(max, Math.max(2, h.window * 2));
+            } else {
+                h.window = 0;
+            }
+            h.nextOffset = end;
+            window = h.window;
+        }
+        if (window == 0) {
+            return;
+        }
+        CachedObject o = h.obj;
+        long first = (end + cs - 1) / cs;
+        synchronized (o) {
+            long last = Math.min(first + window, o.chunkCount(cs));
+            for (long idx = first; idx < last; idx++) {
+                Chunk c = o.chunks.get(idx);
+                if ((c != null && c.length() == o.expectedLength(idx, cs)) || o.inflight.containsKey(idx)) {
+                    continue;
+                }
+                CompletableFuture<Void> f = new CompletableFuture<>();
+                o.inflight.put(idx, f);
+                long i = idx;
+                stats.readaheadChunks.increment();
+                fetchPool.execute(() -> {
+                    try {
+                        fetchNow(o, i);
+                        f.complete(null);
+                    } catch (ErrnoException | RuntimeException e) {
+                        f.completeExceptionally(e);
+                    } finally {
+                        synchronized (o) {
+                            o.inflight.remove(i, f);
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ writes
+
+    /** Writes through to the lower, then into present chunks of the cache. */
+    public int write(Handle h, long offset, MemorySegment src) throws ErrnoException {
+        int n = h.lower.write(offset, src);
+        stats.writeBytes.add(n);
+        CachedObject o = h.obj;
+        synchronized (o) {
+            o.writeSeq++;
+            if (h.mode == Mode.DIRECT_IO) {
+                o.pageGen = -1; // the kernel's pages of this inode did not see this write
+            }
+            long old = o.size;
+            long end = offset + n;
+            long size = Math.max(old, end);
+            try {
+                o.size = size;
+                extendLocked(o, old, size);
+                for (long idx = offset / cs; idx * cs < end; idx++) {
+                    patchLocked(o, idx, offset, src.asSlice(0, n), old);
+                }
+            } catch (IndexException | ErrnoException e) {
+                dropFromLocked(o, offset / cs);
+                storeFailed(o, e);
+            }
+        }
+        return n;
+    }
+
+    /** Copies the part of a write that falls in chunk {@code idx} into the cache, if the chunk can be complete. */
+    private void patchLocked(CachedObject o, long idx, long offset, MemorySegment src, long oldSize)
+            throws IndexException, ErrnoException {
+        long cstart = idx * cs;
+        long ws = Math.max(offset, cstart);
+        long we = Math.min(offset + src.byteSize(), cstart + cs);
+        Chunk c = o.chunks.get(idx);
+        long contentEnd = cstart + o.expectedLength(idx, cs);
+        boolean present = c != null && !o.unverified.contains(idx);
+        long known; // end of what the chunk holds before the write
+        if (present) {
+            known = cstart + c.length();
+        } else if (ws <= cstart && we >= contentEnd) {
+            known = cstart;
+        } else if (cstart >= oldSize) {
+            known = cstart; // wholly past the old end: zeros up to the write
+        } else {
+            if (c != null) {
+                dropFromLocked(o, idx);
+            }
+            return; // an absent chunk the write covers only in part: fetched when read
+        }
+        Shared<Integer> df = dataLocked(o);
+        try {
+            if (ws > known) {
+                pwriteFully(df.value, zeros, (int) (ws - known), known);
+            }
+            pwriteFully(df.value, src.asSlice(ws - offset, we - ws), (int) (we - ws), ws);
+            int len = (int) (Math.max(known, we) - cstart);
+            MemorySegment buf = buffers.get();
+            preadFully(df.value, buf, len, cstart);
+            chunkStoredLocked(o, new Chunk(idx, len, CacheStore.crc(buf.asSlice(0, len))));
+        } finally {
+            df.release();
+        }
+    }
+
+    /** The file grows from {@code old} to {@code size}: a present last chunk gains zeros. */
+    private void extendLocked(CachedObject o, long old, long size) throws IndexException, ErrnoException {
+        if (size <= old || old % cs == 0) {
+            return;
+        }
+        long idx = old / cs;
+        Chunk c = o.chunks.get(idx);
+        if (c == null || o.unverified.contains(idx)) {
+            return;
+        }
+        long cstart = idx * cs;
+        long end = Math.min(cstart + cs, size);
+        Shared<Integer> df = dataLocked(o);
+        try {
+            pwriteFully(df.value, zeros, (int) (end - cstart - c.length()), cstart + c.length());
+            int len = (int) (end - cstart);
+            MemorySegment buf = buffers.get();
+            preadFully(df.value, buf, len, cstart);
+            chunkStoredLocked(o, new Chunk(idx, len, CacheStore.crc(buf.asSlice(0, len))));
+        } finally {
+            df.release();
+        }
+    }
+
+    private void dropFromLocked(CachedObject o, long idx) {
+        o.chunks.tailMap(idx, true).clear();
+        o.unverified.removeIf(i -> i >= idx);
+        writer.submit(new IndexWriter.DropChunks(o.rec.id(), idx));
+        setStateLocked(o, o.chunks.isEmpty() ? ObjectState.METADATA_ONLY : ObjectState.PARTIAL);
+    }
+
+    /** The file was truncated (or extended) to {@code size} on the lower through the mount. */
+    public void truncated(long nodeid, long size) {
+        CachedObject o = byNode.get(nodeid);
+        if (o != null) {
+            truncate(o, size);
+        }
+    }
+
+    private void truncate(CachedObject o, long size) {
+        synchronized (o) {
+            o.writeSeq++;
+            long old = o.size;
+            try {
+                if (size < old) {
+                    long keep = size / cs; // the chunk holding the new end, if any part remains
+                    dropFromLocked(o, size % cs == 0 ? keep : keep + 1);
+                    o.size = size;
+                    Shared<Integer> df = dataLocked(o);
+                    try {
+                        Libc.ftruncate(df.value, size);
+                        Chunk c = o.chunks.get(keep);
+                        if (c != null && size % cs != 0) {
+                            int len = (int) (size - keep * cs);
+                            MemorySegment buf = buffers.get();
+                            preadFully(df.value, buf, len, keep * cs);
+                            chunkStoredLocked(o, new Chunk(keep, len, CacheStore.crc(buf.asSlice(0, len))));
+                        }
+                    } finally {
+                        df.release();
+                    }
+                } else if (size > old) {
+                    o.size = size;
+                    extendLocked(o, old, size);
+                }
+                if (o.chunks.isEmpty()) {
+                    setStateLocked(o, size == 0 ? ObjectState.CACHED : ObjectState.METADATA_ONLY);
+                }
+            } catch (IndexException | ErrnoException e) {
+                o.size = size;
+                dropFromLocked(o, 0);
+                storeFailed(o, e);
+            }
+        }
+    }
+
+    /** Something changed the data in [offset, offset+length) other than a write (fallocate): forget it. */
+    public void changed(long nodeid, long offset, Stat st) {
+        CachedObject o = byNode.get(nodeid);
+        if (o == null) {
+            return;
+        }
+        synchronized (o) {
+            o.writeSeq++;
+            o.pageGen = -1;
+            dropFromLocked(o, offset / cs);
+            try {
+                Shared<Integer> df = dataLocked(o);
+                try {
+                    Libc.ftruncate(df.value, Math.min(o.size, (offset / cs) * cs));
+                } finally {
+                    df.release();
+                }
+            } catch (IndexException | ErrnoException e) {
+                log.debug("cache file not truncated: {}", e.getMessage());
+            }
+            o.size = st.size();
+            adoptLocked(o, Fingerprint.of(st));
+        }
+    }
+
+    /** The lower descriptor for calls that need one (lseek) on an open served from the cache. */
+    public LowerFile lowerFor(Handle h) throws ErrnoException {
+        if (h.lower != null) {
+            return h.lower;
+        }
+        Shared<LowerFile> r = reader(h.obj);
+        r.release(); // the object keeps it while the file is open
+        return r.value;
+    }
+
+    /** The size the cache knows for an open file (its own writes included). */
+    public long size(Handle h) {
+        synchronized (h.obj) {
+            return h.obj.size;
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private static int preadFully(int fd, MemorySegment dst, int n, long offset) throws ErrnoException {
+        int done = 0;
+        while (done < n) {
+            long r = Libc.pread(fd, dst.asSlice(done), n - done, offset + done);
+            if (r == 0) {
+                break;
+            }
+            done += (int) r;
+        }
+        return done;
+    }
+
+    private static void pwriteFully(int fd, MemorySegment src, int n, long offset) throws ErrnoException {
+        int done = 0;
+        while (done < n) {
+            done += (int) Libc.pwrite(fd, src.asSlice(done), n - done, offset + done);
+        }
+    }
+
+    /** Everything the index should know is in it (tests, and before a status report). */
+    public void flushIndex() {
+        writer.flush();
+    }
+
+    @Override
+    public void close() {
+        fetchPool.shutdown();
+        try {
+            fetchPool.awaitTermination(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        writer.close();
+        synchronized (objects) {
+            for (CachedObject o : objects.values()) {
+                synchronized (o) {
+                    if (o.data != null) {
+                        o.data.release();
+                        o.data = null;
+                    }
+                    if (o.reader != null) {
+                        o.reader.release();
+                        o.reader = null;
+                    }
+                }
+            }
+            objects.clear();
+        }
+        byNode.clear();
+        ids.close();
+    }
+}

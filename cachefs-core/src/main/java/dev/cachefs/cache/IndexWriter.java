@@ -1,0 +1,147 @@
+package dev.cachefs.cache;
+
+import dev.cachefs.index.CacheIndex;
+import dev.cachefs.index.Chunk;
+import dev.cachefs.index.Fingerprint;
+import dev.cachefs.index.IndexException;
+import dev.cachefs.index.ObjectState;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Writes the cache layer's index changes behind the reads that cause them: one thread applies
+ * them in the order they were made, many to a transaction, so a cold read pays no SQLite commit
+ * per chunk. The in-memory state of the cache layer is the truth while mounted; the index follows
+ * it in order, so after a crash it holds a prefix of what happened (chunks recorded late are
+ * fetched again; chunks whose data did not reach the disk fail their checksum and are dropped).
+ */
+final class IndexWriter implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(IndexWriter.class);
+    private static final int BATCH = 2048;
+
+    /** One change to the index. */
+    sealed interface Op {}
+
+    record AddChunk(long objId, Chunk chunk) implements Op {}
+
+    /** Drops chunks {@code from} and above (truncation; 0: all). */
+    record DropChunks(long objId, long from) implements Op {}
+
+    record SetFingerprint(long objId, Fingerprint fp) implements Op {}
+
+    record SetState(long objId, ObjectState state) implements Op {}
+
+    private record Barrier(CountDownLatch done) implements Op {}
+
+    private final CacheIndex index;
+    private final BlockingQueue<Op> queue = new LinkedBlockingQueue<>();
+    private final Thread thread;
+    private volatile boolean closed;
+
+    IndexWriter(CacheIndex index) {
+        this.index = index;
+        this.thread = Thread.ofPlatform().daemon().name("cachefs-index-writer").start(this::run);
+    }
+
+    void submit(Op op) {
+        queue.add(op);
+    }
+
+    boolean idle() {
+        return queue.isEmpty();
+    }
+
+    /** Waits until everything submitted before this call is in the index. */
+    void flush() {
+        CountDownLatch l = new CountDownLatch(1);
+        queue.add(new Barrier(l));
+        try {
+            if (!l.await(60, TimeUnit.SECONDS)) {
+                log.warn("the cache index writer is more than 60 s behind");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void run() {
+        List<Op> batch = new ArrayList<>();
+        while (!closed || !queue.isEmpty()) {
+            try {
+                Op first = queue.poll(200, TimeUnit.MILLISECONDS);
+                if (first == null) {
+                    continue;
+                }
+                batch.add(first);
+                queue.drainTo(batch, BATCH);
+                apply(batch);
+            } catch (InterruptedException e) {
+                if (closed) {
+                    break;
+                }
+            } finally {
+                for (Op op : batch) {
+                    if (op instanceof Barrier b) {
+                        b.done().countDown();
+                    }
+                }
+                batch.clear();
+            }
+        }
+    }
+
+    private void apply(List<Op> batch) {
+        try {
+            index.transaction(() -> {
+                List<Chunk> run = new ArrayList<>();
+                long runObj = -1;
+                for (Op op : batch) {
+                    if (op instanceof AddChunk a && (runObj == -1 || runObj == a.objId())) {
+                        runObj = a.objId();
+                        run.add(a.chunk());
+                        continue;
+                    }
+                    if (!run.isEmpty()) {
+                        index.addChunks(runObj, run);
+                        run = new ArrayList<>();
+                    }
+                    runObj = -1;
+                    switch (op) {
+                        case AddChunk a -> {
+                            runObj = a.objId();
+                            run.add(a.chunk());
+                        }
+                        case DropChunks d -> index.dropChunksFrom(d.objId(), d.from());
+                        case SetFingerprint f -> index.setFingerprint(f.objId(), f.fp());
+                        case SetState s -> index.setState(s.objId(), s.state());
+                        case Barrier b -> { }
+                    }
+                }
+                if (!run.isEmpty()) {
+                    index.addChunks(runObj, run);
+                }
+            });
+        } catch (IndexException e) {
+            // The data stays served from memory; after a restart what is missing is fetched again.
+            log.warn("cannot record {} cache changes in the index: {}", batch.size(), e.getMessage());
+        }
+    }
+
+    @Override
+    public void close() {
+        flush();
+        closed = true;
+        thread.interrupt();
+        try {
+            thread.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

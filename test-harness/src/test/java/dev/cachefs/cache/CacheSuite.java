@@ -1,0 +1,360 @@
+package dev.cachefs.cache;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cachefs.harness.Lower;
+import dev.cachefs.harness.Lowers;
+import dev.cachefs.harness.Stack;
+import dev.cachefs.harness.Sys;
+import dev.cachefs.nativeio.Libc;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The read cache over one lower (a subclass names it): what is read through the mount equals the
+ * lower, a fully cached file is read without the lower, a change on the lower is seen at the next
+ * open, concurrent readers share fetches, writes go through, and a remount keeps the cache. Lower
+ * reads are counted by the cache's own statistics ({@link CacheStats#lowerReads}), which count
+ * every data read the cache makes of the lower.
+ */
+@Timeout(240)
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+abstract class CacheSuite {
+    /** A small chunk size, so that modest files span many chunks. */
+    static final int CHUNK = 256 * 1024;
+
+    private Lower lowerFs;
+    private Stack fx;
+
+    protected abstract String kind();
+
+    @BeforeAll
+    void startLower() {
+        lowerFs = Lowers.start(kind());
+    }
+
+    @AfterAll
+    void stopLower() {
+        if (lowerFs != null) {
+            lowerFs.close();
+        }
+    }
+
+    @AfterEach
+    void unmount() {
+        if (fx != null) {
+            fx.close();
+            fx = null;
+        }
+    }
+
+    private Stack mount() throws Exception {
+        fx = Stack.on(lowerFs).chunkSize(CHUNK).mount();
+        return fx;
+    }
+
+    private Stack remount(Stack old) throws Exception {
+        old.close();
+        fx = Stack.again(old).chunkSize(CHUNK).mount();
+        return fx;
+    }
+
+    private static byte[] random(Random rnd, int n) {
+        byte[] b = new byte[n];
+        rnd.nextBytes(b);
+        return b;
+    }
+
+    /** pread through a fresh descriptor; {@code direct}: O_DIRECT, so the kernel's page cache is bypassed. */
+    private static byte[] pread(Path p, long off, int len, boolean direct) throws Exception {
+        if (!direct) {
+            try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
+                ByteBuffer b = ByteBuffer.allocate(len);
+                while (b.hasRemaining() && ch.read(b, off + b.position()) > 0) {
+                    // until len or end of file
+                }
+                byte[] out = new byte[b.position()];
+                b.flip().get(out);
+                return out;
+            }
+        }
+        int fd = Libc.open(Sys.raw(p), Libc.O_RDONLY | Libc.O_DIRECT, 0);
+        try (Arena a = Arena.ofConfined()) {
+            long alignedOff = off & ~4095L;
+            int span = (int) (((off + len + 4095) & ~4095L) - alignedOff);
+            MemorySegment buf = a.allocate(span, 4096);
+            long n = 0;
+            while (n < span) {
+                long r = Libc.pread(fd, buf.asSlice(n), span - n, alignedOff + n);
+                if (r == 0) {
+                    break;
+                }
+                n += r;
+            }
+            int skip = (int) (off - alignedOff);
+            int got = (int) Math.max(0, Math.min(len, n - skip));
+            byte[] out = new byte[got];
+            MemorySegment.copy(buf, ValueLayout.JAVA_BYTE, skip, out, 0, got);
+            return out;
+        } finally {
+            Libc.close(fd);
+        }
+    }
+
+    private static byte[] slice(byte[] data, long off, int len) {
+        int from = (int) Math.min(off, data.length);
+        int to = (int) Math.min(data.length, off + len);
+        byte[] out = new byte[to - from];
+        System.arraycopy(data, from, out, 0, out.length);
+        return out;
+    }
+
+    /** Sets the lower file's mtime well away from now, so that even 1 s timestamps show the change. */
+    private static void bumpMtime(Path p, int seconds) throws Exception {
+        Files.setLastModifiedTime(p, FileTime.fromMillis(System.currentTimeMillis() + seconds * 1000L));
+    }
+
+    @Test
+    void randomReadsOfRandomFilesEqualTheLower() throws Exception {
+        Stack s = mount();
+        Random rnd = new Random(20261203);
+        int[] sizes = {0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + CHUNK / 2, 1 + rnd.nextInt(8 * CHUNK)};
+        List<byte[]> data = new ArrayList<>();
+        for (int i = 0; i < sizes.length; i++) {
+            byte[] d = random(rnd, sizes[i]);
+            data.add(d);
+            Files.write(s.lower.resolve("f" + i), d);
+        }
+        for (int round = 0; round < 300; round++) {
+            int i = rnd.nextInt(sizes.length);
+            long off = sizes[i] == 0 ? 0 : rnd.nextInt(sizes[i] + 10);
+            int len = 1 + rnd.nextInt(2 * CHUNK);
+            boolean direct = rnd.nextBoolean();
+            byte[] got = pread(s.mnt.resolve("f" + i), off, len, direct);
+            assertArrayEquals(slice(data.get(i), off, len), got, "f" + i + " at " + off + "+" + len + (direct ? " O_DIRECT" : ""));
+        }
+        for (int i = 0; i < sizes.length; i++) {
+            assertArrayEquals(data.get(i), Files.readAllBytes(s.mnt.resolve("f" + i)), "whole f" + i);
+        }
+        assertTrue(s.stats().hitBytes.sum() > 0, "some reads were served from the cache");
+        assertTrue(s.stats().lowerReads.sum() > 0, "the cache did fetch from the lower");
+    }
+
+    @Test
+    void aFullyCachedFileIsReadWithoutTheLower() throws Exception {
+        Stack s = mount();
+        byte[] d = random(new Random(1), 5 * CHUNK + 123);
+        Files.write(s.lower.resolve("f"), d);
+        assertArrayEquals(d, Files.readAllBytes(s.mnt.resolve("f")), "cold read");
+        long lowerReads = s.stats().lowerReads.sum();
+        long hits = s.stats().hitBytes.sum();
+        for (int i = 0; i < 3; i++) {
+            assertArrayEquals(d, Files.readAllBytes(s.mnt.resolve("f")), "warm read " + i);
+            assertArrayEquals(d, pread(s.mnt.resolve("f"), 0, d.length, true), "warm O_DIRECT read " + i);
+        }
+        assertEquals(lowerReads, s.stats().lowerReads.sum(), "no read of the lower once the file is cached");
+        boolean passthrough = s.live.session.passthroughAvailable();
+        if (passthrough) {
+            assertTrue(s.stats().passthroughOpens.sum() >= 3, "warm opens were handed to the kernel: " + s.stats().snapshot());
+        } else {
+            assertTrue(s.stats().hitBytes.sum() > hits, "warm reads came from the cache");
+        }
+    }
+
+    @Test
+    void aChangeOnTheLowerIsSeenAtTheNextOpenNeverAMix() throws Exception {
+        Stack s = mount();
+        Random rnd = new Random(2);
+        byte[] v1 = random(rnd, 4 * CHUNK);
+        Path low = s.lower.resolve("f");
+        Files.write(low, v1);
+        assertArrayEquals(v1, Files.readAllBytes(s.mnt.resolve("f")));
+        // Someone else rewrites the file on the lower: same size, new bytes.
+        byte[] v2 = random(rnd, 4 * CHUNK);
+        Files.write(low, v2);
+        bumpMtime(low, 5);
+        assertArrayEquals(v2, Files.readAllBytes(s.mnt.resolve("f")), "same size, new content");
+        // ... and makes it longer, then shorter.
+        byte[] v3 = random(rnd, 6 * CHUNK + 7);
+        Files.write(low, v3);
+        bumpMtime(low, 10);
+        assertArrayEquals(v3, Files.readAllBytes(s.mnt.resolve("f")), "longer");
+        assertEquals(v3.length, Files.size(s.mnt.resolve("f")));
+        byte[] v4 = random(rnd, CHUNK / 3);
+        Files.write(low, v4);
+        bumpMtime(low, 15);
+        assertArrayEquals(v4, Files.readAllBytes(s.mnt.resolve("f")), "shorter");
+        assertTrue(s.stats().invalidations.sum() >= 3, "each version change dropped the cached data: " + s.stats().snapshot());
+        // A partly cached version replaced: the first chunk cached, then the file changes.
+        byte[] v5 = random(rnd, 4 * CHUNK);
+        Files.write(low, v5);
+        bumpMtime(low, 20);
+        assertArrayEquals(slice(v5, 0, 100), pread(s.mnt.resolve("f"), 0, 100, true));
+        byte[] v6 = random(rnd, 4 * CHUNK);
+        Files.write(low, v6);
+        bumpMtime(low, 25);
+        assertArrayEquals(v6, pread(s.mnt.resolve("f"), 0, v6.length, true), "no chunk of the old version");
+    }
+
+    @Test
+    void concurrentReadersShareOneFetchPerChunk() throws Exception {
+        Stack s = mount();
+        byte[] d = random(new Random(3), 16 * CHUNK);
+        Files.write(s.lower.resolve("f"), d);
+        ExecutorService ex = Executors.newFixedThreadPool(8);
+        try {
+            List<Future<?>> fs = new ArrayList<>();
+            for (int t = 0; t < 8; t++) {
+                long seed = t;
+                fs.add(ex.submit(() -> {
+                    Random rnd = new Random(seed);
+                    for (int i = 0; i < 40; i++) {
+                        long off = rnd.nextInt(d.length);
+                        int len = 1 + rnd.nextInt(CHUNK);
+                        assertArrayEquals(slice(d, off, len), pread(s.mnt.resolve("f"), off, len, true));
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : fs) {
+                f.get();
+            }
+        } finally {
+            ex.shutdownNow();
+        }
+        assertTrue(s.stats().lowerReads.sum() <= 16, "each chunk fetched once, not once per reader: " + s.stats().snapshot());
+        assertArrayEquals(d, Files.readAllBytes(s.mnt.resolve("f")));
+    }
+
+    @Test
+    void writesGoThroughAndAreReReadLocally() throws Exception {
+        Stack s = mount();
+        Random rnd = new Random(4);
+        byte[] d = random(rnd, 3 * CHUNK);
+        Files.write(s.lower.resolve("f"), d);
+        assertArrayEquals(d, Files.readAllBytes(s.mnt.resolve("f")));
+        // Overwrite a range across a chunk boundary and extend the file, through the mount.
+        byte[] patch = random(rnd, CHUNK);
+        try (FileChannel ch = FileChannel.open(s.mnt.resolve("f"), StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(patch), CHUNK / 2);
+            ch.write(ByteBuffer.wrap(patch), 3 * CHUNK - 10);
+        }
+        byte[] expect = new byte[4 * CHUNK - 10];
+        System.arraycopy(d, 0, expect, 0, d.length);
+        System.arraycopy(patch, 0, expect, CHUNK / 2, patch.length);
+        System.arraycopy(patch, 0, expect, 3 * CHUNK - 10, patch.length);
+        assertArrayEquals(expect, Files.readAllBytes(s.lower.resolve("f")), "the lower has the writes after close");
+        long lowerReads = s.stats().lowerReads.sum();
+        assertArrayEquals(expect, pread(s.mnt.resolve("f"), 0, expect.length, true), "re-read after write");
+        assertEquals(lowerReads, s.stats().lowerReads.sum(), "the re-read is served by the cache");
+        // A new file written through the mount is cached as it is written.
+        byte[] n = random(rnd, 2 * CHUNK + 5);
+        Files.write(s.mnt.resolve("new"), n);
+        assertArrayEquals(n, Files.readAllBytes(s.lower.resolve("new")));
+        assertArrayEquals(n, pread(s.mnt.resolve("new"), 0, n.length, true));
+        assertEquals(lowerReads, s.stats().lowerReads.sum(), "a file written here is read from the cache");
+        // Truncation through the mount.
+        try (FileChannel ch = FileChannel.open(s.mnt.resolve("new"), StandardOpenOption.WRITE)) {
+            ch.truncate(CHUNK + 3);
+        }
+        assertArrayEquals(slice(n, 0, CHUNK + 3), pread(s.mnt.resolve("new"), 0, n.length, true));
+        assertArrayEquals(slice(n, 0, CHUNK + 3), Files.readAllBytes(s.lower.resolve("new")));
+    }
+
+    @Test
+    void aWriterBesideAPassthroughReaderIsSeenByIt() throws Exception {
+        Stack s = mount();
+        Assumptions.assumeTrue(s.live.session.passthroughAvailable(), "FUSE passthrough is not available here");
+        byte[] d = random(new Random(5), 2 * CHUNK);
+        Files.write(s.lower.resolve("f"), d);
+        assertArrayEquals(d, Files.readAllBytes(s.mnt.resolve("f")));
+        try (FileChannel reader = FileChannel.open(s.mnt.resolve("f"), StandardOpenOption.READ)) {
+            assertEquals(Math.min(d.length, 4096), reader.read(ByteBuffer.allocate(4096), 0));
+            byte[] patch = "written beside a passthrough reader".getBytes();
+            try (FileChannel w = FileChannel.open(s.mnt.resolve("f"), StandardOpenOption.WRITE)) {
+                w.write(ByteBuffer.wrap(patch), 100);
+            }
+            ByteBuffer b = ByteBuffer.allocate(patch.length);
+            reader.read(b, 100);
+            assertArrayEquals(patch, b.array(), "the reader sees the write");
+            assertArrayEquals(patch, slice(Files.readAllBytes(s.lower.resolve("f")), 100, patch.length), "the lower has it");
+        }
+    }
+
+    @Test
+    void aRemountServesWhatWasCachedWithoutReadingTheLower() throws Exception {
+        Stack s = mount();
+        Random rnd = new Random(6);
+        List<byte[]> data = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            byte[] d = random(rnd, 1 + rnd.nextInt(5 * CHUNK));
+            data.add(d);
+            Files.write(s.lower.resolve("f" + i), d);
+            assertArrayEquals(d, Files.readAllBytes(s.mnt.resolve("f" + i)));
+        }
+        Stack again = remount(s);
+        for (int i = 0; i < 4; i++) {
+            assertArrayEquals(data.get(i), pread(again.mnt.resolve("f" + i), 0, data.get(i).length, true), "f" + i);
+            assertArrayEquals(data.get(i), Files.readAllBytes(again.mnt.resolve("f" + i)), "f" + i);
+        }
+        assertEquals(0, again.stats().lowerReads.sum(), "nothing read from the lower after the remount: " + again.stats().snapshot());
+        // A file changed while unmounted is not served from the old cache.
+        byte[] changed = random(rnd, data.get(0).length);
+        Files.write(again.lower.resolve("f0"), changed);
+        bumpMtime(again.lower.resolve("f0"), 30);
+        Stack third = remount(again);
+        assertArrayEquals(changed, Files.readAllBytes(third.mnt.resolve("f0")));
+    }
+
+    @Test
+    void aChunkCorruptedOnDiskIsNeverServedAfterACrash() throws Exception {
+        Stack s = mount();
+        byte[] d = random(new Random(7), 3 * CHUNK);
+        Files.write(s.lower.resolve("f"), d);
+        assertArrayEquals(d, Files.readAllBytes(s.mnt.resolve("f")));
+        s.close();
+        fx = null;
+        // Garble every data file and mark the store as not closed cleanly (what a crash leaves).
+        try (var walk = Files.walk(s.cacheDir.resolve("data"))) {
+            for (Path p : walk.filter(Files::isRegularFile).toList()) {
+                try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
+                    ch.write(ByteBuffer.wrap(new byte[] {1, 2, 3, 4}), CHUNK + 10);
+                }
+            }
+        }
+        markUnclean(s.cacheDir);
+        fx = Stack.again(s).chunkSize(CHUNK).mount();
+        assertArrayEquals(d, Files.readAllBytes(fx.mnt.resolve("f")), "the garbled chunk was fetched again");
+        assertTrue(fx.stats().corruptChunks.sum() >= 1, "the garbled chunk was caught: " + fx.stats().snapshot());
+    }
+
+    /** Sets the index's clean flag to 0 with plain SQLite, as a crash would leave it. */
+    private static void markUnclean(Path cacheDir) throws Exception {
+        try (var c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + cacheDir.resolve("index.db"));
+             var st = c.createStatement()) {
+            st.executeUpdate("UPDATE meta SET value = '0' WHERE key = 'clean'");
+        }
+    }
+}
