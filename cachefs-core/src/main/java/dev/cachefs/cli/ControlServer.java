@@ -23,7 +23,7 @@ import org.slf4j.LoggerFactory;
  * The daemon's control channel: a Unix socket, mode 0600 in a 0700 directory of the mounting
  * user, named after the mount point so that {@code cachefs status MOUNTPOINT} finds it. A client
  * sends one command line; the daemon answers with "key: value" lines and closes. Commands:
- * {@code status}. Later issues add pinning and statistics to the same channel.
+ * {@code status}, {@code stats}. Later issues add pinning to the same channel.
  */
 final class ControlServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ControlServer.class);
@@ -31,12 +31,15 @@ final class ControlServer implements AutoCloseable {
     private final Path socket;
     private final ServerSocketChannel server;
     private final Supplier<Map<String, String>> status;
+    private final Supplier<Map<String, String>> stats;
     private volatile boolean closed;
 
-    private ControlServer(Path socket, ServerSocketChannel server, Supplier<Map<String, String>> status) {
+    private ControlServer(Path socket, ServerSocketChannel server, Supplier<Map<String, String>> status,
+                          Supplier<Map<String, String>> stats) {
         this.socket = socket;
         this.server = server;
         this.status = status;
+        this.stats = stats;
     }
 
     /** Where the control socket of a mount at {@code mountpoint} lives, for this user. */
@@ -52,7 +55,8 @@ final class ControlServer implements AutoCloseable {
         }
     }
 
-    static ControlServer start(Path mountpoint, Supplier<Map<String, String>> status) throws IOException {
+    static ControlServer start(Path mountpoint, Supplier<Map<String, String>> status,
+                               Supplier<Map<String, String>> stats) throws IOException {
         Path sock = socketFor(mountpoint);
         Path dir = sock.getParent();
         Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
@@ -64,7 +68,7 @@ final class ControlServer implements AutoCloseable {
         ServerSocketChannel ch = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         ch.bind(UnixDomainSocketAddress.of(sock));
         Files.setPosixFilePermissions(sock, PosixFilePermissions.fromString("rw-------"));
-        ControlServer s = new ControlServer(sock, ch, status);
+        ControlServer s = new ControlServer(sock, ch, status, stats);
         Thread.ofPlatform().daemon().name("cachefs-control").start(s::serve);
         return s;
     }
@@ -75,6 +79,7 @@ final class ControlServer implements AutoCloseable {
                 String cmd = readLine(c);
                 Map<String, String> answer = switch (cmd) {
                     case "status" -> status.get();
+                    case "stats" -> stats.get();
                     default -> Map.of("error", "unknown command '" + cmd + "'");
                 };
                 StringBuilder b = new StringBuilder();
@@ -119,6 +124,39 @@ final class ControlServer implements AutoCloseable {
                 }
             }
             return m;
+        }
+    }
+
+    /**
+     * Asks the daemon of cachefs mount {@code mp} (after checking it is one), with a 10 s bound so
+     * a wedged daemon cannot wedge the command; failures are {@link Main.UserError}s naming the fix.
+     */
+    static Map<String, String> query(Path mp, String command) {
+        java.util.Optional<MountTable.Mount> m;
+        try {
+            m = MountTable.at(mp);
+        } catch (IOException e) {
+            throw new Main.UserError(Main.FAILED, "cannot read the mount table: " + e.getMessage());
+        }
+        if (m.isEmpty() || !m.get().type().equals("fuse.cachefs")) {
+            throw new Main.UserError(Main.USAGE, mp + " is not a cachefs mount point");
+        }
+        java.util.concurrent.CompletableFuture<Map<String, String>> answer = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return ask(mp, command);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        try {
+            return answer.get(10, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new Main.UserError(Main.FAILED, "the daemon of " + mp + " did not answer within 10 s");
+        } catch (Exception e) {
+            Throwable c = e.getCause() != null ? e.getCause() : e;
+            Path sock = socketFor(mp);
+            throw new Main.UserError(Main.FAILED, "cannot reach the daemon of " + mp + " (" + c.getMessage()
+                    + "); is it mounted by another user? socket " + sock + (Files.exists(sock) ? "" : " does not exist"));
         }
     }
 

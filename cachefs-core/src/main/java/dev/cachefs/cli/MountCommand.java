@@ -1,6 +1,10 @@
 package dev.cachefs.cli;
 
+import dev.cachefs.cache.CacheLayer;
+import dev.cachefs.cache.CacheStats;
 import dev.cachefs.fs.StackedFs;
+import dev.cachefs.lower.CountingLowerFs;
+import dev.cachefs.lower.LowerFs;
 import dev.cachefs.fuse.FuseSession;
 import dev.cachefs.fuse.MountOptions;
 import dev.cachefs.index.CacheStore;
@@ -41,6 +45,9 @@ import picocli.CommandLine.Parameters;
                 "  workers=N            request threads (default 4)",
                 "  noauto_unmount       do not unmount if the daemon dies (default: it does)",
                 "  dev, suid            honour device nodes / set-user-ID bits (root; default nodev,nosuid)",
+                "  chunk_size=BYTES     cache fill unit, 64K..16M, power of two (default 1M; fixed per cache dir)",
+                "  readahead=N          chunks fetched ahead of a sequential reader, 0..64 (default 8)",
+                "  direct_io / nodirect_io  read the lower with O_DIRECT where it allows it (default on)",
                 "", "Example:  cachefs mount /mnt/nfs /mnt/cached --cache ~/.cache/cachefs/nfs"})
 final class MountCommand implements Callable<Integer> {
     static final String READY = "CACHEFS-READY";
@@ -68,7 +75,7 @@ final class MountCommand implements Callable<Integer> {
     @Option(names = "--notify-ready", hidden = true)
     boolean notifyReady;
 
-    record Settings(MountOptions mount, StackedFs.Options fs) {}
+    record Settings(MountOptions mount, StackedFs.Options fs, int chunkSize, CacheLayer.Options cache) {}
 
     @Override
     public Integer call() throws Exception {
@@ -99,6 +106,8 @@ final class MountCommand implements Callable<Integer> {
     private Settings parseOptions(Path lowerDir) {
         MountOptions mo = MountOptions.defaults(lowerDir.toString().replace(",", "_"));
         StackedFs.Options so = StackedFs.Options.defaults();
+        int chunk = CacheStore.DEFAULT_CHUNK_SIZE;
+        CacheLayer.Options co = CacheLayer.Options.defaults();
         for (String raw : options) {
             String o = raw.trim();
             if (o.isEmpty()) {
@@ -127,6 +136,21 @@ final class MountCommand implements Callable<Integer> {
                     case "suid" -> mo = mo.withSetuid(true);
                     case "nosuid" -> mo = mo.withSetuid(false);
                     case "auto_unmount" -> mo = mo.withAutoUnmount(true);
+                    case "chunk_size" -> {
+                        chunk = (int) Math.min(Integer.MAX_VALUE, Sizes.parse(need(key, val)));
+                        if (chunk < 65536 || chunk > 16 << 20 || Integer.bitCount(chunk) != 1) {
+                            throw new Main.UserError(Main.USAGE, "chunk_size must be a power of two from 64K to 16M");
+                        }
+                    }
+                    case "readahead" -> {
+                        int n = Integer.parseInt(need(key, val));
+                        if (n < 0 || n > 64) {
+                            throw new Main.UserError(Main.USAGE, "readahead must be 0..64 chunks");
+                        }
+                        co = new CacheLayer.Options(n, co.directIo());
+                    }
+                    case "direct_io" -> co = new CacheLayer.Options(co.readaheadChunks(), true);
+                    case "nodirect_io" -> co = new CacheLayer.Options(co.readaheadChunks(), false);
                     default -> throw new Main.UserError(Main.USAGE, "unknown mount option '" + o
                             + "' (see cachefs mount --help)");
                 }
@@ -136,7 +160,7 @@ final class MountCommand implements Callable<Integer> {
                 throw new Main.UserError(Main.USAGE, e.getMessage());
             }
         }
-        return new Settings(mo, so);
+        return new Settings(mo, so, chunk, co);
     }
 
     private static String need(String key, String val) {
@@ -271,7 +295,12 @@ final class MountCommand implements Callable<Integer> {
         CacheStore store;
         LowerIdentity id;
         try {
-            store = CacheStore.open(cacheDir, CacheStore.DEFAULT_CHUNK_SIZE);
+            store = CacheStore.open(cacheDir, settings.chunkSize());
+            if (store.chunkSize() != settings.chunkSize() && options.stream().anyMatch(o -> o.startsWith("chunk_size="))) {
+                org.slf4j.LoggerFactory.getLogger(MountCommand.class).warn(
+                        "cache {} keeps its chunk size of {} bytes (chunk_size applies to new cache directories)",
+                        cacheDir, store.chunkSize());
+            }
         } catch (IndexException e) {
             lowerFs.close();
             throw new Main.UserError(Main.USAGE, e.getMessage());
@@ -293,11 +322,23 @@ final class MountCommand implements Callable<Integer> {
         }
         org.slf4j.LoggerFactory.getLogger(MountCommand.class).info("identity {}: {}",
                 id.mode().name().toLowerCase(java.util.Locale.ROOT), id.reason());
-        StackedFs fs = new StackedFs(lowerFs, settings.fs());
+        CacheStats stats = new CacheStats();
+        LowerFs counted = CountingLowerFs.wrap(lowerFs, stats.lowerCalls);
+        CacheLayer cache;
+        try {
+            cache = new CacheLayer(store, counted, CacheLayer.identifier(RawPath.fromText(lowerDir.toString()), id),
+                    id.mode(), settings.cache(), stats);
+        } catch (ErrnoException e) {
+            store.close();
+            lowerFs.close();
+            throw new Main.UserError(Main.USAGE, "cannot open lower " + lowerDir + ": " + e.getMessage());
+        }
+        StackedFs fs = new StackedFs(counted, settings.fs(), cache);
         FuseSession session;
         try {
             session = FuseSession.mount(mp, fs, settings.mount());
         } catch (IOException e) {
+            cache.close();
             lowerFs.close();
             store.close();
             throw new Main.UserError(Main.FAILED, e.getMessage());
@@ -321,6 +362,11 @@ final class MountCommand implements Callable<Integer> {
                 m.put("passthrough", Boolean.toString(live.passthroughAvailable()));
                 m.put("open files", Integer.toString(fs.openFiles()));
                 m.put("known nodes", Integer.toString(fs.liveNodes()));
+                m.put("chunk size", Integer.toString(cache.chunkSize()));
+                return m;
+            }, () -> {
+                java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
+                stats.snapshot().forEach((k, v) -> m.put(k, Long.toString(v)));
                 return m;
             });
         } catch (IOException e) {
@@ -337,6 +383,7 @@ final class MountCommand implements Callable<Integer> {
         if (control != null) {
             control.close();
         }
+        cache.close();
         lowerFs.close();
         store.close();
         return 0;

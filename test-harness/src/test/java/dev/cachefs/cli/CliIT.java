@@ -1,5 +1,6 @@
 package dev.cachefs.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -11,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -127,6 +129,40 @@ class CliIT {
         Result forced = run("status", mnt.toString());
         assertTrue(forced.out().contains("identity         path\n"), forced.out());
         assertTrue(forced.out().contains("identity reason  "), forced.out());
+    }
+
+    private Map<String, Long> stats() throws Exception {
+        Result r = run("stats", mnt.toString(), "--json");
+        assertEquals(0, r.code(), r.err());
+        Map<String, Long> m = new java.util.HashMap<>();
+        Matcher kv = Pattern.compile("\"(\\w+)\": (\\d+)").matcher(r.out());
+        while (kv.find()) {
+            m.put(kv.group(1), Long.parseLong(kv.group(2)));
+        }
+        assertTrue(m.containsKey("bytes_from_lower"), r.out());
+        return m;
+    }
+
+    @Test
+    void statsCountWhatTheCacheDidAndARemountReadsNothingFromTheLower() throws Exception {
+        byte[] data = new byte[3 * 1024 * 1024 + 17];
+        new java.util.Random(9).nextBytes(data);
+        Files.write(lower.resolve("big"), data);
+        mountInBackground();
+        assertArrayEquals(data, Files.readAllBytes(mnt.resolve("big")));
+        assertArrayEquals(data, Files.readAllBytes(mnt.resolve("big")));
+        Map<String, Long> s = stats();
+        assertTrue(s.get("bytes_from_lower") >= data.length, s.toString());
+        assertTrue(s.get("miss_bytes") > 0 && s.get("lower_calls") > 0 && s.get("revalidations") > 0, s.toString());
+        Result human = run("stats", mnt.toString());
+        assertTrue(human.out().contains("hit_ratio"), human.out());
+        assertEquals(0, run("umount", mnt.toString()).code());
+
+        mountInBackground(); // the same cache directory
+        assertArrayEquals(data, Files.readAllBytes(mnt.resolve("big")));
+        Map<String, Long> again = stats();
+        assertEquals(0L, again.get("bytes_from_lower"), "served from the cache kept across the remount: " + again);
+        assertTrue(again.get("passthrough_opens") + again.get("hit_bytes") > 0, again.toString());
     }
 
     @Test
