@@ -39,6 +39,7 @@ import picocli.CommandLine.Parameters;
                 "  allow_other          let other users in (kernel permission checks still apply)",
                 "  attr_timeout=SEC     how long the kernel trusts attributes (default 1)",
                 "  entry_timeout=SEC    how long the kernel trusts names (default 1)",
+                "  negative_timeout=SEC how long the kernel remembers a name does not exist (default 1; 0: never)",
                 "  passthrough          hand opens to the kernel (FUSE passthrough; root only; default)",
                 "  nopassthrough        serve all reads and writes through the daemon",
                 "  max_write=BYTES      largest write request, 131072..1048576 (default 1048576)",
@@ -120,14 +121,15 @@ final class MountCommand implements Callable<Integer> {
                     case "allow_other" -> mo = mo.withAllowOther(true);
                     case "passthrough" -> {
                         mo = mo.withPassthrough(true);
-                        so = new StackedFs.Options(so.entryTimeoutNs(), so.attrTimeoutNs(), true);
+                        so = new StackedFs.Options(so.entryTimeoutNs(), so.attrTimeoutNs(), true, so.negativeTimeoutNs());
                     }
                     case "nopassthrough" -> {
                         mo = mo.withPassthrough(false);
-                        so = new StackedFs.Options(so.entryTimeoutNs(), so.attrTimeoutNs(), false);
+                        so = new StackedFs.Options(so.entryTimeoutNs(), so.attrTimeoutNs(), false, so.negativeTimeoutNs());
                     }
-                    case "attr_timeout" -> so = new StackedFs.Options(so.entryTimeoutNs(), seconds(key, val), so.passthrough());
-                    case "entry_timeout" -> so = new StackedFs.Options(seconds(key, val), so.attrTimeoutNs(), so.passthrough());
+                    case "attr_timeout" -> so = new StackedFs.Options(so.entryTimeoutNs(), seconds(key, val), so.passthrough(), so.negativeTimeoutNs());
+                    case "entry_timeout" -> so = new StackedFs.Options(seconds(key, val), so.attrTimeoutNs(), so.passthrough(), so.negativeTimeoutNs());
+                    case "negative_timeout" -> so = so.withNegativeTimeout(seconds(key, val));
                     case "max_write" -> mo = mo.withMaxWrite(Integer.parseInt(need(key, val)));
                     case "workers" -> mo = mo.withWorkers(Integer.parseInt(need(key, val)));
                     case "noauto_unmount" -> mo = mo.withAutoUnmount(false);

@@ -44,9 +44,22 @@ import org.slf4j.LoggerFactory;
 public final class StackedFs implements FuseFilesystem {
     private static final Logger log = LoggerFactory.getLogger(StackedFs.class);
     /** Tunables of the stacked filesystem. */
-    public record Options(long entryTimeoutNs, long attrTimeoutNs, boolean passthrough) {
+    /**
+     * Tunables of the stacked filesystem.
+     *
+     * @param negativeTimeoutNs how long the kernel may remember that a name does not exist (0: not at all)
+     */
+    public record Options(long entryTimeoutNs, long attrTimeoutNs, boolean passthrough, long negativeTimeoutNs) {
+        public Options(long entryTimeoutNs, long attrTimeoutNs, boolean passthrough) {
+            this(entryTimeoutNs, attrTimeoutNs, passthrough, entryTimeoutNs);
+        }
+
         public static Options defaults() {
             return new Options(1_000_000_000L, 1_000_000_000L, true);
+        }
+
+        public Options withNegativeTimeout(long ns) {
+            return new Options(entryTimeoutNs, attrTimeoutNs, passthrough, ns);
         }
     }
 
@@ -210,8 +223,21 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public Entry lookup(Ctx ctx, long parent, String name) throws ErrnoException {
         String path = child(parent, name);
-        return entry(parent, name, lower.stat(path));
+        Stat st;
+        try {
+            st = lower.stat(path);
+        } catch (ErrnoException e) {
+            if (e.errno() == Errno.ENOENT && options.negativeTimeoutNs() > 0) {
+                // A negative entry: the kernel answers ENOENT itself for this long (like NFS's
+                // lookupcache), and still asks us before creating the name.
+                return new Entry(0, 0, NO_STAT, options.negativeTimeoutNs(), 0);
+            }
+            throw e;
+        }
+        return entry(parent, name, st);
     }
+
+    private static final Stat NO_STAT = new Stat(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
     @Override
     public void forget(long nodeid, long nlookup) {
@@ -591,6 +617,9 @@ public final class StackedFs implements FuseFilesystem {
                     Entry entry;
                     try {
                         entry = lookup(ctx, nodeid, e.name());
+                        if (entry.nodeid() == 0) {
+                            throw new ErrnoException(Errno.ENOENT); // gone since it was listed
+                        }
                     } catch (ErrnoException unreachable) {
                         // Listed but not statable (removed since, or a lower that lists what it
                         // cannot stat): list it as readdir would, without attributes (node id 0).
