@@ -39,7 +39,7 @@ import picocli.CommandLine.Parameters;
                 "  allow_other          let other users in (kernel permission checks still apply)",
                 "  attr_timeout=SEC     how long the kernel trusts attributes (default 1)",
                 "  entry_timeout=SEC    how long the kernel trusts names (default 1)",
-                "  negative_timeout=SEC how long the kernel remembers a name does not exist (default 1; 0: never)",
+                "  negative_timeout=SEC how long the kernel remembers a name does not exist (default 0: not at all)",
                 "  passthrough          hand opens to the kernel (FUSE passthrough; root only; default)",
                 "  nopassthrough        serve all reads and writes through the daemon",
                 "  max_write=BYTES      largest write request, 131072..1048576 (default 1048576)",

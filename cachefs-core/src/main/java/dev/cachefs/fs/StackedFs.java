@@ -50,8 +50,9 @@ public final class StackedFs implements FuseFilesystem {
      * @param negativeTimeoutNs how long the kernel may remember that a name does not exist (0: not at all)
      */
     public record Options(long entryTimeoutNs, long attrTimeoutNs, boolean passthrough, long negativeTimeoutNs) {
+        /** Without negative entries: some lowers (gvfs) briefly deny names they just made. */
         public Options(long entryTimeoutNs, long attrTimeoutNs, boolean passthrough) {
-            this(entryTimeoutNs, attrTimeoutNs, passthrough, entryTimeoutNs);
+            this(entryTimeoutNs, attrTimeoutNs, passthrough, 0);
         }
 
         public static Options defaults() {

@@ -348,6 +348,27 @@ abstract class CacheSuite {
     }
 
     @Test
+    void negativeEntriesAreRememberedForTheirTimeoutOnly() throws Exception {
+        fx = Stack.on(lowerFs).chunkSize(CHUNK)
+                .options(dev.cachefs.fs.StackedFs.Options.defaults().withNegativeTimeout(60_000_000_000L)).mount();
+        Path missing = fx.mnt.resolve("later");
+        assertTrue(!Files.exists(missing));
+        long calls = fx.stats().lowerCalls.sum();
+        for (int i = 0; i < 5; i++) {
+            assertTrue(!Files.exists(missing));
+        }
+        assertEquals(calls, fx.stats().lowerCalls.sum(), "a remembered missing name costs no lower call");
+        Files.writeString(fx.lower.resolve("later"), "made behind the mount's back");
+        assertTrue(!Files.exists(missing), "the kernel still remembers it missing (negative_timeout)");
+        // Made through the mount, it is there at once (the kernel asks before creating).
+        Files.writeString(fx.mnt.resolve("other"), "x");
+        assertTrue(Files.exists(fx.mnt.resolve("other")));
+        fx.close();
+        fx = Stack.again(fx).chunkSize(CHUNK).mount(); // default: no negative entries
+        assertTrue(Files.exists(fx.mnt.resolve("later")));
+    }
+
+    @Test
     void aChunkCorruptedOnDiskIsNeverServedAfterACrash() throws Exception {
         Stack s = mount();
         byte[] d = random(new Random(7), 3 * CHUNK);
