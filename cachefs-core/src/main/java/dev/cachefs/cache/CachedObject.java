@@ -48,6 +48,8 @@ final class CachedObject {
     /** The generation the kernel's page cache of this inode holds data of (-1: none known). */
     long pageGen = -1;
     int nodeRefs;
+    /** When the daemon last chose a non-passthrough open (System.nanoTime), or 0. */
+    long lastDaemonOpenNs;
     ObjectState recordedState;
 
     CachedObject(ObjectRecord rec, String path, Fingerprint fp) {
