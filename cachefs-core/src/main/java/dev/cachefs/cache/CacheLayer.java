@@ -177,10 +177,8 @@ public final class CacheLayer implements AutoCloseable {
     // ------------------------------------------------------------------ objects
 
     /**
-     * The cached object of regular file node {@code nodeid} at {@code path}, revalidated against
-     * {@code st} (just read from the lower).
-     *
-     * @return the object, and whether the kernel's cached pages of it are now stale
+     * The cached object of regular file node {@code nodeid} at {@code path}, loaded from the index
+     * (and checked against {@code st}, just read from the lower) the first time the node is seen.
      */
     CachedObject object(long nodeid, String path, Stat st) throws ErrnoException {
         CachedObject o = byNode.get(nodeid);
