@@ -63,7 +63,7 @@ public final class CacheLayer implements AutoCloseable {
      */
     public record Options(int readaheadChunks, boolean directIo) {
         public static Options defaults() {
-            return new Options(8, true);
+            return new Options(16, true);
         }
     }
 
@@ -585,6 +585,16 @@ public final class CacheLayer implements AutoCloseable {
         if (h.lower.stat().size() > size) {
             h.lower.truncate(size);
         }
+        o.storeLock.lock();
+        try {
+            rechunkLocked(o, fd, size, buf);
+        } finally {
+            o.storeLock.unlock();
+        }
+    }
+
+    /** After the kernel wrote the cache file itself (passthrough writer): every chunk anew. */
+    private void rechunkLocked(CachedObject o, int fd, long size, MemorySegment buf) throws ErrnoException {
         synchronized (o) {
             o.writeSeq++;
             o.size = size;
@@ -865,22 +875,35 @@ public final class CacheLayer implements AutoCloseable {
     /** Writes a fetched chunk to the store and records it, unless the object changed meanwhile. */
     private void store(CachedObject o, long idx, long gen, long seq, MemorySegment buf, int len) {
         int crc = CacheStore.crc(buf.asSlice(0, len));
-        synchronized (o) {
-            if (o.gen != gen || o.writeSeq != seq) {
-                return;
-            }
-            Shared<Integer> df = null;
-            try {
-                df = dataLocked(o);
-                pwriteFully(df.value, buf, len, idx * cs);
-                chunkStoredLocked(o, new Chunk(idx, len, crc));
-            } catch (IndexException | ErrnoException e) {
-                storeFailed(o, e);
-            } finally {
-                if (df != null) {
-                    df.release();
+        o.storeLock.lock();
+        try {
+            Shared<Integer> df;
+            synchronized (o) {
+                if (o.gen != gen || o.writeSeq != seq) {
+                    return;
+                }
+                try {
+                    df = dataLocked(o);
+                } catch (IndexException e) {
+                    storeFailed(o, e);
+                    return;
                 }
             }
+            try {
+                pwriteFully(df.value, buf, len, idx * cs);
+                synchronized (o) {
+                    // An invalidation meanwhile: the bytes went to the old generation's file.
+                    if (o.gen == gen && o.writeSeq == seq) {
+                        chunkStoredLocked(o, new Chunk(idx, len, crc));
+                    }
+                }
+            } catch (ErrnoException e) {
+                storeFailed(o, e);
+            } finally {
+                df.release();
+            }
+        } finally {
+            o.storeLock.unlock();
         }
     }
 
@@ -992,6 +1015,16 @@ public final class CacheLayer implements AutoCloseable {
         int n = h.lower.write(offset, src);
         stats.writeBytes.add(n);
         CachedObject o = h.obj;
+        o.storeLock.lock();
+        try {
+            writeLocked(h, o, offset, src, n);
+        } finally {
+            o.storeLock.unlock();
+        }
+        return n;
+    }
+
+    private void writeLocked(Handle h, CachedObject o, long offset, MemorySegment src, int n) {
         synchronized (o) {
             o.writeSeq++;
             if (h.mode == Mode.DIRECT_IO) {
@@ -1011,7 +1044,6 @@ public final class CacheLayer implements AutoCloseable {
                 storeFailed(o, e);
             }
         }
-        return n;
     }
 
     /** Copies the part of a write that falls in chunk {@code idx} into the cache, if the chunk can be complete. */
@@ -1091,6 +1123,15 @@ public final class CacheLayer implements AutoCloseable {
     }
 
     private void truncate(CachedObject o, long size) {
+        o.storeLock.lock();
+        try {
+            truncateLocked(o, size);
+        } finally {
+            o.storeLock.unlock();
+        }
+    }
+
+    private void truncateLocked(CachedObject o, long size) {
         synchronized (o) {
             o.writeSeq++;
             long old = o.size;
@@ -1133,6 +1174,15 @@ public final class CacheLayer implements AutoCloseable {
         if (o == null) {
             return;
         }
+        o.storeLock.lock();
+        try {
+            changedLocked(o, offset, st);
+        } finally {
+            o.storeLock.unlock();
+        }
+    }
+
+    private void changedLocked(CachedObject o, long offset, Stat st) {
         synchronized (o) {
             o.writeSeq++;
             o.pageGen = -1;

@@ -34,6 +34,12 @@ final class CachedObject {
     /** Present chunks not yet checked against their CRC since the store was opened after a crash. */
     final Set<Long> unverified = new HashSet<>();
     final Map<Long, CompletableFuture<Void>> inflight = new HashMap<>();
+    /**
+     * Held (before the object's monitor, never after it) by whatever writes bytes into the data
+     * file: a fetch storing a chunk, a local write, a truncation. Reads of present chunks take
+     * neither, so a 1 MiB store does not hold up readers of the object.
+     */
+    final java.util.concurrent.locks.ReentrantLock storeLock = new java.util.concurrent.locks.ReentrantLock();
     /** This generation's data file, opened on first use. */
     Shared<Integer> data;
     /** A lower descriptor for fetching, opened on the first miss, closed with the last open. */

@@ -47,7 +47,7 @@ import picocli.CommandLine.Parameters;
                 "  noauto_unmount       do not unmount if the daemon dies (default: it does)",
                 "  dev, suid            honour device nodes / set-user-ID bits (root; default nodev,nosuid)",
                 "  chunk_size=BYTES     cache fill unit, 64K..16M, power of two (default 1M; fixed per cache dir)",
-                "  readahead=N          chunks fetched ahead of a sequential reader, 0..64 (default 8)",
+                "  readahead=N          chunks fetched ahead of a sequential reader, 0..64 (default 16)",
                 "  direct_io / nodirect_io  read the lower with O_DIRECT where it allows it (default on)",
                 "", "Example:  cachefs mount /mnt/nfs /mnt/cached --cache ~/.cache/cachefs/nfs"})
 final class MountCommand implements Callable<Integer> {
