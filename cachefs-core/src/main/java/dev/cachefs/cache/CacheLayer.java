@@ -146,6 +146,7 @@ public final class CacheLayer implements AutoCloseable {
     private final ThreadLocal<MemorySegment> buffers;
     private final MemorySegment zeros;
     private final AtomicInteger storeWarnings = new AtomicInteger();
+    private final DirCache dirs;
 
     public CacheLayer(CacheStore store, LowerFs lower, Identifier ids, IdentityMode identityMode, Options options,
                       CacheStats stats) {
@@ -164,6 +165,12 @@ public final class CacheLayer implements AutoCloseable {
         // Page-aligned, chunk-sized: what O_DIRECT reads of the lower need.
         this.buffers = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(cs, 4096));
         this.zeros = Arena.ofAuto().allocate(cs, 4096);
+        this.dirs = new DirCache(index, writer, ids, identityMode, stats);
+    }
+
+    /** Directory listings copied up. */
+    public DirCache dirs() {
+        return dirs;
     }
 
     public CacheStats stats() {

@@ -37,6 +37,10 @@ final class IndexWriter implements AutoCloseable {
 
     record SetState(long objId, ObjectState state) implements Op {}
 
+    /** A directory's complete listing (its object row made or updated first). */
+    record PutListing(dev.cachefs.index.FileId id, String path, Fingerprint fp, List<CacheIndex.Dirent> entries)
+            implements Op {}
+
     private record Barrier(CountDownLatch done) implements Op {}
 
     private final CacheIndex index;
@@ -120,6 +124,10 @@ final class IndexWriter implements AutoCloseable {
                         case DropChunks d -> index.dropChunksFrom(d.objId(), d.from());
                         case SetFingerprint f -> index.setFingerprint(f.objId(), f.fp());
                         case SetState s -> index.setState(s.objId(), s.state());
+                        case PutListing l -> {
+                            var rec = index.upsert(l.id(), l.path(), ObjectState.METADATA_ONLY, l.fp());
+                            index.putListing(rec.id(), l.entries(), true);
+                        }
                         case Barrier b -> { }
                     }
                 }

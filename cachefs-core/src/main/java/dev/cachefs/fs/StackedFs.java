@@ -138,7 +138,7 @@ public final class StackedFs implements FuseFilesystem {
         }
         files.clear();
         notifier.shutdown();
-        dirs.values().forEach(d -> d.dir.close());
+        dirs.values().stream().filter(d -> d.dir != null).forEach(d -> d.dir.close());
         dirs.clear();
     }
 
@@ -332,6 +332,7 @@ public final class StackedFs implements FuseFilesystem {
     }
 
     private Entry created(Ctx ctx, long parent, String name, String path) throws ErrnoException {
+        dirChanged(parent);
         Stat st = lower.stat(path);
         if (root && (st.uid() != ctx.uid() || st.gid() != ctx.gid())) {
             ownNew(ctx, parent, path, st);
@@ -343,6 +344,7 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public void unlink(Ctx ctx, long parent, String name) throws ErrnoException {
         lower.unlink(child(parent, name));
+        dirChanged(parent);
         detach(nodes.removed(parent, name));
     }
 
@@ -354,7 +356,12 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public void rmdir(Ctx ctx, long parent, String name) throws ErrnoException {
-        lower.rmdir(child(parent, name));
+        String path = child(parent, name);
+        lower.rmdir(path);
+        dirChanged(parent);
+        if (cache != null) {
+            cache.dirs().dropUnder(path);
+        }
         nodes.removed(parent, name);
     }
 
@@ -364,6 +371,12 @@ public final class StackedFs implements FuseFilesystem {
         String from = child(parent, name);
         String to = child(newParent, newName);
         lower.rename(from, to, flags);
+        dirChanged(parent);
+        dirChanged(newParent);
+        if (cache != null) {
+            cache.dirs().dropUnder(from); // a directory moved: its listings were keyed by its old path
+            cache.dirs().dropUnder(to);
+        }
         detach(nodes.renamed(parent, name, newParent, newName, (flags & Libc.RENAME_EXCHANGE) != 0));
     }
 
@@ -372,6 +385,7 @@ public final class StackedFs implements FuseFilesystem {
         String existing = nodes.path(nodeid);
         String path = child(newParent, newName);
         lower.link(existing, path);
+        dirChanged(newParent);
         Stat st = lower.stat(path);
         if (cache != null) {
             cache.ownChange(nodeid, st); // the link count and ctime changed, not the data
@@ -451,6 +465,9 @@ public final class StackedFs implements FuseFilesystem {
                 st = f.stat();
             }
             Entry e = entry(parent, name, st);
+            if (made) {
+                dirChanged(parent);
+            }
             if (cache != null && st.isRegular()) {
                 try {
                     return new Created(e, opened(e.nodeid(), cache.created(e.nodeid(), path, f, flags)));
@@ -560,24 +577,60 @@ public final class StackedFs implements FuseFilesystem {
 
     // ------------------------------------------------------------------ directories
 
-    /** An open directory: the lower descriptor and the batch being handed out. Guarded by itself. */
+    /**
+     * An open directory: the lower descriptor and the batch being handed out, or a cached listing
+     * (then {@code dir} is null and offsets are positions in it). Guarded by itself.
+     */
     private static final class DirHandle {
         final LowerDir dir;
+        final boolean cached;
+        final String path;
+        final Stat opened;
         List<LowerDir.DirEntry> batch = List.of();
         int index;
         long position;
+        /** What has been read from the lower, while it is the whole listing from its start; else null. */
+        List<LowerDir.DirEntry> collected;
 
-        DirHandle(LowerDir dir) {
+        DirHandle(LowerDir dir, String path, Stat opened, List<LowerDir.DirEntry> cachedListing) {
             this.dir = dir;
+            this.path = path;
+            this.opened = opened;
+            this.cached = cachedListing != null;
+            if (cached) {
+                batch = cachedListing;
+            } else if (opened != null) {
+                collected = new java.util.ArrayList<>();
+            }
         }
     }
 
     @Override
     public OpenResult opendir(Ctx ctx, long nodeid, int flags) throws ErrnoException {
-        LowerDir d = lower.openDir(nodes.path(nodeid));
+        String path = nodes.path(nodeid);
+        DirHandle h;
+        if (cache != null) {
+            Stat st = lower.stat(path); // one round trip instead of reading the whole directory
+            var listing = cache.dirs().valid(path, st);
+            h = listing.isPresent() ? new DirHandle(null, path, st, listing.get())
+                    : new DirHandle(lower.openDir(path), path, st, null);
+        } else {
+            h = new DirHandle(lower.openDir(path), path, null, null);
+        }
         long fh = nextHandle.getAndIncrement();
-        dirs.put(fh, new DirHandle(d));
+        dirs.put(fh, h);
         return new OpenResult(fh, 0);
+    }
+
+    /** A namespace change in directory node {@code parent} through the mount. */
+    private void dirChanged(long parent) {
+        if (cache != null) {
+            try {
+                cache.dirs().drop(nodes.path(parent));
+            } catch (ErrnoException e) {
+                cache.dirs().dropAll();
+            }
+        }
     }
 
     @Override
@@ -588,17 +641,32 @@ public final class StackedFs implements FuseFilesystem {
         }
         synchronized (h) {
             if (offset != h.position) {
-                h.dir.seek(offset);
-                h.batch = List.of();
-                h.index = 0;
+                if (h.cached) {
+                    h.index = (int) Math.min(offset, h.batch.size());
+                } else {
+                    h.dir.seek(offset);
+                    h.batch = List.of();
+                    h.index = 0;
+                    h.collected = null; // not read from the start in order: not a listing to keep
+                }
                 h.position = offset;
             }
             while (true) {
                 if (h.index >= h.batch.size()) {
+                    if (h.cached) {
+                        return;
+                    }
                     h.batch = h.dir.next();
                     h.index = 0;
                     if (h.batch.isEmpty()) {
+                        if (h.collected != null) {
+                            cache.dirs().store(h.path, h.opened, h.collected);
+                            h.collected = null;
+                        }
                         return;
+                    }
+                    if (h.collected != null) {
+                        h.collected.addAll(h.batch);
                     }
                 }
                 LowerDir.DirEntry e = h.batch.get(h.index);
@@ -643,7 +711,7 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public void releasedir(Ctx ctx, long nodeid, long fh) {
         DirHandle h = dirs.remove(fh);
-        if (h != null) {
+        if (h != null && h.dir != null) {
             synchronized (h) {
                 h.dir.close();
             }
@@ -656,6 +724,15 @@ public final class StackedFs implements FuseFilesystem {
         if (h == null) {
             throw new ErrnoException(Errno.EBADF);
         }
-        h.dir.fsync(dataOnly);
+        if (h.dir != null) {
+            h.dir.fsync(dataOnly);
+        } else {
+            LowerDir d = lower.openDir(h.path); // served from the cache: sync the lower's own
+            try {
+                d.fsync(dataOnly);
+            } finally {
+                d.close();
+            }
+        }
     }
 }

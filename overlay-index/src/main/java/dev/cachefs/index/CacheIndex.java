@@ -484,8 +484,12 @@ public final class CacheIndex implements AutoCloseable {
 
     // ------------------------------------------------------------------ directories and xattrs
 
-    /** A directory entry as copied up. */
-    public record Dirent(String name, Long childId, int type) {}
+    /** A directory entry as copied up: name, object id if known, d_type, inode number. */
+    public record Dirent(String name, Long childId, int type, long ino) {
+        public Dirent(String name, Long childId, int type) {
+            this(name, childId, type, 0);
+        }
+    }
 
     /** Replaces the cached listing of a directory; {@code complete}: it is the whole listing. */
     public synchronized void putListing(long dirId, List<Dirent> entries, boolean complete) throws IndexException {
@@ -495,7 +499,7 @@ public final class CacheIndex implements AutoCloseable {
                 del.executeUpdate();
             }
             try (PreparedStatement p = db.prepareStatement(
-                    "INSERT INTO dirents(dir_id, name, child_id, type) VALUES (?, ?, ?, ?)")) {
+                    "INSERT INTO dirents(dir_id, name, child_id, type, ino) VALUES (?, ?, ?, ?, ?)")) {
                 for (Dirent d : entries) {
                     p.setLong(1, dirId);
                     p.setBytes(2, RawPath.bytes(d.name()));
@@ -505,6 +509,7 @@ public final class CacheIndex implements AutoCloseable {
                         p.setLong(3, d.childId());
                     }
                     p.setInt(4, d.type());
+                    p.setLong(5, d.ino());
                     p.addBatch();
                 }
                 p.executeBatch();
@@ -520,14 +525,14 @@ public final class CacheIndex implements AutoCloseable {
 
     public synchronized List<Dirent> listing(long dirId) throws IndexException {
         List<Dirent> out = new ArrayList<>();
-        try (PreparedStatement p = db.prepareStatement("SELECT name, child_id, type FROM dirents WHERE dir_id = ? ORDER BY name")) {
+        try (PreparedStatement p = db.prepareStatement("SELECT name, child_id, type, ino FROM dirents WHERE dir_id = ? ORDER BY name")) {
             p.setLong(1, dirId);
             try (ResultSet r = p.executeQuery()) {
                 while (r.next()) {
                     byte[] n = r.getBytes(1);
                     long child = r.getLong(2);
                     Long childId = r.wasNull() ? null : child;
-                    out.add(new Dirent(RawPath.fromBytes(n, 0, n.length), childId, r.getInt(3)));
+                    out.add(new Dirent(RawPath.fromBytes(n, 0, n.length), childId, r.getInt(3), r.getLong(4)));
                 }
             }
         } catch (SQLException e) {

@@ -54,7 +54,9 @@ final class Migrations {
                     """
                     CREATE TABLE conflicts (
                       id INTEGER PRIMARY KEY, obj_id INTEGER, path BLOB NOT NULL, kind TEXT NOT NULL,
-                      detected_ms INTEGER NOT NULL, state TEXT NOT NULL)""")
+                      detected_ms INTEGER NOT NULL, state TEXT NOT NULL)"""),
+            // 1 -> 2: listings keep each entry's inode number (readdir gives it)
+            List.of("ALTER TABLE dirents ADD COLUMN ino INTEGER NOT NULL DEFAULT 0")
     );
 
     static int latest() {

@@ -152,4 +152,24 @@ class CacheIndexTest {
             ix.upsert(id("z"), "z", ObjectState.CACHED, null);
         }
     }
+
+    @Test
+    void aVersion1IndexKeepsItsListingsWhenMigrated() throws Exception {
+        Path db = tmp.resolve("v1.db");
+        try (var c = DriverManager.getConnection("jdbc:sqlite:" + db); var s = c.createStatement()) {
+            for (String sql : Migrations.STEPS.get(0)) {
+                s.execute(sql);
+            }
+            s.execute("PRAGMA application_id=" + CacheIndex.APPLICATION_ID);
+            s.execute("PRAGMA user_version=1");
+            s.execute("INSERT INTO objects(id, file_id, state, data_name) VALUES (7, x'00', 0, 'n')");
+            s.execute("INSERT INTO dirents(dir_id, name, child_id, type) VALUES (7, x'61', NULL, 8)");
+        }
+        try (CacheIndex ix = CacheIndex.open(db)) {
+            assertEquals(2, ix.schemaVersion());
+            assertEquals(List.of(new CacheIndex.Dirent("a", null, 8, 0)), ix.listing(7));
+            ix.putListing(7, List.of(new CacheIndex.Dirent("b", null, 4, 1234)), true);
+            assertEquals(List.of(new CacheIndex.Dirent("b", null, 4, 1234)), ix.listing(7));
+        }
+    }
 }

@@ -350,6 +350,45 @@ abstract class CacheSuite {
         assertArrayEquals(changed, Files.readAllBytes(third.mnt.resolve("f0")));
     }
 
+    private static java.util.TreeSet<String> names(Path dir) throws Exception {
+        try (var st = Files.list(dir)) {
+            return st.map(p -> p.getFileName().toString()).collect(java.util.stream.Collectors.toCollection(java.util.TreeSet::new));
+        }
+    }
+
+    @Test
+    void aListingIsServedFromTheCacheWhileTheDirectoryIsUnchanged() throws Exception {
+        Stack s = mount();
+        Path d = Files.createDirectory(s.lower.resolve("d"));
+        for (int i = 0; i < 50; i++) {
+            Files.writeString(d.resolve("f" + i), "x");
+        }
+        // Settled: listings of a directory changed in the last 2 s are not kept (coarse mtimes).
+        Files.setLastModifiedTime(d, FileTime.fromMillis(System.currentTimeMillis() - 60_000));
+        var expect = names(d);
+        assertEquals(expect, names(s.mnt.resolve("d")), "first listing, from the lower");
+        long hits = s.stats().metaHits.sum();
+        assertEquals(expect, names(s.mnt.resolve("d")), "second listing");
+        assertTrue(s.stats().metaHits.sum() > hits, "served from the cached listing: " + s.stats().snapshot());
+        // A change on the lower shows as a new directory mtime: listed afresh.
+        Files.writeString(d.resolve("behind-its-back"), "y");
+        Files.setLastModifiedTime(d, FileTime.fromMillis(System.currentTimeMillis() - 30_000));
+        assertTrue(names(s.mnt.resolve("d")).contains("behind-its-back"));
+        // A change through the mount shows at once.
+        Files.writeString(s.mnt.resolve("d/through-the-mount"), "z");
+        assertTrue(names(s.mnt.resolve("d")).contains("through-the-mount"));
+        Files.delete(s.mnt.resolve("d/f0"));
+        assertTrue(!names(s.mnt.resolve("d")).contains("f0"));
+        // Settled again, listed, then remounted: the listing comes from the index.
+        Files.setLastModifiedTime(d, FileTime.fromMillis(System.currentTimeMillis() - 10_000));
+        var now = names(d);
+        assertEquals(now, names(s.mnt.resolve("d")));
+        Stack again = remount(s);
+        long before = again.stats().metaHits.sum();
+        assertEquals(now, names(again.mnt.resolve("d")));
+        assertTrue(again.stats().metaHits.sum() > before, "the listing kept in the index was used: " + again.stats().snapshot());
+    }
+
     @Test
     void negativeEntriesAreRememberedForTheirTimeoutOnly() throws Exception {
         fx = Stack.on(lowerFs).chunkSize(CHUNK)
