@@ -222,6 +222,25 @@ abstract class CacheSuite {
     }
 
     @Test
+    void withoutPassthroughTheKernelKeepsItsPagesUntilTheVersionChanges() throws Exception {
+        fx = Stack.on(lowerFs).chunkSize(CHUNK).options(new dev.cachefs.fs.StackedFs.Options(1_000_000_000L, 1_000_000_000L, false))
+                .mountOptions(dev.cachefs.harness.Mounts.testOptions().withPassthrough(false)).mount();
+        Random rnd = new Random(10);
+        byte[] v1 = random(rnd, 3 * CHUNK);
+        Path low = fx.lower.resolve("f");
+        Files.write(low, v1);
+        assertArrayEquals(v1, Files.readAllBytes(fx.mnt.resolve("f")));
+        long reads = fx.stats().readOps.sum();
+        assertArrayEquals(v1, Files.readAllBytes(fx.mnt.resolve("f")));
+        assertEquals(reads, fx.stats().readOps.sum(), "the second open read the kernel's pages (FOPEN_KEEP_CACHE)");
+        byte[] v2 = random(rnd, 3 * CHUNK + 99);
+        Files.write(low, v2);
+        bumpMtime(low, 5);
+        assertArrayEquals(v2, Files.readAllBytes(fx.mnt.resolve("f")), "pages of the old version dropped at open");
+        assertTrue(fx.stats().kernelInvalidations.sum() >= 1, fx.stats().snapshot().toString());
+    }
+
+    @Test
     void concurrentReadersShareOneFetchPerChunk() throws Exception {
         Stack s = mount();
         byte[] d = random(new Random(3), 16 * CHUNK);
