@@ -71,6 +71,8 @@ public final class StackedFs implements FuseFilesystem {
     private final AtomicLong nextHandle = new AtomicLong(1);
     private final Map<Long, OpenFile> files = new ConcurrentHashMap<>();
     private final CacheLayer cache;
+    /** Extended attributes for the attribute timeout (with the cache and a non-zero timeout), else null. */
+    private final dev.cachefs.cache.XattrCache xattrs;
     /** Sends kernel notifications outside the request that finds them needed (no deadlock on its inode). */
     private final java.util.concurrent.ExecutorService notifier =
             java.util.concurrent.Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().daemon().name("cachefs-notify").unstarted(r));
@@ -97,6 +99,8 @@ public final class StackedFs implements FuseFilesystem {
         this.lower = lower;
         this.options = options;
         this.cache = cache;
+        this.xattrs = cache != null && options.attrTimeoutNs() > 0
+                ? new dev.cachefs.cache.XattrCache(options.attrTimeoutNs(), cache.stats()) : null;
         this.nodes = new NodeTable(lower.stat(""));
         long max;
         try {
@@ -258,6 +262,9 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public Attributes setattr(Ctx ctx, long nodeid, SetAttr c) throws ErrnoException {
         String path = nodes.path(nodeid);
+        if (xattrs != null) {
+            xattrs.drop(path); // a mode change rewrites the ACL
+        }
         OpenFile open = c.fh() >= 0 ? files.get(c.fh()) : null;
         LowerFile f = open != null ? open.lower() : null;
         if (c.has(Fuse.FATTR_MODE)) {
@@ -345,6 +352,7 @@ public final class StackedFs implements FuseFilesystem {
     public void unlink(Ctx ctx, long parent, String name) throws ErrnoException {
         lower.unlink(child(parent, name));
         dirChanged(parent);
+        namesGone(child(parent, name));
         detach(nodes.removed(parent, name));
     }
 
@@ -362,6 +370,7 @@ public final class StackedFs implements FuseFilesystem {
         if (cache != null) {
             cache.dirs().dropUnder(path);
         }
+        namesGone(path);
         nodes.removed(parent, name);
     }
 
@@ -377,6 +386,8 @@ public final class StackedFs implements FuseFilesystem {
             cache.dirs().dropUnder(from); // a directory moved: its listings were keyed by its old path
             cache.dirs().dropUnder(to);
         }
+        namesGone(from);
+        namesGone(to);
         detach(nodes.renamed(parent, name, newParent, newName, (flags & Libc.RENAME_EXCHANGE) != 0));
     }
 
@@ -557,22 +568,59 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public int getxattr(Ctx ctx, long nodeid, String name, MemorySegment dst) throws ErrnoException {
-        return lower.getxattr(nodes.path(nodeid), name, dst);
+        String path = nodes.path(nodeid);
+        if (xattrs != null) {
+            return xattrs.get(path, name, dst, buf -> lower.getxattr(path, name, buf));
+        }
+        return lower.getxattr(path, name, dst);
     }
 
     @Override
     public int listxattr(Ctx ctx, long nodeid, MemorySegment dst) throws ErrnoException {
+        // Not cached: listing is rare next to getxattr, and some lowers break on any other buffer
+        // size than the caller's (smbnetfs answers a size query of the list with EIO, then EIO to
+        // everything).
         return lower.listxattr(nodes.path(nodeid), dst);
     }
 
     @Override
     public void setxattr(Ctx ctx, long nodeid, String name, MemorySegment value, int flags) throws ErrnoException {
-        lower.setxattr(nodes.path(nodeid), name, value, flags);
+        String path = nodes.path(nodeid);
+        try {
+            lower.setxattr(path, name, value, flags);
+        } finally {
+            xattrsChanged(nodeid, path);
+        }
     }
 
     @Override
     public void removexattr(Ctx ctx, long nodeid, String name) throws ErrnoException {
-        lower.removexattr(nodes.path(nodeid), name);
+        String path = nodes.path(nodeid);
+        try {
+            lower.removexattr(path, name);
+        } finally {
+            xattrsChanged(nodeid, path);
+        }
+    }
+
+    /** Our own xattr change: drop what we remember, and keep the data (only ctime moved). */
+    private void xattrsChanged(long nodeid, String path) {
+        if (xattrs != null) {
+            xattrs.drop(path);
+        }
+        if (cache != null) {
+            try {
+                cache.ownChange(nodeid, lower.stat(path));
+            } catch (ErrnoException e) {
+                // gone: the next lookup says so
+            }
+        }
+    }
+
+    private void namesGone(String path) {
+        if (xattrs != null) {
+            xattrs.dropUnder(path);
+        }
     }
 
     // ------------------------------------------------------------------ directories

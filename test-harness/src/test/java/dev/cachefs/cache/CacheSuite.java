@@ -408,6 +408,41 @@ abstract class CacheSuite {
         assertTrue(again.stats().metaHits.sum() > before, "the listing kept in the index was used: " + again.stats().snapshot());
     }
 
+    private static String xattr(Path p, String name) throws Exception {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(256);
+            long n = Libc.lgetxattr(Sys.raw(p), name, buf);
+            return new String(buf.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE));
+        }
+    }
+
+    private static void setXattr(Path p, String name, String value) throws Exception {
+        try (Arena a = Arena.ofConfined()) {
+            byte[] v = value.getBytes();
+            MemorySegment seg = a.allocate(v.length);
+            MemorySegment.copy(v, 0, seg, ValueLayout.JAVA_BYTE, 0, v.length);
+            Libc.lsetxattr(Sys.raw(p), name, seg, 0);
+        }
+    }
+
+    @Test
+    void extendedAttributesAreAnsweredFromTheCacheAndOwnChangesShowAtOnce() throws Exception {
+        Assumptions.assumeTrue(lowerFs.can(Lower.Capability.XATTRS), lowerFs.name() + " has no xattrs");
+        Stack s = mount();
+        Path low = s.lower.resolve("f");
+        Files.writeString(low, "x");
+        setXattr(low, "user.tag", "one");
+        assertEquals("one", xattr(s.mnt.resolve("f"), "user.tag"));
+        long calls = s.stats().lowerCalls.sum();
+        for (int i = 0; i < 5; i++) {
+            assertEquals("one", xattr(s.mnt.resolve("f"), "user.tag"));
+        }
+        assertEquals(calls, s.stats().lowerCalls.sum(), "repeated getxattr within the attribute timeout costs no lower call");
+        setXattr(s.mnt.resolve("f"), "user.tag", "two");
+        assertEquals("two", xattr(s.mnt.resolve("f"), "user.tag"), "our own change shows at once");
+        assertEquals("two", xattr(low, "user.tag"));
+    }
+
     @Test
     void negativeEntriesAreRememberedForTheirTimeoutOnly() throws Exception {
         fx = Stack.on(lowerFs).chunkSize(CHUNK)
