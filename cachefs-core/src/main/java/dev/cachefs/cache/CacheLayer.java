@@ -147,6 +147,7 @@ public final class CacheLayer implements AutoCloseable {
     private final MemorySegment zeros;
     private final AtomicInteger storeWarnings = new AtomicInteger();
     private final DirCache dirs;
+    private final MetaCopy meta;
 
     public CacheLayer(CacheStore store, LowerFs lower, Identifier ids, IdentityMode identityMode, Options options,
                       CacheStats stats) {
@@ -166,6 +167,12 @@ public final class CacheLayer implements AutoCloseable {
         this.buffers = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(cs, 4096));
         this.zeros = Arena.ofAuto().allocate(cs, 4096);
         this.dirs = new DirCache(index, writer, ids, identityMode, stats);
+        this.meta = new MetaCopy(writer, ids);
+    }
+
+    /** Metadata copied up into the index. */
+    public MetaCopy meta() {
+        return meta;
     }
 
     /** Directory listings copied up. */

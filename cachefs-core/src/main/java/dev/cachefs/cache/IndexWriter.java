@@ -41,6 +41,13 @@ final class IndexWriter implements AutoCloseable {
     record PutListing(dev.cachefs.index.FileId id, String path, Fingerprint fp, List<CacheIndex.Dirent> entries)
             implements Op {}
 
+    record PutAttrs(dev.cachefs.index.FileId id, String path, CacheIndex.Attrs attrs) implements Op {}
+
+    /** A symlink's target (its row comes from its lookup, written before). */
+    record PutSymlink(dev.cachefs.index.FileId id, String target) implements Op {}
+
+    record PutXattr(dev.cachefs.index.FileId id, String name, byte[] value) implements Op {}
+
     private record Barrier(CountDownLatch done) implements Op {}
 
     private final CacheIndex index;
@@ -124,6 +131,19 @@ final class IndexWriter implements AutoCloseable {
                         case DropChunks d -> index.dropChunksFrom(d.objId(), d.from());
                         case SetFingerprint f -> index.setFingerprint(f.objId(), f.fp());
                         case SetState s -> index.setState(s.objId(), s.state());
+                        case PutAttrs a -> index.putAttrs(a.id(), a.path(), a.attrs());
+                        case PutSymlink l -> {
+                            var rec = index.find(l.id());
+                            if (rec.isPresent()) {
+                                index.setSymlinkTarget(rec.get().id(), l.target());
+                            }
+                        }
+                        case PutXattr x -> {
+                            var rec = index.find(x.id());
+                            if (rec.isPresent()) {
+                                index.putXattr(rec.get().id(), x.name(), x.value());
+                            }
+                        }
                         case PutListing l -> {
                             var rec = index.upsert(l.id(), l.path(), ObjectState.METADATA_ONLY, l.fp());
                             index.putListing(rec.id(), l.entries(), true);

@@ -156,9 +156,12 @@ public final class StackedFs implements FuseFilesystem {
         return files.size();
     }
 
-    private Entry entry(long parent, String name, Stat st) throws ErrnoException {
+    private Entry entry(long parent, String name, String path, Stat st) throws ErrnoException {
         long id = nodes.remember(parent, name, st);
         observed(id, st);
+        if (cache != null) {
+            cache.meta().attrs(path, st);
+        }
         return new Entry(id, 0, st, options.entryTimeoutNs(), options.attrTimeoutNs());
     }
 
@@ -239,7 +242,7 @@ public final class StackedFs implements FuseFilesystem {
             }
             throw e;
         }
-        return entry(parent, name, st);
+        return entry(parent, name, path, st);
     }
 
     private static final Stat NO_STAT = new Stat(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -254,8 +257,12 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public Attributes getattr(Ctx ctx, long nodeid, long fh) throws ErrnoException {
         OpenFile f = fh >= 0 ? files.get(fh) : null;
-        Stat st = f != null && f.lower() != null ? f.lower().stat() : lower.stat(nodes.path(nodeid));
+        String path = nodes.path(nodeid);
+        Stat st = f != null && f.lower() != null ? f.lower().stat() : lower.stat(path);
         observed(nodeid, st);
+        if (cache != null) {
+            cache.meta().attrs(path, st);
+        }
         return attrs(st);
     }
 
@@ -314,7 +321,12 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public String readlink(Ctx ctx, long nodeid) throws ErrnoException {
-        return lower.readlink(nodes.path(nodeid));
+        String path = nodes.path(nodeid);
+        String target = lower.readlink(path);
+        if (cache != null) {
+            cache.meta().symlink(path, target);
+        }
+        return target;
     }
 
     @Override
@@ -345,7 +357,7 @@ public final class StackedFs implements FuseFilesystem {
             ownNew(ctx, parent, path, st);
             st = lower.stat(path);
         }
-        return entry(parent, name, st);
+        return entry(parent, name, path, st);
     }
 
     @Override
@@ -401,7 +413,7 @@ public final class StackedFs implements FuseFilesystem {
         if (cache != null) {
             cache.ownChange(nodeid, st); // the link count and ctime changed, not the data
         }
-        return entry(newParent, newName, st);
+        return entry(newParent, newName, path, st);
     }
 
     // ------------------------------------------------------------------ files
@@ -475,7 +487,7 @@ public final class StackedFs implements FuseFilesystem {
                 ownNew(ctx, parent, path, st);
                 st = f.stat();
             }
-            Entry e = entry(parent, name, st);
+            Entry e = entry(parent, name, path, st);
             if (made) {
                 dirChanged(parent);
             }
@@ -569,10 +581,12 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public int getxattr(Ctx ctx, long nodeid, String name, MemorySegment dst) throws ErrnoException {
         String path = nodes.path(nodeid);
-        if (xattrs != null) {
-            return xattrs.get(path, name, dst, buf -> lower.getxattr(path, name, buf));
+        int n = xattrs != null ? xattrs.get(path, name, dst, buf -> lower.getxattr(path, name, buf))
+                : lower.getxattr(path, name, dst);
+        if (cache != null && dst.byteSize() > 0) {
+            cache.meta().xattr(path, name, dst.asSlice(0, n).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
         }
-        return lower.getxattr(path, name, dst);
+        return n;
     }
 
     @Override
@@ -620,6 +634,9 @@ public final class StackedFs implements FuseFilesystem {
     private void namesGone(String path) {
         if (xattrs != null) {
             xattrs.dropUnder(path);
+        }
+        if (cache != null) {
+            cache.meta().dropUnder(path);
         }
     }
 

@@ -299,6 +299,52 @@ public final class CacheIndex implements AutoCloseable {
         return find(id).orElseThrow();
     }
 
+    /** The attributes copied up with an object (metacopy), beyond its fingerprint. */
+    public record Attrs(int mode, int uid, int gid, int nlink, long rdev, long atimeNs, long blocks) {}
+
+    /**
+     * Records an object's attributes (adding it, metadata only, if the index does not have it);
+     * its state and fingerprint are left as they are. Returns its object id.
+     */
+    public synchronized long putAttrs(FileId id, String path, Attrs a) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("""
+                INSERT INTO objects(file_id, path, state, data_name, mode, uid, gid, nlink, rdev, atime_ns, blocks)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(file_id) DO UPDATE SET path = excluded.path, mode = excluded.mode, uid = excluded.uid,
+                  gid = excluded.gid, nlink = excluded.nlink, rdev = excluded.rdev, atime_ns = excluded.atime_ns,
+                  blocks = excluded.blocks""")) {
+            p.setBytes(1, id.encoded());
+            p.setBytes(2, path == null ? null : RawPath.bytes(path));
+            p.setInt(3, ObjectState.METADATA_ONLY.code);
+            p.setString(4, CacheStore.dataNameOf(id));
+            p.setInt(5, a.mode());
+            p.setInt(6, a.uid());
+            p.setInt(7, a.gid());
+            p.setInt(8, a.nlink());
+            p.setLong(9, a.rdev());
+            p.setLong(10, a.atimeNs());
+            p.setLong(11, a.blocks());
+            p.executeUpdate();
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        hot.invalidate(id);
+        return find(id).orElseThrow().id();
+    }
+
+    public synchronized Optional<Attrs> attrs(long objId) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement(
+                "SELECT mode, uid, gid, nlink, rdev, atime_ns, blocks FROM objects WHERE id = ? AND mode IS NOT NULL")) {
+            p.setLong(1, objId);
+            try (ResultSet r = p.executeQuery()) {
+                return r.next() ? Optional.of(new Attrs(r.getInt(1), r.getInt(2), r.getInt(3), r.getInt(4), r.getLong(5),
+                        r.getLong(6), r.getLong(7))) : Optional.empty();
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
     public synchronized void setState(long objId, ObjectState state) throws IndexException {
         update(objId, "UPDATE objects SET state = ? WHERE id = ?", p -> {
             p.setInt(1, state.code);

@@ -444,6 +444,49 @@ abstract class CacheSuite {
     }
 
     @Test
+    void metadataSeenThroughTheMountIsCopiedIntoTheIndex() throws Exception {
+        Stack s = mount();
+        Path low = s.lower.resolve("f");
+        Files.writeString(low, "data");
+        Files.setPosixFilePermissions(low, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r-----"));
+        boolean links = lowerFs.can(Lower.Capability.SYMLINKS);
+        boolean xattrs = lowerFs.can(Lower.Capability.XATTRS);
+        if (links) {
+            Files.createSymbolicLink(s.lower.resolve("l"), Path.of("f"));
+        }
+        if (xattrs) {
+            setXattr(low, "user.k", "v");
+        }
+        var lowerMode = Libc.lstat(Sys.raw(low)).mode();
+        Files.readAttributes(s.mnt.resolve("f"), "unix:mode");
+        if (links) {
+            assertEquals(Path.of("f"), Files.readSymbolicLink(s.mnt.resolve("l")));
+        }
+        if (xattrs) {
+            assertEquals("v", xattr(s.mnt.resolve("f"), "user.k"));
+        }
+        s.close();
+        fx = null;
+        try (var ix = dev.cachefs.index.CacheIndex.open(s.cacheDir.resolve("index.db"))) {
+            java.util.Map<String, dev.cachefs.index.ObjectRecord> byPath = new java.util.HashMap<>();
+            ix.forEachObject(o -> byPath.put(o.path(), o));
+            String rel = s.lower.getFileName() + "/f";
+            var f = byPath.entrySet().stream().filter(e -> e.getKey() != null && (e.getKey().equals("f") || e.getKey().endsWith("/f")))
+                    .map(java.util.Map.Entry::getValue).findFirst();
+            assertTrue(f.isPresent(), "an index row for f (" + rel + "): " + byPath.keySet());
+            assertEquals(lowerMode, ix.attrs(f.get().id()).orElseThrow().mode(), "its mode");
+            if (xattrs) {
+                assertEquals("v", new String(ix.xattr(f.get().id(), "user.k").orElseThrow()), "its xattr");
+            }
+            if (links) {
+                var l = byPath.entrySet().stream().filter(e -> e.getKey() != null && e.getKey().endsWith("l"))
+                        .map(java.util.Map.Entry::getValue).findFirst();
+                assertEquals("f", l.orElseThrow().symlinkTarget(), "the symlink's target");
+            }
+        }
+    }
+
+    @Test
     void negativeEntriesAreRememberedForTheirTimeoutOnly() throws Exception {
         fx = Stack.on(lowerFs).chunkSize(CHUNK)
                 .options(dev.cachefs.fs.StackedFs.Options.defaults().withNegativeTimeout(60_000_000_000L)).mount();

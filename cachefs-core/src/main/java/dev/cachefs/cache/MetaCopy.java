@@ -1,0 +1,79 @@
+package dev.cachefs.cache;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import dev.cachefs.index.CacheIndex;
+import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Stat;
+import java.util.Arrays;
+
+/**
+ * Copies metadata up into the index as the mount sees it: every object's attributes (from
+ * lookups and getattrs), symlink targets and extended attribute values, written behind the
+ * requests by the {@link IndexWriter}. Online they are served by the kernel and the daemon's
+ * memory caches; the index copy is what a remount and disconnected operation have. Writes that
+ * would repeat what was last written are skipped, so a metadata walk does not rewrite its rows.
+ */
+public final class MetaCopy {
+    /** What was last written for a path, to skip repeats (atime is not compared: reads move it). */
+    private record Written(int mode, int uid, int gid, int nlink, long rdev, long blocks) {}
+
+    private final IndexWriter writer;
+    private final CacheLayer.Identifier ids;
+    private final Cache<String, Written> attrs = Caffeine.newBuilder().maximumSize(200_000).build();
+    private final Cache<String, String> links = Caffeine.newBuilder().maximumSize(50_000).build();
+    private final Cache<String, byte[]> xattrs = Caffeine.newBuilder().maximumSize(100_000).build();
+
+    MetaCopy(IndexWriter writer, CacheLayer.Identifier ids) {
+        this.writer = writer;
+        this.ids = ids;
+    }
+
+    public void attrs(String path, Stat st) {
+        Written w = new Written(st.mode(), st.uid(), st.gid(), st.nlink(), Stat.makedev(st.rdevMajor(), st.rdevMinor()),
+                st.blocks());
+        if (w.equals(attrs.getIfPresent(path))) {
+            return;
+        }
+        try {
+            writer.submit(new IndexWriter.PutAttrs(ids.idOf(path), path, new CacheIndex.Attrs(w.mode(), w.uid(), w.gid(),
+                    w.nlink(), w.rdev(), st.atimeSec() * 1_000_000_000L + st.atimeNsec(), w.blocks())));
+            attrs.put(path, w);
+        } catch (ErrnoException e) {
+            // no identity now (gone, or the lower refuses a handle): the next lookup tries again
+        }
+    }
+
+    public void symlink(String path, String target) {
+        if (target.equals(links.getIfPresent(path))) {
+            return;
+        }
+        try {
+            writer.submit(new IndexWriter.PutSymlink(ids.idOf(path), target));
+            links.put(path, target);
+        } catch (ErrnoException e) {
+            // as above
+        }
+    }
+
+    public void xattr(String path, String name, byte[] value) {
+        String key = path + "\u0000" + name;
+        if (Arrays.equals(value, xattrs.getIfPresent(key))) {
+            return;
+        }
+        try {
+            writer.submit(new IndexWriter.PutXattr(ids.idOf(path), name, value));
+            xattrs.put(key, value);
+        } catch (ErrnoException e) {
+            // as above
+        }
+    }
+
+    /** {@code path} and what is under it moved or went away: forget what was written for them. */
+    public void dropUnder(String path) {
+        String prefix = path + "/";
+        attrs.asMap().keySet().removeIf(k -> k.equals(path) || k.startsWith(prefix));
+        links.asMap().keySet().removeIf(k -> k.equals(path) || k.startsWith(prefix));
+        xattrs.asMap().keySet().removeIf(k -> k.startsWith(path + "\u0000") || k.startsWith(prefix));
+    }
+}
