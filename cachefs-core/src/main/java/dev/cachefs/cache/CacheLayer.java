@@ -982,13 +982,17 @@ public final class CacheLayer implements AutoCloseable {
         long end = offset + n;
         int window;
         synchronized (h) {
-            if (offset == h.nextOffset) {
+            // The kernel's own readahead sends several reads at once, which reach the workers out
+            // of order: a read near the furthest one so far still counts as sequential.
+            if (Math.abs(offset - h.nextOffset) <= 2L * cs) {
                 h.window = Math.min(max, Math.max(2, h.window * 2));
+                h.nextOffset = Math.max(h.nextOffset, end);
             } else {
                 h.window = 0;
+                h.nextOffset = end;
             }
-            h.nextOffset = end;
             window = h.window;
+            end = h.nextOffset;
         }
         if (window == 0) {
             return;

@@ -49,6 +49,7 @@ import picocli.CommandLine.Parameters;
                 "  chunk_size=BYTES     cache fill unit, 64K..16M, power of two (default 1M; fixed per cache dir)",
                 "  readahead=N          chunks fetched ahead of a sequential reader, 0..64 (default 16)",
                 "  direct_io / nodirect_io  read the lower with O_DIRECT where it allows it (default on)",
+                "  kernel_readahead=SIZE  the kernel's readahead on this mount (root; default 4M; 0: leave at 128K)",
                 "", "Example:  cachefs mount /mnt/nfs /mnt/cached --cache ~/.cache/cachefs/nfs"})
 final class MountCommand implements Callable<Integer> {
     static final String READY = "CACHEFS-READY";
@@ -76,7 +77,8 @@ final class MountCommand implements Callable<Integer> {
     @Option(names = "--notify-ready", hidden = true)
     boolean notifyReady;
 
-    record Settings(MountOptions mount, StackedFs.Options fs, int chunkSize, CacheLayer.Options cache) {}
+    record Settings(MountOptions mount, StackedFs.Options fs, int chunkSize, CacheLayer.Options cache,
+                    int kernelReadaheadKb) {}
 
     @Override
     public Integer call() throws Exception {
@@ -109,6 +111,7 @@ final class MountCommand implements Callable<Integer> {
         StackedFs.Options so = StackedFs.Options.defaults();
         int chunk = CacheStore.DEFAULT_CHUNK_SIZE;
         CacheLayer.Options co = CacheLayer.Options.defaults();
+        int kernelRa = 4096;
         for (String raw : options) {
             String o = raw.trim();
             if (o.isEmpty()) {
@@ -151,6 +154,12 @@ final class MountCommand implements Callable<Integer> {
                         }
                         co = new CacheLayer.Options(n, co.directIo());
                     }
+                    case "kernel_readahead" -> {
+                        kernelRa = (int) (Sizes.parse(need(key, val)) / 1024);
+                        if (kernelRa < 0 || kernelRa > 1 << 20) {
+                            throw new Main.UserError(Main.USAGE, "kernel_readahead must be 0..1G");
+                        }
+                    }
                     case "direct_io" -> co = new CacheLayer.Options(co.readaheadChunks(), true);
                     case "nodirect_io" -> co = new CacheLayer.Options(co.readaheadChunks(), false);
                     default -> throw new Main.UserError(Main.USAGE, "unknown mount option '" + o
@@ -162,7 +171,7 @@ final class MountCommand implements Callable<Integer> {
                 throw new Main.UserError(Main.USAGE, e.getMessage());
             }
         }
-        return new Settings(mo, so, chunk, co);
+        return new Settings(mo, so, chunk, co, kernelRa);
     }
 
     private static String need(String key, String val) {
@@ -344,6 +353,9 @@ final class MountCommand implements Callable<Integer> {
             lowerFs.close();
             store.close();
             throw new Main.UserError(Main.FAILED, e.getMessage());
+        }
+        if (Libc.geteuid() == 0 && settings.kernelReadaheadKb() > 0) {
+            session.setReadahead(settings.kernelReadaheadKb());
         }
         org.slf4j.LoggerFactory.getLogger(MountCommand.class).info("mounted {} on {} (passthrough {})",
                 lowerDir, mp, session.passthroughAvailable());

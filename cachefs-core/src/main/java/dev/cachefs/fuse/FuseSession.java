@@ -114,6 +114,23 @@ public final class FuseSession implements FuseConnection, AutoCloseable {
         return s;
     }
 
+    /**
+     * Sets the kernel's readahead for this mount (its backing device's {@code read_ahead_kb}; the
+     * kernel starts every FUSE mount at 128 KiB and INIT cannot raise it). Root only; false if the
+     * kernel refused, which costs only speed.
+     */
+    public boolean setReadahead(int kib) {
+        try {
+            Stat st = Libc.lstat(RawPath.fromText(mountpoint.toString()));
+            Path knob = Path.of("/sys/class/bdi", Stat.majorOf(st.dev()) + ":" + Stat.minorOf(st.dev()), "read_ahead_kb");
+            java.nio.file.Files.writeString(knob, Integer.toString(kib));
+            return true;
+        } catch (ErrnoException | IOException e) {
+            log.debug("kernel readahead of {} left as it is: {}", mountpoint, e.getMessage());
+            return false;
+        }
+    }
+
     /** The fusectl connection number (the minor of the mount's device), -1 if unknown. */
     private volatile long connectionId = -1;
 

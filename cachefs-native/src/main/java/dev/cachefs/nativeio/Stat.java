@@ -53,6 +53,11 @@ public record Stat(
                 | ((mi & 0xffffff00L) << 12) | (mi & 0xffL);
     }
 
+    /** The major number of a glibc dev_t. */
+    public static long majorOf(long dev) {
+        return ((dev >>> 8) & 0xfffL) | ((dev >>> 32) & 0xfffff000L);
+    }
+
     /** The minor number of a glibc dev_t. */
     public static long minorOf(long dev) {
         return (dev & 0xffL) | ((dev >>> 12) & 0xffffff00L);

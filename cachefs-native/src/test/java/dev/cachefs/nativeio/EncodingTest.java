@@ -25,6 +25,9 @@ class EncodingTest {
         assertEquals(0x0103L, Stat.makedev(1, 3));
         assertEquals(3, Stat.minorOf(Stat.makedev(1, 3)));
         assertEquals(70000, Stat.minorOf(Stat.makedev(0, 70000)));
+        assertEquals(1, Stat.majorOf(Stat.makedev(1, 3)));
+        assertEquals(5000, Stat.majorOf(Stat.makedev(5000, 70000)));
+        assertEquals(70000, Stat.minorOf(Stat.makedev(5000, 70000)));
     }
 
     @Test

@@ -128,6 +128,9 @@ public final class Stack implements AutoCloseable {
             }
             made = new StackedFs(lowerFs, b.options, layer);
             mounted = Mounts.mount(mnt, made, b.mountOptions);
+            if (Libc.geteuid() == 0) {
+                mounted.session.setReadahead(4096); // as the daemon does
+            }
         } catch (IndexException e) {
             throw new IOException(e.getMessage(), e);
         } finally {
