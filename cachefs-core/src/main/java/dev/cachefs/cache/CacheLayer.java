@@ -159,7 +159,7 @@ public final class CacheLayer implements AutoCloseable {
         this.options = options;
         this.stats = stats;
         this.cs = store.chunkSize();
-        this.writer = new IndexWriter(index);
+        this.writer = new IndexWriter(index, store::unlinkDataOnly);
         AtomicInteger n = new AtomicInteger();
         this.fetchPool = Executors.newFixedThreadPool(Math.max(1, options.readaheadChunks()),
                 r -> Thread.ofPlatform().daemon().name("cachefs-fetch-" + n.incrementAndGet()).unstarted(r));
@@ -340,6 +340,59 @@ public final class CacheLayer implements AutoCloseable {
                 objects.remove(o.rec.fileId(), o);
             }
         }
+    }
+
+    /**
+     * {@code from} was renamed to {@code to} through the mount. With path identity the objects
+     * there (the file, or everything under a directory) get the identities of their new paths,
+     * in memory and in the index, so their cached data stays theirs across remounts.
+     */
+    public void renamed(String from, String to) {
+        if (identityMode != IdentityMode.PATH) {
+            return;
+        }
+        String prefix = from + "/";
+        synchronized (objects) {
+            List<CachedObject> moved = new java.util.ArrayList<>();
+            objects.values().removeIf(o -> {
+                String p;
+                synchronized (o) {
+                    p = o.path;
+                }
+                if (p.equals(from) || p.startsWith(prefix)) {
+                    moved.add(o);
+                    return true;
+                }
+                return false;
+            });
+            for (CachedObject o : moved) {
+                synchronized (o) {
+                    String np = to + o.path.substring(from.length());
+                    try {
+                        FileId id = ids.idOf(np);
+                        ObjectRecord r = o.rec;
+                        o.rec = new ObjectRecord(r.id(), id, np, r.state(), r.fingerprint(), r.dataName(), r.pinned(),
+                                r.dirComplete(), r.symlinkTarget(), r.lastAccessMs(), r.accessCount());
+                        o.path = np;
+                        objects.put(id, o);
+                    } catch (ErrnoException e) {
+                        log.debug("no identity for {}: {}", np, e.getMessage());
+                    }
+                }
+            }
+        }
+        writer.submit(new IndexWriter.Rekey(from, to, p -> {
+            try {
+                return ids.idOf(p);
+            } catch (ErrnoException e) {
+                throw new IllegalStateException(e);
+            }
+        }));
+    }
+
+    /** Whether the cache holds an object for node {@code nodeid}. */
+    public boolean knows(long nodeid) {
+        return byNode.containsKey(nodeid);
     }
 
     /** The kernel forgot node {@code nodeid}. */

@@ -23,7 +23,8 @@ import java.util.concurrent.CompletableFuture;
  * fetch of the range they change.
  */
 final class CachedObject {
-    final ObjectRecord rec;
+    /** Its index row; replaced (new FileId, same object id and data file) when a rename re-keys it. */
+    volatile ObjectRecord rec;
     String path;
     Fingerprint fp;
     long size;

@@ -48,15 +48,21 @@ final class IndexWriter implements AutoCloseable {
 
     record PutXattr(dev.cachefs.index.FileId id, String name, byte[] value) implements Op {}
 
+    /** Path identity: what was at {@code from} (and under it) is at {@code to} now. */
+    record Rekey(String from, String to, java.util.function.Function<String, dev.cachefs.index.FileId> idOf) implements Op {}
+
     private record Barrier(CountDownLatch done) implements Op {}
 
     private final CacheIndex index;
+    /** Removes the data file of an index row a rename replaced. */
+    private final java.util.function.Consumer<dev.cachefs.index.ObjectRecord> displacedData;
     private final BlockingQueue<Op> queue = new LinkedBlockingQueue<>();
     private final Thread thread;
     private volatile boolean closed;
 
-    IndexWriter(CacheIndex index) {
+    IndexWriter(CacheIndex index, java.util.function.Consumer<dev.cachefs.index.ObjectRecord> displacedData) {
         this.index = index;
+        this.displacedData = displacedData;
         this.thread = Thread.ofPlatform().daemon().name("cachefs-index-writer").start(this::run);
     }
 
@@ -132,6 +138,7 @@ final class IndexWriter implements AutoCloseable {
                         case SetFingerprint f -> index.setFingerprint(f.objId(), f.fp());
                         case SetState s -> index.setState(s.objId(), s.state());
                         case PutAttrs a -> index.putAttrs(a.id(), a.path(), a.attrs());
+                        case Rekey k -> index.rekeyPaths(k.from(), k.to(), k.idOf()).forEach(displacedData);
                         case PutSymlink l -> {
                             var rec = index.find(l.id());
                             if (rec.isPresent()) {

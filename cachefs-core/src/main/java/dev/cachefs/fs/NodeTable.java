@@ -190,6 +190,12 @@ final class NodeTable {
         return !exchange && displaced != null && displaced != moving ? displaced.id : 0;
     }
 
+    /** The node named {@code name} in {@code parent}, or 0 if the kernel does not know one. */
+    synchronized long lookupChild(long parent, String name) {
+        Node n = byName.get(new ChildKey(parent, name));
+        return n == null ? 0 : n.id;
+    }
+
     synchronized int size() {
         return byId.size();
     }

@@ -400,7 +400,20 @@ public final class StackedFs implements FuseFilesystem {
         }
         namesGone(from);
         namesGone(to);
-        detach(nodes.renamed(parent, name, newParent, newName, (flags & Libc.RENAME_EXCHANGE) != 0));
+        long displaced = nodes.renamed(parent, name, newParent, newName, (flags & Libc.RENAME_EXCHANGE) != 0);
+        detach(displaced);
+        if (cache != null && (flags & Libc.RENAME_EXCHANGE) == 0) {
+            cache.renamed(from, to);
+            long moved = nodes.lookupChild(newParent, newName);
+            if (moved != 0 && cache.knows(moved)) {
+                // Most lowers move the ctime with a rename: that is us, not a new version.
+                try {
+                    cache.ownChange(moved, lower.stat(to));
+                } catch (ErrnoException e) {
+                    // renamed again since: the next revalidation decides
+                }
+            }
+        }
     }
 
     @Override

@@ -345,6 +345,52 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
+    /**
+     * Path identity: the objects at {@code from} and under it were renamed to {@code to}; each is
+     * given the identity of its new path ({@code idOf}). Rows already under a new identity (what
+     * the rename replaced) are deleted and returned, so the caller can remove their data.
+     */
+    public synchronized List<ObjectRecord> rekeyPaths(String from, String to, java.util.function.Function<String, FileId> idOf)
+            throws IndexException {
+        List<ObjectRecord> moved = new ArrayList<>();
+        try (PreparedStatement p = db.prepareStatement("SELECT " + COLUMNS + " FROM objects WHERE path = ? OR (path >= ? AND path < ?)")) {
+            p.setBytes(1, RawPath.bytes(from));
+            p.setBytes(2, RawPath.bytes(from + "/"));
+            p.setBytes(3, RawPath.bytes(from + "0")); // '0' follows '/'
+            try (ResultSet r = p.executeQuery()) {
+                while (r.next()) {
+                    moved.add(row(r));
+                }
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        List<ObjectRecord> displaced = new ArrayList<>();
+        transaction(() -> {
+            for (ObjectRecord o : moved) {
+                String path = to + o.path().substring(from.length());
+                FileId id = idOf.apply(path);
+                Optional<ObjectRecord> there = find(id);
+                if (there.isPresent() && there.get().id() != o.id()) {
+                    displaced.add(there.get());
+                    try (PreparedStatement d = db.prepareStatement("DELETE FROM objects WHERE id = ?")) {
+                        d.setLong(1, there.get().id());
+                        d.executeUpdate();
+                    }
+                }
+                try (PreparedStatement u = db.prepareStatement("UPDATE objects SET file_id = ?, path = ? WHERE id = ?")) {
+                    u.setBytes(1, id.encoded());
+                    u.setBytes(2, RawPath.bytes(path));
+                    u.setLong(3, o.id());
+                    u.executeUpdate();
+                }
+            }
+        });
+        hot.invalidateAll();
+        hotIds.clear();
+        return displaced;
+    }
+
     public synchronized void setState(long objId, ObjectState state) throws IndexException {
         update(objId, "UPDATE objects SET state = ? WHERE id = ?", p -> {
             p.setInt(1, state.code);

@@ -172,4 +172,21 @@ class CacheIndexTest {
             assertEquals(List.of(new CacheIndex.Dirent("b", null, 4, 1234)), ix.listing(7));
         }
     }
+
+    @Test
+    void aRenameReKeysTheObjectAndWhatIsUnderItAndDropsWhatItReplaced() throws Exception {
+        try (CacheIndex ix = CacheIndex.open(tmp.resolve("rk.db"))) {
+            long dir = ix.upsert(id("d"), "d", ObjectState.METADATA_ONLY, null).id();
+            long child = ix.upsert(id("d/f"), "d/f", ObjectState.CACHED, null).id();
+            long sibling = ix.upsert(id("d0"), "d0", ObjectState.CACHED, null).id();
+            long replaced = ix.upsert(id("e/f"), "e/f", ObjectState.CACHED, null).id();
+            List<ObjectRecord> gone = ix.rekeyPaths("d", "e", CacheIndexTest::id);
+            assertEquals(List.of(replaced), gone.stream().map(ObjectRecord::id).toList());
+            assertEquals(dir, ix.find(id("e")).orElseThrow().id());
+            assertEquals(child, ix.find(id("e/f")).orElseThrow().id());
+            assertEquals("e/f", ix.find(id("e/f")).orElseThrow().path());
+            assertTrue(ix.find(id("d/f")).isEmpty());
+            assertEquals(sibling, ix.find(id("d0")).orElseThrow().id(), "d0 is not under d");
+        }
+    }
 }

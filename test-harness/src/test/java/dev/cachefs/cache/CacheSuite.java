@@ -508,6 +508,26 @@ abstract class CacheSuite {
     }
 
     @Test
+    void filesRenamedThroughTheMountKeepTheirCacheAcrossARemount() throws Exception {
+        Stack s = mount();
+        Random rnd = new Random(11);
+        byte[] a = random(rnd, 2 * CHUNK + 1);
+        byte[] b = random(rnd, CHUNK + 5);
+        Files.createDirectory(s.lower.resolve("d"));
+        Files.write(s.lower.resolve("a"), a);
+        Files.write(s.lower.resolve("d/b"), b);
+        assertArrayEquals(a, Files.readAllBytes(s.mnt.resolve("a")));
+        assertArrayEquals(b, Files.readAllBytes(s.mnt.resolve("d/b")));
+        Files.move(s.mnt.resolve("a"), s.mnt.resolve("a2"));
+        Files.move(s.mnt.resolve("d"), s.mnt.resolve("d2"));
+        assertArrayEquals(a, pread(s.mnt.resolve("a2"), 0, a.length, true));
+        Stack again = remount(s);
+        assertArrayEquals(a, pread(again.mnt.resolve("a2"), 0, a.length, true));
+        assertArrayEquals(b, pread(again.mnt.resolve("d2/b"), 0, b.length, true));
+        assertEquals(0, again.stats().lowerReads.sum(), "renamed files were served from their cache: " + again.stats().snapshot());
+    }
+
+    @Test
     void aChunkCorruptedOnDiskIsNeverServedAfterACrash() throws Exception {
         Stack s = mount();
         byte[] d = random(new Random(7), 3 * CHUNK);
