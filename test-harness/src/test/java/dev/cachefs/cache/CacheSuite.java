@@ -241,6 +241,37 @@ abstract class CacheSuite {
     }
 
     @Test
+    void aGetattrAfterTheTimeoutSeesAChangeAndDropsTheOldData() throws Exception {
+        fx = Stack.on(lowerFs).chunkSize(CHUNK).options(new dev.cachefs.fs.StackedFs.Options(200_000_000L, 200_000_000L, false))
+                .mountOptions(dev.cachefs.harness.Mounts.testOptions().withPassthrough(false)).mount();
+        Random rnd = new Random(12);
+        byte[] v1 = random(rnd, 2 * CHUNK);
+        Path low = fx.lower.resolve("f");
+        Files.write(low, v1);
+        try (FileChannel open = FileChannel.open(fx.mnt.resolve("f"), StandardOpenOption.READ)) {
+            ByteBuffer b = ByteBuffer.allocate(v1.length);
+            open.read(b, 0);
+            assertArrayEquals(v1, b.array());
+            byte[] v2 = random(rnd, 3 * CHUNK);
+            Files.write(low, v2);
+            bumpMtime(low, 5);
+            Thread.sleep(400); // past attr_timeout (0.2 s): the kernel asks again
+            long invalidations = fx.stats().invalidations.sum();
+            assertEquals(v2.length, Files.size(fx.mnt.resolve("f")), "the new size");
+            assertTrue(fx.stats().invalidations.sum() > invalidations, "the old version's data was dropped");
+            // Even this open file, read through the daemon, now gives the new bytes (never a mix).
+            for (int i = 0; i < 50 && fx.stats().kernelInvalidations.sum() == 0; i++) {
+                Thread.sleep(20);
+            }
+            ByteBuffer c = ByteBuffer.allocate(v2.length);
+            while (c.hasRemaining() && open.read(c, c.position()) > 0) {
+                // to the end
+            }
+            assertArrayEquals(v2, c.array());
+        }
+    }
+
+    @Test
     void concurrentReadersShareOneFetchPerChunk() throws Exception {
         Stack s = mount();
         byte[] d = random(new Random(3), 16 * CHUNK);
