@@ -1283,13 +1283,6 @@ public final class CacheLayer implements AutoCloseable {
         return r.value;
     }
 
-    /** The size the cache knows for an open file (its own writes included). */
-    public long size(Handle h) {
-        synchronized (h.obj) {
-            return h.obj.size;
-        }
-    }
-
     // ------------------------------------------------------------------ helpers
 
     private static int preadFully(int fd, MemorySegment dst, int n, long offset) throws ErrnoException {
@@ -1309,11 +1302,6 @@ public final class CacheLayer implements AutoCloseable {
         while (done < n) {
             done += (int) Libc.pwrite(fd, src.asSlice(done), n - done, offset + done);
         }
-    }
-
-    /** Everything the index should know is in it (tests, and before a status report). */
-    public void flushIndex() {
-        writer.flush();
     }
 
     @Override
