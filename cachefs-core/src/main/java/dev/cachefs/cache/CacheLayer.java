@@ -61,9 +61,38 @@ public final class CacheLayer implements AutoCloseable {
      * @param directIo read the lower with O_DIRECT where it allows it, so its data is not cached
      *     twice in memory (else buffered reads, dropped from the page cache after each chunk)
      */
-    public record Options(int readaheadChunks, boolean directIo) {
+    public record Options(int readaheadChunks, boolean directIo, Limits limits) {
+        public Options(int readaheadChunks, boolean directIo) {
+            this(readaheadChunks, directIo, Limits.defaults());
+        }
+
         public static Options defaults() {
             return new Options(16, true);
+        }
+
+        public Options withLimits(Limits l) {
+            return new Options(readaheadChunks, directIo, l);
+        }
+    }
+
+    /**
+     * How much the cache may hold, in the manner of cachefilesd: at most {@code maxBytes} of data
+     * and {@code maxFiles} files (0: no limit), and free space on the cache's filesystem: culling
+     * starts below {@code cullFreePct} percent free, no new data is cached below {@code stopFreePct},
+     * and caching resumes above {@code resumeFreePct}. Culling brings use down to 80 % of a limit
+     * once it passes 90 %.
+     */
+    public record Limits(long maxBytes, long maxFiles, int cullFreePct, int stopFreePct, int resumeFreePct) {
+        public Limits {
+            if (maxBytes < 0 || maxFiles < 0 || stopFreePct < 0 || !(stopFreePct <= cullFreePct && cullFreePct <= resumeFreePct)
+                    || resumeFreePct > 100) {
+                throw new IllegalArgumentException("cache limits need 0 <= stop_free <= cull_free <= resume_free <= 100 (got "
+                        + stopFreePct + ", " + cullFreePct + ", " + resumeFreePct + ")");
+            }
+        }
+
+        public static Limits defaults() {
+            return new Limits(0, 0, 7, 3, 10);
         }
     }
 
@@ -148,6 +177,16 @@ public final class CacheLayer implements AutoCloseable {
     private final AtomicInteger storeWarnings = new AtomicInteger();
     private final DirCache dirs;
     private final MetaCopy meta;
+    /** Use as of the last culling pass, plus what was stored since (approximate between passes). */
+    private volatile long usedBytes;
+    private volatile long usedFiles;
+    private final java.util.concurrent.atomic.AtomicLong storedSince = new java.util.concurrent.atomic.AtomicLong();
+    /** Free space below stop_free: no new data is cached until it is above resume_free. */
+    private volatile boolean diskLow;
+    private volatile int freePct = 100;
+    private final Thread culler;
+    private final Object cullSignal = new Object();
+    private volatile boolean closing;
 
     public CacheLayer(CacheStore store, LowerFs lower, Identifier ids, IdentityMode identityMode, Options options,
                       CacheStats stats) {
@@ -168,6 +207,189 @@ public final class CacheLayer implements AutoCloseable {
         this.zeros = Arena.ofAuto().allocate(cs, 4096);
         this.dirs = new DirCache(index, writer, ids, identityMode, stats);
         this.meta = new MetaCopy(writer, ids);
+        measure();
+        this.culler = Thread.ofPlatform().daemon().name("cachefs-culler").start(this::cullLoop);
+    }
+
+    // ------------------------------------------------------------------ space
+
+    private void measure() {
+        try {
+            CacheIndex.Usage u = index.usage();
+            storedSince.set(0);
+            usedBytes = u.bytes();
+            usedFiles = u.files();
+        } catch (IndexException e) {
+            log.warn("cannot measure the cache's use: {}", e.getMessage());
+        }
+        try {
+            java.nio.file.FileStore fs = java.nio.file.Files.getFileStore(store.directory());
+            long total = fs.getTotalSpace();
+            freePct = total <= 0 ? 100 : (int) (fs.getUsableSpace() * 100 / total);
+        } catch (java.io.IOException e) {
+            freePct = 100;
+        }
+        Limits l = options.limits();
+        if (!diskLow && freePct < l.stopFreePct()) {
+            diskLow = true;
+            log.warn("the cache disk has {}% free, under stop_free={}%: new data is not cached until {}% is free",
+                    freePct, l.stopFreePct(), l.resumeFreePct());
+        } else if (diskLow && freePct >= l.resumeFreePct()) {
+            diskLow = false;
+            log.info("the cache disk has {}% free again: caching resumes", freePct);
+        }
+    }
+
+    /** Whether {@code len} more bytes of {@code o} may be stored now. */
+    private boolean admit(CachedObject o, int len) {
+        if (diskLow) {
+            return false;
+        }
+        Limits l = options.limits();
+        long used = usedBytes + storedSince.get();
+        boolean over = (l.maxBytes() > 0 && used + len > l.maxBytes())
+                || (l.maxFiles() > 0 && usedFiles >= l.maxFiles() && o.chunks.isEmpty());
+        if (l.maxBytes() > 0 && used + len > l.maxBytes() * 9 / 10 || over) {
+            wakeCuller();
+        }
+        return !over;
+    }
+
+    private void wakeCuller() {
+        synchronized (cullSignal) {
+            cullSignal.notifyAll();
+        }
+    }
+
+    private void cullLoop() {
+        while (!closing) {
+            try {
+                synchronized (cullSignal) {
+                    cullSignal.wait(1000);
+                }
+                if (!closing) {
+                    cull();
+                }
+            } catch (InterruptedException e) {
+                return;
+            } catch (RuntimeException e) {
+                log.warn("culling failed: {}", e.toString());
+            }
+        }
+    }
+
+    /** One culling pass: measures, then removes least recently used data that may go, down to the targets. */
+    public synchronized void cull() {
+        writer.flush();
+        measure();
+        Limits l = options.limits();
+        long bytesTarget = l.maxBytes() > 0 && usedBytes > l.maxBytes() * 9 / 10 ? l.maxBytes() * 8 / 10 : Long.MAX_VALUE;
+        long filesTarget = l.maxFiles() > 0 && usedFiles > l.maxFiles() * 9 / 10 ? l.maxFiles() * 8 / 10 : Long.MAX_VALUE;
+        boolean forSpace = freePct < l.cullFreePct();
+        if (bytesTarget == Long.MAX_VALUE && filesTarget == Long.MAX_VALUE && !forSpace) {
+            return;
+        }
+        long bytes = usedBytes;
+        long files = usedFiles;
+        java.util.Set<Long> tried = new java.util.HashSet<>();
+        while (bytes > bytesTarget || files > filesTarget || forSpace) {
+            List<ObjectRecord> batch;
+            try {
+                batch = index.cullCandidates(64 + tried.size());
+            } catch (IndexException e) {
+                log.warn("cannot choose what to cull: {}", e.getMessage());
+                return;
+            }
+            boolean progress = false;
+            for (ObjectRecord r : batch) {
+                if (!tried.add(r.id())) {
+                    continue;
+                }
+                long freed = evict(r);
+                if (freed >= 0) {
+                    progress = true;
+                    bytes -= freed;
+                    files--;
+                    stats.culledBytes.add(freed);
+                    stats.culledFiles.increment();
+                }
+                if (bytes <= bytesTarget && files <= filesTarget && !forSpace) {
+                    break;
+                }
+            }
+            if (forSpace) {
+                measure();
+                forSpace = freePct < l.resumeFreePct();
+            }
+            if (!progress) {
+                break; // everything left is open, pinned or local changes
+            }
+        }
+        writer.flush();
+        measure();
+    }
+
+    /** Drops the cached data of {@code r} unless it is in use; the bytes freed, or -1. */
+    private long evict(ObjectRecord r) {
+        CachedObject o;
+        synchronized (objects) {
+            o = objects.get(r.fileId());
+        }
+        try {
+            long bytes = 0;
+            if (o != null) {
+                o.storeLock.lock();
+                try {
+                    synchronized (o) {
+                        if (o.opens() > 0 || !o.inflight.isEmpty()) {
+                            return -1;
+                        }
+                        for (Chunk c : o.chunks.values()) {
+                            bytes += c.length();
+                        }
+                        o.gen++;
+                        o.writeSeq++;
+                        o.chunks.clear();
+                        o.unverified.clear();
+                        if (o.data != null) {
+                            o.data.release();
+                            o.data = null;
+                        }
+                        store.unlinkDataOnly(o.rec);
+                        writer.submit(new IndexWriter.DropChunks(o.rec.id(), 0));
+                        setStateLocked(o, ObjectState.METADATA_ONLY);
+                    }
+                } finally {
+                    o.storeLock.unlock();
+                }
+                return bytes;
+            }
+            for (Chunk c : index.chunks(r.id())) {
+                bytes += c.length();
+            }
+            store.unlinkDataFile(r);
+            index.setState(r.id(), ObjectState.METADATA_ONLY);
+            return bytes;
+        } catch (IndexException e) {
+            log.warn("cannot cull {}: {}", r.path(), e.getMessage());
+            return -1;
+        }
+    }
+
+    /** Bytes of data the cache holds (as of the last pass, plus what was stored since). */
+    public long usedBytes() {
+        return usedBytes + storedSince.get();
+    }
+
+    /** What the cache holds against its limits (for status). */
+    public Map<String, String> usage() {
+        Limits l = options.limits();
+        Map<String, String> m = new java.util.LinkedHashMap<>();
+        m.put("cache used", (usedBytes + storedSince.get()) + " bytes" + (l.maxBytes() > 0 ? " of " + l.maxBytes() : " (no size limit)"));
+        m.put("cache files", usedFiles + (l.maxFiles() > 0 ? " of " + l.maxFiles() : " (no file limit)"));
+        m.put("cache disk free", freePct + "% (cull below " + l.cullFreePct() + "%, stop below " + l.stopFreePct()
+                + "%, resume at " + l.resumeFreePct() + "%)" + (diskLow ? ", caching stopped" : ""));
+        return m;
     }
 
     /** Metadata copied up into the index. */
@@ -949,6 +1171,10 @@ public final class CacheLayer implements AutoCloseable {
                 if (o.gen != gen || o.writeSeq != seq) {
                     return;
                 }
+                if (!admit(o, len)) {
+                    stats.uncachedBytes.add(len);
+                    return;
+                }
                 try {
                     df = dataLocked(o);
                 } catch (IndexException e) {
@@ -962,6 +1188,7 @@ public final class CacheLayer implements AutoCloseable {
                     // An invalidation meanwhile: the bytes went to the old generation's file.
                     if (o.gen == gen && o.writeSeq == seq) {
                         chunkStoredLocked(o, new Chunk(idx, len, crc));
+                        storedSince.addAndGet(len);
                     }
                 }
             } catch (ErrnoException e) {
@@ -1306,6 +1533,11 @@ public final class CacheLayer implements AutoCloseable {
 
     @Override
     public void close() {
+        closing = true;
+        culler.interrupt();
+        synchronized (this) {
+            // a culling pass in progress has finished
+        }
         fetchPool.shutdown();
         try {
             fetchPool.awaitTermination(30, TimeUnit.SECONDS);

@@ -23,7 +23,7 @@ public final class CacheStats {
     public final LongAdder lowerReadBytes = new LongAdder();
     /** Chunks fetched ahead of the reader (sequential access). */
     public final LongAdder readaheadChunks = new LongAdder();
-    /** Bytes served straight from the lower because the cache could not store them. */
+    /** Bytes served straight from the lower because the cache could not or would not store them (full). */
     public final LongAdder uncachedBytes = new LongAdder();
     /** Every call that reached the lower (a round trip on a network lower). */
     public final LongAdder lowerCalls = new LongAdder();
@@ -39,6 +39,9 @@ public final class CacheStats {
     public final LongAdder writeBytes = new LongAdder();
     /** Chunks that failed their checksum (dropped, fetched again). */
     public final LongAdder corruptChunks = new LongAdder();
+    /** Data removed by culling to keep within the limits, and the files it came from. */
+    public final LongAdder culledBytes = new LongAdder();
+    public final LongAdder culledFiles = new LongAdder();
     /** Metadata answered from the cache without asking the lower. */
     public final LongAdder metaHits = new LongAdder();
     public final LongAdder metaMisses = new LongAdder();
@@ -65,6 +68,8 @@ public final class CacheStats {
         m.put("daemon_opens", daemonOpens.sum());
         m.put("write_bytes", writeBytes.sum());
         m.put("corrupt_chunks", corruptChunks.sum());
+        m.put("culled_bytes", culledBytes.sum());
+        m.put("culled_files", culledFiles.sum());
         m.put("meta_hits", metaHits.sum());
         m.put("meta_misses", metaMisses.sum());
         return m;

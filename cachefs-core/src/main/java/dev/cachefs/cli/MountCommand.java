@@ -50,6 +50,9 @@ import picocli.CommandLine.Parameters;
                 "  readahead=N          chunks fetched ahead of a sequential reader, 0..64 (default 16)",
                 "  direct_io / nodirect_io  read the lower with O_DIRECT where it allows it (default on)",
                 "  kernel_readahead=SIZE  the kernel's readahead on this mount (root; default 4M; 0: leave at 128K)",
+                "  cull_free=P%         cull cached data when the cache disk has less than P% free (default 7)",
+                "  stop_free=P%         cache no new data below P% free (default 3) ...",
+                "  resume_free=P%       ... until P% is free again (default 10)",
                 "", "Example:  cachefs mount /mnt/nfs /mnt/cached --cache ~/.cache/cachefs/nfs"})
 final class MountCommand implements Callable<Integer> {
     static final String READY = "CACHEFS-READY";
@@ -73,6 +76,13 @@ final class MountCommand implements Callable<Integer> {
     @Option(names = "--identity", paramLabel = "MODE", defaultValue = "auto",
             description = "how lower objects are identified: auto (default), handle or path")
     String identity;
+
+    @Option(names = "--cache-size", paramLabel = "SIZE",
+            description = "most data the cache keeps, e.g. 20G or 48M (default: no limit but free space)")
+    String cacheSize;
+
+    @Option(names = "--cache-files", paramLabel = "N", description = "most files the cache keeps data of (default: no limit)")
+    long cacheFiles;
 
     @Option(names = "--notify-ready", hidden = true)
     boolean notifyReady;
@@ -112,6 +122,14 @@ final class MountCommand implements Callable<Integer> {
         int chunk = CacheStore.DEFAULT_CHUNK_SIZE;
         CacheLayer.Options co = CacheLayer.Options.defaults();
         int kernelRa = 4096;
+        CacheLayer.Limits lim = CacheLayer.Limits.defaults();
+        long maxBytes = cacheSize == null ? 0 : Sizes.parse(cacheSize);
+        if (cacheFiles < 0) {
+            throw new Main.UserError(Main.USAGE, "--cache-files must be 0 (no limit) or more");
+        }
+        int cull = lim.cullFreePct();
+        int stop = lim.stopFreePct();
+        int resume = lim.resumeFreePct();
         for (String raw : options) {
             String o = raw.trim();
             if (o.isEmpty()) {
@@ -160,6 +178,9 @@ final class MountCommand implements Callable<Integer> {
                             throw new Main.UserError(Main.USAGE, "kernel_readahead must be 0..1G");
                         }
                     }
+                    case "cull_free" -> cull = percent(key, val);
+                    case "stop_free" -> stop = percent(key, val);
+                    case "resume_free" -> resume = percent(key, val);
                     case "direct_io" -> co = new CacheLayer.Options(co.readaheadChunks(), true);
                     case "nodirect_io" -> co = new CacheLayer.Options(co.readaheadChunks(), false);
                     default -> throw new Main.UserError(Main.USAGE, "unknown mount option '" + o
@@ -171,6 +192,11 @@ final class MountCommand implements Callable<Integer> {
                 throw new Main.UserError(Main.USAGE, e.getMessage());
             }
         }
+        try {
+            co = co.withLimits(new CacheLayer.Limits(maxBytes, cacheFiles, cull, stop, resume));
+        } catch (IllegalArgumentException e) {
+            throw new Main.UserError(Main.USAGE, e.getMessage());
+        }
         return new Settings(mo, so, chunk, co, kernelRa);
     }
 
@@ -179,6 +205,20 @@ final class MountCommand implements Callable<Integer> {
             throw new Main.UserError(Main.USAGE, "mount option " + key + " needs a value (" + key + "=...)");
         }
         return val;
+    }
+
+    private static int percent(String key, String val) {
+        String v = need(key, val);
+        v = v.endsWith("%") ? v.substring(0, v.length() - 1) : v;
+        try {
+            int p = Integer.parseInt(v);
+            if (p < 0 || p > 100) {
+                throw new NumberFormatException();
+            }
+            return p;
+        } catch (NumberFormatException e) {
+            throw new Main.UserError(Main.USAGE, "mount option " + key + " needs a percentage 0..100");
+        }
     }
 
     private static long seconds(String key, String val) {
@@ -266,6 +306,14 @@ final class MountCommand implements Callable<Integer> {
         }
         cmd.add("--identity");
         cmd.add(identity);
+        if (cacheSize != null) {
+            cmd.add("--cache-size");
+            cmd.add(cacheSize);
+        }
+        if (cacheFiles > 0) {
+            cmd.add("--cache-files");
+            cmd.add(Long.toString(cacheFiles));
+        }
         cmd.add("--foreground");
         cmd.add("--notify-ready");
         Process p = new ProcessBuilder(cmd)
@@ -377,6 +425,7 @@ final class MountCommand implements Callable<Integer> {
                 m.put("open files", Integer.toString(fs.openFiles()));
                 m.put("known nodes", Integer.toString(fs.liveNodes()));
                 m.put("chunk size", Integer.toString(cache.chunkSize()));
+                m.putAll(cache.usage());
                 return m;
             }, () -> {
                 java.util.Map<String, String> m = new java.util.LinkedHashMap<>();

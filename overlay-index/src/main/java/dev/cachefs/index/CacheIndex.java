@@ -500,6 +500,40 @@ public final class CacheIndex implements AutoCloseable {
         return queryInt("SELECT count(*) FROM objects");
     }
 
+    /** Bytes of present chunks, and objects that have any: what the cache holds. */
+    public record Usage(long bytes, long files) {}
+
+    public synchronized Usage usage() throws IndexException {
+        try (Statement s = db.createStatement();
+             ResultSet r = s.executeQuery("SELECT coalesce(sum(length), 0), count(DISTINCT obj_id) FROM chunks")) {
+            return new Usage(r.getLong(1), r.getLong(2));
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    /**
+     * Objects holding data that culling may remove (not pinned, not holding local changes), least
+     * recently used first, with their bytes; at most {@code limit}.
+     */
+    public synchronized List<ObjectRecord> cullCandidates(int limit) throws IndexException {
+        flushTouches();
+        List<ObjectRecord> out = new ArrayList<>();
+        try (PreparedStatement p = db.prepareStatement("SELECT " + COLUMNS + " FROM objects WHERE pinned = 0 AND state NOT IN ("
+                + ObjectState.DIRTY.code + ", " + ObjectState.CONFLICT.code + ") AND id IN (SELECT DISTINCT obj_id FROM chunks)"
+                + " ORDER BY last_access_ms, access_count LIMIT ?")) {
+            p.setInt(1, limit);
+            try (ResultSet r = p.executeQuery()) {
+                while (r.next()) {
+                    out.add(row(r));
+                }
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        return out;
+    }
+
     // ------------------------------------------------------------------ chunks
 
     /** Marks chunks present, in one transaction. Call only after their data is durable in the store. */
