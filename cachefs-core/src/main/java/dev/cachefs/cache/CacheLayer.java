@@ -180,6 +180,7 @@ public final class CacheLayer implements AutoCloseable {
     /** Use as of the last culling pass, plus what was stored since (approximate between passes). */
     private volatile long usedBytes;
     private volatile long usedFiles;
+    private volatile long pinnedBytes;
     private final java.util.concurrent.atomic.AtomicLong storedSince = new java.util.concurrent.atomic.AtomicLong();
     /** Free space below stop_free: no new data is cached until it is above resume_free. */
     private volatile boolean diskLow;
@@ -217,8 +218,9 @@ public final class CacheLayer implements AutoCloseable {
         try {
             CacheIndex.Usage u = index.usage();
             storedSince.set(0);
-            usedBytes = u.bytes();
-            usedFiles = u.files();
+            usedBytes = u.bytes() - u.pinnedBytes(); // pinned data has its own budget
+            usedFiles = u.files() - u.pinnedFiles();
+            pinnedBytes = u.pinnedBytes();
         } catch (IndexException e) {
             log.warn("cannot measure the cache's use: {}", e.getMessage());
         }
@@ -244,6 +246,9 @@ public final class CacheLayer implements AutoCloseable {
     private boolean admit(CachedObject o, int len) {
         if (diskLow) {
             return false;
+        }
+        if (o.pinned) {
+            return true; // only free space limits pinned data
         }
         Limits l = options.limits();
         long used = usedBytes + storedSince.get();
@@ -305,7 +310,7 @@ public final class CacheLayer implements AutoCloseable {
                 if (!tried.add(r.id())) {
                     continue;
                 }
-                long freed = evict(r);
+                long freed = evict(r, false);
                 if (freed >= 0) {
                     progress = true;
                     bytes -= freed;
@@ -330,7 +335,7 @@ public final class CacheLayer implements AutoCloseable {
     }
 
     /** Drops the cached data of {@code r} unless it is in use; the bytes freed, or -1. */
-    private long evict(ObjectRecord r) {
+    private long evict(ObjectRecord r, boolean explicit) {
         CachedObject o;
         synchronized (objects) {
             o = objects.get(r.fileId());
@@ -344,6 +349,10 @@ public final class CacheLayer implements AutoCloseable {
                         if (o.opens() > 0 || !o.inflight.isEmpty()) {
                             return -1;
                         }
+                        if (o.pinned && !explicit) {
+                            return -1; // pinned since the candidates were chosen
+                        }
+                        o.pinned = false;
                         for (Chunk c : o.chunks.values()) {
                             bytes += c.length();
                         }
@@ -376,6 +385,212 @@ public final class CacheLayer implements AutoCloseable {
         }
     }
 
+    // ------------------------------------------------------------------ pins
+
+    /** How far a pin is: files and bytes done, of the totals found by its walk. */
+    public record PinProgress(long files, long bytes, long totalFiles, long totalBytes) {}
+
+    /** Told of a pin's progress now and then; may throw to abort it (the client went away). */
+    public interface PinListener {
+        void progress(PinProgress p) throws java.io.IOException;
+    }
+
+    /**
+     * Pins {@code rel} (a lower path; with {@code recursive}, a directory and all under it): its
+     * data is fetched into the cache and kept, never culled, outside the size limit; listings,
+     * symlink targets and attributes are copied up. Safe to interrupt and run again: what is
+     * present is not fetched twice, and pins are in the index.
+     */
+    public PinProgress pin(String rel, boolean recursive, PinListener listener) throws ErrnoException, java.io.IOException {
+        List<String> files = new java.util.ArrayList<>();
+        List<Long> sizes = new java.util.ArrayList<>();
+        Stat top = lower.stat(rel);
+        if (top.isDirectory() && !recursive) {
+            throw new IllegalArgumentException(rel.isEmpty() ? "the mount's root is a directory: use -r" : "'" + rel + "' is a directory: use -r");
+        }
+        walkForPin(rel, top, files, sizes);
+        long total = sizes.stream().mapToLong(Long::longValue).sum();
+        long doneBytes = 0;
+        long last = System.nanoTime();
+        for (int i = 0; i < files.size(); i++) {
+            String path = files.get(i);
+            Stat st;
+            try {
+                st = lower.stat(path);
+            } catch (ErrnoException e) {
+                continue; // gone since the walk
+            }
+            CachedObject o = objectFor(path, st);
+            try {
+                synchronized (o) {
+                    o.pinned = true;
+                    writer.submit(new IndexWriter.SetPinned(o.rec.id(), true));
+                }
+                long n;
+                synchronized (o) {
+                    n = o.chunkCount(cs);
+                }
+                for (long idx = 0; idx < n; idx++) {
+                    boolean present;
+                    synchronized (o) {
+                        Chunk c = o.chunks.get(idx);
+                        present = c != null && c.length() == o.expectedLength(idx, cs);
+                    }
+                    if (!present) {
+                        fetch(o, idx, false);
+                        synchronized (o) {
+                            if (!o.chunks.containsKey(idx)) {
+                                throw new java.io.IOException(diskLow ? "the cache disk is too full to pin " + path
+                                        + " (under stop_free)" : "cannot store " + path + " in the cache");
+                            }
+                        }
+                    }
+                    doneBytes += o.expectedLength(idx, cs);
+                    if (System.nanoTime() - last > 500_000_000L) {
+                        last = System.nanoTime();
+                        listener.progress(new PinProgress(i, doneBytes, files.size(), total));
+                    }
+                }
+            } finally {
+                releaseIfIdle(o);
+            }
+        }
+        writer.flush();
+        measure();
+        return new PinProgress(files.size(), doneBytes, files.size(), total);
+    }
+
+    private void walkForPin(String path, Stat st, List<String> files, List<Long> sizes) throws ErrnoException {
+        meta.attrs(path, st);
+        if (st.isRegular()) {
+            files.add(path);
+            sizes.add(st.size());
+        } else if (st.isSymlink()) {
+            meta.symlink(path, lower.readlink(path));
+        } else if (st.isDirectory()) {
+            List<dev.cachefs.lower.LowerDir.DirEntry> all = new java.util.ArrayList<>();
+            dev.cachefs.lower.LowerDir d = lower.openDir(path);
+            try {
+                for (List<dev.cachefs.lower.LowerDir.DirEntry> b = d.next(); !b.isEmpty(); b = d.next()) {
+                    all.addAll(b);
+                }
+            } finally {
+                d.close();
+            }
+            dirs.store(path, st, all);
+            for (var e : all) {
+                if (e.name().equals(".") || e.name().equals("..")) {
+                    continue;
+                }
+                String child = path.isEmpty() ? e.name() : path + "/" + e.name();
+                try {
+                    walkForPin(child, lower.stat(child), files, sizes);
+                } catch (ErrnoException ex) {
+                    log.debug("pin skips {}: {}", child, ex.getMessage());
+                }
+            }
+        }
+    }
+
+    /** The object of a lower file outside any kernel node (pinning). */
+    private CachedObject objectFor(String path, Stat st) throws ErrnoException {
+        FileId id = ids.idOf(path);
+        CachedObject o;
+        synchronized (objects) {
+            o = objects.get(id);
+            if (o == null) {
+                o = load(id, path, st);
+                objects.put(id, o);
+            }
+        }
+        revalidate(o, st);
+        return o;
+    }
+
+    private void releaseIfIdle(CachedObject o) {
+        Shared<LowerFile> idle = null;
+        synchronized (objects) {
+            synchronized (o) {
+                if (o.nodeRefs <= 0 && o.opens() == 0 && o.inflight.isEmpty()) {
+                    objects.remove(o.rec.fileId(), o);
+                    if (o.data != null) {
+                        o.data.release();
+                        o.data = null;
+                    }
+                    idle = o.reader;
+                    o.reader = null;
+                }
+            }
+        }
+        if (idle != null) {
+            idle.release();
+        }
+    }
+
+    /** Unpins {@code rel} (and all under it); the number of objects unpinned. */
+    public int unpin(String rel, boolean recursive) throws IndexException {
+        writer.flush();
+        int n = 0;
+        for (ObjectRecord r : index.under(rel, recursive)) {
+            if (r.pinned()) {
+                index.setPinned(r.id(), false);
+                n++;
+            }
+            CachedObject o;
+            synchronized (objects) {
+                o = objects.get(r.fileId());
+            }
+            if (o != null) {
+                synchronized (o) {
+                    o.pinned = false;
+                }
+            }
+        }
+        measure();
+        wakeCuller();
+        return n;
+    }
+
+    /** What an eviction did: objects whose data was dropped, bytes freed, objects left because they are open. */
+    public record Evicted(int objects, long bytes, int busy) {}
+
+    /** Drops the cached data of {@code rel} (and all under it), unpinning it; open files keep theirs. */
+    public Evicted evictPath(String rel, boolean recursive) throws IndexException {
+        writer.flush();
+        int n = 0;
+        int busy = 0;
+        long bytes = 0;
+        for (ObjectRecord r : index.under(rel, recursive)) {
+            if (r.pinned()) {
+                index.setPinned(r.id(), false);
+            }
+            if (r.state().isPrecious()) {
+                busy++; // local changes are never dropped
+                continue;
+            }
+            long freed = evict(r, true);
+            if (freed < 0) {
+                busy++;
+            } else if (freed > 0) {
+                n++;
+                bytes += freed;
+            }
+        }
+        writer.flush();
+        measure();
+        return new Evicted(n, bytes, busy);
+    }
+
+    /** Every pin: its lower path and the bytes it holds. */
+    public Map<String, Long> pins() throws IndexException {
+        writer.flush();
+        Map<String, Long> out = new java.util.LinkedHashMap<>();
+        for (ObjectRecord r : index.pinned()) {
+            out.put(r.path(), index.dataBytes(r.id()));
+        }
+        return out;
+    }
+
     /** Bytes of data the cache holds (as of the last pass, plus what was stored since). */
     public long usedBytes() {
         return usedBytes + storedSince.get();
@@ -386,6 +601,7 @@ public final class CacheLayer implements AutoCloseable {
         Limits l = options.limits();
         Map<String, String> m = new java.util.LinkedHashMap<>();
         m.put("cache used", (usedBytes + storedSince.get()) + " bytes" + (l.maxBytes() > 0 ? " of " + l.maxBytes() : " (no size limit)"));
+        m.put("pinned data", pinnedBytes + " bytes");
         m.put("cache files", usedFiles + (l.maxFiles() > 0 ? " of " + l.maxFiles() : " (no file limit)"));
         m.put("cache disk free", freePct + "% (cull below " + l.cullFreePct() + "%, stop below " + l.stopFreePct()
                 + "%, resume at " + l.resumeFreePct() + "%)" + (diskLow ? ", caching stopped" : ""));

@@ -58,6 +58,8 @@ final class CachedObject {
     /** When the daemon last chose a non-passthrough open (System.nanoTime), or 0. */
     long lastDaemonOpenNs;
     ObjectState recordedState;
+    /** Kept by the user's pin: never culled, outside the unpinned size limit. */
+    boolean pinned;
 
     CachedObject(ObjectRecord rec, String path, Fingerprint fp) {
         this.rec = rec;
@@ -65,6 +67,7 @@ final class CachedObject {
         this.fp = fp;
         this.size = fp.size();
         this.recordedState = rec.state();
+        this.pinned = rec.pinned();
     }
 
     /** Length chunk {@code idx} has when present: the part of the file it covers. */

@@ -37,6 +37,8 @@ final class IndexWriter implements AutoCloseable {
 
     record SetState(long objId, ObjectState state) implements Op {}
 
+    record SetPinned(long objId, boolean pinned) implements Op {}
+
     /** A directory's complete listing (its object row made or updated first). */
     record PutListing(dev.cachefs.index.FileId id, String path, Fingerprint fp, List<CacheIndex.Dirent> entries)
             implements Op {}
@@ -137,6 +139,7 @@ final class IndexWriter implements AutoCloseable {
                         case DropChunks d -> index.dropChunksFrom(d.objId(), d.from());
                         case SetFingerprint f -> index.setFingerprint(f.objId(), f.fp());
                         case SetState s -> index.setState(s.objId(), s.state());
+                        case SetPinned p -> index.setPinned(p.objId(), p.pinned());
                         case PutAttrs a -> index.putAttrs(a.id(), a.path(), a.attrs());
                         case Rekey k -> index.rekeyPaths(k.from(), k.to(), k.idOf()).forEach(displacedData);
                         case PutSymlink l -> {

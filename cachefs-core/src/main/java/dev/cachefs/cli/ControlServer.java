@@ -30,16 +30,28 @@ final class ControlServer implements AutoCloseable {
 
     private final Path socket;
     private final ServerSocketChannel server;
-    private final Supplier<Map<String, String>> status;
-    private final Supplier<Map<String, String>> stats;
+    private final Map<String, Handler> handlers;
     private volatile boolean closed;
 
-    private ControlServer(Path socket, ServerSocketChannel server, Supplier<Map<String, String>> status,
-                          Supplier<Map<String, String>> stats) {
+    /** Where a handler writes its answer: "key: value" lines, sent at once (progress can stream). */
+    interface Reply {
+        void send(Map<String, String> lines) throws IOException;
+    }
+
+    /** One command: its words after the name, and where to answer. */
+    interface Handler {
+        void handle(java.util.List<String> args, Reply out) throws IOException;
+    }
+
+    /** A handler that answers once. */
+    static Handler answering(Supplier<Map<String, String>> s) {
+        return (args, out) -> out.send(s.get());
+    }
+
+    private ControlServer(Path socket, ServerSocketChannel server, Map<String, Handler> handlers) {
         this.socket = socket;
         this.server = server;
-        this.status = status;
-        this.stats = stats;
+        this.handlers = handlers;
     }
 
     /** Where the control socket of a mount at {@code mountpoint} lives, for this user. */
@@ -55,8 +67,7 @@ final class ControlServer implements AutoCloseable {
         }
     }
 
-    static ControlServer start(Path mountpoint, Supplier<Map<String, String>> status,
-                               Supplier<Map<String, String>> stats) throws IOException {
+    static ControlServer start(Path mountpoint, Map<String, Handler> handlers) throws IOException {
         Path sock = socketFor(mountpoint);
         Path dir = sock.getParent();
         Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
@@ -68,28 +79,65 @@ final class ControlServer implements AutoCloseable {
         ServerSocketChannel ch = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         ch.bind(UnixDomainSocketAddress.of(sock));
         Files.setPosixFilePermissions(sock, PosixFilePermissions.fromString("rw-------"));
-        ControlServer s = new ControlServer(sock, ch, status, stats);
+        ControlServer s = new ControlServer(sock, ch, handlers);
         Thread.ofPlatform().daemon().name("cachefs-control").start(s::serve);
         return s;
     }
 
     private void serve() {
         while (!closed) {
-            try (SocketChannel c = server.accept()) {
-                String cmd = readLine(c);
-                Map<String, String> answer = switch (cmd) {
-                    case "status" -> status.get();
-                    case "stats" -> stats.get();
-                    default -> Map.of("error", "unknown command '" + cmd + "'");
-                };
-                StringBuilder b = new StringBuilder();
-                answer.forEach((k, v) -> b.append(k).append(": ").append(v).append('\n'));
-                writeAll(c, b.toString());
-            } catch (IOException | RuntimeException e) {
+            SocketChannel c;
+            try {
+                c = server.accept();
+            } catch (IOException e) {
                 if (!closed) {
-                    log.debug("control request failed: {}", e.toString());
+                    log.debug("control accept failed: {}", e.toString());
                 }
+                continue;
             }
+            // Each request on its own thread: a pin of a big tree must not hold up status.
+            Thread.ofPlatform().daemon().name("cachefs-control-request").start(() -> answer(c));
+        }
+    }
+
+    private void answer(SocketChannel c) {
+        try (c) {
+            if (!allowed(c)) {
+                writeAll(c, "error: only the user who mounted this and root may control it\n");
+                return;
+            }
+            String line = readLine(c);
+            java.util.List<String> words = java.util.List.of(line.split(" "));
+            Handler h = handlers.get(words.get(0));
+            Reply out = lines -> {
+                StringBuilder b = new StringBuilder();
+                lines.forEach((k, v) -> b.append(k).append(": ").append(v.replace('\n', ' ')).append('\n'));
+                writeAll(c, b.toString());
+            };
+            if (h == null) {
+                out.send(Map.of("error", "unknown command '" + words.get(0) + "'"));
+                return;
+            }
+            try {
+                h.handle(words.subList(1, words.size()), out);
+            } catch (IllegalArgumentException e) {
+                out.send(Map.of("error", e.getMessage()));
+            }
+        } catch (IOException | RuntimeException e) {
+            if (!closed) {
+                log.debug("control request failed: {}", e.toString());
+            }
+        }
+    }
+
+    /** The peer is the mounting user or root (SO_PEERCRED), whatever the socket's mode says. */
+    private static boolean allowed(SocketChannel c) {
+        try {
+            var peer = c.getOption(jdk.net.ExtendedSocketOptions.SO_PEERCRED);
+            String name = peer.user().getName();
+            return name.equals("root") || name.equals(System.getProperty("user.name"));
+        } catch (IOException | UnsupportedOperationException e) {
+            return false;
         }
     }
 
@@ -110,20 +158,27 @@ final class ControlServer implements AutoCloseable {
         return new String(in.array(), 0, in.position(), StandardCharsets.UTF_8).strip();
     }
 
-    /** Sends {@code command} to the daemon of {@code mountpoint}; its answer, in order. */
+    /** Sends {@code command} to the daemon of {@code mountpoint}; its answer, in order (a later key wins). */
     static Map<String, String> ask(Path mountpoint, String command) throws IOException {
+        Map<String, String> m = new LinkedHashMap<>();
+        ask(mountpoint, command, (k, v) -> m.put(k, v));
+        return m;
+    }
+
+    /** Sends {@code command}; each answer line as it arrives (progress streams). */
+    static void ask(Path mountpoint, String command, java.util.function.BiConsumer<String, String> line) throws IOException {
         Path sock = socketFor(mountpoint);
-        try (SocketChannel c = SocketChannel.open(UnixDomainSocketAddress.of(sock))) {
+        try (SocketChannel c = SocketChannel.open(UnixDomainSocketAddress.of(sock));
+             var in = new java.io.BufferedReader(new java.io.InputStreamReader(java.nio.channels.Channels.newInputStream(c),
+                     StandardCharsets.UTF_8))) {
             writeAll(c, command + "\n");
-            String text = new String(java.nio.channels.Channels.newInputStream(c).readAllBytes(), StandardCharsets.UTF_8);
-            Map<String, String> m = new LinkedHashMap<>();
-            for (String line : text.split("\n")) {
-                int i = line.indexOf(": ");
+            String l;
+            while ((l = in.readLine()) != null) {
+                int i = l.indexOf(": ");
                 if (i > 0) {
-                    m.put(line.substring(0, i), line.substring(i + 2));
+                    line.accept(l.substring(0, i), l.substring(i + 2));
                 }
             }
-            return m;
         }
     }
 

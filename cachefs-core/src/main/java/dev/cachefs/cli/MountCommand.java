@@ -411,7 +411,8 @@ final class MountCommand implements Callable<Integer> {
         FuseSession live = session;
         ControlServer control = null;
         try {
-            control = ControlServer.start(mp, () -> {
+            java.util.Map<String, ControlServer.Handler> handlers = new java.util.HashMap<>();
+            handlers.put("status", ControlServer.answering(() -> {
                 java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
                 m.put("mountpoint", mp.toString());
                 m.put("lower", lowerDir.toString());
@@ -427,11 +428,14 @@ final class MountCommand implements Callable<Integer> {
                 m.put("chunk size", Integer.toString(cache.chunkSize()));
                 m.putAll(cache.usage());
                 return m;
-            }, () -> {
+            }));
+            handlers.put("stats", ControlServer.answering(() -> {
                 java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
                 stats.snapshot().forEach((k, v) -> m.put(k, Long.toString(v)));
                 return m;
-            });
+            }));
+            PinControl.register(handlers, cache);
+            control = ControlServer.start(mp, handlers);
         } catch (IOException e) {
             // The mount works without it; only `cachefs status` cannot reach this daemon.
             org.slf4j.LoggerFactory.getLogger(MountCommand.class).warn("no control socket: {}", e.getMessage());

@@ -500,13 +500,66 @@ public final class CacheIndex implements AutoCloseable {
         return queryInt("SELECT count(*) FROM objects");
     }
 
-    /** Bytes of present chunks, and objects that have any: what the cache holds. */
-    public record Usage(long bytes, long files) {}
+    /** Bytes of present chunks and objects that have any (what the cache holds), and of those the pinned. */
+    public record Usage(long bytes, long files, long pinnedBytes, long pinnedFiles) {}
 
     public synchronized Usage usage() throws IndexException {
         try (Statement s = db.createStatement();
-             ResultSet r = s.executeQuery("SELECT coalesce(sum(length), 0), count(DISTINCT obj_id) FROM chunks")) {
-            return new Usage(r.getLong(1), r.getLong(2));
+             ResultSet r = s.executeQuery("""
+                     SELECT coalesce(sum(c.length), 0), count(DISTINCT c.obj_id),
+                       coalesce(sum(CASE WHEN o.pinned = 1 THEN c.length END), 0),
+                       count(DISTINCT CASE WHEN o.pinned = 1 THEN c.obj_id END)
+                     FROM chunks c JOIN objects o ON o.id = c.obj_id""")) {
+            return new Usage(r.getLong(1), r.getLong(2), r.getLong(3), r.getLong(4));
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    /** The object at {@code path} and, with {@code recursive}, every object under it ("" is the root). */
+    public synchronized List<ObjectRecord> under(String path, boolean recursive) throws IndexException {
+        List<ObjectRecord> out = new ArrayList<>();
+        String sql = path.isEmpty() ? (recursive ? "SELECT " + COLUMNS + " FROM objects" : "SELECT " + COLUMNS + " FROM objects WHERE path = ?")
+                : "SELECT " + COLUMNS + " FROM objects WHERE path = ?" + (recursive ? " OR (path >= ? AND path < ?)" : "");
+        try (PreparedStatement p = db.prepareStatement(sql)) {
+            if (!(path.isEmpty() && recursive)) {
+                p.setBytes(1, RawPath.bytes(path));
+            }
+            if (recursive && !path.isEmpty()) {
+                p.setBytes(2, RawPath.bytes(path + "/"));
+                p.setBytes(3, RawPath.bytes(path + "0"));
+            }
+            try (ResultSet r = p.executeQuery()) {
+                while (r.next()) {
+                    out.add(row(r));
+                }
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        return out;
+    }
+
+    /** Every pinned object. */
+    public synchronized List<ObjectRecord> pinned() throws IndexException {
+        List<ObjectRecord> out = new ArrayList<>();
+        try (Statement s = db.createStatement(); ResultSet r = s.executeQuery("SELECT " + COLUMNS + " FROM objects WHERE pinned = 1 ORDER BY path")) {
+            while (r.next()) {
+                out.add(row(r));
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        return out;
+    }
+
+    /** Bytes of an object's present chunks. */
+    public synchronized long dataBytes(long objId) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("SELECT coalesce(sum(length), 0) FROM chunks WHERE obj_id = ?")) {
+            p.setLong(1, objId);
+            try (ResultSet r = p.executeQuery()) {
+                return r.getLong(1);
+            }
         } catch (SQLException e) {
             throw fail(e);
         }

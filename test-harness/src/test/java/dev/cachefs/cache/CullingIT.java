@@ -116,4 +116,44 @@ class CullingIT {
         s.cache.cull();
         assertTrue(s.cache.usedBytes() <= 512 * 1024 + CHUNK, "the limit held (one chunk of slack): " + s.cache.usedBytes());
     }
+
+    @Test
+    void pinnedDataSurvivesCullingUntilUnpinned() throws Exception {
+        Stack s = mount(LIMIT);
+        java.nio.file.Files.createDirectories(s.lower.resolve("keep/sub"));
+        Random rnd = new Random(4);
+        List<byte[]> kept = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            byte[] d = new byte[512 * 1024];
+            rnd.nextBytes(d);
+            Files.write(s.lower.resolve(i % 2 == 0 ? "keep/k" + i : "keep/sub/k" + i), d);
+            kept.add(d);
+        }
+        CacheLayer.PinProgress p = s.cache.pin("keep", true, x -> { });
+        assertEquals(6, p.files());
+        assertEquals(6L * 512 * 1024, p.bytes());
+        List<byte[]> others = files(s, 12, 256 * 1024, 5);
+        for (int i = 0; i < others.size(); i++) {
+            assertArrayEquals(others.get(i), Files.readAllBytes(s.mnt.resolve("f" + i)));
+        }
+        s.cache.cull();
+        assertTrue(s.cache.usedBytes() <= LIMIT, "unpinned data within the limit: " + s.cache.usedBytes());
+        long reads = s.stats().lowerReads.sum();
+        for (int i = 0; i < 6; i++) {
+            assertArrayEquals(kept.get(i), Files.readAllBytes(s.mnt.resolve(i % 2 == 0 ? "keep/k" + i : "keep/sub/k" + i)));
+        }
+        assertEquals(reads, s.stats().lowerReads.sum(), "pinned files (3 MiB, over the 1 MiB limit) all still cached");
+        assertEquals(6, s.cache.pins().size(), s.cache.pins().toString());
+        // Pinning again is a no-op read-wise (resumable).
+        s.cache.pin("keep", true, x -> { });
+        assertEquals(reads, s.stats().lowerReads.sum());
+
+        assertEquals(6, s.cache.unpin("keep", true));
+        s.cache.cull();
+        assertTrue(s.cache.usedBytes() <= LIMIT, "unpinned, they count and are culled: " + s.cache.usedBytes());
+        assertTrue(s.cache.pins().isEmpty());
+        CacheLayer.Evicted e = s.cache.evictPath("", true);
+        assertEquals(0, e.busy());
+        assertEquals(0, s.cache.usedBytes(), "evict of the root dropped everything");
+    }
 }

@@ -166,6 +166,37 @@ class CliIT {
     }
 
     @Test
+    void pinListEvictAndUnpinThroughTheCli() throws Exception {
+        Files.createDirectories(lower.resolve("proj/src"));
+        byte[] data = new byte[700_000];
+        new java.util.Random(10).nextBytes(data);
+        Files.write(lower.resolve("proj/src/a.bin"), data);
+        Files.write(lower.resolve("proj/b.bin"), data);
+        mountInBackground();
+        Result pin = run("pin", "-r", "--json", mnt.resolve("proj").toString());
+        assertEquals(0, pin.code(), pin.err());
+        assertTrue(pin.out().contains("\"files\": 2") && pin.out().contains("\"bytes\": " + 2 * data.length), pin.out());
+        Result pins = run("pins", mnt.toString());
+        assertEquals(0, pins.code(), pins.err());
+        assertTrue(pins.out().contains(mnt.resolve("proj/src/a.bin").toString()) && pins.out().contains("2 pinned"), pins.out());
+        long fetched = stats().get("bytes_from_lower");
+        assertEquals(2L * data.length, fetched, "the pin fetched both files");
+        assertArrayEquals(data, Files.readAllBytes(mnt.resolve("proj/b.bin")));
+        assertEquals(fetched, stats().get("bytes_from_lower"), "pinned data is read from the cache");
+        Result dir = run("pin", mnt.resolve("proj").toString());
+        assertEquals(1, dir.code(), "a directory needs -r: " + dir.out() + dir.err());
+        assertTrue(dir.err().contains("use -r"), dir.err());
+        Result outside = run("pin", tmp.toString());
+        assertEquals(2, outside.code());
+        assertTrue(outside.err().contains("not inside a cachefs mount"), outside.err());
+        Result ev = run("evict", "-r", mnt.resolve("proj").toString());
+        assertEquals(0, ev.code(), ev.err());
+        assertTrue(ev.out().contains("2 files"), ev.out());
+        assertTrue(run("pins", mnt.toString()).out().contains("0 pinned"));
+        assertEquals(0, run("unpin", "-r", mnt.resolve("proj").toString()).code());
+    }
+
+    @Test
     void mountReturnsWhenLiveAndUmountStopsTheDaemon() throws Exception {
         long pid = mountInBackground();
         assertEquals("hello from the lower\n", Files.readString(mnt.resolve("hello.txt")));
