@@ -353,20 +353,7 @@ public final class CacheLayer implements AutoCloseable {
                             return -1; // pinned since the candidates were chosen
                         }
                         o.pinned = false;
-                        for (Chunk c : o.chunks.values()) {
-                            bytes += c.length();
-                        }
-                        o.gen++;
-                        o.writeSeq++;
-                        o.chunks.clear();
-                        o.unverified.clear();
-                        if (o.data != null) {
-                            o.data.release();
-                            o.data = null;
-                        }
-                        store.unlinkDataOnly(o.rec);
-                        writer.submit(new IndexWriter.DropChunks(o.rec.id(), 0));
-                        setStateLocked(o, ObjectState.METADATA_ONLY);
+                        bytes = dropDataLocked(o);
                     }
                 } finally {
                     o.storeLock.unlock();
@@ -376,7 +363,7 @@ public final class CacheLayer implements AutoCloseable {
             for (Chunk c : index.chunks(r.id())) {
                 bytes += c.length();
             }
-            store.unlinkDataFile(r);
+            store.removeData(r);
             index.setState(r.id(), ObjectState.METADATA_ONLY);
             return bytes;
         } catch (IndexException e) {
@@ -676,7 +663,7 @@ public final class CacheLayer implements AutoCloseable {
                 }
             } else {
                 stats.invalidations.increment();
-                store.unlinkDataFile(found.get());
+                store.removeData(found.get());
                 rec = index.upsert(id, path, ObjectState.METADATA_ONLY, fp);
             }
             CachedObject o = new CachedObject(rec, path, fp);
@@ -730,6 +717,27 @@ public final class CacheLayer implements AutoCloseable {
     /** Drops every chunk: the lower has another version now. */
     private boolean invalidateLocked(CachedObject o, Fingerprint now) {
         boolean pages = o.pageGen == o.gen;
+        dropDataLocked(o);
+        if (o.reader != null) {
+            o.reader.release(); // the path may lead to another file now: reopen on the next miss
+            o.reader = null;
+        }
+        o.fp = now;
+        o.size = now.size();
+        writer.submit(new IndexWriter.SetFingerprint(o.rec.id(), now));
+        stats.invalidations.increment();
+        return pages;
+    }
+
+    /**
+     * Forgets all of the object's data at once, in a new generation (fetches in flight store
+     * nothing), its file unlinked and its chunk records dropped in order; the bytes it held.
+     */
+    private long dropDataLocked(CachedObject o) {
+        long bytes = 0;
+        for (Chunk c : o.chunks.values()) {
+            bytes += c.length();
+        }
         o.gen++;
         o.writeSeq++;
         o.chunks.clear();
@@ -738,18 +746,10 @@ public final class CacheLayer implements AutoCloseable {
             o.data.release();
             o.data = null;
         }
-        if (o.reader != null) {
-            o.reader.release(); // the path may lead to another file now: reopen on the next miss
-            o.reader = null;
-        }
         store.unlinkDataOnly(o.rec);
-        o.fp = now;
-        o.size = now.size();
         writer.submit(new IndexWriter.DropChunks(o.rec.id(), 0));
-        writer.submit(new IndexWriter.SetFingerprint(o.rec.id(), now));
         setStateLocked(o, ObjectState.METADATA_ONLY);
-        stats.invalidations.increment();
-        return pages;
+        return bytes;
     }
 
     private void setStateLocked(CachedObject o, ObjectState s) {

@@ -67,10 +67,9 @@ public final class DirCache {
 
     private Listing fromIndex(String path, Fingerprint now) {
         try {
+            // No writer flush: a listing still queued is newer than the index's, and an older one
+            // fails the fingerprint check below, so the worst case is one more read of the lower.
             FileId id = ids.idOf(path);
-            if (!writer.idle()) {
-                writer.flush();
-            }
             Optional<ObjectRecord> rec = index.find(id);
             if (rec.isEmpty() || !rec.get().dirComplete() || rec.get().fingerprint() == null
                     || !rec.get().fingerprint().sameVersion(now, mode)) {

@@ -35,9 +35,20 @@ final class PinCommands {
         throw new Main.UserError(Main.USAGE, given + " is not inside a cachefs mount");
     }
 
-    private static void check(Map<String, String> answer, Path mp) {
+    private static void check(Map<String, String> answer) {
         if (answer.containsKey("error")) {
             throw new Main.UserError(Main.FAILED, answer.get("error"));
+        }
+    }
+
+    /** Sends {@code command} for each path to the mount holding it; each answer, checked. */
+    private static void each(List<Path> paths, String command, boolean recursive,
+                             java.util.function.BiConsumer<Path, Map<String, String>> answer) throws IOException {
+        for (Path given : paths) {
+            Target t = resolve(given);
+            Map<String, String> a = ControlServer.ask(t.mountpoint(), PinControl.request(command, recursive, t.rel()));
+            check(a);
+            answer.accept(given, a);
         }
     }
 
@@ -84,7 +95,7 @@ final class PinCommands {
                 if (tty) {
                     System.err.println();
                 }
-                check(last, t.mountpoint());
+                check(last);
                 if (json) {
                     System.out.printf("{\"path\": \"%s\", \"files\": %s, \"bytes\": %s, \"ms\": %s}%n",
                             given.toString().replace("\\", "\\\\").replace("\"", "\\\""), last.get("files"), last.get("bytes"), last.get("ms"));
@@ -107,12 +118,7 @@ final class PinCommands {
 
         @Override
         public Integer call() throws IOException {
-            for (Path given : paths) {
-                Target t = resolve(given);
-                Map<String, String> a = ControlServer.ask(t.mountpoint(), PinControl.request("unpin", recursive, t.rel()));
-                check(a, t.mountpoint());
-                System.out.println("unpinned " + given + ": " + a.get("unpinned") + " objects");
-            }
+            each(paths, "unpin", recursive, (given, a) -> System.out.println("unpinned " + given + ": " + a.get("unpinned") + " objects"));
             return 0;
         }
     }
@@ -129,13 +135,9 @@ final class PinCommands {
 
         @Override
         public Integer call() throws IOException {
-            for (Path given : paths) {
-                Target t = resolve(given);
-                Map<String, String> a = ControlServer.ask(t.mountpoint(), PinControl.request("evict", recursive, t.rel()));
-                check(a, t.mountpoint());
-                System.out.println("evicted " + given + ": " + a.get("evicted") + " files, " + a.get("bytes") + " bytes"
-                        + (Integer.parseInt(a.get("busy")) > 0 ? ", " + a.get("busy") + " kept (open or changed locally)" : ""));
-            }
+            each(paths, "evict", recursive, (given, a) -> System.out.println("evicted " + given + ": " + a.get("evicted")
+                    + " files, " + a.get("bytes") + " bytes"
+                    + (Integer.parseInt(a.get("busy")) > 0 ? ", " + a.get("busy") + " kept (open or changed locally)" : "")));
             return 0;
         }
     }
@@ -149,7 +151,7 @@ final class PinCommands {
         public Integer call() {
             Path mp = mountpoint.toAbsolutePath().normalize();
             Map<String, String> a = ControlServer.query(mp, "pins");
-            check(a, mp);
+            check(a);
             a.forEach((k, v) -> {
                 if (k.startsWith("pin ")) {
                     byte[] raw = HexFormat.of().parseHex(k.substring(4));

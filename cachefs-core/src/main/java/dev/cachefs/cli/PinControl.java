@@ -61,10 +61,11 @@ final class PinControl {
         });
         handlers.put("pins", (args, out) -> {
             Map<String, String> m = new LinkedHashMap<>();
-            for (var e : cache.pins().entrySet()) {
+            Map<String, Long> pins = cache.pins();
+            for (var e : pins.entrySet()) {
                 m.put("pin " + HexFormat.of().formatHex(RawPath.bytes(e.getKey() == null ? "" : e.getKey())), Long.toString(e.getValue()));
             }
-            m.put("count", Integer.toString(cache.pins().size()));
+            m.put("count", Integer.toString(pins.size()));
             out.send(m);
         });
     }

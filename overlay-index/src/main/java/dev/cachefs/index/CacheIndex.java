@@ -232,6 +232,16 @@ public final class CacheIndex implements AutoCloseable {
                 target == null ? null : RawPath.fromBytes(target, 0, target.length), r.getLong(13), r.getLong(14));
     }
 
+    private static List<ObjectRecord> rows(PreparedStatement p) throws SQLException {
+        List<ObjectRecord> out = new ArrayList<>();
+        try (ResultSet r = p.executeQuery()) {
+            while (r.next()) {
+                out.add(row(r));
+            }
+        }
+        return out;
+    }
+
     /** The object with this identity, if the index has it. */
     public synchronized Optional<ObjectRecord> find(FileId id) throws IndexException {
         ObjectRecord cached = hot.getIfPresent(id);
@@ -529,11 +539,7 @@ public final class CacheIndex implements AutoCloseable {
                 p.setBytes(2, RawPath.bytes(path + "/"));
                 p.setBytes(3, RawPath.bytes(path + "0"));
             }
-            try (ResultSet r = p.executeQuery()) {
-                while (r.next()) {
-                    out.add(row(r));
-                }
-            }
+            out.addAll(rows(p));
         } catch (SQLException e) {
             throw fail(e);
         }
@@ -576,11 +582,7 @@ public final class CacheIndex implements AutoCloseable {
                 + ObjectState.DIRTY.code + ", " + ObjectState.CONFLICT.code + ") AND id IN (SELECT DISTINCT obj_id FROM chunks)"
                 + " ORDER BY last_access_ms, access_count LIMIT ?")) {
             p.setInt(1, limit);
-            try (ResultSet r = p.executeQuery()) {
-                while (r.next()) {
-                    out.add(row(r));
-                }
-            }
+            out.addAll(rows(p));
         } catch (SQLException e) {
             throw fail(e);
         }

@@ -211,26 +211,24 @@ public final class CacheStore implements AutoCloseable {
     }
 
     /**
-     * Unlinks an object's data file (descriptors still open keep reading the old data) and drops
-     * its chunk records.
-     */
-    public void unlinkDataFile(ObjectRecord obj) throws IndexException {
-        removeData(obj);
-    }
-
-    /**
      * Unlinks an object's data file only, for a caller that drops the chunk records itself, in
      * order with its other index changes. Best effort: a file left behind is an orphan fsck removes.
      */
     public void unlinkDataOnly(ObjectRecord obj) {
+        unlink(obj); // ENOENT (never written) or another error: nothing more to do here
+    }
+
+    /** Closes our descriptor of an object's data file and unlinks it; 0 or the errno. */
+    private int unlink(ObjectRecord obj) {
         Integer fd = openFiles.remove(obj.dataName());
         if (fd != null) {
             Libc.close(fd);
         }
         try {
             Libc.unlinkat(dataFd, relativeDataPath(obj.dataName()), 0);
+            return 0;
         } catch (ErrnoException e) {
-            // ENOENT: never written
+            return e.errno();
         }
     }
 
@@ -328,19 +326,15 @@ public final class CacheStore implements AutoCloseable {
         return c.length();
     }
 
-    /** Removes an object's data file and chunk records (not its row). */
+    /**
+     * Removes an object's data file (descriptors still open keep reading the old data) and its
+     * chunk records, not its row.
+     */
     public void removeData(ObjectRecord obj) throws IndexException {
         index.dropChunks(obj.id());
-        Integer fd = openFiles.remove(obj.dataName());
-        if (fd != null) {
-            Libc.close(fd);
-        }
-        try {
-            Libc.unlinkat(dataFd, relativeDataPath(obj.dataName()), 0);
-        } catch (ErrnoException e) {
-            if (e.errno() != Errno.ENOENT) {
-                throw new IndexException("removing cache data failed: " + e.getMessage());
-            }
+        int err = unlink(obj);
+        if (err != 0 && err != Errno.ENOENT) {
+            throw new IndexException("removing cache data failed: " + Errno.name(err));
         }
     }
 
