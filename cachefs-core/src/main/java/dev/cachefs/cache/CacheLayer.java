@@ -19,6 +19,7 @@ import dev.cachefs.nativeio.Libc;
 import dev.cachefs.nativeio.Stat;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -512,6 +513,53 @@ public final class CacheLayer implements AutoCloseable {
         if (idle != null) {
             idle.release();
         }
+    }
+
+    /**
+     * Lets go of every lower descriptor kept for fetching (the lower came back: descriptors from
+     * before an outage may stay broken); the next miss opens the file again.
+     */
+    public void dropReaders() {
+        List<CachedObject> all;
+        synchronized (objects) {
+            all = new ArrayList<>(objects.values());
+        }
+        for (CachedObject o : all) {
+            Shared<LowerFile> r = null;
+            synchronized (o) {
+                if (o.reader != null && o.inflight.isEmpty()) {
+                    r = o.reader;
+                    o.reader = null;
+                }
+            }
+            if (r != null) {
+                r.release();
+            }
+        }
+    }
+
+    /**
+     * What the cache holds of {@code path}, for {@code user.cachefs.state}: dirty (changed offline,
+     * not yet on the lower), cached, partial, metadata-only, conflict or uncached; and whether it
+     * is pinned.
+     */
+    public record State(String state, boolean pinned) {}
+
+    public State stateOf(String path) throws IndexException {
+        writer.flush();
+        Optional<ObjectRecord> r = index.atPath(path);
+        if (r.isEmpty()) {
+            return new State("uncached", false);
+        }
+        if (index.local(r.get().id()).isPresent()) {
+            return new State("dirty", r.get().pinned());
+        }
+        return new State(r.get().state().name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'), r.get().pinned());
+    }
+
+    /** Writes everything queued for the index (before the disconnected layer works on it directly). */
+    public void flushIndex() {
+        writer.flush();
     }
 
     /** Unpins {@code rel} (and all under it); the number of objects unpinned. */

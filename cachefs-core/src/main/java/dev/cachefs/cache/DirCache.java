@@ -93,6 +93,9 @@ public final class DirCache {
      * the listing began.
      */
     public void store(String path, Stat st, List<LowerDir.DirEntry> entries) {
+        if (paused) {
+            return; // offline: the listing came from the index, which the disconnected layer keeps
+        }
         long mtimeNs = st.mtimeNsTotal();
         if (System.currentTimeMillis() * 1_000_000L - mtimeNs < SETTLED_NS) {
             return; // changed too recently: a change within the same timestamp would go unseen
@@ -110,6 +113,14 @@ public final class DirCache {
         } catch (ErrnoException e) {
             log.debug("listing of {} kept in memory only: {}", path, e.getMessage());
         }
+    }
+
+    private volatile boolean paused;
+
+    /** Stops (or resumes) storing listings read through the mount (see {@link MetaCopy#pause}). */
+    public void pause(boolean pause) {
+        paused = pause;
+        dropAll();
     }
 
     /** Something changed in directory {@code path} through the mount. */

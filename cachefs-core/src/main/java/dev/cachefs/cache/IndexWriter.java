@@ -43,12 +43,15 @@ final class IndexWriter implements AutoCloseable {
     record PutListing(dev.cachefs.index.FileId id, String path, Fingerprint fp, List<CacheIndex.Dirent> entries)
             implements Op {}
 
-    record PutAttrs(dev.cachefs.index.FileId id, String path, CacheIndex.Attrs attrs) implements Op {}
+    record PutAttrs(dev.cachefs.index.FileId id, String path, dev.cachefs.nativeio.Stat stat) implements Op {}
 
     /** A symlink's target (its row comes from its lookup, written before). */
     record PutSymlink(dev.cachefs.index.FileId id, String target) implements Op {}
 
     record PutXattr(dev.cachefs.index.FileId id, String name, byte[] value) implements Op {}
+
+    /** Nothing is at {@code path} (and under it) any more. */
+    record ForgetPath(String path, boolean under) implements Op {}
 
     /** Path identity: what was at {@code from} (and under it) is at {@code to} now. */
     record Rekey(String from, String to, java.util.function.Function<String, dev.cachefs.index.FileId> idOf) implements Op {}
@@ -140,7 +143,8 @@ final class IndexWriter implements AutoCloseable {
                         case SetFingerprint f -> index.setFingerprint(f.objId(), f.fp());
                         case SetState s -> index.setState(s.objId(), s.state());
                         case SetPinned p -> index.setPinned(p.objId(), p.pinned());
-                        case PutAttrs a -> index.putAttrs(a.id(), a.path(), a.attrs());
+                        case PutAttrs a -> index.putAttrs(a.id(), a.path(), a.stat());
+                        case ForgetPath f -> index.forgetPath(f.path(), f.under());
                         case Rekey k -> index.rekeyPaths(k.from(), k.to(), k.idOf()).forEach(displacedData);
                         case PutSymlink l -> {
                             var rec = index.find(l.id());

@@ -2,7 +2,6 @@ package dev.cachefs.cache;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
-import dev.cachefs.index.CacheIndex;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Stat;
 import java.util.Arrays;
@@ -16,7 +15,8 @@ import java.util.Arrays;
  */
 public final class MetaCopy {
     /** What was last written for a path, to skip repeats (atime is not compared: reads move it). */
-    private record Written(int mode, int uid, int gid, int nlink, long rdev, long blocks) {}
+    private record Written(int mode, int uid, int gid, int nlink, long rdev, long blocks, long size, long mtimeNs,
+                           long ctimeNs, long ino) {}
 
     private final IndexWriter writer;
     private final CacheLayer.Identifier ids;
@@ -30,21 +30,41 @@ public final class MetaCopy {
     }
 
     public void attrs(String path, Stat st) {
+        if (paused) {
+            return;
+        }
         Written w = new Written(st.mode(), st.uid(), st.gid(), st.nlink(), Stat.makedev(st.rdevMajor(), st.rdevMinor()),
-                st.blocks());
+                st.blocks(), st.size(), st.mtimeNsTotal(), st.ctimeSec() * 1_000_000_000L + st.ctimeNsec(), st.ino());
         if (w.equals(attrs.getIfPresent(path))) {
             return;
         }
         try {
-            writer.submit(new IndexWriter.PutAttrs(ids.idOf(path), path, new CacheIndex.Attrs(w.mode(), w.uid(), w.gid(),
-                    w.nlink(), w.rdev(), st.atimeSec() * 1_000_000_000L + st.atimeNsec(), w.blocks())));
+            writer.submit(new IndexWriter.PutAttrs(ids.idOf(path), path, st));
             attrs.put(path, w);
         } catch (ErrnoException e) {
             // no identity now (gone, or the lower refuses a handle): the next lookup tries again
         }
     }
 
+    /**
+     * Stops (or resumes) copying up: offline, what the mount sees is the index itself, changed by
+     * the disconnected layer in its own transactions, and a copy queued behind them would undo them.
+     */
+    public void pause(boolean pause) {
+        this.paused = pause;
+        if (!pause) {
+            attrs.invalidateAll();
+            links.invalidateAll();
+            xattrs.invalidateAll();
+        }
+    }
+
+    private volatile boolean paused;
+
     public void symlink(String path, String target) {
+        if (paused) {
+            return;
+        }
         if (target.equals(links.getIfPresent(path))) {
             return;
         }
@@ -57,6 +77,9 @@ public final class MetaCopy {
     }
 
     public void xattr(String path, String name, byte[] value) {
+        if (paused) {
+            return;
+        }
         String key = path + "\u0000" + name;
         if (Arrays.equals(value, xattrs.getIfPresent(key))) {
             return;
@@ -66,6 +89,17 @@ public final class MetaCopy {
             xattrs.put(key, value);
         } catch (ErrnoException e) {
             // as above
+        }
+    }
+
+    /**
+     * Nothing is at {@code path} (and with {@code under}, below it) any more: the index stops
+     * naming it there, so that disconnected operation does not show it.
+     */
+    public void gone(String path, boolean under) {
+        dropUnder(path);
+        if (!paused) {
+            writer.submit(new IndexWriter.ForgetPath(path, under));
         }
     }
 

@@ -3,6 +3,8 @@ package dev.cachefs.cli;
 import dev.cachefs.cache.CacheLayer;
 import dev.cachefs.cache.CacheStats;
 import dev.cachefs.fs.StackedFs;
+import dev.cachefs.offline.Connectivity;
+import dev.cachefs.offline.Uplink;
 import dev.cachefs.lower.CountingLowerFs;
 import dev.cachefs.lower.LowerFs;
 import dev.cachefs.fuse.FuseSession;
@@ -53,6 +55,11 @@ import picocli.CommandLine.Parameters;
                 "  cull_free=P%         cull cached data when the cache disk has less than P% free (default 7)",
                 "  stop_free=P%         cache no new data below P% free (default 3) ...",
                 "  resume_free=P%       ... until P% is free again (default 10)",
+                "  deadline=SEC         longest a lower call may take before the lower counts as unreachable (default 5)",
+                "  probe_interval=SEC   how often an offline mount checks whether the lower is back (default 2)",
+                "  reconnect=auto|manual  go online by itself when the lower is back (default auto)",
+                "  offline_wait=SEC     offline, a read of data not cached waits this long for the lower (default 0: ENOTCONN at once)",
+                "  offline              start offline (serve from the cache) even if the lower answers",
                 "", "Example:  cachefs mount /mnt/nfs /mnt/cached --cache ~/.cache/cachefs/nfs"})
 final class MountCommand implements Callable<Integer> {
     static final String READY = "CACHEFS-READY";
@@ -84,11 +91,15 @@ final class MountCommand implements Callable<Integer> {
     @Option(names = "--cache-files", paramLabel = "N", description = "most files the cache keeps data of (default: no limit)")
     long cacheFiles;
 
+    @Option(names = "--on-event", paramLabel = "CMD",
+            description = "shell command run on each event (offline, online, ...), given it as JSON on its standard input")
+    String onEvent;
+
     @Option(names = "--notify-ready", hidden = true)
     boolean notifyReady;
 
     record Settings(MountOptions mount, StackedFs.Options fs, int chunkSize, CacheLayer.Options cache,
-                    int kernelReadaheadKb) {}
+                    int kernelReadaheadKb, Uplink.Options uplink) {}
 
     @Override
     public Integer call() throws Exception {
@@ -130,6 +141,7 @@ final class MountCommand implements Callable<Integer> {
         int cull = lim.cullFreePct();
         int stop = lim.stopFreePct();
         int resume = lim.resumeFreePct();
+        Uplink.Options up = Uplink.Options.defaults().withOnEvent(onEvent);
         for (String raw : options) {
             String o = raw.trim();
             if (o.isEmpty()) {
@@ -181,6 +193,21 @@ final class MountCommand implements Callable<Integer> {
                     case "cull_free" -> cull = percent(key, val);
                     case "stop_free" -> stop = percent(key, val);
                     case "resume_free" -> resume = percent(key, val);
+                    case "deadline" -> {
+                        long ms = seconds(key, val) / 1_000_000;
+                        if (ms < 100) {
+                            throw new Main.UserError(Main.USAGE, "deadline must be at least 0.1 s");
+                        }
+                        up = up.withDeadline(ms);
+                    }
+                    case "probe_interval" -> up = up.withProbe(Math.max(100, seconds(key, val) / 1_000_000));
+                    case "offline_wait" -> up = up.withMissWait(seconds(key, val) / 1_000_000);
+                    case "offline" -> up = up.withStartOffline(true);
+                    case "reconnect" -> up = up.withReconnect(switch (need(key, val)) {
+                        case "auto" -> Connectivity.Reconnect.AUTO;
+                        case "manual" -> Connectivity.Reconnect.MANUAL;
+                        default -> throw new Main.UserError(Main.USAGE, "reconnect must be auto or manual");
+                    });
                     case "direct_io" -> co = new CacheLayer.Options(co.readaheadChunks(), true);
                     case "nodirect_io" -> co = new CacheLayer.Options(co.readaheadChunks(), false);
                     default -> throw new Main.UserError(Main.USAGE, "unknown mount option '" + o
@@ -197,7 +224,7 @@ final class MountCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new Main.UserError(Main.USAGE, e.getMessage());
         }
-        return new Settings(mo, so, chunk, co, kernelRa);
+        return new Settings(mo, so, chunk, co, kernelRa, up);
     }
 
     private static String need(String key, String val) {
@@ -234,20 +261,51 @@ final class MountCommand implements Callable<Integer> {
         return (long) (s * 1e9);
     }
 
+    /**
+     * The lower's real path after checking it is a directory; its normalized path when it does not
+     * answer within a few seconds (a hung network mount: the mount then starts offline).
+     */
+    private static Path checkLower(Path lowerDir) throws IOException {
+        java.util.concurrent.CompletableFuture<Path> f = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            if (!Files.exists(lowerDir)) {
+                throw new Main.UserError(Main.USAGE, "lower directory " + lowerDir + " does not exist");
+            }
+            if (!Files.isDirectory(lowerDir)) {
+                throw new Main.UserError(Main.USAGE, "lower " + lowerDir + " is not a directory");
+            }
+            try {
+                return lowerDir.toRealPath();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }, r -> Thread.ofPlatform().daemon().start(r));
+        try {
+            return f.get(5, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            org.slf4j.LoggerFactory.getLogger(MountCommand.class).warn("lower {} does not answer", lowerDir);
+            return lowerDir;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof java.io.UncheckedIOException u) {
+                throw u.getCause();
+            }
+            if (e.getCause() instanceof RuntimeException re) {
+                throw re;
+            }
+            throw new IOException(e.getCause());
+        }
+    }
+
     private static void check(Path lowerDir, Path mp) throws IOException {
-        if (!Files.exists(lowerDir)) {
-            throw new Main.UserError(Main.USAGE, "lower directory " + lowerDir + " does not exist");
-        }
-        if (!Files.isDirectory(lowerDir)) {
-            throw new Main.UserError(Main.USAGE, "lower " + lowerDir + " is not a directory");
-        }
+        Path realLower = checkLower(lowerDir);
         if (!Files.exists(mp)) {
             throw new Main.UserError(Main.USAGE, "mount point " + mp + " does not exist (create it with mkdir)");
         }
         if (!Files.isDirectory(mp)) {
             throw new Main.UserError(Main.USAGE, "mount point " + mp + " is not a directory");
         }
-        Path realLower = lowerDir.toRealPath();
         Path realMp = mp.toRealPath();
         if (realMp.equals(realLower) || realMp.startsWith(realLower) || realLower.startsWith(realMp)) {
             throw new Main.UserError(Main.USAGE, "mount point " + mp + " and lower " + lowerDir
@@ -314,6 +372,10 @@ final class MountCommand implements Callable<Integer> {
             cmd.add("--cache-files");
             cmd.add(Long.toString(cacheFiles));
         }
+        if (onEvent != null) {
+            cmd.add("--on-event");
+            cmd.add(onEvent);
+        }
         cmd.add("--foreground");
         cmd.add("--notify-ready");
         Process p = new ProcessBuilder(cmd)
@@ -339,12 +401,6 @@ final class MountCommand implements Callable<Integer> {
 
     private int serve(Path lowerDir, Path mp, Settings settings) throws Exception {
         Libc.umask(0); // the kernel already applied the caller's umask to every mode we get
-        LocalLowerFs lowerFs;
-        try {
-            lowerFs = new LocalLowerFs(RawPath.fromText(lowerDir.toString()));
-        } catch (ErrnoException e) {
-            throw new Main.UserError(Main.USAGE, "cannot open lower " + lowerDir + ": " + e.getMessage());
-        }
         IdentityMode mode;
         try {
             mode = IdentityMode.parse(identity);
@@ -352,7 +408,6 @@ final class MountCommand implements Callable<Integer> {
             throw new Main.UserError(Main.USAGE, e.getMessage());
         }
         CacheStore store;
-        LowerIdentity id;
         try {
             store = CacheStore.open(cacheDir, settings.chunkSize());
             if (store.chunkSize() != settings.chunkSize() && options.stream().anyMatch(o -> o.startsWith("chunk_size="))) {
@@ -361,44 +416,38 @@ final class MountCommand implements Callable<Integer> {
                         cacheDir, store.chunkSize());
             }
         } catch (IndexException e) {
-            lowerFs.close();
             throw new Main.UserError(Main.USAGE, e.getMessage());
         }
-        try {
-            int rootFd = Libc.open(RawPath.fromText(lowerDir.toString()), Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-            try {
-                id = LowerIdentity.detect(rootFd, mode);
-            } finally {
-                Libc.close(rootFd);
-            }
-            store.index().putMeta("lower", lowerDir.toString());
-            store.index().putMeta("identity", id.mode().name().toLowerCase(java.util.Locale.ROOT));
-            store.index().putMeta("lower_fsid", java.util.HexFormat.of().formatHex(id.fsid()));
-        } catch (ErrnoException | IndexException e) {
-            store.close();
-            lowerFs.close();
-            throw new Main.UserError(Main.USAGE, "cannot identify lower " + lowerDir + ": " + e.getMessage());
-        }
-        org.slf4j.LoggerFactory.getLogger(MountCommand.class).info("identity {}: {}",
-                id.mode().name().toLowerCase(java.util.Locale.ROOT), id.reason());
         CacheStats stats = new CacheStats();
-        LowerFs counted = CountingLowerFs.wrap(lowerFs, stats.lowerCalls);
-        CacheLayer cache;
+        Uplink uplink;
         try {
-            cache = new CacheLayer(store, counted, CacheLayer.identifier(RawPath.fromText(lowerDir.toString()), id),
-                    id.mode(), settings.cache(), stats);
+            uplink = new Uplink(RawPath.fromText(lowerDir.toString()), store, mode, settings.uplink(), mp.toString(),
+                    l -> CountingLowerFs.wrap(l, stats.lowerCalls));
         } catch (ErrnoException e) {
             store.close();
-            lowerFs.close();
-            throw new Main.UserError(Main.USAGE, "cannot open lower " + lowerDir + ": " + e.getMessage());
+            throw new Main.UserError(Main.USAGE, "lower " + lowerDir + ": " + e.getMessage());
         }
-        StackedFs fs = new StackedFs(counted, settings.fs(), cache);
+        LowerIdentity id = uplink.identity();
+        org.slf4j.LoggerFactory.getLogger(MountCommand.class).info("identity {}: {}",
+                id.mode().name().toLowerCase(java.util.Locale.ROOT), id.reason());
+        LowerFs counted = uplink.lower();
+        CacheLayer cache = new CacheLayer(store, counted, uplink.identifier(), id.mode(), settings.cache(), stats);
+        uplink.attach(cache);
+        StackedFs fs;
+        try {
+            fs = new StackedFs(counted, settings.fs(), cache);
+        } catch (ErrnoException e) {
+            cache.close();
+            uplink.close();
+            store.close();
+            throw new Main.UserError(Main.USAGE, "lower " + lowerDir + ": " + e.getMessage());
+        }
         FuseSession session;
         try {
             session = FuseSession.mount(mp, fs, settings.mount());
         } catch (IOException e) {
             cache.close();
-            lowerFs.close();
+            uplink.close();
             store.close();
             throw new Main.UserError(Main.FAILED, e.getMessage());
         }
@@ -427,8 +476,15 @@ final class MountCommand implements Callable<Integer> {
                 m.put("known nodes", Integer.toString(fs.liveNodes()));
                 m.put("chunk size", Integer.toString(cache.chunkSize()));
                 m.putAll(cache.usage());
+                uplink.status(m);
                 return m;
             }));
+            handlers.put("offline", ControlServer.answering(() -> {
+                uplink.connectivity().forceOffline();
+                return java.util.Map.of("mode", "offline");
+            }));
+            handlers.put("online", ControlServer.answering(() ->
+                    java.util.Map.of("result", uplink.connectivity().goOnline("asked to (cachefs online)", true))));
             handlers.put("stats", ControlServer.answering(() -> {
                 java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
                 stats.snapshot().forEach((k, v) -> m.put(k, Long.toString(v)));
@@ -451,7 +507,7 @@ final class MountCommand implements Callable<Integer> {
             control.close();
         }
         cache.close();
-        lowerFs.close();
+        uplink.close();
         store.close();
         return 0;
     }

@@ -235,6 +235,9 @@ public final class StackedFs implements FuseFilesystem {
         try {
             st = lower.stat(path);
         } catch (ErrnoException e) {
+            if (e.errno() == Errno.ENOENT && cache != null) {
+                cache.meta().gone(path, true);
+            }
             if (e.errno() == Errno.ENOENT && options.negativeTimeoutNs() > 0) {
                 // A negative entry: the kernel answers ENOENT itself for this long (like NFS's
                 // lookupcache), and still asks us before creating the name.
@@ -365,6 +368,9 @@ public final class StackedFs implements FuseFilesystem {
         lower.unlink(child(parent, name));
         dirChanged(parent);
         namesGone(child(parent, name));
+        if (cache != null) {
+            cache.meta().gone(child(parent, name), false);
+        }
         detach(nodes.removed(parent, name));
     }
 
@@ -381,6 +387,7 @@ public final class StackedFs implements FuseFilesystem {
         dirChanged(parent);
         if (cache != null) {
             cache.dirs().dropUnder(path);
+            cache.meta().gone(path, true);
         }
         namesGone(path);
         nodes.removed(parent, name);
@@ -469,7 +476,7 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public OpenResult open(Ctx ctx, long nodeid, int flags) throws ErrnoException {
         String path = nodes.path(nodeid);
-        if (cache != null) {
+        if (cache != null && !lower.opensLocally(path, flags)) {
             Stat st = lower.stat(path); // close-to-open: every open checks the lower's version
             if (st.isRegular()) {
                 return opened(nodeid, cache.open(nodeid, path, st, flags, lowerFlags(flags), passthroughNow()));
@@ -504,7 +511,7 @@ public final class StackedFs implements FuseFilesystem {
             if (made) {
                 dirChanged(parent);
             }
-            if (cache != null && st.isRegular()) {
+            if (cache != null && st.isRegular() && !lower.opensLocally(path, flags)) {
                 try {
                     return new Created(e, opened(e.nodeid(), cache.created(e.nodeid(), path, f, flags)));
                 } catch (ErrnoException | RuntimeException ex) {
@@ -594,12 +601,41 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public int getxattr(Ctx ctx, long nodeid, String name, MemorySegment dst) throws ErrnoException {
         String path = nodes.path(nodeid);
+        if (cache != null && name.startsWith(STATE_XATTR_PREFIX)) {
+            return stateXattr(path, name, dst);
+        }
         int n = xattrs != null ? xattrs.get(path, name, dst, buf -> lower.getxattr(path, name, buf))
                 : lower.getxattr(path, name, dst);
         if (cache != null && dst.byteSize() > 0) {
             cache.meta().xattr(path, name, dst.asSlice(0, n).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
         }
         return n;
+    }
+
+    /** Virtual, read-only attributes that tell what the cache holds of a file (not listed). */
+    static final String STATE_XATTR_PREFIX = "user.cachefs.";
+
+    private int stateXattr(String path, String name, MemorySegment dst) throws ErrnoException {
+        CacheLayer.State st;
+        try {
+            st = cache.stateOf(path);
+        } catch (dev.cachefs.index.IndexException e) {
+            throw new ErrnoException(Errno.EIO, e.getMessage());
+        }
+        String value = switch (name) {
+            case STATE_XATTR_PREFIX + "state" -> st.state();
+            case STATE_XATTR_PREFIX + "pinned" -> st.pinned() ? "yes" : "no";
+            default -> throw new ErrnoException(Errno.ENODATA);
+        };
+        byte[] v = value.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        if (dst.byteSize() == 0) {
+            return v.length;
+        }
+        if (dst.byteSize() < v.length) {
+            throw new ErrnoException(Errno.ERANGE);
+        }
+        MemorySegment.copy(v, 0, dst, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, v.length);
+        return v.length;
     }
 
     @Override
@@ -613,6 +649,9 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public void setxattr(Ctx ctx, long nodeid, String name, MemorySegment value, int flags) throws ErrnoException {
         String path = nodes.path(nodeid);
+        if (cache != null && name.startsWith(STATE_XATTR_PREFIX)) {
+            throw new ErrnoException(Errno.EPERM, "user.cachefs.* attributes are the cache's, read-only");
+        }
         try {
             lower.setxattr(path, name, value, flags);
         } finally {

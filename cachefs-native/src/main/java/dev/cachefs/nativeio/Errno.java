@@ -51,7 +51,10 @@ public final class Errno {
     public static final int ECONNREFUSED = 111;
     public static final int EHOSTDOWN = 112;
     public static final int EHOSTUNREACH = 113;
+    public static final int ENETDOWN = 100;
     public static final int ENETUNREACH = 101;
+    public static final int ECONNRESET = 104;
+    public static final int ESHUTDOWN = 108;
     public static final int ESTALE = 116;
     public static final int EDQUOT = 122;
     public static final int ECONNABORTED = 103;
@@ -108,6 +111,9 @@ public final class Errno {
             case EHOSTDOWN -> "EHOSTDOWN";
             case EHOSTUNREACH -> "EHOSTUNREACH";
             case ENETUNREACH -> "ENETUNREACH";
+            case ENETDOWN -> "ENETDOWN";
+            case ECONNRESET -> "ECONNRESET";
+            case ESHUTDOWN -> "ESHUTDOWN";
             case ESTALE -> "ESTALE";
             case EDQUOT -> "EDQUOT";
             case ECONNABORTED -> "ECONNABORTED";

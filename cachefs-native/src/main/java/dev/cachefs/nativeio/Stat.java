@@ -22,6 +22,23 @@ public record Stat(
     /** STATX_BASIC_STATS: everything stat(2) has. */
     static final int STATX_BASIC_STATS = 0x7ff;
 
+    /** A stable byte encoding of every field (the cache index keeps attributes this way). */
+    public byte[] encode() {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(17 * 8);
+        b.putLong(ino).putLong(size).putLong(blocks).putLong(mode).putLong(nlink).putLong(uid).putLong(gid)
+                .putLong(rdevMajor).putLong(rdevMinor).putLong(blksize).putLong(atimeSec).putLong(atimeNsec)
+                .putLong(mtimeSec).putLong(mtimeNsec).putLong(ctimeSec).putLong(ctimeNsec).putLong(dev);
+        return b.array();
+    }
+
+    /** The inverse of {@link #encode}. */
+    public static Stat decode(byte[] bytes) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(bytes);
+        return new Stat(b.getLong(), b.getLong(), b.getLong(), (int) b.getLong(), (int) b.getLong(), (int) b.getLong(),
+                (int) b.getLong(), (int) b.getLong(), (int) b.getLong(), (int) b.getLong(), b.getLong(), (int) b.getLong(),
+                b.getLong(), (int) b.getLong(), b.getLong(), (int) b.getLong(), b.getLong());
+    }
+
     static Stat fromStatx(MemorySegment b) {
         int blksize = b.get(JAVA_INT, 4);
         int nlink = b.get(JAVA_INT, 16);

@@ -3,6 +3,7 @@ package dev.cachefs.index;
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import dev.cachefs.nativeio.RawPath;
+import dev.cachefs.nativeio.Stat;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -13,6 +14,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.function.Consumer;
 
@@ -313,33 +315,137 @@ public final class CacheIndex implements AutoCloseable {
     public record Attrs(int mode, int uid, int gid, int nlink, long rdev, long atimeNs, long blocks) {}
 
     /**
-     * Records an object's attributes (adding it, metadata only, if the index does not have it);
-     * its state and fingerprint are left as they are. Returns its object id.
+     * Records an object's attributes as just seen (adding it, metadata only, if the index does not
+     * have it); its state and fingerprint are left as they are. Returns its object id.
      */
-    public synchronized long putAttrs(FileId id, String path, Attrs a) throws IndexException {
+    public synchronized long putAttrs(FileId id, String path, Stat st) throws IndexException {
         try (PreparedStatement p = db.prepareStatement("""
-                INSERT INTO objects(file_id, path, state, data_name, mode, uid, gid, nlink, rdev, atime_ns, blocks)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO objects(file_id, path, state, data_name, mode, uid, gid, nlink, rdev, atime_ns, blocks, stat, seen_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(file_id) DO UPDATE SET path = excluded.path, mode = excluded.mode, uid = excluded.uid,
                   gid = excluded.gid, nlink = excluded.nlink, rdev = excluded.rdev, atime_ns = excluded.atime_ns,
-                  blocks = excluded.blocks""")) {
+                  blocks = excluded.blocks, stat = excluded.stat, seen_ms = excluded.seen_ms""")) {
             p.setBytes(1, id.encoded());
             p.setBytes(2, path == null ? null : RawPath.bytes(path));
             p.setInt(3, ObjectState.METADATA_ONLY.code);
             p.setString(4, CacheStore.dataNameOf(id));
-            p.setInt(5, a.mode());
-            p.setInt(6, a.uid());
-            p.setInt(7, a.gid());
-            p.setInt(8, a.nlink());
-            p.setLong(9, a.rdev());
-            p.setLong(10, a.atimeNs());
-            p.setLong(11, a.blocks());
+            bindAttrs(p, 5, st);
             p.executeUpdate();
         } catch (SQLException e) {
             throw fail(e);
         }
         hot.invalidate(id);
         return find(id).orElseThrow().id();
+    }
+
+    /** Binds mode, uid, gid, nlink, rdev, atime_ns, blocks, stat, seen_ms from {@code at}. */
+    private static void bindAttrs(PreparedStatement p, int at, Stat st) throws SQLException {
+        p.setInt(at, st.mode());
+        p.setInt(at + 1, st.uid());
+        p.setInt(at + 2, st.gid());
+        p.setInt(at + 3, st.nlink());
+        p.setLong(at + 4, Stat.makedev(st.rdevMajor(), st.rdevMinor()));
+        p.setLong(at + 5, st.atimeSec() * 1_000_000_000L + st.atimeNsec());
+        p.setLong(at + 6, st.blocks());
+        p.setBytes(at + 7, st.encode());
+        p.setLong(at + 8, System.currentTimeMillis());
+    }
+
+    /** Replaces an object's attributes (a change made offline). */
+    public synchronized void setStat(long objId, Stat st) throws IndexException {
+        update(objId, "UPDATE objects SET mode = ?, uid = ?, gid = ?, nlink = ?, rdev = ?, atime_ns = ?, blocks = ?,"
+                + " stat = ?, seen_ms = ? WHERE id = ?", p -> {
+                    bindAttrs(p, 1, st);
+                    p.setLong(10, objId);
+                });
+    }
+
+    /** Every attribute of the object as last seen or set, if known. */
+    public synchronized Optional<Stat> stat(long objId) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("SELECT stat FROM objects WHERE id = ? AND stat IS NOT NULL")) {
+            p.setLong(1, objId);
+            try (ResultSet r = p.executeQuery()) {
+                return r.next() ? Optional.of(Stat.decode(r.getBytes(1))) : Optional.empty();
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    /** The object last seen at {@code path} (several rows can name a path the lower replaced). */
+    public synchronized Optional<ObjectRecord> atPath(String path) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement(
+                "SELECT " + COLUMNS + " FROM objects WHERE path = ? ORDER BY seen_ms DESC, id DESC LIMIT 1")) {
+            p.setBytes(1, RawPath.bytes(path));
+            List<ObjectRecord> r = rows(p);
+            return r.isEmpty() ? Optional.empty() : Optional.of(r.get(0));
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    /** {@code path} (and with {@code under}, all below it) names nothing any more: rows keep their data, lose the path. */
+    public synchronized void forgetPath(String path, boolean under) throws IndexException {
+        String sql = "UPDATE objects SET path = NULL WHERE path = ?" + (under ? " OR (path >= ? AND path < ?)" : "");
+        try (PreparedStatement p = db.prepareStatement(sql)) {
+            p.setBytes(1, RawPath.bytes(path));
+            if (under) {
+                p.setBytes(2, RawPath.bytes(path + "/"));
+                p.setBytes(3, RawPath.bytes(path + "0")); // '0' follows '/'
+            }
+            p.executeUpdate();
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        hot.invalidateAll();
+        hotIds.clear();
+    }
+
+    /**
+     * What was at {@code from} (and under it) is at {@code to} now, keeping its identity (a rename
+     * made offline: the lower has not seen it).
+     */
+    public synchronized void movePaths(String from, String to) throws IndexException {
+        List<ObjectRecord> moved = new ArrayList<>();
+        try (PreparedStatement p = db.prepareStatement("SELECT " + COLUMNS + " FROM objects WHERE path = ? OR (path >= ? AND path < ?)")) {
+            p.setBytes(1, RawPath.bytes(from));
+            p.setBytes(2, RawPath.bytes(from + "/"));
+            p.setBytes(3, RawPath.bytes(from + "0"));
+            moved.addAll(rows(p));
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        transaction(() -> {
+            try (PreparedStatement u = db.prepareStatement("UPDATE objects SET path = ? WHERE id = ?")) {
+                for (ObjectRecord o : moved) {
+                    u.setBytes(1, RawPath.bytes(to + o.path().substring(from.length())));
+                    u.setLong(2, o.id());
+                    u.addBatch();
+                }
+                u.executeBatch();
+            }
+        });
+        hot.invalidateAll();
+        hotIds.clear();
+    }
+
+    /** The name of the object's local data (its version changed offline), or empty. */
+    public synchronized Optional<String> local(long objId) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("SELECT local FROM objects WHERE id = ? AND local IS NOT NULL")) {
+            p.setLong(1, objId);
+            try (ResultSet r = p.executeQuery()) {
+                return r.next() ? Optional.of(r.getString(1)) : Optional.empty();
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    public synchronized void setLocal(long objId, String name) throws IndexException {
+        update(objId, "UPDATE objects SET local = ? WHERE id = ?", p -> {
+            p.setString(1, name);
+            p.setLong(2, objId);
+        });
     }
 
     public synchronized Optional<Attrs> attrs(long objId) throws IndexException {
@@ -527,6 +633,24 @@ public final class CacheIndex implements AutoCloseable {
     }
 
     /** The object at {@code path} and, with {@code recursive}, every object under it ("" is the root). */
+    /** How many objects are in each state (metadata-only, partial, cached, dirty, conflict), and pinned. */
+    public synchronized Map<String, Long> stateCounts() throws IndexException {
+        Map<String, Long> out = new java.util.LinkedHashMap<>();
+        for (ObjectState st : ObjectState.values()) {
+            out.put(st.name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'), 0L);
+        }
+        try (Statement s = db.createStatement();
+             ResultSet r = s.executeQuery("SELECT state, count(*) FROM objects WHERE path IS NOT NULL GROUP BY state")) {
+            while (r.next()) {
+                out.put(ObjectState.of(r.getInt(1)).name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'), r.getLong(2));
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        out.put("pinned", (long) queryInt("SELECT count(*) FROM objects WHERE pinned = 1"));
+        return out;
+    }
+
     public synchronized List<ObjectRecord> under(String path, boolean recursive) throws IndexException {
         List<ObjectRecord> out = new ArrayList<>();
         String sql = path.isEmpty() ? (recursive ? "SELECT " + COLUMNS + " FROM objects" : "SELECT " + COLUMNS + " FROM objects WHERE path = ?")
@@ -737,6 +861,138 @@ public final class CacheIndex implements AutoCloseable {
             try (ResultSet r = p.executeQuery()) {
                 return r.next() ? Optional.of(r.getBytes(1)) : Optional.empty();
             }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    public synchronized List<String> xattrNames(long objId) throws IndexException {
+        List<String> out = new ArrayList<>();
+        try (PreparedStatement p = db.prepareStatement("SELECT name FROM xattrs WHERE obj_id = ? ORDER BY name")) {
+            p.setLong(1, objId);
+            try (ResultSet r = p.executeQuery()) {
+                while (r.next()) {
+                    byte[] n = r.getBytes(1);
+                    out.add(RawPath.fromBytes(n, 0, n.length));
+                }
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        return out;
+    }
+
+    public synchronized void removeXattr(long objId, String name) throws IndexException {
+        update(objId, "DELETE FROM xattrs WHERE obj_id = ? AND name = ?", p -> {
+            p.setLong(1, objId);
+            p.setBytes(2, RawPath.bytes(name));
+        });
+    }
+
+    /** Adds or replaces one entry of a cached listing. */
+    public synchronized void putDirent(long dirId, Dirent d) throws IndexException {
+        update(dirId, "INSERT OR REPLACE INTO dirents(dir_id, name, child_id, type, ino) VALUES (?, ?, ?, ?, ?)", p -> {
+            p.setLong(1, dirId);
+            p.setBytes(2, RawPath.bytes(d.name()));
+            if (d.childId() == null) {
+                p.setNull(3, java.sql.Types.INTEGER);
+            } else {
+                p.setLong(3, d.childId());
+            }
+            p.setInt(4, d.type());
+            p.setLong(5, d.ino());
+        });
+    }
+
+    public synchronized void removeDirent(long dirId, String name) throws IndexException {
+        update(dirId, "DELETE FROM dirents WHERE dir_id = ? AND name = ?", p -> {
+            p.setLong(1, dirId);
+            p.setBytes(2, RawPath.bytes(name));
+        });
+    }
+
+    // ------------------------------------------------------------------ journal
+
+    /**
+     * One local change made while disconnected, in order: the operation, the object and path(s) it
+     * touched, its arguments, and the base (the lower object's attributes before the first local
+     * change, encoded as by {@link Stat#encode}; null for what the lower never had).
+     */
+    public record JournalEntry(long seq, String op, Long objId, String path, String path2, byte[] args, byte[] base,
+                               long timeMs) {}
+
+    /** Appends a change (in the caller's transaction, if any); returns its sequence number. */
+    public synchronized long appendJournal(String op, Long objId, String path, String path2, byte[] args, byte[] base)
+            throws IndexException {
+        try (PreparedStatement p = db.prepareStatement(
+                "INSERT INTO journal(op, obj_id, path, path2, args, base_fp, time_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                Statement.RETURN_GENERATED_KEYS)) {
+            p.setString(1, op);
+            if (objId == null) {
+                p.setNull(2, java.sql.Types.INTEGER);
+            } else {
+                p.setLong(2, objId);
+            }
+            p.setBytes(3, path == null ? null : RawPath.bytes(path));
+            p.setBytes(4, path2 == null ? null : RawPath.bytes(path2));
+            p.setBytes(5, args);
+            p.setBytes(6, base);
+            p.setLong(7, System.currentTimeMillis());
+            p.executeUpdate();
+            try (ResultSet k = p.getGeneratedKeys()) {
+                return k.next() ? k.getLong(1) : -1;
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    /** The changes not yet replayed, oldest first. */
+    public synchronized List<JournalEntry> journal() throws IndexException {
+        List<JournalEntry> out = new ArrayList<>();
+        try (PreparedStatement p = db.prepareStatement(
+                "SELECT seq, op, obj_id, path, path2, args, base_fp, time_ms FROM journal WHERE done = 0 ORDER BY seq")) {
+            try (ResultSet r = p.executeQuery()) {
+                while (r.next()) {
+                    long obj = r.getLong(3);
+                    Long objId = r.wasNull() ? null : obj;
+                    byte[] a = r.getBytes(4);
+                    byte[] b = r.getBytes(5);
+                    out.add(new JournalEntry(r.getLong(1), r.getString(2), objId,
+                            a == null ? null : RawPath.fromBytes(a, 0, a.length),
+                            b == null ? null : RawPath.fromBytes(b, 0, b.length), r.getBytes(6), r.getBytes(7), r.getLong(8)));
+                }
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        return out;
+    }
+
+    public synchronized int journalSize() throws IndexException {
+        return queryInt("SELECT count(*) FROM journal WHERE done = 0");
+    }
+
+    /** The base recorded with the object's first change not yet replayed, or null (none, or the lower never had it). */
+    public synchronized byte[] firstJournalBase(long objId) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement(
+                "SELECT base_fp FROM journal WHERE obj_id = ? AND done = 0 ORDER BY seq LIMIT 1")) {
+            p.setLong(1, objId);
+            try (ResultSet r = p.executeQuery()) {
+                return r.next() ? r.getBytes(1) : null;
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    /**
+     * FULL: every commit is on disk before it returns (the journal of local changes holds data
+     * that exists nowhere else); NORMAL otherwise (see {@link #open}).
+     */
+    public synchronized void durable(boolean full) throws IndexException {
+        try (Statement s = db.createStatement()) {
+            s.execute("PRAGMA synchronous=" + (full ? "FULL" : "NORMAL"));
         } catch (SQLException e) {
             throw fail(e);
         }

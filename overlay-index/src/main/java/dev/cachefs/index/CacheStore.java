@@ -167,6 +167,28 @@ public final class CacheStore implements AutoCloseable {
         return dir;
     }
 
+    /** Where an object's cached data lives (the file may not exist). */
+    public Path dataPath(ObjectRecord obj) {
+        return dir.resolve("data").resolve(relativeDataPath(obj.dataName()));
+    }
+
+    /**
+     * A subdirectory of the cache for disconnected operation, made if needed: {@code local} (data
+     * changed offline, the only copy until replayed) and {@code base} (what it was before).
+     */
+    public Path area(String name) throws IndexException {
+        if (!name.equals("local") && !name.equals("base")) {
+            throw new IllegalArgumentException(name);
+        }
+        Path p = dir.resolve(name);
+        try {
+            Files.createDirectories(p);
+        } catch (IOException e) {
+            throw new IndexException("cannot make " + p + ": " + e.getMessage());
+        }
+        return p;
+    }
+
     public CacheIndex index() {
         return index;
     }

@@ -12,8 +12,9 @@ import java.util.HexFormat;
  * (where they are not: FUSE-based lowers). A small versioned value with a stable byte encoding:
  *
  * <pre>
- *   'C' 'F' version=1 kind(1=handle,2=path) fsidLen fsid...
+ *   'C' 'F' version=1 kind(1=handle,2=path,3=provisional) fsidLen fsid...
  *   handle: type(int32 BE) len(uint16 BE) bytes...       path: len(uint16 BE) raw bytes...
+ *   provisional: len(uint16 BE) 16 random bytes (an object made offline, unknown to the lower yet)
  * </pre>
  *
  * Equality is by encoding. The hex of the encoding names the object's data file in the store.
@@ -22,6 +23,7 @@ public final class FileId {
     public static final int VERSION = 1;
     private static final byte KIND_HANDLE = 1;
     private static final byte KIND_PATH = 2;
+    private static final byte KIND_PROVISIONAL = 3;
 
     private final byte[] encoded;
 
@@ -44,6 +46,19 @@ public final class FileId {
         ByteArrayOutputStream out = header(KIND_PATH, fsid);
         writeBytes(out, RawPath.bytes(path));
         return new FileId(out.toByteArray());
+    }
+
+    /** A fresh identity for an object made while disconnected; replay gives it its real one. */
+    public static FileId provisional(byte[] fsid) {
+        byte[] random = new byte[16];
+        new java.security.SecureRandom().nextBytes(random);
+        ByteArrayOutputStream out = header(KIND_PROVISIONAL, fsid);
+        writeBytes(out, random);
+        return new FileId(out.toByteArray());
+    }
+
+    public boolean isProvisional() {
+        return encoded[3] == KIND_PROVISIONAL;
     }
 
     private static ByteArrayOutputStream header(byte kind, byte[] fsid) {
@@ -85,7 +100,7 @@ public final class FileId {
             b.position(b.position() + fsidLen);
             if (kind == KIND_HANDLE) {
                 b.getInt();
-            } else if (kind != KIND_PATH) {
+            } else if (kind != KIND_PATH && kind != KIND_PROVISIONAL) {
                 throw new IllegalArgumentException("FileId kind " + kind + " is unknown");
             }
             int len = Short.toUnsignedInt(b.getShort());
@@ -139,6 +154,6 @@ public final class FileId {
 
     @Override
     public String toString() {
-        return (isHandle() ? "handle:" : "path:") + hex();
+        return (isHandle() ? "handle:" : isProvisional() ? "provisional:" : "path:") + hex();
     }
 }

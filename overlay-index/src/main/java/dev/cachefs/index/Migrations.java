@@ -56,7 +56,13 @@ final class Migrations {
                       id INTEGER PRIMARY KEY, obj_id INTEGER, path BLOB NOT NULL, kind TEXT NOT NULL,
                       detected_ms INTEGER NOT NULL, state TEXT NOT NULL)"""),
             // 1 -> 2: listings keep each entry's inode number (readdir gives it)
-            List.of("ALTER TABLE dirents ADD COLUMN ino INTEGER NOT NULL DEFAULT 0")
+            List.of("ALTER TABLE dirents ADD COLUMN ino INTEGER NOT NULL DEFAULT 0"),
+            // 2 -> 3: disconnected operation. Every attribute as last seen (stat, when), the local
+            // copy of data changed offline (local), the journal's object index.
+            List.of("ALTER TABLE objects ADD COLUMN stat BLOB",
+                    "ALTER TABLE objects ADD COLUMN seen_ms INTEGER NOT NULL DEFAULT 0",
+                    "ALTER TABLE objects ADD COLUMN local TEXT",
+                    "CREATE INDEX journal_obj ON journal(obj_id)")
     );
 
     static int latest() {

@@ -3,6 +3,7 @@ package dev.cachefs.harness;
 import dev.cachefs.cache.CacheLayer;
 import dev.cachefs.cache.CacheStats;
 import dev.cachefs.fs.StackedFs;
+import dev.cachefs.offline.Uplink;
 import dev.cachefs.fuse.MountOptions;
 import dev.cachefs.index.CacheStore;
 import dev.cachefs.index.IdentityMode;
@@ -39,6 +40,8 @@ public final class Stack implements AutoCloseable {
     /** The data cache, or null. */
     public final CacheLayer cache;
     public final Mounts.Live live;
+    /** The link to the lower (deadlines, connectivity, disconnected operation), or null without a cache. */
+    public final Uplink uplink;
     private final LowerFs lowerFs;
     private final CacheStore store;
     private final CacheStats stats;
@@ -55,6 +58,7 @@ public final class Stack implements AutoCloseable {
         private CacheLayer.Options cacheOptions = CacheLayer.Options.defaults();
         private int chunkSize = CacheStore.DEFAULT_CHUNK_SIZE;
         private IdentityMode identity = IdentityMode.AUTO;
+        private Uplink.Options uplinkOptions = Uplink.Options.defaults();
 
         private Builder(Path ref, Path lower) {
             this.ref = ref;
@@ -103,6 +107,12 @@ public final class Stack implements AutoCloseable {
             return this;
         }
 
+        /** Deadlines, probing and offline policy of the mount's link to its lower (with a cache). */
+        public Builder uplink(Uplink.Options o) {
+            this.uplinkOptions = o;
+            return this;
+        }
+
         public Stack mount() throws IOException, ErrnoException {
             return new Stack(this);
         }
@@ -113,20 +123,26 @@ public final class Stack implements AutoCloseable {
         this.lower = b.lower;
         this.mnt = Harness.newDir("mnt");
         this.stats = new CacheStats();
-        this.lowerFs = CountingLowerFs.wrap(b.wrap.apply(new LocalLowerFs(Sys.raw(lower))), stats.lowerCalls);
         this.cacheDir = b.cached ? (b.cacheDir != null ? b.cacheDir : Harness.newDir("cache")) : null;
         CacheStore st = null;
         CacheLayer layer = null;
+        Uplink up = null;
         StackedFs made = null;
         Mounts.Live mounted = null;
+        LowerFs used = null;
         try {
             if (b.cached) {
                 st = CacheStore.open(cacheDir, b.chunkSize);
-                LowerIdentity id = detect(b.identity);
-                layer = new CacheLayer(st, lowerFs, CacheLayer.identifier(Sys.raw(lower), id), id.mode(),
-                        b.cacheOptions, stats);
+                // As the daemon builds it: the real lower (wrapped) under deadlines, the cache for when it is gone.
+                up = new Uplink(Sys.raw(lower), st, b.identity, b.uplinkOptions, mnt.toString(),
+                        l -> CountingLowerFs.wrap(b.wrap.apply(l), stats.lowerCalls));
+                used = up.lower();
+                layer = new CacheLayer(st, used, up.identifier(), up.identity().mode(), b.cacheOptions, stats);
+                up.attach(layer);
+            } else {
+                used = CountingLowerFs.wrap(b.wrap.apply(new LocalLowerFs(Sys.raw(lower))), stats.lowerCalls);
             }
-            made = new StackedFs(lowerFs, b.options, layer);
+            made = new StackedFs(used, b.options, layer);
             mounted = Mounts.mount(mnt, made, b.mountOptions);
             if (Libc.geteuid() == 0) {
                 mounted.session.setReadahead(4096); // as the daemon does
@@ -138,25 +154,22 @@ public final class Stack implements AutoCloseable {
                 if (layer != null) {
                     layer.close();
                 }
+                if (up != null) {
+                    up.close();
+                } else if (used != null) {
+                    used.close();
+                }
                 if (st != null) {
                     st.close();
                 }
-                lowerFs.close();
             }
         }
+        this.lowerFs = used;
+        this.uplink = up;
         this.store = st;
         this.cache = layer;
         this.fs = made;
         this.live = mounted;
-    }
-
-    private LowerIdentity detect(IdentityMode mode) throws ErrnoException {
-        int fd = Libc.open(Sys.raw(lower), Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-        try {
-            return LowerIdentity.detect(fd, mode);
-        } finally {
-            Libc.close(fd);
-        }
     }
 
     /** Reference and stacked directories in {@code tmp} (a local test directory). */
@@ -224,10 +237,14 @@ public final class Stack implements AutoCloseable {
             if (cache != null) {
                 cache.close();
             }
+            if (uplink != null) {
+                uplink.close();
+            } else {
+                lowerFs.close();
+            }
             if (store != null) {
                 store.close();
             }
-            lowerFs.close();
         }
     }
 }

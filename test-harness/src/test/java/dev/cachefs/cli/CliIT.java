@@ -112,7 +112,8 @@ class CliIT {
         long pid = mountInBackground();
         Result st = run("status", mnt.toString());
         assertEquals(0, st.code(), st.err());
-        assertTrue(st.out().contains("daemon pid       " + pid), st.out());
+        assertTrue(st.out().matches("(?s).*daemon pid\\s+" + pid + "\n.*"), st.out());
+        assertTrue(st.out().matches("(?s).*mode\\s+online\n.*"), st.out());
         assertTrue(st.out().matches("(?s).*lower\\s+" + Pattern.quote(lower.toString()) + "\n.*"), st.out());
         // The temp directory's filesystem decides: handle where it gives stable handles, else path.
         Matcher m = Pattern.compile("identity\\s+(handle|path)\n").matcher(st.out());

@@ -1,0 +1,402 @@
+package dev.cachefs.offline;
+
+import dev.cachefs.lower.LowerDir;
+import dev.cachefs.lower.LowerFile;
+import dev.cachefs.lower.LowerFs;
+import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Libc;
+import dev.cachefs.nativeio.Stat;
+import dev.cachefs.nativeio.StatVfs;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+/**
+ * The lower the mount uses: the real one under deadlines while online, the cache's
+ * ({@link OfflineFs}) while offline. A query that finds the lower unreachable is answered from the
+ * cache at once (the mount has gone offline meanwhile); a change that does is failed with the
+ * errno that says so, since it may or may not have reached the lower (replaying it could apply
+ * it twice). Files and directories opened online keep their lower descriptors, under deadlines.
+ */
+public final class ModalLowerFs implements LowerFs {
+    private final Guard guard;
+    private final Connectivity connectivity;
+    private final OfflineFs offline;
+    private volatile LowerFs online;
+
+    /** @param online the real lower, or null while it has never been reached */
+    public ModalLowerFs(LowerFs online, Guard guard, Connectivity connectivity, OfflineFs offline) {
+        this.online = online;
+        this.guard = guard;
+        this.connectivity = connectivity;
+        this.offline = offline;
+    }
+
+    /** Uses {@code fresh} as the real lower from now on; returns the one it replaces. */
+    public LowerFs replaceOnline(LowerFs fresh) {
+        LowerFs old = online;
+        online = fresh;
+        return old;
+    }
+
+    public LowerFs online() {
+        return online;
+    }
+
+    public OfflineFs offline() {
+        return offline;
+    }
+
+    private interface On<T> {
+        T apply(LowerFs l) throws ErrnoException;
+    }
+
+    private interface Off<T> {
+        T apply(OfflineFs o) throws ErrnoException;
+    }
+
+    private interface VoidOn {
+        void apply(LowerFs l) throws ErrnoException;
+    }
+
+    private interface VoidOff {
+        void apply(OfflineFs o) throws ErrnoException;
+    }
+
+    private <T> T query(String what, long bytes, On<T> on, Off<T> off) throws ErrnoException {
+        LowerFs l = online;
+        if (!connectivity.offline() && l != null) {
+            try {
+                return guard.call(what, bytes, () -> on.apply(l));
+            } catch (Guard.Unreachable u) {
+                // offline now: the cache answers
+            }
+        }
+        return off.apply(offline);
+    }
+
+    private <T> T query(String what, On<T> on, Off<T> off) throws ErrnoException {
+        return query(what, 0, on, off);
+    }
+
+    private void change(String what, VoidOn on, VoidOff off) throws ErrnoException {
+        LowerFs l = online;
+        if (!connectivity.offline() && l != null) {
+            guard.call(what, () -> {
+                on.apply(l);
+                return null;
+            });
+            return;
+        }
+        off.apply(offline);
+    }
+
+    @Override
+    public Stat stat(String path) throws ErrnoException {
+        return query("stat", l -> l.stat(path), o -> o.stat(path));
+    }
+
+    @Override
+    public String readlink(String path) throws ErrnoException {
+        return query("readlink", l -> l.readlink(path), o -> o.readlink(path));
+    }
+
+    @Override
+    public void mkdir(String path, int mode) throws ErrnoException {
+        change("mkdir", l -> l.mkdir(path, mode), o -> o.mkdir(path, mode));
+    }
+
+    @Override
+    public void mknod(String path, int mode, long dev) throws ErrnoException {
+        change("mknod", l -> l.mknod(path, mode, dev), o -> o.mknod(path, mode, dev));
+    }
+
+    @Override
+    public void symlink(String target, String path) throws ErrnoException {
+        change("symlink", l -> l.symlink(target, path), o -> o.symlink(target, path));
+    }
+
+    @Override
+    public void unlink(String path) throws ErrnoException {
+        change("unlink", l -> l.unlink(path), o -> o.unlink(path));
+    }
+
+    @Override
+    public void rmdir(String path) throws ErrnoException {
+        change("rmdir", l -> l.rmdir(path), o -> o.rmdir(path));
+    }
+
+    @Override
+    public void rename(String from, String to, int flags) throws ErrnoException {
+        change("rename", l -> l.rename(from, to, flags), o -> o.rename(from, to, flags));
+    }
+
+    @Override
+    public void link(String existing, String newPath) throws ErrnoException {
+        change("link", l -> l.link(existing, newPath), o -> o.link(existing, newPath));
+    }
+
+    @Override
+    public void chmod(String path, int mode) throws ErrnoException {
+        change("chmod", l -> l.chmod(path, mode), o -> o.chmod(path, mode));
+    }
+
+    @Override
+    public void chown(String path, int uid, int gid) throws ErrnoException {
+        change("chown", l -> l.chown(path, uid, gid), o -> o.chown(path, uid, gid));
+    }
+
+    @Override
+    public void utimens(String path, long as, long an, long ms, long mn) throws ErrnoException {
+        change("utimens", l -> l.utimens(path, as, an, ms, mn), o -> o.utimens(path, as, an, ms, mn));
+    }
+
+    @Override
+    public void truncate(String path, long size) throws ErrnoException {
+        change("truncate", l -> l.truncate(path, size), o -> o.truncate(path, size));
+    }
+
+    @Override
+    public void access(String path, int mask) throws ErrnoException {
+        query("access", l -> {
+            l.access(path, mask);
+            return null;
+        }, o -> {
+            o.access(path, mask);
+            return null;
+        });
+    }
+
+    @Override
+    public StatVfs statfs() throws ErrnoException {
+        return query("statfs", LowerFs::statfs, OfflineFs::statfs);
+    }
+
+    @Override
+    public LowerFile open(String path, int flags, int mode) throws ErrnoException {
+        boolean changes = (flags & (Libc.O_ACCMODE | Libc.O_CREAT | Libc.O_TRUNC)) != Libc.O_RDONLY;
+        LowerFs l = online;
+        if (!connectivity.offline() && l != null) {
+            try {
+                return new GuardedFile(guard.call("open", () -> l.open(path, flags, mode)));
+            } catch (Guard.Unreachable u) {
+                if (changes) {
+                    throw u;
+                }
+            }
+        }
+        return offline.open(path, flags, mode);
+    }
+
+    /** Opens {@code path} for reading on the real lower (a read that waited for reconnection). */
+    LowerFile reopenOnline(String path) throws ErrnoException {
+        LowerFs l = online;
+        if (l == null || connectivity.offline()) {
+            throw OfflineFs.notCached("'" + path + "' (the lower went away again)");
+        }
+        return new GuardedFile(guard.call("open", () -> l.open(path, Libc.O_RDONLY, 0)));
+    }
+
+    @Override
+    public LowerDir openDir(String path) throws ErrnoException {
+        return query("opendir", l -> new GuardedDir(l.openDir(path)), o -> o.openDir(path));
+    }
+
+    /** A query that fills the caller's buffer: through a bounce buffer online (see {@link Guard#fill}). */
+    private int queryInto(String what, MemorySegment dst, FillOn on, Off<Integer> off) throws ErrnoException {
+        LowerFs l = online;
+        if (!connectivity.offline() && l != null) {
+            try {
+                return guard.fill(what, dst, b -> on.apply(l, b));
+            } catch (Guard.Unreachable u) {
+                // offline now: the cache answers
+            }
+        }
+        return off.apply(offline);
+    }
+
+    private interface FillOn {
+        int apply(LowerFs l, MemorySegment buf) throws ErrnoException;
+    }
+
+    @Override
+    public int getxattr(String path, String name, MemorySegment dst) throws ErrnoException {
+        return queryInto("getxattr", dst, (l, b) -> l.getxattr(path, name, b), o -> o.getxattr(path, name, dst));
+    }
+
+    @Override
+    public int listxattr(String path, MemorySegment dst) throws ErrnoException {
+        return queryInto("listxattr", dst, (l, b) -> l.listxattr(path, b), o -> o.listxattr(path, dst));
+    }
+
+    @Override
+    public void setxattr(String path, String name, MemorySegment value, int flags) throws ErrnoException {
+        LowerFs l = online;
+        if (!connectivity.offline() && l != null) {
+            guard.drain("setxattr", value, b -> {
+                l.setxattr(path, name, b, flags);
+                return null;
+            });
+            return;
+        }
+        offline.setxattr(path, name, value, flags);
+    }
+
+    @Override
+    public void removexattr(String path, String name) throws ErrnoException {
+        change("removexattr", l -> l.removexattr(path, name), o -> o.removexattr(path, name));
+    }
+
+    @Override
+    public boolean opensLocally(String path, int flags) {
+        if (!connectivity.offline()) {
+            return false;
+        }
+        boolean changes = (flags & (Libc.O_ACCMODE | Libc.O_TRUNC)) != Libc.O_RDONLY;
+        return changes || offline.servesLocalData(path);
+    }
+
+    @Override
+    public void close() {
+        LowerFs l = online;
+        if (l != null) {
+            guard.detached("close of the lower", l::close);
+        }
+    }
+
+    /** A close: under the deadline too, and nothing to tell the caller if it fails. */
+    private void quietly(String what, Guard.Call<Void> c) {
+        try {
+            guard.call(what, c);
+        } catch (ErrnoException e) {
+            // the descriptor is gone either way (or stuck with a dead lower)
+        }
+    }
+
+    /** A lower file opened online: every call under the deadline. */
+    private final class GuardedFile implements LowerFile {
+        private final LowerFile f;
+
+        GuardedFile(LowerFile f) {
+            this.f = f;
+        }
+
+        @Override
+        public int read(long offset, MemorySegment dst) throws ErrnoException {
+            return guard.fill("read", dst, b -> f.read(offset, b));
+        }
+
+        @Override
+        public int write(long offset, MemorySegment src) throws ErrnoException {
+            return guard.drain("write", src, b -> f.write(offset, b));
+        }
+
+        @Override
+        public Stat stat() throws ErrnoException {
+            return guard.call("fstat", f::stat);
+        }
+
+        @Override
+        public void truncate(long size) throws ErrnoException {
+            guard.call("ftruncate", () -> {
+                f.truncate(size);
+                return null;
+            });
+        }
+
+        @Override
+        public void fsync(boolean dataOnly) throws ErrnoException {
+            guard.call("fsync", () -> {
+                f.fsync(dataOnly);
+                return null;
+            });
+        }
+
+        @Override
+        public void flush() throws ErrnoException {
+            guard.call("flush", () -> {
+                f.flush();
+                return null;
+            });
+        }
+
+        @Override
+        public void fallocate(int mode, long offset, long length) throws ErrnoException {
+            guard.call("fallocate", () -> {
+                f.fallocate(mode, offset, length);
+                return null;
+            });
+        }
+
+        @Override
+        public long lseek(long offset, int whence) throws ErrnoException {
+            return guard.call("lseek", () -> f.lseek(offset, whence));
+        }
+
+        @Override
+        public void chown(int uid, int gid) throws ErrnoException {
+            guard.call("fchown", () -> {
+                f.chown(uid, gid);
+                return null;
+            });
+        }
+
+        @Override
+        public void chmod(int mode) throws ErrnoException {
+            guard.call("fchmod", () -> {
+                f.chmod(mode);
+                return null;
+            });
+        }
+
+        @Override
+        public int fd() {
+            return f.fd();
+        }
+
+        @Override
+        public void close() {
+            quietly("close", () -> {
+                f.close();
+                return null;
+            });
+        }
+    }
+
+    /** A lower directory opened online: every call under the deadline. */
+    private final class GuardedDir implements LowerDir {
+        private final LowerDir d;
+
+        GuardedDir(LowerDir d) {
+            this.d = d;
+        }
+
+        @Override
+        public List<DirEntry> next() throws ErrnoException {
+            return guard.call("readdir", d::next);
+        }
+
+        @Override
+        public void seek(long offset) throws ErrnoException {
+            guard.call("seekdir", () -> {
+                d.seek(offset);
+                return null;
+            });
+        }
+
+        @Override
+        public void fsync(boolean dataOnly) throws ErrnoException {
+            guard.call("fsyncdir", () -> {
+                d.fsync(dataOnly);
+                return null;
+            });
+        }
+
+        @Override
+        public void close() {
+            quietly("closedir", () -> {
+                d.close();
+                return null;
+            });
+        }
+    }
+}

@@ -1,0 +1,1036 @@
+package dev.cachefs.offline;
+
+import dev.cachefs.index.CacheIndex;
+import dev.cachefs.index.CacheStore;
+import dev.cachefs.index.FileId;
+import dev.cachefs.index.Fingerprint;
+import dev.cachefs.index.IdentityMode;
+import dev.cachefs.index.IndexException;
+import dev.cachefs.index.ObjectRecord;
+import dev.cachefs.index.ObjectState;
+import dev.cachefs.lower.LowerDir;
+import dev.cachefs.lower.LowerFile;
+import dev.cachefs.lower.LowerFs;
+import dev.cachefs.nativeio.Errno;
+import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Libc;
+import dev.cachefs.nativeio.RawPath;
+import dev.cachefs.nativeio.Stat;
+import dev.cachefs.nativeio.StatVfs;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The lower as the cache knows it, for disconnected operation: a {@link LowerFs} answered from the
+ * index (attributes, listings, symlink targets, xattr values as last seen) and changed in it.
+ *
+ * <p>Every change is applied to the index and appended to the journal in one transaction that is
+ * on disk before the call returns (the index runs with synchronous=FULL while offline). With each
+ * entry goes the base: the lower object's attributes before its first offline change. A file whose
+ * data changes offline gets a local copy ({@code local/<object id>}), made from its cached data at
+ * the first change, and its cached data is kept beside as the base ({@code base/<object id>}) for
+ * the three-way comparison of a later replay; from then on its opens are served by that local file
+ * (with passthrough). Objects made offline get provisional identities.
+ *
+ * <p>What the cache cannot answer is ENOTCONN ("not connected"): data not cached, a listing not
+ * cached (or older than the directory's last seen version), a name in such a directory. A name
+ * missing from a current listing is ENOENT. See docs/architecture.md, "Disconnected operation".
+ */
+public final class OfflineFs implements LowerFs {
+    private static final Logger log = LoggerFactory.getLogger(OfflineFs.class);
+    /** Inode numbers of objects made offline: far above what lowers hand out. */
+    private static final long PROVISIONAL_INO = 1L << 60;
+    private static final int DT_DIR = 4;
+    private static final int DT_REG = 8;
+    private static final int DT_LNK = 10;
+
+    /** Opens the same path on the lower once it is back (the wait-for-reconnection policy). */
+    public interface Reopen {
+        LowerFile open(String path) throws ErrnoException;
+    }
+
+    private final CacheStore store;
+    private final CacheIndex index;
+    private final byte[] fsid;
+    private final IdentityMode mode;
+    private final Connectivity connectivity;
+    private final long missWaitMs;
+    private final Reopen reopen;
+    private final Object changes = new Object();
+
+    /**
+     * @param missWaitMs how long a read of data the cache lacks waits for the lower (0: fail at once)
+     */
+    public OfflineFs(CacheStore store, byte[] fsid, IdentityMode mode, Connectivity connectivity, long missWaitMs,
+                     Reopen reopen) {
+        this.store = store;
+        this.index = store.index();
+        this.fsid = fsid.clone();
+        this.mode = mode;
+        this.connectivity = connectivity;
+        this.missWaitMs = missWaitMs;
+        this.reopen = reopen;
+    }
+
+    /** What the cache knows of one path. */
+    private record Node(ObjectRecord rec, Stat st, String local) {
+        long id() {
+            return rec.id();
+        }
+    }
+
+    static ErrnoException notCached(String what) {
+        return new ErrnoException(Errno.ENOTCONN, "offline, and the cache does not hold " + what);
+    }
+
+    private static String parentOf(String path) {
+        int slash = path.lastIndexOf('/');
+        return slash < 0 ? "" : path.substring(0, slash);
+    }
+
+    private static String nameOf(String path) {
+        return path.substring(path.lastIndexOf('/') + 1);
+    }
+
+    private static ErrnoException indexFailed(IndexException e) {
+        String m = e.getMessage() == null ? "" : e.getMessage();
+        boolean full = m.contains("SQLITE_FULL") || m.contains("disk is full") || m.contains("ENOSPC");
+        return new ErrnoException(full ? Errno.ENOSPC : Errno.EIO, "cache index: " + m);
+    }
+
+    private Node node(String path) throws ErrnoException {
+        try {
+            ObjectRecord rec = index.atPath(path).orElse(null);
+            if (rec != null) {
+                Stat st = index.stat(rec.id()).orElse(null);
+                if (st != null) {
+                    if (!path.isEmpty()) {
+                        ObjectRecord parent = index.atPath(parentOf(path)).orElse(null);
+                        if (parent != null && listingCurrent(parent) && !hasEntry(parent, nameOf(path))) {
+                            throw new ErrnoException(Errno.ENOENT); // an older row the listing no longer names
+                        }
+                    }
+                    String local = index.local(rec.id()).orElse(null);
+                    return new Node(rec, local != null ? withLocalData(st, local) : st, local);
+                }
+            }
+            if (path.isEmpty()) {
+                throw notCached("the root's attributes");
+            }
+            ObjectRecord parent = index.atPath(parentOf(path)).orElse(null);
+            if (parent != null && listingCurrent(parent) && !hasEntry(parent, nameOf(path))) {
+                throw new ErrnoException(Errno.ENOENT);
+            }
+            throw notCached("'" + path + "'");
+        } catch (IndexException e) {
+            throw indexFailed(e);
+        }
+    }
+
+    private Node nodeOrNull(String path) throws ErrnoException {
+        try {
+            return node(path);
+        } catch (ErrnoException e) {
+            if (e.errno() == Errno.ENOENT) {
+                return null;
+            }
+            throw e;
+        }
+    }
+
+    /** Whether the index has the whole listing of directory {@code dir} as it last was. */
+    private boolean listingCurrent(ObjectRecord dir) throws IndexException {
+        if (!dir.dirComplete() || dir.fingerprint() == null) {
+            return false;
+        }
+        Stat st = index.stat(dir.id()).orElse(null);
+        return st != null && st.isDirectory() && dir.fingerprint().sameVersion(Fingerprint.of(st), mode);
+    }
+
+    private boolean hasEntry(ObjectRecord dir, String name) throws IndexException {
+        for (CacheIndex.Dirent d : index.listing(dir.id())) {
+            if (d.name().equals(name)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private Path localFile(String name) throws IndexException {
+        return store.area("local").resolve(name);
+    }
+
+    /** The attributes of an object with a local copy: its data's size, blocks and times are the copy's. */
+    private Stat withLocalData(Stat st, String local) throws IndexException {
+        try {
+            Stat f = Libc.lstat(RawPath.fromText(localFile(local).toString()));
+            return new Stat(st.ino(), f.size(), f.blocks(), st.mode(), st.nlink(), st.uid(), st.gid(), st.rdevMajor(),
+                    st.rdevMinor(), st.blksize(), st.atimeSec(), st.atimeNsec(), f.mtimeSec(), f.mtimeNsec(),
+                    Math.max(f.ctimeSec(), st.ctimeSec()), f.ctimeSec() >= st.ctimeSec() ? f.ctimeNsec() : st.ctimeNsec(),
+                    st.dev());
+        } catch (ErrnoException e) {
+            log.error("the local copy {} of an object changed offline is missing: {}", local, e.getMessage());
+            return st;
+        }
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    @Override
+    public Stat stat(String path) throws ErrnoException {
+        return node(path).st();
+    }
+
+    @Override
+    public String readlink(String path) throws ErrnoException {
+        Node n = node(path);
+        if (!n.st().isSymlink()) {
+            throw new ErrnoException(Errno.EINVAL);
+        }
+        if (n.rec().symlinkTarget() == null) {
+            throw notCached("the target of symlink '" + path + "'");
+        }
+        return n.rec().symlinkTarget();
+    }
+
+    @Override
+    public void access(String path, int mask) throws ErrnoException {
+        node(path); // the kernel has checked the cached owner and mode (default_permissions)
+    }
+
+    @Override
+    public StatVfs statfs() throws ErrnoException {
+        // Offline, what changes use is the cache disk: its free space is the one that matters.
+        int fd = Libc.open(RawPath.fromText(store.directory().toString()), Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        try {
+            return Libc.fstatvfs(fd);
+        } finally {
+            Libc.close(fd);
+        }
+    }
+
+    @Override
+    public LowerDir openDir(String path) throws ErrnoException {
+        Node n = node(path);
+        if (!n.st().isDirectory()) {
+            throw new ErrnoException(Errno.ENOTDIR);
+        }
+        List<LowerDir.DirEntry> entries = new ArrayList<>();
+        try {
+            if (!listingCurrent(n.rec())) {
+                throw notCached("the listing of '" + path + "'");
+            }
+            for (CacheIndex.Dirent d : index.listing(n.id())) {
+                entries.add(new LowerDir.DirEntry(d.name(), d.ino(), d.type(), entries.size() + 1));
+            }
+        } catch (IndexException e) {
+            throw indexFailed(e);
+        }
+        return new ListedDir(entries);
+    }
+
+    /** A listing from the index, handed out in one batch. */
+    private static final class ListedDir implements LowerDir {
+        private final List<DirEntry> entries;
+        private int next;
+
+        ListedDir(List<DirEntry> entries) {
+            this.entries = entries;
+        }
+
+        @Override
+        public synchronized List<DirEntry> next() {
+            List<DirEntry> out = entries.subList(next, entries.size());
+            next = entries.size();
+            return out;
+        }
+
+        @Override
+        public synchronized void seek(long offset) {
+            next = (int) Math.max(0, Math.min(offset, entries.size()));
+        }
+
+        @Override
+        public void fsync(boolean dataOnly) {}
+
+        @Override
+        public void close() {}
+    }
+
+    @Override
+    public int getxattr(String path, String name, MemorySegment dst) throws ErrnoException {
+        Node n = node(path);
+        byte[] v;
+        try {
+            v = index.xattr(n.id(), name).orElseThrow(() -> new ErrnoException(Errno.ENODATA));
+        } catch (IndexException e) {
+            throw indexFailed(e);
+        }
+        return copyOut(v, dst);
+    }
+
+    private static int copyOut(byte[] v, MemorySegment dst) throws ErrnoException {
+        if (dst.byteSize() == 0) {
+            return v.length;
+        }
+        if (dst.byteSize() < v.length) {
+            throw new ErrnoException(Errno.ERANGE);
+        }
+        MemorySegment.copy(v, 0, dst, ValueLayout.JAVA_BYTE, 0, v.length);
+        return v.length;
+    }
+
+    @Override
+    public int listxattr(String path, MemorySegment dst) throws ErrnoException {
+        Node n = node(path);
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        try {
+            for (String name : index.xattrNames(n.id())) {
+                out.writeBytes(RawPath.bytes(name));
+                out.write(0);
+            }
+        } catch (IndexException e) {
+            throw indexFailed(e);
+        }
+        return copyOut(out.toByteArray(), dst);
+    }
+
+    /** The identity of what is at {@code path} (offline, the index's). */
+    public FileId idOf(String path) throws ErrnoException {
+        return node(path).rec().fileId();
+    }
+
+    /** Whether {@code path} has a local copy (changed or made offline). */
+    public boolean servesLocalData(String path) {
+        try {
+            return node(path).local() != null;
+        } catch (ErrnoException e) {
+            return false;
+        }
+    }
+
+    /** For {@code user.cachefs.state}: dirty, cached, partial or metadata-only. */
+    public String state(String path) throws ErrnoException {
+        Node n = node(path);
+        return n.local() != null ? "dirty" : n.rec().state().name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+    }
+
+    // ------------------------------------------------------------------ changes
+
+    /** Nanoseconds now, split as a Stat wants them. */
+    private static long[] now() {
+        java.time.Instant t = java.time.Instant.now();
+        return new long[] {t.getEpochSecond(), t.getNano()};
+    }
+
+    private static Stat withTimes(Stat s, long aSec, long aNsec, long mSec, long mNsec, long cSec, long cNsec) {
+        return new Stat(s.ino(), s.size(), s.blocks(), s.mode(), s.nlink(), s.uid(), s.gid(), s.rdevMajor(), s.rdevMinor(),
+                s.blksize(), aSec, (int) aNsec, mSec, (int) mNsec, cSec, (int) cNsec, s.dev());
+    }
+
+    private static Stat changedNow(Stat s) {
+        long[] t = now();
+        return withTimes(s, s.atimeSec(), s.atimeNsec(), s.mtimeSec(), s.mtimeNsec(), t[0], t[1]);
+    }
+
+    /** The base to journal with a change of {@code n}: the lower's attributes before its first offline change. */
+    private byte[] base(Node n) throws IndexException {
+        if (n.rec().fileId().isProvisional()) {
+            return null; // the lower never had it
+        }
+        byte[] first = index.firstJournalBase(n.id());
+        return first != null ? first : index.stat(n.id()).map(Stat::encode).orElse(null);
+    }
+
+    /** Arguments of a journal entry: "key=value" lines; raw strings as hex. */
+    private static byte[] args(Object... kv) {
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < kv.length; i += 2) {
+            Object v = kv[i + 1];
+            String text = v instanceof byte[] bytes ? HexFormat.of().formatHex(bytes) : String.valueOf(v);
+            b.append(kv[i]).append('=').append(text).append('\n');
+        }
+        return b.toString().getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** Decodes {@link #args}. */
+    public static Map<String, String> parseArgs(byte[] a) {
+        Map<String, String> m = new LinkedHashMap<>();
+        if (a != null) {
+            for (String line : new String(a, StandardCharsets.UTF_8).split("\n")) {
+                int eq = line.indexOf('=');
+                if (eq > 0) {
+                    m.put(line.substring(0, eq), line.substring(eq + 1));
+                }
+            }
+        }
+        return m;
+    }
+
+    /** A change: applied to the index and journaled in one durable transaction, or not at all. */
+    private interface Change {
+        void apply() throws java.sql.SQLException, IndexException, ErrnoException;
+    }
+
+    private void commit(String what, Change c) throws ErrnoException {
+        ErrnoException[] thrown = new ErrnoException[1];
+        try {
+            index.transaction(() -> {
+                try {
+                    c.apply();
+                } catch (ErrnoException e) {
+                    thrown[0] = e;
+                    throw new IndexException("refused: " + e.getMessage());
+                }
+            });
+        } catch (IndexException e) {
+            if (thrown[0] != null) {
+                throw thrown[0];
+            }
+            ErrnoException ee = indexFailed(e);
+            log.error("offline change refused, nothing was changed ({}): {}", what, e.getMessage());
+            connectivity.report("local-change-failed", what + ": " + Errno.name(ee.errno()) + " (" + e.getMessage() + ")");
+            throw ee;
+        }
+    }
+
+    /** The parent of a new name: a directory whose current listing the cache holds. */
+    private Node parentForNew(String path) throws ErrnoException {
+        Node p = node(parentOf(path));
+        if (!p.st().isDirectory()) {
+            throw new ErrnoException(Errno.ENOTDIR);
+        }
+        try {
+            if (!listingCurrent(p.rec())) {
+                throw notCached("the listing of '" + parentOf(path) + "' (needed to make a name in it)");
+            }
+        } catch (IndexException e) {
+            throw indexFailed(e);
+        }
+        return p;
+    }
+
+    /** Records a namespace change of directory {@code dir}: new times (and link count); its listing stays current. */
+    private void dirChanged(Node dir, int nlinkDelta) throws IndexException {
+        long[] t = now();
+        Stat s = dir.st();
+        Stat n = new Stat(s.ino(), s.size(), s.blocks(), s.mode(), s.nlink() + nlinkDelta, s.uid(), s.gid(), s.rdevMajor(),
+                s.rdevMinor(), s.blksize(), s.atimeSec(), s.atimeNsec(), t[0], (int) t[1], t[0], (int) t[1], s.dev());
+        boolean current = listingCurrent(dir.rec());
+        index.setStat(dir.id(), n);
+        if (current) {
+            index.setFingerprint(dir.id(), Fingerprint.of(n));
+        }
+    }
+
+    /** A new object made offline at {@code path}: its row, attributes and listing entry. */
+    private long made(Node parent, String path, int mode, long size, int type) throws IndexException {
+        FileId id = FileId.provisional(fsid);
+        ObjectRecord rec = index.upsert(id, path, ObjectState.DIRTY, null);
+        long[] t = now();
+        Stat p = parent.st();
+        int nlink = (mode & Libc.S_IFMT) == Libc.S_IFDIR ? 2 : 1;
+        Stat st = new Stat(PROVISIONAL_INO + rec.id(), size, 0, mode, nlink, 0, 0, 0, 0, 4096,
+                t[0], (int) t[1], t[0], (int) t[1], t[0], (int) t[1], p.dev());
+        index.setStat(rec.id(), st);
+        index.putDirent(parent.id(), new CacheIndex.Dirent(nameOf(path), rec.id(), type, st.ino()));
+        dirChanged(parent, type == DT_DIR ? 1 : 0);
+        return rec.id();
+    }
+
+    @Override
+    public void mkdir(String path, int mode) throws ErrnoException {
+        synchronized (changes) {
+            Node parent = parentForNew(path);
+            if (nodeOrNull(path) != null) {
+                throw new ErrnoException(Errno.EEXIST);
+            }
+            commit("mkdir " + path, () -> {
+                long id = made(parent, path, Libc.S_IFDIR | (mode & 07777), 4096, DT_DIR);
+                Stat st = index.stat(id).orElseThrow();
+                index.putListing(id, List.of(new CacheIndex.Dirent(".", id, DT_DIR, st.ino()),
+                        new CacheIndex.Dirent("..", parent.id(), DT_DIR, parent.st().ino())), true);
+                index.setFingerprint(id, Fingerprint.of(st));
+                index.appendJournal("mkdir", id, path, null, args("mode", Integer.toOctalString(mode & 07777)), null);
+            });
+        }
+    }
+
+    @Override
+    public void mknod(String path, int mode, long dev) throws ErrnoException {
+        if ((mode & Libc.S_IFMT) != Libc.S_IFREG && (mode & Libc.S_IFMT) != 0) {
+            throw new ErrnoException(Errno.EOPNOTSUPP, "device nodes, fifos and sockets cannot be made offline");
+        }
+        open(path, Libc.O_CREAT | Libc.O_EXCL | Libc.O_WRONLY, mode & 07777).close();
+    }
+
+    @Override
+    public void symlink(String target, String path) throws ErrnoException {
+        synchronized (changes) {
+            Node parent = parentForNew(path);
+            if (nodeOrNull(path) != null) {
+                throw new ErrnoException(Errno.EEXIST);
+            }
+            commit("symlink " + path, () -> {
+                long id = made(parent, path, Libc.S_IFLNK | 0777, RawPath.bytes(target).length, DT_LNK);
+                index.setSymlinkTarget(id, target);
+                index.appendJournal("symlink", id, path, null, args("target", RawPath.bytes(target)), null);
+            });
+        }
+    }
+
+    @Override
+    public void unlink(String path) throws ErrnoException {
+        synchronized (changes) {
+            Node n = node(path);
+            if (n.st().isDirectory()) {
+                throw new ErrnoException(Errno.EISDIR);
+            }
+            Node parent = node(parentOf(path));
+            commit("unlink " + path, () -> {
+                byte[] base = base(n);
+                removeName(parent, path, 0);
+                index.forgetPath(path, false);
+                index.appendJournal("unlink", n.id(), path, null, null, base);
+            });
+        }
+    }
+
+    private void removeName(Node parent, String path, int nlinkDelta) throws IndexException {
+        if (listingCurrent(parent.rec())) {
+            index.removeDirent(parent.id(), nameOf(path));
+        }
+        dirChanged(parent, nlinkDelta);
+    }
+
+    /** The entries of a directory other than . and ..; null when its listing is not cached. */
+    private List<CacheIndex.Dirent> children(Node dir) throws IndexException {
+        if (!listingCurrent(dir.rec())) {
+            return null;
+        }
+        List<CacheIndex.Dirent> out = new ArrayList<>();
+        for (CacheIndex.Dirent d : index.listing(dir.id())) {
+            if (!d.name().equals(".") && !d.name().equals("..")) {
+                out.add(d);
+            }
+        }
+        return out;
+    }
+
+    private void checkEmpty(Node dir, String path) throws ErrnoException {
+        try {
+            List<CacheIndex.Dirent> c = children(dir);
+            if (c == null) {
+                throw notCached("the listing of '" + path + "' (needed to know it is empty)");
+            }
+            if (!c.isEmpty()) {
+                throw new ErrnoException(Errno.ENOTEMPTY);
+            }
+        } catch (IndexException e) {
+            throw indexFailed(e);
+        }
+    }
+
+    @Override
+    public void rmdir(String path) throws ErrnoException {
+        synchronized (changes) {
+            Node n = node(path);
+            if (!n.st().isDirectory()) {
+                throw new ErrnoException(Errno.ENOTDIR);
+            }
+            checkEmpty(n, path);
+            Node parent = node(parentOf(path));
+            commit("rmdir " + path, () -> {
+                byte[] base = base(n);
+                removeName(parent, path, -1);
+                index.forgetPath(path, true);
+                index.appendJournal("rmdir", n.id(), path, null, null, base);
+            });
+        }
+    }
+
+    @Override
+    public void rename(String from, String to, int flags) throws ErrnoException {
+        if ((flags & Libc.RENAME_EXCHANGE) != 0) {
+            throw new ErrnoException(Errno.EOPNOTSUPP, "RENAME_EXCHANGE is not available offline");
+        }
+        synchronized (changes) {
+            Node n = node(from);
+            Node toParent = parentForNew(to);
+            Node fromParent = node(parentOf(from));
+            Node there = nodeOrNull(to);
+            if (there != null && there.id() == n.id()) {
+                return; // the same object: rename(2) does nothing
+            }
+            if (there != null) {
+                if ((flags & Libc.RENAME_NOREPLACE) != 0) {
+                    throw new ErrnoException(Errno.EEXIST);
+                }
+                if (n.st().isDirectory() && !there.st().isDirectory()) {
+                    throw new ErrnoException(Errno.ENOTDIR);
+                }
+                if (!n.st().isDirectory() && there.st().isDirectory()) {
+                    throw new ErrnoException(Errno.EISDIR);
+                }
+                if (there.st().isDirectory()) {
+                    checkEmpty(there, to);
+                }
+            }
+            boolean dir = n.st().isDirectory();
+            commit("rename " + from + " to " + to, () -> {
+                if (there != null) {
+                    byte[] b = base(there);
+                    index.forgetPath(to, true);
+                    index.appendJournal(dir ? "rmdir" : "unlink", there.id(), to, null, args("replaced-by", from), b);
+                }
+                byte[] base = base(n);
+                boolean sameDir = fromParent.id() == toParent.id();
+                if (listingCurrent(fromParent.rec())) {
+                    index.removeDirent(fromParent.id(), nameOf(from));
+                }
+                index.putDirent(toParent.id(), new CacheIndex.Dirent(nameOf(to), n.id(), n.st().fileType() >>> 12, n.st().ino()));
+                // A directory is a link of its parent (its ".."): moving one moves a link count.
+                dirChanged(toParent, dir ? (sameDir ? 0 : 1) - (there != null ? 1 : 0) : 0);
+                if (!sameDir) {
+                    dirChanged(fromParent, dir ? -1 : 0);
+                }
+                index.movePaths(from, to);
+                index.setStat(n.id(), changedNow(n.st()));
+                index.appendJournal("rename", n.id(), from, to, args("flags", flags), base);
+            });
+        }
+    }
+
+    @Override
+    public void link(String existing, String newPath) throws ErrnoException {
+        throw new ErrnoException(Errno.EOPNOTSUPP, "hard links cannot be made offline");
+    }
+
+    /** Replaces the attributes of {@code path} by {@code change} of them, journaling {@code op}. */
+    private void setAttrs(String path, String op, byte[] args, java.util.function.UnaryOperator<Stat> change)
+            throws ErrnoException {
+        synchronized (changes) {
+            Node n = node(path);
+            commit(op + " " + path, () -> {
+                byte[] base = base(n);
+                index.setStat(n.id(), changedNow(change.apply(index.stat(n.id()).orElse(n.st()))));
+                index.appendJournal(op, n.id(), path, null, args, base);
+            });
+        }
+    }
+
+    @Override
+    public void chmod(String path, int mode) throws ErrnoException {
+        setAttrs(path, "chmod", args("mode", Integer.toOctalString(mode & 07777)), s -> new Stat(s.ino(), s.size(),
+                s.blocks(), (s.mode() & Libc.S_IFMT) | (mode & 07777), s.nlink(), s.uid(), s.gid(), s.rdevMajor(),
+                s.rdevMinor(), s.blksize(), s.atimeSec(), s.atimeNsec(), s.mtimeSec(), s.mtimeNsec(), s.ctimeSec(),
+                s.ctimeNsec(), s.dev()));
+    }
+
+    @Override
+    public void chown(String path, int uid, int gid) throws ErrnoException {
+        setAttrs(path, "chown", args("uid", uid, "gid", gid), s -> new Stat(s.ino(), s.size(), s.blocks(),
+                // chown clears set-user-ID and set-group-ID of a non-directory, as on Linux
+                !s.isDirectory() && (uid != -1 || gid != -1) ? s.mode() & ~06000 : s.mode(), s.nlink(),
+                uid == -1 ? s.uid() : uid, gid == -1 ? s.gid() : gid, s.rdevMajor(), s.rdevMinor(), s.blksize(),
+                s.atimeSec(), s.atimeNsec(), s.mtimeSec(), s.mtimeNsec(), s.ctimeSec(), s.ctimeNsec(), s.dev()));
+    }
+
+    @Override
+    public void utimens(String path, long atimeSec, long atimeNsec, long mtimeSec, long mtimeNsec) throws ErrnoException {
+        long[] t = now();
+        long as = atimeNsec == Libc.UTIME_NOW ? t[0] : atimeSec;
+        long an = atimeNsec == Libc.UTIME_NOW ? t[1] : atimeNsec;
+        long ms = mtimeNsec == Libc.UTIME_NOW ? t[0] : mtimeSec;
+        long mn = mtimeNsec == Libc.UTIME_NOW ? t[1] : mtimeNsec;
+        String local = nodeLocal(path);
+        if (local != null) { // the copy's times are the file's
+            try {
+                Libc.utimensat(Libc.AT_FDCWD, RawPath.fromText(localFile(local).toString()), as, an, ms, mn, 0);
+            } catch (IndexException e) {
+                throw indexFailed(e);
+            }
+        }
+        setAttrs(path, "utimens", args("atime", as + "." + an, "mtime", ms + "." + mn), s -> withTimes(s,
+                an == Libc.UTIME_OMIT ? s.atimeSec() : as, an == Libc.UTIME_OMIT ? s.atimeNsec() : an,
+                mn == Libc.UTIME_OMIT ? s.mtimeSec() : ms, mn == Libc.UTIME_OMIT ? s.mtimeNsec() : mn,
+                s.ctimeSec(), s.ctimeNsec()));
+    }
+
+    private String nodeLocal(String path) throws ErrnoException {
+        return node(path).local();
+    }
+
+    @Override
+    public void truncate(String path, long size) throws ErrnoException {
+        synchronized (changes) {
+            Node n = node(path);
+            if (!n.st().isRegular()) {
+                throw new ErrnoException(n.st().isDirectory() ? Errno.EISDIR : Errno.EINVAL);
+            }
+            String local = ensureLocal(path, n, size == 0);
+            try {
+                Libc.truncate(RawPath.fromText(localFile(local).toString()), size);
+            } catch (IndexException e) {
+                throw indexFailed(e);
+            }
+            commit("truncate " + path, () -> index.appendJournal("truncate", n.id(), path, null, args("size", size), base(n)));
+        }
+    }
+
+    /**
+     * The local copy of {@code n}'s data, made at its first offline change from the cached data
+     * (which must be whole, unless {@code discard}: the change replaces it all), with the cached
+     * data kept as the base.
+     */
+    private String ensureLocal(String path, Node n, boolean discard) throws ErrnoException {
+        if (n.local() != null) {
+            return n.local();
+        }
+        try {
+            String name = Long.toString(n.id());
+            Path local = localFile(name);
+            boolean provisional = n.rec().fileId().isProvisional();
+            Path data = store.dataPath(n.rec());
+            boolean whole = n.rec().fingerprint() != null
+                    && n.rec().fingerprint().sameVersion(Fingerprint.of(n.st()), mode)
+                    && index.presentRanges(n.id(), store.chunkSize()).contains(0, n.st().size())
+                    && (n.st().size() == 0 || Files.exists(data));
+            if (!discard && !whole && !provisional && n.st().size() > 0) {
+                throw notCached("all of '" + path + "' (a file is changed offline only when its whole data is cached,"
+                        + " or replaced from its start; pin it to keep it whole)");
+            }
+            if (whole && n.st().size() > 0 && !provisional) {
+                Path base = store.area("base").resolve(name);
+                Files.copy(data, base, StandardCopyOption.REPLACE_EXISTING);
+                if (discard) {
+                    Files.deleteIfExists(local);
+                    Files.createFile(local);
+                } else {
+                    Files.copy(data, local, StandardCopyOption.REPLACE_EXISTING);
+                }
+                // The cached data file is sparse up to the size it was fetched to: keep the size exact.
+                try (var ch = java.nio.channels.FileChannel.open(local, java.nio.file.StandardOpenOption.WRITE)) {
+                    if (!discard && ch.size() > n.st().size()) {
+                        ch.truncate(n.st().size());
+                    } else if (!discard && ch.size() < n.st().size()) {
+                        ch.write(java.nio.ByteBuffer.allocate(1), n.st().size() - 1);
+                    }
+                    ch.force(true);
+                }
+            } else {
+                Files.deleteIfExists(local);
+                Files.createFile(local);
+            }
+            Files.setLastModifiedTime(local, java.nio.file.attribute.FileTime.from(
+                    java.time.Instant.ofEpochSecond(n.st().mtimeSec(), n.st().mtimeNsec())));
+            commit("write " + path, () -> {
+                index.setLocal(n.id(), name);
+                index.setState(n.id(), ObjectState.DIRTY);
+                index.appendJournal("write", n.id(), path, null,
+                        args("local", name, "base-data", whole && !provisional && n.st().size() > 0 ? name : "none"),
+                        base(n));
+            });
+            return name;
+        } catch (IndexException e) {
+            throw indexFailed(e);
+        } catch (IOException e) {
+            boolean full = e.getMessage() != null && e.getMessage().contains("No space left");
+            connectivity.report("local-change-failed", "copy of " + path + ": " + e.getMessage());
+            throw new ErrnoException(full ? Errno.ENOSPC : Errno.EIO, "cannot make the local copy of " + path + ": "
+                    + e.getMessage());
+        }
+    }
+
+    @Override
+    public LowerFile open(String path, int flags, int mode) throws ErrnoException {
+        boolean writable = (flags & Libc.O_ACCMODE) != Libc.O_RDONLY || (flags & Libc.O_TRUNC) != 0;
+        if (!writable && (flags & Libc.O_CREAT) == 0) {
+            Node n = node(path);
+            if (n.local() != null) {
+                return localOpen(path, n, n.local(), Libc.O_RDONLY);
+            }
+            if (!n.st().isRegular()) {
+                throw notCached("the special file '" + path + "'");
+            }
+            return new MissingData(path, n.st());
+        }
+        synchronized (changes) {
+            Node n = nodeOrNull(path);
+            if (n == null) {
+                if ((flags & Libc.O_CREAT) == 0) {
+                    throw new ErrnoException(Errno.ENOENT);
+                }
+                Node parent = parentForNew(path);
+                String[] local = new String[1];
+                commit("create " + path, () -> {
+                    long id = made(parent, path, Libc.S_IFREG | (mode & 07777), 0, DT_REG);
+                    local[0] = Long.toString(id);
+                    index.setLocal(id, local[0]);
+                    index.appendJournal("create", id, path, null, args("mode", Integer.toOctalString(mode & 07777),
+                            "local", local[0]), null);
+                });
+                try {
+                    Path f = localFile(local[0]);
+                    Files.deleteIfExists(f);
+                    Files.createFile(f);
+                } catch (IOException e) {
+                    throw new ErrnoException(Errno.EIO, "cannot make the local file of " + path + ": " + e.getMessage());
+                }
+                n = node(path);
+            } else if ((flags & Libc.O_CREAT) != 0 && (flags & Libc.O_EXCL) != 0) {
+                throw new ErrnoException(Errno.EEXIST);
+            }
+            if (n.st().isDirectory()) {
+                throw new ErrnoException(Errno.EISDIR);
+            }
+            if (!n.st().isRegular()) {
+                throw notCached("the special file '" + path + "'");
+            }
+            String local = ensureLocal(path, n, (flags & Libc.O_TRUNC) != 0);
+            return localOpen(path, n, local, flags & (Libc.O_ACCMODE | Libc.O_APPEND | Libc.O_TRUNC));
+        }
+    }
+
+    private LowerFile localOpen(String path, Node n, String local, int flags) throws ErrnoException {
+        try {
+            int fd = Libc.open(RawPath.fromText(localFile(local).toString()), flags | Libc.O_CLOEXEC | Libc.O_NOFOLLOW, 0);
+            return new LocalFile(path, n.id(), fd);
+        } catch (IndexException e) {
+            throw indexFailed(e);
+        }
+    }
+
+    /** An open of a file's local copy: data from the copy, attributes from the index. */
+    private final class LocalFile implements LowerFile {
+        private final String path;
+        private final long objId;
+        private final int fd;
+
+        LocalFile(String path, long objId, int fd) {
+            this.path = path;
+            this.objId = objId;
+            this.fd = fd;
+        }
+
+        @Override
+        public int read(long offset, MemorySegment dst) throws ErrnoException {
+            return (int) Libc.pread(fd, dst, dst.byteSize(), offset);
+        }
+
+        @Override
+        public int write(long offset, MemorySegment src) throws ErrnoException {
+            return (int) Libc.pwrite(fd, src, src.byteSize(), offset);
+        }
+
+        @Override
+        public Stat stat() throws ErrnoException {
+            try {
+                ObjectRecord rec = index.get(objId).orElseThrow(() -> new ErrnoException(Errno.ESTALE));
+                Stat st = index.stat(objId).orElseThrow(() -> new ErrnoException(Errno.ESTALE));
+                return rec.path() != null ? stat(rec.path()) : withLocalData(st, Long.toString(objId));
+            } catch (IndexException e) {
+                throw indexFailed(e);
+            }
+        }
+
+        private Stat stat(String current) throws ErrnoException {
+            return OfflineFs.this.stat(current);
+        }
+
+        @Override
+        public void truncate(long size) throws ErrnoException {
+            Libc.ftruncate(fd, size);
+        }
+
+        @Override
+        public void fsync(boolean dataOnly) throws ErrnoException {
+            Libc.fsync(fd, dataOnly);
+        }
+
+        @Override
+        public void flush() {}
+
+        @Override
+        public void fallocate(int mode, long offset, long length) throws ErrnoException {
+            Libc.fallocate(fd, mode, offset, length);
+        }
+
+        @Override
+        public long lseek(long offset, int whence) throws ErrnoException {
+            return Libc.lseek(fd, offset, whence);
+        }
+
+        @Override
+        public void chown(int uid, int gid) throws ErrnoException {
+            OfflineFs.this.chown(currentPath(), uid, gid);
+        }
+
+        @Override
+        public void chmod(int mode) throws ErrnoException {
+            OfflineFs.this.chmod(currentPath(), mode);
+        }
+
+        private String currentPath() throws ErrnoException {
+            try {
+                return index.get(objId).map(ObjectRecord::path).orElseThrow(() -> new ErrnoException(Errno.ESTALE));
+            } catch (IndexException e) {
+                throw indexFailed(e);
+            }
+        }
+
+        @Override
+        public int fd() {
+            return fd;
+        }
+
+        @Override
+        public void close() {
+            Libc.close(fd);
+        }
+
+        @Override
+        public String toString() {
+            return "local copy of " + path;
+        }
+    }
+
+    /**
+     * An open of an unchanged file offline: the cache layer serves what it holds; a read of what it
+     * does not reaches here and fails (or waits for the lower, by policy).
+     */
+    private final class MissingData implements LowerFile {
+        private final String path;
+        private final Stat st;
+        private LowerFile reopened;
+
+        MissingData(String path, Stat st) {
+            this.path = path;
+            this.st = st;
+        }
+
+        @Override
+        public synchronized int read(long offset, MemorySegment dst) throws ErrnoException {
+            if (reopened == null && missWaitMs > 0) {
+                try {
+                    if (connectivity.awaitOnline(missWaitMs)) {
+                        reopened = reopen.open(path);
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new ErrnoException(Errno.EINTR);
+                }
+            }
+            if (reopened != null) {
+                return reopened.read(offset, dst);
+            }
+            throw notCached("this part of '" + path + "'");
+        }
+
+        @Override
+        public int write(long offset, MemorySegment src) throws ErrnoException {
+            throw new ErrnoException(Errno.EBADF);
+        }
+
+        @Override
+        public Stat stat() {
+            return st;
+        }
+
+        @Override
+        public void truncate(long size) throws ErrnoException {
+            throw new ErrnoException(Errno.EBADF);
+        }
+
+        @Override
+        public void fsync(boolean dataOnly) {}
+
+        @Override
+        public void flush() {}
+
+        @Override
+        public void fallocate(int mode, long offset, long length) throws ErrnoException {
+            throw new ErrnoException(Errno.EBADF);
+        }
+
+        @Override
+        public long lseek(long offset, int whence) throws ErrnoException {
+            throw notCached("'" + path + "' for SEEK_DATA/SEEK_HOLE");
+        }
+
+        @Override
+        public void chown(int uid, int gid) throws ErrnoException {
+            OfflineFs.this.chown(path, uid, gid);
+        }
+
+        @Override
+        public void chmod(int mode) throws ErrnoException {
+            OfflineFs.this.chmod(path, mode);
+        }
+
+        @Override
+        public int fd() {
+            return -1;
+        }
+
+        @Override
+        public synchronized void close() {
+            if (reopened != null) {
+                reopened.close();
+            }
+        }
+    }
+
+    @Override
+    public void setxattr(String path, String name, MemorySegment value, int flags) throws ErrnoException {
+        byte[] v = value.toArray(ValueLayout.JAVA_BYTE);
+        synchronized (changes) {
+            Node n = node(path);
+            commit("setxattr " + path, () -> {
+                boolean exists = index.xattr(n.id(), name).isPresent();
+                if ((flags & 1) != 0 && exists) { // XATTR_CREATE
+                    throw new ErrnoException(Errno.EEXIST);
+                }
+                if ((flags & 2) != 0 && !exists) { // XATTR_REPLACE
+                    throw new ErrnoException(Errno.ENODATA);
+                }
+                byte[] base = base(n);
+                index.putXattr(n.id(), name, v);
+                index.setStat(n.id(), changedNow(index.stat(n.id()).orElse(n.st())));
+                index.appendJournal("setxattr", n.id(), path, null, args("name", RawPath.bytes(name), "value", v,
+                        "flags", flags), base);
+            });
+        }
+    }
+
+    @Override
+    public void removexattr(String path, String name) throws ErrnoException {
+        synchronized (changes) {
+            Node n = node(path);
+            commit("removexattr " + path, () -> {
+                if (index.xattr(n.id(), name).isEmpty()) {
+                    throw new ErrnoException(Errno.ENODATA);
+                }
+                byte[] base = base(n);
+                index.removeXattr(n.id(), name);
+                index.setStat(n.id(), changedNow(index.stat(n.id()).orElse(n.st())));
+                index.appendJournal("removexattr", n.id(), path, null, args("name", RawPath.bytes(name)), base);
+            });
+        }
+    }
+
+    @Override
+    public void close() {}
+}

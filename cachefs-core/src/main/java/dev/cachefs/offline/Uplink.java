@@ -1,0 +1,374 @@
+package dev.cachefs.offline;
+
+import dev.cachefs.cache.CacheLayer;
+import dev.cachefs.index.CacheStore;
+import dev.cachefs.index.FileId;
+import dev.cachefs.index.IdentityMode;
+import dev.cachefs.index.IndexException;
+import dev.cachefs.index.LowerIdentity;
+import dev.cachefs.lower.LocalLowerFs;
+import dev.cachefs.lower.LowerFs;
+import dev.cachefs.nativeio.Errno;
+import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Libc;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.UnaryOperator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The mount's link to its lower: the real lower under deadlines, the cache's view of it for when
+ * it is gone, the connectivity between the two, and the identity of the lower (detected, or as
+ * the cache recorded it when the mount starts without the lower). One per mount; the daemon and
+ * the test harness build theirs the same way.
+ */
+public final class Uplink implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Uplink.class);
+
+    /**
+     * @param deadlineMs how long one lower call may take before the lower counts as unreachable
+     * @param probeMs how often an offline mount checks whether the lower is back
+     * @param missWaitMs how long a read of data the cache lacks waits for the lower offline (0: ENOTCONN at once)
+     * @param onEvent a shell command run with each event as JSON on its standard input, or null
+     * @param startOffline come up offline even if the lower answers
+     */
+    public record Options(long deadlineMs, long probeMs, Connectivity.Reconnect reconnect, long missWaitMs,
+                          String onEvent, boolean startOffline) {
+        public static Options defaults() {
+            return new Options(5000, 2000, Connectivity.Reconnect.AUTO, 0, null, false);
+        }
+
+        public Options withDeadline(long ms) {
+            return new Options(ms, probeMs, reconnect, missWaitMs, onEvent, startOffline);
+        }
+
+        public Options withProbe(long ms) {
+            return new Options(deadlineMs, ms, reconnect, missWaitMs, onEvent, startOffline);
+        }
+
+        public Options withReconnect(Connectivity.Reconnect r) {
+            return new Options(deadlineMs, probeMs, r, missWaitMs, onEvent, startOffline);
+        }
+
+        public Options withMissWait(long ms) {
+            return new Options(deadlineMs, probeMs, reconnect, ms, onEvent, startOffline);
+        }
+
+        public Options withOnEvent(String cmd) {
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, cmd, startOffline);
+        }
+
+        public Options withStartOffline(boolean b) {
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, b);
+        }
+    }
+
+    private final String lowerRaw;
+    private final CacheStore store;
+    private final IdentityMode requested;
+    private final UnaryOperator<LowerFs> wrap;
+    private final Guard guard;
+    private final LowerIdentity identity;
+    private final Connectivity connectivity;
+    private final ModalLowerFs modal;
+    private final OfflineFs offline;
+    private final EventHook hook;
+    private volatile CacheLayer.Identifier onlineIds;
+    private volatile CacheLayer cache;
+
+    /**
+     * Reaches the lower at {@code lowerRaw} (raw path) under the deadline. If it does not answer,
+     * or is not the filesystem the cache belongs to, or the cache holds local changes not yet
+     * replayed, the mount starts offline from the cache's record; without a record that is an
+     * error ({@link ErrnoException} saying why).
+     *
+     * @param wrap applied to each real lower opened (counting, fault injection)
+     */
+    public Uplink(String lowerRaw, CacheStore store, IdentityMode requested, Options options, String mountpoint,
+                  UnaryOperator<LowerFs> wrap) throws ErrnoException {
+        this.lowerRaw = lowerRaw;
+        this.store = store;
+        this.requested = requested;
+        this.wrap = wrap;
+        Connectivity[] conn = new Connectivity[1];
+        this.guard = new Guard(options.deadlineMs(), 64, why -> conn[0].lost(why));
+        LowerIdentity recorded = recorded(store);
+        LowerFs real = null;
+        LowerIdentity detected = null;
+        String offlineWhy = null;
+        try {
+            real = guard.call("open the lower", () -> new LocalLowerFs(lowerRaw));
+            LowerFs opened = real;
+            detected = guard.call("identify the lower", () -> detect(lowerRaw, requested));
+            opened.stat("");
+        } catch (ErrnoException e) {
+            offlineWhy = "the lower does not answer at start (" + e.getMessage() + ")";
+        }
+        if (detected != null && recorded != null && !Arrays.equals(detected.fsid(), recorded.fsid())) {
+            offlineWhy = "the lower directory is not the filesystem this cache belongs to (not mounted?)";
+            detected = null;
+        }
+        int pending = journalSize(store);
+        if (offlineWhy == null && pending > 0) {
+            offlineWhy = pending + " local changes made offline wait for replay";
+        }
+        if (offlineWhy == null && options.startOffline()) {
+            offlineWhy = "started offline (-o offline)";
+        }
+        if (offlineWhy != null) {
+            if (recorded == null) {
+                if (real != null) {
+                    real.close();
+                }
+                throw new ErrnoException(Errno.ENOTCONN, "cannot start: " + offlineWhy
+                        + ", and the cache has no record of it to start offline from");
+            }
+            if (real != null && detected == null) {
+                LowerFs r = real;
+                guard.detached("close", r::close);
+                real = null;
+            }
+            this.identity = recorded;
+        } else {
+            this.identity = detected;
+            try {
+                store.index().putMeta("lower", lowerRaw);
+                store.index().putMeta("identity", detected.mode().name().toLowerCase(Locale.ROOT));
+                store.index().putMeta("lower_fsid", HexFormat.of().formatHex(detected.fsid()));
+            } catch (IndexException e) {
+                real.close();
+                throw new ErrnoException(Errno.EIO, e.getMessage());
+            }
+        }
+        Connectivity.Mode initial = offlineWhy != null ? Connectivity.Mode.OFFLINE : Connectivity.Mode.ONLINE;
+        this.connectivity = new Connectivity(new Link(), options.reconnect(), options.probeMs(), initial,
+                offlineWhy != null ? offlineWhy : "the lower answers");
+        conn[0] = connectivity;
+        this.offline = new OfflineFs(store, identity.fsid(), identity.mode(), connectivity, options.missWaitMs(),
+                this::reopenOnline);
+        this.modal = new ModalLowerFs(real != null ? wrap.apply(real) : null, guard, connectivity, offline);
+        if (real != null) {
+            try {
+                this.onlineIds = guard.call("open the lower", () -> CacheLayer.identifier(lowerRaw, identity));
+            } catch (ErrnoException e) {
+                modal.close();
+                throw e;
+            }
+        }
+        guard.eioProbe(() -> {
+            LowerFs l = this.modal.online();
+            return l == null ? null : l.stat("");
+        });
+        this.hook = options.onEvent() != null ? new EventHook(options.onEvent(), mountpoint) : null;
+        connectivity.onEvent(e -> {
+            if (hook != null) {
+                hook.run(e);
+            }
+        });
+        connectivity.onSwitch(new Connectivity.Switch() {
+            @Override
+            public void offline() {
+                CacheLayer c = cache;
+                if (c != null) {
+                    c.flushIndex(); // the disconnected layer works on the index itself from now on
+                    c.meta().pause(true);
+                    c.dirs().pause(true);
+                }
+                durable(true);
+            }
+
+            @Override
+            public void online() {
+                durable(false);
+                CacheLayer c = cache;
+                if (c != null) {
+                    c.meta().pause(false);
+                    c.dirs().pause(false);
+                    c.dropReaders();
+                }
+            }
+        });
+        if (initial == Connectivity.Mode.OFFLINE) {
+            log.warn("OFFLINE from the start: {}; serving from the cache", offlineWhy);
+            durable(true);
+        }
+    }
+
+    private dev.cachefs.lower.LowerFile reopenOnline(String path) throws ErrnoException {
+        return modal.reopenOnline(path);
+    }
+
+    private void durable(boolean full) {
+        try {
+            store.index().durable(full);
+        } catch (IndexException e) {
+            log.error("cannot set the index's durability: {}", e.getMessage());
+        }
+    }
+
+    /** Tells the link of the mount's cache layer (paused copy-up offline, readers dropped on return). */
+    public void attach(CacheLayer layer) {
+        this.cache = layer;
+        if (connectivity.offline()) {
+            layer.meta().pause(true);
+            layer.dirs().pause(true);
+        }
+        connectivity.start();
+    }
+
+    private static int journalSize(CacheStore store) throws ErrnoException {
+        try {
+            return store.index().journalSize();
+        } catch (IndexException e) {
+            throw new ErrnoException(Errno.EIO, e.getMessage());
+        }
+    }
+
+    /** The identity the cache recorded for its lower, or null for a new cache. */
+    private static LowerIdentity recorded(CacheStore store) throws ErrnoException {
+        try {
+            var mode = store.index().meta("identity");
+            var fsid = store.index().meta("lower_fsid");
+            if (mode.isEmpty() || fsid.isEmpty()) {
+                return null;
+            }
+            return new LowerIdentity(IdentityMode.parse(mode.get()), HexFormat.of().parseHex(fsid.get()), 0,
+                    "as recorded in the cache");
+        } catch (IndexException e) {
+            throw new ErrnoException(Errno.EIO, e.getMessage());
+        }
+    }
+
+    private static LowerIdentity detect(String raw, IdentityMode mode) throws ErrnoException {
+        int fd = Libc.open(raw, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        try {
+            return LowerIdentity.detect(fd, mode);
+        } finally {
+            Libc.close(fd);
+        }
+    }
+
+    /** What the connectivity asks of the lower. */
+    private final class Link implements Connectivity.Link {
+        @Override
+        public void probe() throws Exception {
+            guard.call("probe", () -> {
+                LowerIdentity now = detect(lowerRaw, requested == IdentityMode.AUTO ? identity.mode() : requested);
+                if (!Arrays.equals(now.fsid(), identity.fsid())) {
+                    throw new ErrnoException(Errno.ENODEV, "the lower directory is not the filesystem this cache belongs to");
+                }
+                Libc.lstat(lowerRaw);
+                return null;
+            });
+        }
+
+        @Override
+        public String onlineBlocker() {
+            try {
+                int n = store.index().journalSize();
+                return n == 0 ? null : n + " local changes made offline wait for replay";
+            } catch (IndexException e) {
+                return "the journal cannot be read: " + e.getMessage();
+            }
+        }
+
+        @Override
+        public void reconnect() throws Exception {
+            LowerFs fresh = guard.call("open the lower", () -> new LocalLowerFs(lowerRaw));
+            CacheLayer.Identifier ids;
+            try {
+                ids = guard.call("open the lower", () -> CacheLayer.identifier(lowerRaw, identity));
+            } catch (ErrnoException e) {
+                fresh.close();
+                throw e;
+            }
+            LowerFs old = modal.replaceOnline(wrap.apply(fresh));
+            CacheLayer.Identifier oldIds = onlineIds;
+            onlineIds = ids;
+            if (old != null) {
+                guard.detached("close of the old lower", old::close);
+            }
+            if (oldIds != null) {
+                guard.detached("close of the old lower", oldIds::close);
+            }
+        }
+    }
+
+    /** The lower the mount uses (online or offline, by the connectivity). */
+    public LowerFs lower() {
+        return modal;
+    }
+
+    public OfflineFs offlineFs() {
+        return offline;
+    }
+
+    /** Identities of lower paths, under the deadline online and from the index offline. */
+    public CacheLayer.Identifier identifier() {
+        return new CacheLayer.Identifier() {
+            @Override
+            public FileId idOf(String path) throws ErrnoException {
+                CacheLayer.Identifier ids = onlineIds;
+                if (!connectivity.offline() && ids != null) {
+                    try {
+                        return guard.call("identify", () -> ids.idOf(path));
+                    } catch (Guard.Unreachable u) {
+                        // offline now
+                    }
+                }
+                return offline.idOf(path);
+            }
+        };
+    }
+
+    public LowerIdentity identity() {
+        return identity;
+    }
+
+    public Connectivity connectivity() {
+        return connectivity;
+    }
+
+    public Guard guard() {
+        return guard;
+    }
+
+    /** For {@code cachefs status}. */
+    public void status(Map<String, String> m) {
+        m.put("mode", connectivity.mode().name().toLowerCase(Locale.ROOT) + (connectivity.forced() ? " (forced)" : ""));
+        m.put("mode since", java.time.Instant.ofEpochMilli(connectivity.sinceMs()).toString());
+        m.put("mode reason", connectivity.reason());
+        Boolean r = connectivity.reachable();
+        m.put("lower reachable", r == null ? "not probed yet" : r.toString());
+        m.put("reconnect", connectivity.policy().name().toLowerCase(Locale.ROOT));
+        m.put("lower deadline", guard.deadlineMs() + " ms");
+        m.put("lower timeouts", Long.toString(guard.timeouts()));
+        try {
+            m.put("journal", store.index().journalSize() + " local changes");
+            store.index().stateCounts().forEach((k, v) -> m.put("objects " + k, Long.toString(v)));
+        } catch (IndexException e) {
+            m.put("journal", "unreadable: " + e.getMessage());
+        }
+        Connectivity.Event e = connectivity.lastEvent();
+        if (e != null) {
+            m.put("last event", e.name() + " at " + java.time.Instant.ofEpochMilli(e.timeMs()) + ": " + e.reason());
+        }
+    }
+
+    @Override
+    public void close() {
+        connectivity.close();
+        if (hook != null) {
+            hook.close();
+        }
+        modal.close();
+        CacheLayer.Identifier ids = onlineIds;
+        if (ids != null) {
+            guard.detached("close", ids::close);
+        }
+        guard.close();
+    }
+}
