@@ -101,7 +101,11 @@ public final class StackedFs implements FuseFilesystem {
         this.cache = cache;
         this.xattrs = cache != null && options.attrTimeoutNs() > 0
                 ? new dev.cachefs.cache.XattrCache(options.attrTimeoutNs(), cache.stats()) : null;
-        this.nodes = new NodeTable(lower.stat(""));
+        Stat rootStat = lower.stat("");
+        this.nodes = new NodeTable(rootStat);
+        if (cache != null) {
+            cache.meta().attrs("", rootStat); // a mount that starts offline next time needs the root
+        }
         long max;
         try {
             max = lower.statfs().namemax();

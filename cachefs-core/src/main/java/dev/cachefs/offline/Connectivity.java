@@ -87,6 +87,7 @@ public final class Connectivity implements AutoCloseable {
     private volatile long sinceMs = System.currentTimeMillis();
     private volatile Boolean reachable;
     private volatile Event last;
+    private String lastRefusal;
     private volatile boolean closed;
     private final Object lock = new Object();
 
@@ -191,9 +192,13 @@ public final class Connectivity implements AutoCloseable {
             reachable = true;
             String blocker = link.onlineBlocker();
             if (blocker != null) {
-                emit(new Event("online-refused", Mode.OFFLINE, blocker, System.currentTimeMillis()));
+                if (asked || !blocker.equals(lastRefusal)) { // the probe says it once, not every round
+                    emit(new Event("online-refused", Mode.OFFLINE, blocker, System.currentTimeMillis()));
+                }
+                lastRefusal = blocker;
                 return "staying offline: " + blocker;
             }
+            lastRefusal = null;
             try {
                 link.reconnect();
             } catch (Exception e) {

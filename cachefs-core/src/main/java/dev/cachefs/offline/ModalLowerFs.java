@@ -3,6 +3,7 @@ package dev.cachefs.offline;
 import dev.cachefs.lower.LowerDir;
 import dev.cachefs.lower.LowerFile;
 import dev.cachefs.lower.LowerFs;
+import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
 import dev.cachefs.nativeio.Stat;
@@ -282,12 +283,21 @@ public final class ModalLowerFs implements LowerFs {
 
         @Override
         public int read(long offset, MemorySegment dst) throws ErrnoException {
+            stillOnline();
             return guard.fill("read", dst, b -> f.read(offset, b));
         }
 
         @Override
         public int write(long offset, MemorySegment src) throws ErrnoException {
+            stillOnline();
             return guard.drain("write", src, b -> f.write(offset, b));
+        }
+
+        /** Offline, a descriptor of the lower is not tried again (each try would wait out the deadline). */
+        private void stillOnline() throws ErrnoException {
+            if (connectivity.offline()) {
+                throw new ErrnoException(Errno.ENOTCONN, "offline: this file was opened on the lower, which is unreachable");
+            }
         }
 
         @Override

@@ -94,7 +94,11 @@ public final class Uplink implements AutoCloseable {
         this.requested = requested;
         this.wrap = wrap;
         Connectivity[] conn = new Connectivity[1];
-        this.guard = new Guard(options.deadlineMs(), 64, why -> conn[0].lost(why));
+        this.guard = new Guard(options.deadlineMs(), 64, why -> {
+            if (conn[0] != null) { // during start-up the mode is not decided yet
+                conn[0].lost(why);
+            }
+        });
         LowerIdentity recorded = recorded(store);
         LowerFs real = null;
         LowerIdentity detected = null;
@@ -176,6 +180,7 @@ public final class Uplink implements AutoCloseable {
                     c.flushIndex(); // the disconnected layer works on the index itself from now on
                     c.meta().pause(true);
                     c.dirs().pause(true);
+                    c.dropReaders(); // the next miss opens through the disconnected layer
                 }
                 durable(true);
             }
@@ -322,6 +327,11 @@ public final class Uplink implements AutoCloseable {
                 return offline.idOf(path);
             }
         };
+    }
+
+    /** The local changes not yet replayed, oldest first. */
+    public java.util.List<dev.cachefs.index.CacheIndex.JournalEntry> journal() throws IndexException {
+        return store.index().journal();
     }
 
     public LowerIdentity identity() {

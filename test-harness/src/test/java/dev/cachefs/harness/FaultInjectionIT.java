@@ -1,5 +1,6 @@
 package dev.cachefs.harness;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -12,6 +13,8 @@ import dev.cachefs.lower.LocalLowerFs;
 import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
+import dev.cachefs.offline.Connectivity;
+import dev.cachefs.offline.Uplink;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
@@ -30,6 +33,7 @@ class FaultInjectionIT {
     private Lower local;
     private Stack stack;
     private FaultyLowerFs faulty;
+    private Uplink.Options uplink = Uplink.Options.defaults();
 
     @BeforeEach
     void setUp() {
@@ -54,7 +58,7 @@ class FaultInjectionIT {
     private void mount(Consumer<FaultyLowerFs> faults, boolean cached) throws Exception {
         // No kernel caching, so every call reaches the lower and its faults.
         StackedFs.Options o = new StackedFs.Options(0, 0, false);
-        Stack.Builder b = Stack.on(local).options(o).mountOptions(Mounts.testOptions().withPassthrough(false)).wrap(inner -> {
+        Stack.Builder b = Stack.on(local).options(o).mountOptions(Mounts.testOptions().withPassthrough(false)).uplink(uplink).wrap(inner -> {
             faulty = new FaultyLowerFs(inner, 42);
             faults.accept(faulty);
             return faulty;
@@ -112,25 +116,40 @@ class FaultInjectionIT {
     }
 
     @Test
-    void aHungLookupBlocksUntilReleased() throws Exception {
+    void aHungLowerCostsOneDeadlineThenTheCacheAnswers() throws Exception {
+        // Manual reconnection: the probe reaches the real directory, not this hung wrapper.
+        uplink = Uplink.Options.defaults().withDeadline(1000).withReconnect(Connectivity.Reconnect.MANUAL);
         mount(f -> {});
+        byte[] data = new byte[300_000];
+        new java.util.Random(5).nextBytes(data);
+        Sys.writeAll(stack.inLower("cached"), data);
         Files.writeString(stack.lower.resolve("x"), "x");
+        assertArrayEquals(data, Sys.readAll(stack.inMnt("cached")));
+        stack.cache.flushIndex();
         faulty.inject(FaultyLowerFs.hang(Op.STAT));
-        AtomicReference<Throwable> failure = new AtomicReference<>();
-        CompletableFuture<Boolean> stat = new CompletableFuture<>();
+        faulty.inject(FaultyLowerFs.hang(Op.OPEN));
+        CompletableFuture<Integer> stat = new CompletableFuture<>();
+        long t0 = System.nanoTime();
         Thread.ofPlatform().daemon().start(() -> {
             try {
                 Libc.lstat(stack.inMnt("x"));
-                stat.complete(true);
-            } catch (Throwable t) {
-                failure.set(t);
-                stat.complete(false);
+                stat.complete(0);
+            } catch (ErrnoException e) {
+                stat.complete(e.errno());
             }
         });
-        assertThrows(java.util.concurrent.TimeoutException.class, () -> stat.get(1, TimeUnit.SECONDS), "the lookup hangs");
+        int errno = stat.get(5, TimeUnit.SECONDS); // fails the test (TimeoutException) if the mount hangs
+        long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+        assertEquals(Errno.ENOTCONN, errno, "a name the cache never saw, with the lower hung: ENOTCONN");
+        assertTrue(ms >= 900, "it waited the deadline out first: " + ms + " ms");
+        assertTrue(stack.uplink.connectivity().offline(), "the deadline took the mount offline");
+        long t1 = System.nanoTime();
+        assertArrayEquals(data, Sys.readAll(stack.inMnt("cached")), "cached data is served offline");
+        assertTrue(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t1) < 900, "offline, nothing waits for the lower");
         faulty.heal();
         faulty.releaseHangs();
-        assertTrue(stat.get(10, TimeUnit.SECONDS), "released, the lookup completes: " + failure.get());
+        assertEquals("online", stack.uplink.connectivity().goOnline("test", true));
+        assertEquals("x", Files.readString(stack.mnt.resolve("x")), "online again, the lower answers");
     }
 
     @Test

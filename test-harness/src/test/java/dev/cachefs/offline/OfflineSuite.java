@@ -1,0 +1,387 @@
+package dev.cachefs.offline;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cachefs.harness.Lower;
+import dev.cachefs.harness.Lowers;
+import dev.cachefs.harness.NetworkLower;
+import dev.cachefs.harness.Stack;
+import dev.cachefs.harness.Sys;
+import dev.cachefs.index.CacheIndex;
+import dev.cachefs.nativeio.Errno;
+import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Libc;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Duration;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Disconnected operation over one real lower (a subclass names it): the link is cut (network
+ * lowers) and the mount must go offline without hanging anybody, keep serving what it cached,
+ * fail the rest with ENOTCONN, journal every change durably (across a daemon restart, which
+ * starts with the lower unreachable), and notice the lower coming back. Every call on the mount
+ * runs under a bound here, so a hang fails the test instead of stalling it.
+ */
+@Timeout(300)
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+abstract class OfflineSuite {
+    /** The deadline of the mounts under test, and the slack a call may take beyond it. */
+    static final long DEADLINE_MS = 2000;
+    static final long SLACK_MS = 4000;
+
+    private Lower lower;
+    private Stack fx;
+
+    protected abstract String kind();
+
+    @BeforeAll
+    void startLower() {
+        lower = Lowers.start(kind());
+    }
+
+    @AfterAll
+    void stopLower() {
+        if (lower != null) {
+            lower.close();
+        }
+    }
+
+    @AfterEach
+    void cleanUp() {
+        try {
+            if (fx != null) {
+                fx.close();
+                fx = null;
+            }
+        } finally {
+            restore();
+        }
+    }
+
+    static Uplink.Options uplinkOptions() {
+        return Uplink.Options.defaults().withDeadline(DEADLINE_MS).withProbe(300);
+    }
+
+    private Stack mount() throws Exception {
+        fx = Stack.on(lower).uplink(uplinkOptions()).mount();
+        return fx;
+    }
+
+    private Stack remount(Stack old) throws Exception {
+        old.close();
+        fx = null;
+        fx = Stack.again(old).uplink(uplinkOptions()).mount();
+        return fx;
+    }
+
+    /** Takes the lower away: the network link for a network lower, else the mount is forced offline. */
+    private void cut(Stack s) {
+        if (lower.isNetwork()) {
+            lower.cutLink();
+        } else {
+            s.uplink.connectivity().forceOffline();
+        }
+    }
+
+    private void restore() {
+        if (lower.isNetwork()) {
+            lower.restoreLink();
+            try { // the client reconnects on its own time: the next test needs it back
+                NetworkLower.awaitTrue(Duration.ofSeconds(60), "the " + kind() + " client to reconnect", () -> {
+                    try (var l = Files.list(lower.root())) {
+                        l.count();
+                    }
+                    return true;
+                });
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        }
+    }
+
+    /** Runs {@code c} (a call on the mount) on its own thread; fails if it takes longer than {@code ms}. */
+    static <T> T within(long ms, String what, Callable<T> c) throws Exception {
+        CompletableFuture<T> f = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().start(() -> {
+            try {
+                f.complete(c.call());
+            } catch (Throwable e) {
+                f.completeExceptionally(e);
+            }
+        });
+        try {
+            return f.get(ms, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            throw new AssertionError(what + " did not return within " + ms + " ms: the mount hangs");
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof Exception ex) {
+                throw ex;
+            }
+            throw new AssertionError(e.getCause());
+        }
+    }
+
+    static int errnoOf(Callable<?> c) throws Exception {
+        try {
+            c.call();
+            return 0;
+        } catch (ErrnoException e) {
+            return e.errno();
+        }
+    }
+
+    static byte[] random(int n, long seed) {
+        byte[] b = new byte[n];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+
+    private static Set<String> names(Path dir) throws Exception {
+        Set<String> out = new TreeSet<>();
+        try (var s = Files.list(dir)) {
+            s.forEach(p -> out.add(p.getFileName().toString()));
+        }
+        return out;
+    }
+
+    static String xattr(String path, String name) throws ErrnoException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(256);
+            long n = Libc.lgetxattr(path, name, buf);
+            return new String(buf.asSlice(0, n).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), StandardCharsets.US_ASCII);
+        }
+    }
+
+    /**
+     * A directory {@code d} with a cached file {@code a}, a file {@code b} whose attributes only
+     * are cached, a symlink {@code l} and a subdirectory {@code sub}; its listing and sub's are
+     * cached (listed through the mount after their last change).
+     */
+    private void prepare(Stack s) throws Exception {
+        Path d = s.lower.resolve("d");
+        Files.createDirectories(d.resolve("sub"));
+        Files.write(d.resolve("a"), random(300_000, 1));
+        Files.write(d.resolve("b"), random(200_000, 2));
+        if (symlinks()) {
+            Files.createSymbolicLink(d.resolve("l"), Path.of("a"));
+        }
+        FileTime old = FileTime.fromMillis(System.currentTimeMillis() - 60_000);
+        Files.setLastModifiedTime(d.resolve("sub"), old);
+        Files.setLastModifiedTime(d, old);
+        Path m = s.mnt.resolve("d");
+        Files.size(s.mnt); // the root's attributes
+        assertEquals(listed(), names(m));
+        assertEquals(Set.of(), names(m.resolve("sub")));
+        assertArrayEquals(random(300_000, 1), Files.readAllBytes(m.resolve("a")));
+        assertEquals(200_000, Files.size(m.resolve("b")));
+        if (symlinks()) {
+            assertEquals("a", Files.readSymbolicLink(m.resolve("l")).toString());
+        }
+        s.cache.flushIndex();
+    }
+
+    private boolean symlinks() {
+        return lower.capabilities().contains(Lower.Capability.SYMLINKS);
+    }
+
+    /** What prepare() made in d. */
+    private Set<String> listed() {
+        return symlinks() ? Set.of("a", "b", "l", "sub") : Set.of("a", "b", "sub");
+    }
+
+    /** Makes the mount notice the cut: a stat past the attribute timeout reaches the (dead) lower. */
+    private void goOffline(Stack s) throws Exception {
+        cut(s);
+        Thread.sleep(1100); // the kernel's attributes expire
+        long t0 = System.nanoTime();
+        within(DEADLINE_MS + SLACK_MS, "stat after the cut", () -> Files.size(s.mnt.resolve("d/a")));
+        long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+        assertTrue(s.uplink.connectivity().offline(), "offline after a stat that met the cut (" + ms + " ms)");
+    }
+
+    @Test
+    void cachedDataAndMetadataAreServedOfflineAndTheRestIsEnotconn() throws Exception {
+        Stack s = mount();
+        prepare(s);
+        goOffline(s);
+        Path m = s.mnt.resolve("d");
+        assertArrayEquals(random(300_000, 1), within(SLACK_MS, "cached read", () -> Files.readAllBytes(m.resolve("a"))));
+        assertEquals(listed(), within(SLACK_MS, "listing", () -> names(m)));
+        assertEquals(200_000, within(SLACK_MS, "stat", () -> Files.size(m.resolve("b"))));
+        if (symlinks()) {
+            assertEquals("a", within(SLACK_MS, "readlink", () -> Files.readSymbolicLink(m.resolve("l")).toString()));
+        }
+        assertEquals(Errno.ENOTCONN, within(SLACK_MS, "uncached read",
+                () -> errnoOf(() -> Sys.readAll(Sys.raw(m.resolve("b"))))), "data not cached: ENOTCONN");
+        assertEquals(Errno.ENOENT, within(SLACK_MS, "missing name",
+                () -> errnoOf(() -> Libc.lstat(Sys.raw(m.resolve("nope"))))), "not in a cached listing: ENOENT");
+        assertEquals("cached", xattr(Sys.raw(m.resolve("a")), "user.cachefs.state"));
+        assertEquals("metadata-only", xattr(Sys.raw(m.resolve("b")), "user.cachefs.state"));
+        assertEquals("no", xattr(Sys.raw(m.resolve("a")), "user.cachefs.pinned"));
+    }
+
+    @Test
+    void offlineChangesAreJournaledAndSurviveARestartWithTheLowerUnreachable() throws Exception {
+        Stack s = mount();
+        prepare(s);
+        goOffline(s);
+        Path m = s.mnt.resolve("d");
+        within(SLACK_MS, "offline changes", () -> {
+            Files.writeString(m.resolve("new.txt"), "made offline");
+            try (var ch = java.nio.channels.FileChannel.open(m.resolve("a"), java.nio.file.StandardOpenOption.WRITE)) {
+                ch.write(java.nio.ByteBuffer.wrap("EDIT".getBytes(StandardCharsets.US_ASCII)), 0);
+            }
+            Files.move(m.resolve("b"), m.resolve("b2"));
+            if (symlinks()) {
+                Files.delete(m.resolve("l"));
+            }
+            Files.createDirectory(m.resolve("newdir"));
+            Files.writeString(m.resolve("newdir/x"), "x");
+            Files.setPosixFilePermissions(m.resolve("a"), java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+            Files.writeString(m.resolve("sub/inner"), "in sub");
+            return null;
+        });
+        assertEquals(Errno.ENOTCONN, errnoOf(() -> Libc.close(Sys.open(Sys.raw(m.resolve("b2")), Libc.O_WRONLY, 0))),
+                "a file whose data is not cached cannot be changed offline");
+        byte[] edited = random(300_000, 1);
+        System.arraycopy("EDIT".getBytes(StandardCharsets.US_ASCII), 0, edited, 0, 4);
+        assertArrayEquals(edited, Files.readAllBytes(m.resolve("a")));
+        assertEquals("dirty", xattr(Sys.raw(m.resolve("a")), "user.cachefs.state"));
+        assertTrue(journal(s).size() >= (symlinks() ? 8 : 7), "every change journaled: " + journal(s));
+
+        Stack again = within(60_000, "restart with the lower unreachable", () -> remount(s));
+        assertTrue(again.uplink.connectivity().offline(), "a restart with changes pending comes up offline");
+        Path m2 = again.mnt.resolve("d");
+        within(SLACK_MS, "reads after the restart", () -> {
+            assertEquals(Set.of("a", "b2", "new.txt", "newdir", "sub"), names(m2));
+            assertArrayEquals(edited, Files.readAllBytes(m2.resolve("a")));
+            assertEquals("made offline", Files.readString(m2.resolve("new.txt")));
+            assertEquals("x", Files.readString(m2.resolve("newdir/x")));
+            assertEquals("in sub", Files.readString(m2.resolve("sub/inner")));
+            assertEquals(200_000, Files.size(m2.resolve("b2")));
+            assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
+                    Files.getPosixFilePermissions(m2.resolve("a"))));
+            return null;
+        });
+        List<CacheIndex.JournalEntry> j = journal(again);
+        assertTrue(j.stream().anyMatch(e -> e.op().equals("rename") && e.path().endsWith("d/b") && e.path2().endsWith("d/b2")
+                && e.base() != null), "the rename is journaled with its base: " + j);
+        assertTrue(j.stream().anyMatch(e -> e.op().equals("write") && e.path().endsWith("d/a") && e.base() != null));
+        assertTrue(Files.exists(again.cacheDir.resolve("base")), "the base copy of the edited file is kept");
+
+        // The lower comes back: found, but the mount stays offline while changes wait for replay.
+        restore();
+        if (!lower.isNetwork()) {
+            again.uplink.connectivity().goOnline("test", true);
+        }
+        NetworkLower.awaitTrue(Duration.ofSeconds(30), "the probe to reach the lower and refuse to go online",
+                () -> again.uplink.connectivity().lastEvent() != null
+                        && again.uplink.connectivity().lastEvent().name().equals("online-refused"));
+        assertTrue(again.uplink.connectivity().offline(), "pending changes keep the mount offline");
+        Connectivity.Event e = again.uplink.connectivity().lastEvent();
+        assertTrue(e.reason().contains("local changes"), "said why: " + e);
+        assertArrayEquals(random(300_000, 1), Files.readAllBytes(again.lower.resolve("d/a")),
+                "the lower is untouched until replay");
+        assertFalse(Files.exists(again.lower.resolve("d/new.txt")));
+    }
+
+    private static List<CacheIndex.JournalEntry> journal(Stack s) throws Exception {
+        return s.uplink.journal();
+    }
+
+    @Test
+    void theLowerComingBackIsDetectedAndTheMountGoesOnline() throws Exception {
+        Stack s = mount();
+        prepare(s);
+        goOffline(s);
+        List<String> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        s.uplink.connectivity().onEvent(ev -> events.add(ev.name()));
+        restore();
+        if (!lower.isNetwork()) {
+            assertEquals("online", s.uplink.connectivity().goOnline("test", true));
+        }
+        NetworkLower.awaitTrue(Duration.ofSeconds(30), "the mount to go online",
+                () -> !s.uplink.connectivity().offline());
+        assertTrue(events.contains("online"), "events: " + events);
+        // Online again: the lower's own changes show, and new data is fetched.
+        Files.write(s.lower.resolve("d/c"), random(50_000, 3));
+        Thread.sleep(1100);
+        assertArrayEquals(random(50_000, 3), within(DEADLINE_MS + SLACK_MS, "read after reconnection",
+                () -> Files.readAllBytes(s.mnt.resolve("d/c"))));
+        assertArrayEquals(random(200_000, 2), within(DEADLINE_MS + SLACK_MS, "read after reconnection",
+                () -> Files.readAllBytes(s.mnt.resolve("d/b"))));
+    }
+
+    @Test
+    void aCutMidReadAndMidWriteHangsNobody() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(lower.isNetwork(), "needs a link to cut");
+        Stack s = mount();
+        prepare(s);
+        byte[] big = random(24 << 20, 4);
+        Files.write(s.lower.resolve("d/big"), big);
+        lower.bandwidth(16_000); // 2 MB/s: the read takes about twelve seconds
+        try {
+            AtomicReference<Throwable> readEnd = new AtomicReference<>();
+            AtomicReference<Throwable> writeEnd = new AtomicReference<>();
+            CompletableFuture<Void> reader = CompletableFuture.runAsync(() -> {
+                try {
+                    Sys.readAll(Sys.raw(s.mnt.resolve("d/big")));
+                } catch (Throwable t) {
+                    readEnd.set(t);
+                }
+            }, r -> Thread.ofPlatform().daemon().start(r));
+            CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
+                try (var ch = java.nio.channels.FileChannel.open(s.mnt.resolve("d/written"),
+                        java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE)) {
+                    for (int i = 0; i < 4096; i++) {
+                        ch.write(java.nio.ByteBuffer.wrap(random(64 * 1024, i)));
+                        ch.force(false);
+                    }
+                } catch (Throwable t) {
+                    writeEnd.set(t);
+                }
+            }, r -> Thread.ofPlatform().daemon().start(r));
+            Thread.sleep(2000);
+            lower.cutLink();
+            long t0 = System.nanoTime();
+            reader.get(30, TimeUnit.SECONDS);
+            writer.get(30, TimeUnit.SECONDS);
+            long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+            assertNotNull(readEnd.get(), "the read of a file not cached fails once the link is cut");
+            assertNotNull(writeEnd.get(), "the write to the lower fails once the link is cut");
+            assertTrue(ms < 30_000, "both ended " + ms + " ms after the cut");
+        } finally {
+            lower.bandwidth(0);
+        }
+        within(DEADLINE_MS + SLACK_MS, "a stat", () -> Files.size(s.mnt.resolve("d/a")));
+        assertTrue(s.uplink.connectivity().offline());
+        assertArrayEquals(random(300_000, 1), within(SLACK_MS, "cached read", () -> Files.readAllBytes(s.mnt.resolve("d/a"))));
+        assertEquals(Errno.ENOTCONN, within(SLACK_MS, "uncached read",
+                () -> errnoOf(() -> Sys.readAll(Sys.raw(s.mnt.resolve("d/b"))))));
+        within(SLACK_MS, "an offline create", () -> Files.writeString(s.mnt.resolve("d/sub/after"), "after the cut"));
+        assertEquals("after the cut", Files.readString(s.mnt.resolve("d/sub/after")));
+    }
+}
