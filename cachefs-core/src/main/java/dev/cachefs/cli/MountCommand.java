@@ -490,7 +490,7 @@ final class MountCommand implements Callable<Integer> {
                 stats.snapshot().forEach((k, v) -> m.put(k, Long.toString(v)));
                 return m;
             }));
-            PinControl.register(handlers, cache);
+            PinControl.register(handlers, cache, fs, uplink.connectivity());
             control = ControlServer.start(mp, handlers);
         } catch (IOException e) {
             // The mount works without it; only `cachefs status` cannot reach this daemon.

@@ -142,6 +142,25 @@ final class PinCommands {
         }
     }
 
+    @Command(name = "invalidate", mixinStandardHelpOptions = true,
+            description = {"Make a mount ask its lower again about PATHs instead of trusting what it remembers:",
+                    "the kernel's attributes, pages and names, cached listings and xattrs; cached data whose",
+                    "version changed is dropped. For a lower whose changes do not show in size or times."})
+    static final class Invalidate implements Callable<Integer> {
+        @Parameters(paramLabel = "PATH", arity = "1..*")
+        List<Path> paths = new ArrayList<>();
+
+        @Option(names = {"-r", "--recursive"}, description = "everything under directories too")
+        boolean recursive;
+
+        @Override
+        public Integer call() throws IOException {
+            each(paths, "invalidate", recursive, (given, a) -> System.out.println("invalidated " + given + " ("
+                    + a.get("invalidated") + " known to the kernel)"));
+            return 0;
+        }
+    }
+
     @Command(name = "pins", mixinStandardHelpOptions = true, description = "List what is pinned in a mount, with the bytes each holds.")
     static final class Pins implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "MOUNTPOINT")

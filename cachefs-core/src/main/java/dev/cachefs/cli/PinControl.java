@@ -35,7 +35,20 @@ final class PinControl {
         return rel;
     }
 
-    static void register(Map<String, ControlServer.Handler> handlers, CacheLayer cache) {
+    static void register(Map<String, ControlServer.Handler> handlers, CacheLayer cache,
+                         dev.cachefs.fs.StackedFs fs, dev.cachefs.offline.Connectivity connectivity) {
+        handlers.put("invalidate", (args, out) -> {
+            String rel = path(args);
+            if (connectivity.offline()) {
+                out.send(Map.of("error", "the mount is offline: there is no lower to revalidate against"));
+                return;
+            }
+            try {
+                out.send(Map.of("invalidated", Integer.toString(fs.invalidate(rel, args.get(0).equals("r")))));
+            } catch (ErrnoException e) {
+                out.send(Map.of("error", "cannot invalidate " + rel + ": " + e.getMessage()));
+            }
+        });
         handlers.put("pin", (args, out) -> {
             String rel = path(args);
             long started = System.nanoTime();

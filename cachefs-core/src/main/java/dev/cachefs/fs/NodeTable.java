@@ -72,6 +72,19 @@ final class NodeTable {
         return pathOf(get(id));
     }
 
+    /** The nodes at {@code path} and (with {@code under}) below it, with their paths. */
+    synchronized Map<Long, String> at(String path, boolean under) {
+        Map<Long, String> out = new java.util.LinkedHashMap<>();
+        String prefix = path.isEmpty() ? "" : path + "/";
+        for (Node n : byId.values()) {
+            String p = pathOf(n);
+            if (p.equals(path) || (under && p.startsWith(prefix))) {
+                out.put(n.id, p);
+            }
+        }
+        return out;
+    }
+
     /** The lower path of {@code name} in directory node {@code parent}. */
     synchronized String childPath(long parent, String name) throws ErrnoException {
         return RawPath.child(pathOf(get(parent)), name);

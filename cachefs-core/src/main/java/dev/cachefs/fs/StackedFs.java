@@ -150,6 +150,59 @@ public final class StackedFs implements FuseFilesystem {
         dirs.clear();
     }
 
+    /**
+     * {@code cachefs invalidate}: forget what is remembered of {@code rel} (and with
+     * {@code recursive}, of all below it) instead of trusting it until a timeout: the kernel's
+     * attributes, pages and names, cached listings and xattrs; the lower is asked now, and cached
+     * data whose version changed is dropped. Returns the number of nodes the kernel held there.
+     */
+    public int invalidate(String rel, boolean recursive) throws ErrnoException {
+        if (cache == null) {
+            return 0;
+        }
+        if (cache.dirs() != null) {
+            cache.dirs().dropUnder(rel);
+        }
+        if (xattrs != null) {
+            xattrs.dropUnder(rel);
+        }
+        cache.meta().dropUnder(rel);
+        FuseConnection c = connection;
+        Map<Long, String> at = nodes.at(rel, recursive);
+        List<java.util.concurrent.Future<?>> sent = new java.util.ArrayList<>();
+        for (var e : at.entrySet()) {
+            try {
+                observed(e.getKey(), lower.stat(e.getValue()));
+            } catch (ErrnoException gone) {
+                // gone or unreachable: the kernel asks again below
+            }
+            if (c != null) {
+                cache.stats().kernelInvalidations.increment();
+                long id = e.getKey();
+                sent.add(notifier.submit(() -> c.invalidateInode(id, 0, 0)));
+            }
+        }
+        if (c != null && !rel.isEmpty()) { // the name itself: looked up afresh
+            int slash = rel.lastIndexOf('/');
+            Map<Long, String> parent = nodes.at(slash < 0 ? "" : rel.substring(0, slash), false);
+            String name = rel.substring(slash + 1);
+            for (long p : parent.keySet()) {
+                sent.add(notifier.submit(() -> c.invalidateEntry(p, name)));
+            }
+        }
+        for (var f : sent) { // done when the kernel has been told (not a FUSE request thread: it may wait)
+            try {
+                f.get(5, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException ex) {
+                log.debug("kernel invalidation: {}", ex.toString());
+            } catch (InterruptedException ex) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        return at.size();
+    }
+
     /** Number of nodes the kernel currently holds (for tests and stats). */
     public int liveNodes() {
         return nodes.size();

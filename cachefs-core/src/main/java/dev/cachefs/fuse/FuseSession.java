@@ -278,7 +278,15 @@ public final class FuseSession implements FuseConnection, AutoCloseable {
             }
             try {
                 if (!awaitExit(Duration.ofSeconds(10))) {
-                    throw new IOException("FUSE workers did not stop within 10 s after unmount");
+                    StringBuilder where = new StringBuilder();
+                    Thread.getAllStackTraces().forEach((t, st) -> {
+                        if (t.getName().startsWith("fuse")) {
+                            where.append("\n  ").append(t.getName()).append(" in ")
+                                    .append(java.util.Arrays.stream(st).limit(12).map(String::valueOf)
+                                            .collect(java.util.stream.Collectors.joining(" < ")));
+                        }
+                    });
+                    throw new IOException("FUSE workers did not stop within 10 s after unmount:" + where);
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();

@@ -45,8 +45,9 @@ import org.slf4j.LoggerFactory;
  * (with passthrough). Objects made offline get provisional identities.
  *
  * <p>What the cache cannot answer is ENOTCONN ("not connected"): data not cached, a listing not
- * cached (or older than the directory's last seen version), a name in such a directory. A name
- * missing from a current listing is ENOENT. See docs/architecture.md, "Disconnected operation".
+ * cached (or older than the directory's last seen version). A name the cache has never seen in a
+ * directory it knows is ENOENT (see {@link #node}). See docs/architecture.md, "Disconnected
+ * operation".
  */
 public final class OfflineFs implements LowerFs {
     private static final Logger log = LoggerFactory.getLogger(OfflineFs.class);
@@ -129,8 +130,12 @@ public final class OfflineFs implements LowerFs {
             if (path.isEmpty()) {
                 throw notCached("the root's attributes");
             }
+            // A name the cache has never seen in a directory it knows: not there, as far as anyone
+            // can tell offline (certainly so when the listing is current). Saying ENOTCONN instead
+            // would make every create fail, since the kernel looks a name up before creating it;
+            // a name made offline that the lower has too is a conflict for replay, never a loss.
             ObjectRecord parent = index.atPath(parentOf(path)).orElse(null);
-            if (parent != null && listingCurrent(parent) && !hasEntry(parent, nameOf(path))) {
+            if (parent != null && index.stat(parent.id()).map(Stat::isDirectory).orElse(false)) {
                 throw new ErrnoException(Errno.ENOENT);
             }
             throw notCached("'" + path + "'");
@@ -406,18 +411,15 @@ public final class OfflineFs implements LowerFs {
         }
     }
 
-    /** The parent of a new name: a directory whose current listing the cache holds. */
+    /**
+     * The parent of a new name: a directory the cache knows. Its listing gets the name if the cache
+     * holds it current; if not, the name is made all the same (replay finds out whether the lower
+     * made it too).
+     */
     private Node parentForNew(String path) throws ErrnoException {
         Node p = node(parentOf(path));
         if (!p.st().isDirectory()) {
             throw new ErrnoException(Errno.ENOTDIR);
-        }
-        try {
-            if (!listingCurrent(p.rec())) {
-                throw notCached("the listing of '" + parentOf(path) + "' (needed to make a name in it)");
-            }
-        } catch (IndexException e) {
-            throw indexFailed(e);
         }
         return p;
     }
@@ -445,7 +447,9 @@ public final class OfflineFs implements LowerFs {
         Stat st = new Stat(PROVISIONAL_INO + rec.id(), size, 0, mode, nlink, 0, 0, 0, 0, 4096,
                 t[0], (int) t[1], t[0], (int) t[1], t[0], (int) t[1], p.dev());
         index.setStat(rec.id(), st);
-        index.putDirent(parent.id(), new CacheIndex.Dirent(nameOf(path), rec.id(), type, st.ino()));
+        if (listingCurrent(parent.rec())) {
+            index.putDirent(parent.id(), new CacheIndex.Dirent(nameOf(path), rec.id(), type, st.ino()));
+        }
         dirChanged(parent, type == DT_DIR ? 1 : 0);
         return rec.id();
     }
@@ -600,7 +604,10 @@ public final class OfflineFs implements LowerFs {
                 if (listingCurrent(fromParent.rec())) {
                     index.removeDirent(fromParent.id(), nameOf(from));
                 }
-                index.putDirent(toParent.id(), new CacheIndex.Dirent(nameOf(to), n.id(), n.st().fileType() >>> 12, n.st().ino()));
+                if (listingCurrent(toParent.rec())) {
+                    index.putDirent(toParent.id(), new CacheIndex.Dirent(nameOf(to), n.id(), n.st().fileType() >>> 12,
+                            n.st().ino()));
+                }
                 // A directory is a link of its parent (its ".."): moving one moves a link count.
                 dirChanged(toParent, dir ? (sameDir ? 0 : 1) - (there != null ? 1 : 0) : 0);
                 if (!sameDir) {
