@@ -83,8 +83,17 @@ public final class CacheLayer implements AutoCloseable {
      * and caching resumes above {@code resumeFreePct}. Culling brings use down to 80 % of a limit
      * once it passes 90 %.
      */
-    public record Limits(long maxBytes, long maxFiles, int cullFreePct, int stopFreePct, int resumeFreePct) {
+    public record Limits(long maxBytes, long maxFiles, int cullFreePct, int stopFreePct, int resumeFreePct,
+                         long maxPinnedBytes) {
+        /** Without a cap on pinned data (only free space bounds it). */
+        public Limits(long maxBytes, long maxFiles, int cullFreePct, int stopFreePct, int resumeFreePct) {
+            this(maxBytes, maxFiles, cullFreePct, stopFreePct, resumeFreePct, 0);
+        }
+
         public Limits {
+            if (maxPinnedBytes < 0) {
+                throw new IllegalArgumentException("the pin budget cannot be negative");
+            }
             if (maxBytes < 0 || maxFiles < 0 || stopFreePct < 0 || !(stopFreePct <= cullFreePct && cullFreePct <= resumeFreePct)
                     || resumeFreePct > 100) {
                 throw new IllegalArgumentException("cache limits need 0 <= stop_free <= cull_free <= resume_free <= 100 (got "
@@ -182,6 +191,8 @@ public final class CacheLayer implements AutoCloseable {
     private volatile long usedBytes;
     private volatile long usedFiles;
     private volatile long pinnedBytes;
+    /** Pinned bytes fetched since the last measure (pinnedBytes is as of then). */
+    private final java.util.concurrent.atomic.AtomicLong pinFetched = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong storedSince = new java.util.concurrent.atomic.AtomicLong();
     /** Free space below stop_free: no new data is cached until it is above resume_free. */
     private volatile boolean diskLow;
@@ -222,6 +233,7 @@ public final class CacheLayer implements AutoCloseable {
             usedBytes = u.bytes() - u.pinnedBytes(); // pinned data has its own budget
             usedFiles = u.files() - u.pinnedFiles();
             pinnedBytes = u.pinnedBytes();
+            pinFetched.set(0);
         } catch (IndexException e) {
             log.warn("cannot measure the cache's use: {}", e.getMessage());
         }
@@ -418,13 +430,19 @@ public final class CacheLayer implements AutoCloseable {
                 synchronized (o) {
                     n = o.chunkCount(cs);
                 }
+                long budget = options.limits().maxPinnedBytes();
                 for (long idx = 0; idx < n; idx++) {
                     boolean present;
                     synchronized (o) {
                         Chunk c = o.chunks.get(idx);
                         present = c != null && c.length() == o.expectedLength(idx, cs);
                     }
+                    if (!present && budget > 0 && pinnedBytes + pinFetched.get() + o.expectedLength(idx, cs) > budget) {
+                        throw new java.io.IOException("the pin budget (--pin-size " + budget + " bytes) is full: "
+                                + (pinnedBytes + pinFetched.get()) + " bytes pinned; unpin something or raise it");
+                    }
                     if (!present) {
+                        pinFetched.addAndGet(o.expectedLength(idx, cs));
                         fetch(o, idx, false);
                         synchronized (o) {
                             if (!o.chunks.containsKey(idx)) {
@@ -446,6 +464,34 @@ public final class CacheLayer implements AutoCloseable {
         writer.flush();
         measure();
         return new PinProgress(files.size(), doneBytes, files.size(), total);
+    }
+
+    /**
+     * Pins what the config's pin patterns match: below each pattern's literal directory, every
+     * file it matches (the walk copies the listings up as well). Returns the files pinned.
+     */
+    public int pinByPolicy(Policy policy) {
+        int n = 0;
+        for (Policy.Glob g : policy.pins()) {
+            String dir = g.literalDir();
+            try {
+                Stat st = lower.stat(dir);
+                List<String> files = new ArrayList<>();
+                walkForPin(dir, st, files, new ArrayList<>());
+                for (String f : files) {
+                    if (g.matches(f) && policy.pinned(f)) {
+                        pin(f, false, p -> {});
+                        n++;
+                    }
+                }
+            } catch (ErrnoException | java.io.IOException | RuntimeException e) {
+                log.warn("config pin {}: {}", g.text(), e.getMessage());
+            }
+        }
+        if (n > 0) {
+            log.info("config: {} files pinned", n);
+        }
+        return n;
     }
 
     private void walkForPin(String path, Stat st, List<String> files, List<Long> sizes) throws ErrnoException {
@@ -636,7 +682,7 @@ public final class CacheLayer implements AutoCloseable {
         Limits l = options.limits();
         Map<String, String> m = new java.util.LinkedHashMap<>();
         m.put("cache used", (usedBytes + storedSince.get()) + " bytes" + (l.maxBytes() > 0 ? " of " + l.maxBytes() : " (no size limit)"));
-        m.put("pinned data", pinnedBytes + " bytes");
+        m.put("pinned data", pinnedBytes + " bytes" + (l.maxPinnedBytes() > 0 ? " of " + l.maxPinnedBytes() : " (no pin limit)"));
         m.put("cache files", usedFiles + (l.maxFiles() > 0 ? " of " + l.maxFiles() : " (no file limit)"));
         m.put("cache disk free", freePct + "% (cull below " + l.cullFreePct() + "%, stop below " + l.stopFreePct()
                 + "%, resume at " + l.resumeFreePct() + "%)" + (diskLow ? ", caching stopped" : ""));

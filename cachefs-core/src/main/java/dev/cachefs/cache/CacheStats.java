@@ -11,6 +11,8 @@ import java.util.concurrent.atomic.LongAdder;
 public final class CacheStats {
     /** READ requests the daemon answered, and their bytes. */
     public final LongAdder readOps = new LongAdder();
+    /** Opens of files the config keeps out of the cache (no-cache, max-file-size). */
+    public final LongAdder policyUncachedOpens = new LongAdder();
     public final LongAdder readBytes = new LongAdder();
     /** Of those: bytes found in the cache, and bytes that had to be fetched first. */
     public final LongAdder hitBytes = new LongAdder();
@@ -56,6 +58,7 @@ public final class CacheStats {
         m.put("hit_bytes", hitBytes.sum());
         m.put("miss_bytes", missBytes.sum());
         m.put("bytes_from_cache", hitBytes.sum());
+        m.put("policy_uncached_opens", policyUncachedOpens.sum());
         m.put("bytes_from_lower", lowerReadBytes.sum());
         m.put("lower_reads", lowerReads.sum());
         m.put("readahead_chunks", readaheadChunks.sum());

@@ -88,12 +88,20 @@ final class MountCommand implements Callable<Integer> {
             description = "most data the cache keeps, e.g. 20G or 48M (default: no limit but free space)")
     String cacheSize;
 
+    @Option(names = "--pin-size", paramLabel = "SIZE",
+            description = "most data pins may hold, apart from --cache-size (default: no limit but free space)")
+    String pinSize;
+
     @Option(names = "--cache-files", paramLabel = "N", description = "most files the cache keeps data of (default: no limit)")
     long cacheFiles;
 
     @Option(names = "--on-event", paramLabel = "CMD",
             description = "shell command run on each event (offline, online, ...), given it as JSON on its standard input")
     String onEvent;
+
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "caching rules: 'pin: PATTERN', 'no-cache: PATTERN', 'max-file-size: SIZE' (see README)")
+    Path config;
 
     @Option(names = "--notify-ready", hidden = true)
     boolean notifyReady;
@@ -113,6 +121,7 @@ final class MountCommand implements Callable<Integer> {
                 throw new Main.UserError(Main.USAGE, e.getMessage());
             }
             check(lowerDir, mp);
+            loadPolicy();
             Path cache = prepareCache(lowerDir);
             if (!foreground) {
                 return daemonize(cache);
@@ -124,6 +133,21 @@ final class MountCommand implements Callable<Integer> {
                 System.out.flush();
             }
             throw e;
+        }
+    }
+
+    private dev.cachefs.cache.Policy policy = dev.cachefs.cache.Policy.NONE;
+
+    private void loadPolicy() {
+        if (config == null) {
+            return;
+        }
+        try {
+            policy = dev.cachefs.cache.Policy.load(config);
+        } catch (IOException e) {
+            throw new Main.UserError(Main.USAGE, "cannot read config " + config + ": " + e.getMessage());
+        } catch (IllegalArgumentException e) {
+            throw new Main.UserError(Main.USAGE, "config " + e.getMessage());
         }
     }
 
@@ -220,7 +244,8 @@ final class MountCommand implements Callable<Integer> {
             }
         }
         try {
-            co = co.withLimits(new CacheLayer.Limits(maxBytes, cacheFiles, cull, stop, resume));
+            co = co.withLimits(new CacheLayer.Limits(maxBytes, cacheFiles, cull, stop, resume,
+                    pinSize == null ? 0 : Sizes.parse(pinSize)));
         } catch (IllegalArgumentException e) {
             throw new Main.UserError(Main.USAGE, e.getMessage());
         }
@@ -368,6 +393,10 @@ final class MountCommand implements Callable<Integer> {
             cmd.add("--cache-size");
             cmd.add(cacheSize);
         }
+        if (pinSize != null) {
+            cmd.add("--pin-size");
+            cmd.add(pinSize);
+        }
         if (cacheFiles > 0) {
             cmd.add("--cache-files");
             cmd.add(Long.toString(cacheFiles));
@@ -375,6 +404,10 @@ final class MountCommand implements Callable<Integer> {
         if (onEvent != null) {
             cmd.add("--on-event");
             cmd.add(onEvent);
+        }
+        if (config != null) {
+            cmd.add("--config");
+            cmd.add(config.toAbsolutePath().toString());
         }
         cmd.add("--foreground");
         cmd.add("--notify-ready");
@@ -442,6 +475,7 @@ final class MountCommand implements Callable<Integer> {
             store.close();
             throw new Main.UserError(Main.USAGE, "lower " + lowerDir + ": " + e.getMessage());
         }
+        fs.policy(policy);
         FuseSession session;
         try {
             session = FuseSession.mount(mp, fs, settings.mount());
@@ -495,6 +529,10 @@ final class MountCommand implements Callable<Integer> {
         } catch (IOException e) {
             // The mount works without it; only `cachefs status` cannot reach this daemon.
             org.slf4j.LoggerFactory.getLogger(MountCommand.class).warn("no control socket: {}", e.getMessage());
+        }
+        if (!policy.isEmpty()) {
+            org.slf4j.LoggerFactory.getLogger(MountCommand.class).info("config {}: {}", config, policy);
+            uplink.whenOnline("cachefs-config-pins", () -> cache.pinByPolicy(policy));
         }
         if (notifyReady) {
             System.out.println(READY);

@@ -1,40 +1,16 @@
 package dev.cachefs.cli;
 
-import java.util.Locale;
+import dev.cachefs.cache.ByteSizes;
 
-/** Byte sizes as people write them: 4096, 64K, 48M, 20G, 1T (binary multiples; a trailing B or iB is allowed). */
+/** {@link ByteSizes} for the command line: a bad size is a usage error. */
 final class Sizes {
     private Sizes() {}
 
     static long parse(String text) {
-        String t = text.trim().toUpperCase(Locale.ROOT);
-        if (t.endsWith("IB")) {
-            t = t.substring(0, t.length() - 2);
-        } else if (t.endsWith("B")) {
-            t = t.substring(0, t.length() - 1);
-        }
-        long mult = 1;
-        if (!t.isEmpty()) {
-            int shift = switch (t.charAt(t.length() - 1)) {
-                case 'K' -> 10;
-                case 'M' -> 20;
-                case 'G' -> 30;
-                case 'T' -> 40;
-                default -> 0;
-            };
-            if (shift > 0) {
-                mult = 1L << shift;
-                t = t.substring(0, t.length() - 1);
-            }
-        }
         try {
-            double v = Double.parseDouble(t);
-            if (v < 0 || Double.isNaN(v) || v * mult > Long.MAX_VALUE) {
-                throw new NumberFormatException();
-            }
-            return (long) (v * mult);
-        } catch (NumberFormatException e) {
-            throw new Main.UserError(Main.USAGE, "'" + text + "' is not a size (examples: 4096, 64K, 48M, 20G)");
+            return ByteSizes.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UserError(Main.USAGE, e.getMessage());
         }
     }
 }

@@ -87,6 +87,8 @@ public final class StackedFs implements FuseFilesystem {
         }
     }
     private final Map<Long, DirHandle> dirs = new ConcurrentHashMap<>();
+    /** The config's caching rules (no-cache patterns, size limit). */
+    private volatile dev.cachefs.cache.Policy policy = dev.cachefs.cache.Policy.NONE;
     private volatile FuseConnection connection;
     private final long nameMax;
 
@@ -201,6 +203,10 @@ public final class StackedFs implements FuseFilesystem {
             }
         }
         return at.size();
+    }
+
+    public void policy(dev.cachefs.cache.Policy p) {
+        this.policy = p;
     }
 
     /** Number of nodes the kernel currently holds (for tests and stats). */
@@ -522,9 +528,14 @@ public final class StackedFs implements FuseFilesystem {
     }
 
     private OpenResult opened(LowerFile f, int flags) {
+        return opened(f, flags, true);
+    }
+
+    /** @param mayPass whether the kernel may be handed {@code f}'s descriptor (passthrough) */
+    private OpenResult opened(LowerFile f, int flags, boolean mayPass) {
         long fh = nextHandle.getAndIncrement();
         files.put(fh, new OpenFile(f, null));
-        boolean pass = options.passthrough() && f.fd() >= 0;
+        boolean pass = mayPass && options.passthrough() && f.fd() >= 0;
         // Without passthrough, an O_DIRECT open bypasses the kernel's page cache of the mount too.
         int openFlags = !pass && (flags & Libc.O_DIRECT) != 0 ? Fuse.FOPEN_DIRECT_IO : 0;
         return new OpenResult(fh, openFlags, pass ? f.fd() : -1);
@@ -535,6 +546,12 @@ public final class StackedFs implements FuseFilesystem {
         String path = nodes.path(nodeid);
         if (cache != null && !lower.opensLocally(path, flags)) {
             Stat st = lower.stat(path); // close-to-open: every open checks the lower's version
+            if (st.isRegular() && policy.uncached(path, st.size())) {
+                // Kept out of the cache by the config: served by the daemon (under deadlines), never
+                // by passthrough onto the lower's descriptor, where a hung lower would hang the reader.
+                cache.stats().policyUncachedOpens.increment();
+                return opened(lower.open(path, lowerFlags(flags), 0), flags, false);
+            }
             if (st.isRegular()) {
                 return opened(nodeid, cache.open(nodeid, path, st, flags, lowerFlags(flags), passthroughNow()));
             }
@@ -568,7 +585,7 @@ public final class StackedFs implements FuseFilesystem {
             if (made) {
                 dirChanged(parent);
             }
-            if (cache != null && st.isRegular() && !lower.opensLocally(path, flags)) {
+            if (cache != null && st.isRegular() && !lower.opensLocally(path, flags) && !policy.uncached(path, 0)) {
                 try {
                     return new Created(e, opened(e.nodeid(), cache.created(e.nodeid(), path, f, flags)));
                 } catch (ErrnoException | RuntimeException ex) {
@@ -576,7 +593,9 @@ public final class StackedFs implements FuseFilesystem {
                     throw ex;
                 }
             }
-            return new Created(e, opened(f, flags));
+            // Not cached: a local file (offline) is passed through; a lower file kept out of the
+            // cache by the config is served by the daemon, under deadlines.
+            return new Created(e, opened(f, flags, cache == null || lower.opensLocally(path, flags)));
         } catch (ErrnoException | RuntimeException e) {
             f.close();
             throw e;

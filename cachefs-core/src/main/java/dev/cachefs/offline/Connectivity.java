@@ -26,7 +26,8 @@ public final class Connectivity implements AutoCloseable {
 
     /**
      * A transition or a finding. Names: {@code offline}, {@code online}, {@code lower-reachable},
-     * {@code lower-unreachable}, {@code online-refused}, {@code local-change-failed}.
+     * {@code lower-unreachable}, {@code online-refused}, {@code local-change-failed},
+     * {@code cache-disk-full}.
      */
     public record Event(String name, Mode mode, String reason, long timeMs) {
         /** The event as one line of JSON, for the hook. */

@@ -105,10 +105,19 @@ public final class OfflineFs implements LowerFs {
         return path.substring(path.lastIndexOf('/') + 1);
     }
 
-    private static ErrnoException indexFailed(IndexException e) {
+    private ErrnoException indexFailed(IndexException e) {
         String m = e.getMessage() == null ? "" : e.getMessage();
-        boolean full = m.contains("SQLITE_FULL") || m.contains("disk is full") || m.contains("ENOSPC");
+        boolean full = m.contains("SQLITE_FULL") || m.contains("disk is full") || m.contains("ENOSPC") || diskFull();
         return new ErrnoException(full ? Errno.ENOSPC : Errno.EIO, "cache index: " + m);
+    }
+
+    /** Whether the cache disk is (nearly) out of space: SQLite does not always say so itself. */
+    private boolean diskFull() {
+        try {
+            return Files.getFileStore(store.directory()).getUsableSpace() < 1 << 20;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     private Node node(String path) throws ErrnoException {
@@ -390,6 +399,20 @@ public final class OfflineFs implements LowerFs {
     }
 
     private void commit(String what, Change c) throws ErrnoException {
+        try {
+            commitOnce(what, c);
+        } catch (ErrnoException e) {
+            if (e.errno() != Errno.ENOSPC || !store.releaseReserve()) {
+                throw e;
+            }
+            log.error("the cache disk is full: the journal's reserve of {} bytes is used now; free space"
+                    + " (cachefs evict, or delete files) before making more changes offline", CacheStore.RESERVE_BYTES);
+            connectivity.report("cache-disk-full", "the cache disk is full; its last reserve is in use");
+            commitOnce(what, c);
+        }
+    }
+
+    private void commitOnce(String what, Change c) throws ErrnoException {
         ErrnoException[] thrown = new ErrnoException[1];
         try {
             index.transaction(() -> {
@@ -508,7 +531,25 @@ public final class OfflineFs implements LowerFs {
                 removeName(parent, path, 0);
                 index.forgetPath(path, false);
                 index.appendJournal("unlink", n.id(), path, null, null, base);
+                index.setLocal(n.id(), null);
             });
+            dropLocal(n);
+        }
+    }
+
+    /**
+     * An object changed offline is gone: its local copy is not needed for replay any more (the
+     * journal's earlier "write" of it then has none), so its space comes back at once. Open
+     * descriptors of it keep working (the file is only unlinked); its base copy stays.
+     */
+    private void dropLocal(Node n) {
+        if (n.local() == null) {
+            return;
+        }
+        try {
+            Files.deleteIfExists(localFile(n.local()));
+        } catch (IOException e) {
+            log.warn("cannot remove the local copy {}: {}", n.local(), e.getMessage());
         }
     }
 
@@ -598,6 +639,7 @@ public final class OfflineFs implements LowerFs {
                     byte[] b = base(there);
                     index.forgetPath(to, true);
                     index.appendJournal(dir ? "rmdir" : "unlink", there.id(), to, null, args("replaced-by", from), b);
+                    index.setLocal(there.id(), null);
                 }
                 byte[] base = base(n);
                 boolean sameDir = fromParent.id() == toParent.id();
@@ -617,6 +659,9 @@ public final class OfflineFs implements LowerFs {
                 index.setStat(n.id(), changedNow(n.st()));
                 index.appendJournal("rename", n.id(), from, to, args("flags", flags), base);
             });
+            if (there != null) {
+                dropLocal(there);
+            }
         }
     }
 
@@ -781,20 +826,32 @@ public final class OfflineFs implements LowerFs {
                     throw new ErrnoException(Errno.ENOENT);
                 }
                 Node parent = parentForNew(path);
-                String[] local = new String[1];
-                commit("create " + path, () -> {
-                    long id = made(parent, path, Libc.S_IFREG | (mode & 07777), 0, DT_REG);
-                    local[0] = Long.toString(id);
-                    index.setLocal(id, local[0]);
-                    index.appendJournal("create", id, path, null, args("mode", Integer.toOctalString(mode & 07777),
-                            "local", local[0]), null);
-                });
+                // The local file first: a journal entry never names a file that is not there.
+                String local = "new-" + java.util.UUID.randomUUID();
+                Path f;
                 try {
-                    Path f = localFile(local[0]);
-                    Files.deleteIfExists(f);
+                    f = localFile(local);
                     Files.createFile(f);
+                } catch (IndexException e) {
+                    throw indexFailed(e);
                 } catch (IOException e) {
-                    throw new ErrnoException(Errno.EIO, "cannot make the local file of " + path + ": " + e.getMessage());
+                    throw new ErrnoException(diskFull() ? Errno.ENOSPC : Errno.EIO, "cannot make the local file of "
+                            + path + ": " + e.getMessage());
+                }
+                try {
+                    commit("create " + path, () -> {
+                        long id = made(parent, path, Libc.S_IFREG | (mode & 07777), 0, DT_REG);
+                        index.setLocal(id, local);
+                        index.appendJournal("create", id, path, null, args("mode", Integer.toOctalString(mode & 07777),
+                                "local", local), null);
+                    });
+                } catch (ErrnoException e) {
+                    try {
+                        Files.deleteIfExists(f);
+                    } catch (IOException ignored) {
+                        // an orphan in local/, harmless
+                    }
+                    throw e;
                 }
                 n = node(path);
             } else if ((flags & Libc.O_CREAT) != 0 && (flags & Libc.O_EXCL) != 0) {
@@ -847,7 +904,13 @@ public final class OfflineFs implements LowerFs {
             try {
                 ObjectRecord rec = index.get(objId).orElseThrow(() -> new ErrnoException(Errno.ESTALE));
                 Stat st = index.stat(objId).orElseThrow(() -> new ErrnoException(Errno.ESTALE));
-                return rec.path() != null ? stat(rec.path()) : withLocalData(st, Long.toString(objId));
+                if (rec.path() != null) {
+                    return stat(rec.path());
+                }
+                Stat f = Libc.fstat(fd); // unlinked while open: the descriptor still has it
+                return new Stat(st.ino(), f.size(), f.blocks(), st.mode(), 0, st.uid(), st.gid(), st.rdevMajor(),
+                        st.rdevMinor(), st.blksize(), st.atimeSec(), st.atimeNsec(), f.mtimeSec(), f.mtimeNsec(),
+                        f.ctimeSec(), f.ctimeNsec(), st.dev());
             } catch (IndexException e) {
                 throw indexFailed(e);
             }

@@ -187,6 +187,7 @@ public final class Uplink implements AutoCloseable {
 
             @Override
             public void online() {
+                store.keepReserve(); // made again once there is room
                 durable(false);
                 CacheLayer c = cache;
                 if (c != null) {
@@ -196,9 +197,32 @@ public final class Uplink implements AutoCloseable {
                 }
             }
         });
+        store.keepReserve();
         if (initial == Connectivity.Mode.OFFLINE) {
             log.warn("OFFLINE from the start: {}; serving from the cache", offlineWhy);
             durable(true);
+        }
+    }
+
+    /**
+     * Runs {@code task} on a background thread now if online, and again each time the mount comes
+     * online (e.g. the config's pins, which need the lower).
+     */
+    public void whenOnline(String name, Runnable task) {
+        Runnable start = () -> Thread.ofPlatform().daemon().name(name).start(() -> {
+            try {
+                task.run();
+            } catch (RuntimeException e) {
+                log.warn("{}: {}", name, e.toString());
+            }
+        });
+        connectivity.onEvent(e -> {
+            if (e.name().equals("online")) {
+                start.run();
+            }
+        });
+        if (!connectivity.offline()) {
+            start.run();
         }
     }
 

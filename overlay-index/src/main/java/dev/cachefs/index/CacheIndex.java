@@ -174,7 +174,11 @@ public final class CacheIndex implements AutoCloseable {
                 body.run();
                 db.commit();
             } catch (SQLException | IndexException | RuntimeException e) {
-                db.rollback();
+                try {
+                    db.rollback();
+                } catch (SQLException already) {
+                    // SQLite rolled back by itself (a full disk does that): keep the first error
+                }
                 hot.invalidateAll();
                 hotIds.clear();
                 throw e;
@@ -441,9 +445,14 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
+    /** Names the object's local copy (null: it has none any more). */
     public synchronized void setLocal(long objId, String name) throws IndexException {
         update(objId, "UPDATE objects SET local = ? WHERE id = ?", p -> {
-            p.setString(1, name);
+            if (name == null) {
+                p.setNull(1, java.sql.Types.VARCHAR);
+            } else {
+                p.setString(1, name);
+            }
             p.setLong(2, objId);
         });
     }

@@ -167,6 +167,40 @@ public final class CacheStore implements AutoCloseable {
         return dir;
     }
 
+    /** Space kept in reserve for the journal: {@link #releaseReserve} frees it when the disk is full. */
+    public static final long RESERVE_BYTES = 8L << 20;
+
+    /**
+     * Sets aside {@link #RESERVE_BYTES} in a file {@code reserve} (if the disk has room): when the
+     * cache disk fills up while offline, freeing it lets the journal record what the user does
+     * next (deleting files to make room is a change too).
+     */
+    public void keepReserve() {
+        Path r = dir.resolve("reserve");
+        try (var ch = java.nio.channels.FileChannel.open(r, java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            if (ch.size() < RESERVE_BYTES) {
+                ch.write(java.nio.ByteBuffer.allocate((int) RESERVE_BYTES), 0);
+                ch.force(true);
+            }
+        } catch (IOException e) {
+            try {
+                Files.deleteIfExists(r);
+            } catch (IOException ignored) {
+                // nothing kept
+            }
+        }
+    }
+
+    /** Frees the reserve; whether there was one. */
+    public boolean releaseReserve() {
+        try {
+            return Files.deleteIfExists(dir.resolve("reserve"));
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     /** Where an object's cached data lives (the file may not exist). */
     public Path dataPath(ObjectRecord obj) {
         return dir.resolve("data").resolve(relativeDataPath(obj.dataName()));

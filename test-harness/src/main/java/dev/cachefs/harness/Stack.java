@@ -59,6 +59,7 @@ public final class Stack implements AutoCloseable {
         private int chunkSize = CacheStore.DEFAULT_CHUNK_SIZE;
         private IdentityMode identity = IdentityMode.AUTO;
         private Uplink.Options uplinkOptions = Uplink.Options.defaults();
+        private dev.cachefs.cache.Policy policy = dev.cachefs.cache.Policy.NONE;
 
         private Builder(Path ref, Path lower) {
             this.ref = ref;
@@ -107,6 +108,12 @@ public final class Stack implements AutoCloseable {
             return this;
         }
 
+        /** The config's caching rules (pins are made in the background once mounted, as the daemon does). */
+        public Builder policy(dev.cachefs.cache.Policy p) {
+            this.policy = p;
+            return this;
+        }
+
         /** Deadlines, probing and offline policy of the mount's link to its lower (with a cache). */
         public Builder uplink(Uplink.Options o) {
             this.uplinkOptions = o;
@@ -143,7 +150,12 @@ public final class Stack implements AutoCloseable {
                 used = CountingLowerFs.wrap(b.wrap.apply(new LocalLowerFs(Sys.raw(lower))), stats.lowerCalls);
             }
             made = new StackedFs(used, b.options, layer);
+            made.policy(b.policy);
             mounted = Mounts.mount(mnt, made, b.mountOptions);
+            if (layer != null && !b.policy.isEmpty()) {
+                CacheLayer l = layer;
+                up.whenOnline("cachefs-config-pins", () -> l.pinByPolicy(b.policy));
+            }
             if (Libc.geteuid() == 0) {
                 mounted.session.setReadahead(4096); // as the daemon does
             }

@@ -1,0 +1,175 @@
+package dev.cachefs.cache;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Pattern;
+
+/**
+ * What the mount's config file says about caching, by path pattern:
+ *
+ * <pre>
+ *   # comment
+ *   pin: projects/report/**       always pinned (when the mount starts and each time it comes online)
+ *   no-cache: **&#47;*.iso             never cached: read from the lower every time
+ *   max-file-size: 2G             larger files are not cached (pins excepted)
+ * </pre>
+ *
+ * Patterns are relative to the mount's root: {@code *} and {@code ?} stay within a name,
+ * {@code **} spans directories ({@code **&#47;} also matches no directory at all), and a pattern
+ * without a slash matches a name at any depth (as in .gitignore). An explicit pin overrides
+ * no-cache and the size limit; no-cache wins over a pin pattern.
+ */
+public final class Policy {
+    public static final Policy NONE = new Policy(List.of(), List.of(), 0);
+
+    /** A pattern as written and as matched. */
+    public record Glob(String text, Pattern regex) {
+        public boolean matches(String rel) {
+            return regex.matcher(rel).matches();
+        }
+
+        /** The directory before the first wildcard: where matches can be looked for. */
+        public String literalDir() {
+            int w = firstWildcard(text);
+            String lit = w < 0 ? text : text.substring(0, w);
+            if (!text.contains("/")) {
+                return ""; // a bare name matches anywhere
+            }
+            int slash = lit.lastIndexOf('/');
+            return w < 0 ? text : slash < 0 ? "" : lit.substring(0, slash);
+        }
+    }
+
+    private final List<Glob> pins;
+    private final List<Glob> noCache;
+    private final long maxFileSize;
+
+    public Policy(List<Glob> pins, List<Glob> noCache, long maxFileSize) {
+        this.pins = List.copyOf(pins);
+        this.noCache = List.copyOf(noCache);
+        this.maxFileSize = maxFileSize;
+    }
+
+    /** Parses a config file; an error names the file and line. */
+    public static Policy load(Path file) throws IOException {
+        List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        return parse(lines, file.toString());
+    }
+
+    public static Policy parse(List<String> lines, String source) {
+        List<Glob> pins = new ArrayList<>();
+        List<Glob> noCache = new ArrayList<>();
+        long max = 0;
+        for (int i = 0; i < lines.size(); i++) {
+            String line = lines.get(i).strip();
+            if (line.isEmpty() || line.startsWith("#")) {
+                continue;
+            }
+            int colon = line.indexOf(':');
+            if (colon < 0) {
+                throw new IllegalArgumentException(source + ":" + (i + 1) + ": expected 'key: value', got '" + line + "'");
+            }
+            String key = line.substring(0, colon).strip();
+            String value = line.substring(colon + 1).strip();
+            if (value.isEmpty()) {
+                throw new IllegalArgumentException(source + ":" + (i + 1) + ": " + key + " needs a value");
+            }
+            switch (key) {
+                case "pin" -> pins.add(glob(value));
+                case "no-cache" -> noCache.add(glob(value));
+                case "max-file-size" -> {
+                    try {
+                        max = ByteSizes.parse(value);
+                    } catch (IllegalArgumentException e) {
+                        throw new IllegalArgumentException(source + ":" + (i + 1) + ": " + e.getMessage());
+                    }
+                }
+                default -> throw new IllegalArgumentException(source + ":" + (i + 1) + ": unknown key '" + key
+                        + "' (pin, no-cache, max-file-size)");
+            }
+        }
+        return new Policy(pins, noCache, max);
+    }
+
+    private static int firstWildcard(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '*' || c == '?' || c == '[') {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** A glob (see the class) as a regular expression over relative paths. */
+    public static Glob glob(String text) {
+        String t = text.startsWith("/") ? text.substring(1) : text;
+        if (t.endsWith("/")) {
+            t = t + "**";
+        }
+        StringBuilder re = new StringBuilder();
+        if (!t.contains("/")) {
+            re.append("(?:.*/)?"); // a bare name: at any depth
+        }
+        for (int i = 0; i < t.length(); i++) {
+            char c = t.charAt(i);
+            if (c == '*' && i + 1 < t.length() && t.charAt(i + 1) == '*') {
+                if (i + 2 < t.length() && t.charAt(i + 2) == '/') {
+                    re.append("(?:.*/)?");
+                    i += 2;
+                } else {
+                    re.append(".*");
+                    i += 1;
+                }
+            } else if (c == '*') {
+                re.append("[^/]*");
+            } else if (c == '?') {
+                re.append("[^/]");
+            } else {
+                re.append(Pattern.quote(String.valueOf(c)));
+            }
+        }
+        return new Glob(t, Pattern.compile(re.toString(), Pattern.DOTALL));
+    }
+
+    public List<Glob> pins() {
+        return pins;
+    }
+
+    public boolean isEmpty() {
+        return pins.isEmpty() && noCache.isEmpty() && maxFileSize == 0;
+    }
+
+    /** Whether a file at {@code rel} of {@code size} bytes is kept out of the cache. */
+    public boolean uncached(String rel, long size) {
+        if (maxFileSize > 0 && size > maxFileSize) {
+            return true;
+        }
+        for (Glob g : noCache) {
+            if (g.matches(rel)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Whether {@code rel} is to be pinned by the config. */
+    public boolean pinned(String rel) {
+        for (Glob g : pins) {
+            if (g.matches(rel)) {
+                return !uncached(rel, 0);
+            }
+        }
+        return false;
+    }
+
+    @Override
+    public String toString() {
+        return "pin " + pins.stream().map(Glob::text).toList() + ", no-cache " + noCache.stream().map(Glob::text).toList()
+                + (maxFileSize > 0 ? ", max-file-size " + maxFileSize : "");
+    }
+}

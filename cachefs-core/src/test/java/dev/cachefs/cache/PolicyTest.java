@@ -1,0 +1,48 @@
+package dev.cachefs.cache;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class PolicyTest {
+    @Test
+    void globsFollowGitignoreHabits() {
+        assertTrue(Policy.glob("*.iso").matches("a.iso"), "a bare name matches at the root");
+        assertTrue(Policy.glob("*.iso").matches("x/y/a.iso"), "and at any depth");
+        assertFalse(Policy.glob("*.iso").matches("a.iso.txt"));
+        assertTrue(Policy.glob("**/*.o").matches("main.o"), "**/ also matches no directory");
+        assertTrue(Policy.glob("**/*.o").matches("src/x/main.o"));
+        assertTrue(Policy.glob("build/**").matches("build/a/b"));
+        assertFalse(Policy.glob("build/**").matches("src/build/a"), "a pattern with a slash is anchored");
+        assertTrue(Policy.glob("docs/").matches("docs/x.pdf"), "a trailing slash means all under it");
+        assertTrue(Policy.glob("a?c/*.txt").matches("abc/n.txt"));
+        assertFalse(Policy.glob("a/*.txt").matches("a/b/n.txt"), "* stays within a name");
+        assertTrue(Policy.glob("we+ird(name).txt").matches("we+ird(name).txt"), "regex characters are literal");
+    }
+
+    @Test
+    void literalDirectoriesBoundTheWalkForPins() {
+        assertEquals("projects/report", Policy.glob("projects/report/**").literalDir());
+        assertEquals("docs", Policy.glob("docs/*.pdf").literalDir());
+        assertEquals("", Policy.glob("*.pdf").literalDir());
+        assertEquals("exact/file.txt", Policy.glob("exact/file.txt").literalDir());
+    }
+
+    @Test
+    void rulesAndTheirErrors() {
+        Policy p = Policy.parse(List.of("# comment", "", "pin: keep/**", "no-cache: *.iso", "max-file-size: 1M"), "t");
+        assertTrue(p.uncached("big.iso", 10));
+        assertTrue(p.uncached("x.bin", 2 << 20), "over the size limit");
+        assertFalse(p.uncached("x.bin", 1 << 20));
+        assertTrue(p.pinned("keep/a"));
+        assertFalse(p.pinned("keep/a.iso"), "no-cache wins over a pin pattern");
+        var e = assertThrows(IllegalArgumentException.class, () -> Policy.parse(List.of("pin keep"), "conf"));
+        assertEquals("conf:1: expected 'key: value', got 'pin keep'", e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Policy.parse(List.of("", "colour: red"), "conf"));
+        assertThrows(IllegalArgumentException.class, () -> Policy.parse(List.of("max-file-size: lots"), "conf"));
+    }
+}
