@@ -62,11 +62,20 @@ public final class Connectivity implements AutoCloseable {
         /** Checks that the lower answers and is the filesystem the cache belongs to; throws saying why not. */
         void probe() throws Exception;
 
-        /** What stops the mount going online now (e.g. local changes not yet replayed), or null. */
-        String onlineBlocker();
-
         /** Makes the mount use the lower again (fresh descriptors of it); throws if it cannot. */
         void reconnect() throws Exception;
+
+        /**
+         * Readies the mount to go online (replays what offline changes wait), after {@link #reconnect};
+         * what still stops it, or null.
+         */
+        String onlineBlocker();
+
+        /** Runs {@code flip} (the switch to online) unless a change arrived meanwhile; whether it ran. */
+        default boolean flipQuietly(Runnable flip) {
+            flip.run();
+            return true;
+        }
     }
 
     /** Told of each transition before its event goes out: switches the lower, pauses copy-up, ... */
@@ -191,6 +200,11 @@ public final class Connectivity implements AutoCloseable {
                 return "the lower is not reachable: " + message(e);
             }
             reachable = true;
+            try {
+                link.reconnect();
+            } catch (Exception e) {
+                return "cannot use the lower again: " + message(e);
+            }
             String blocker = link.onlineBlocker();
             if (blocker != null) {
                 if (asked || !blocker.equals(lastRefusal)) { // the probe says it once, not every round
@@ -200,16 +214,16 @@ public final class Connectivity implements AutoCloseable {
                 return "staying offline: " + blocker;
             }
             lastRefusal = null;
-            try {
-                link.reconnect();
-            } catch (Exception e) {
-                return "cannot use the lower again: " + message(e);
-            }
-            mode = Mode.ONLINE;
-            reason = why;
-            sinceMs = System.currentTimeMillis();
-            for (Switch s : switches) {
-                s.online();
+            boolean flipped = link.flipQuietly(() -> {
+                mode = Mode.ONLINE;
+                reason = why;
+                sinceMs = System.currentTimeMillis();
+                for (Switch s : switches) {
+                    s.online();
+                }
+            });
+            if (!flipped) {
+                return "staying offline: changes were made during the replay; the next round sends them";
             }
             log.info("ONLINE: {}", why);
             emit(new Event("online", Mode.ONLINE, why, sinceMs));

@@ -23,9 +23,16 @@ public final class ModalLowerFs implements LowerFs {
     private final Connectivity connectivity;
     private final OfflineFs offline;
     private volatile LowerFs online;
+    /** A view that always uses the real lower (replay, while the mount is still offline). */
+    private final boolean onlineOnly;
 
     /** @param online the real lower, or null while it has never been reached */
     public ModalLowerFs(LowerFs online, Guard guard, Connectivity connectivity, OfflineFs offline) {
+        this(online, guard, connectivity, offline, false);
+    }
+
+    private ModalLowerFs(LowerFs online, Guard guard, Connectivity connectivity, OfflineFs offline, boolean onlineOnly) {
+        this.onlineOnly = onlineOnly;
         this.online = online;
         this.guard = guard;
         this.connectivity = connectivity;
@@ -41,6 +48,21 @@ public final class ModalLowerFs implements LowerFs {
 
     public LowerFs online() {
         return online;
+    }
+
+    /** The real lower under deadlines whatever the mode; its failures are thrown, never answered from the cache. */
+    LowerFs guardedOnline() {
+        return new ModalLowerFs(online, guard, connectivity, offline, true);
+    }
+
+    private boolean useOnline(LowerFs l) throws ErrnoException {
+        if (onlineOnly) {
+            if (l == null) {
+                throw new Guard.Unreachable(Errno.ENOTCONN, "the lower is not open");
+            }
+            return true;
+        }
+        return !connectivity.offline() && l != null;
     }
 
     public OfflineFs offline() {
@@ -65,10 +87,13 @@ public final class ModalLowerFs implements LowerFs {
 
     private <T> T query(String what, long bytes, On<T> on, Off<T> off) throws ErrnoException {
         LowerFs l = online;
-        if (!connectivity.offline() && l != null) {
+        if (useOnline(l)) {
             try {
                 return guard.call(what, bytes, () -> on.apply(l));
             } catch (Guard.Unreachable u) {
+                if (onlineOnly) {
+                    throw u;
+                }
                 // offline now: the cache answers
             }
         }
@@ -81,7 +106,7 @@ public final class ModalLowerFs implements LowerFs {
 
     private void change(String what, VoidOn on, VoidOff off) throws ErrnoException {
         LowerFs l = online;
-        if (!connectivity.offline() && l != null) {
+        if (useOnline(l)) {
             guard.call(what, () -> {
                 on.apply(l);
                 return null;
@@ -176,11 +201,11 @@ public final class ModalLowerFs implements LowerFs {
     public LowerFile open(String path, int flags, int mode) throws ErrnoException {
         boolean changes = (flags & (Libc.O_ACCMODE | Libc.O_CREAT | Libc.O_TRUNC)) != Libc.O_RDONLY;
         LowerFs l = online;
-        if (!connectivity.offline() && l != null) {
+        if (useOnline(l)) {
             try {
                 return new GuardedFile(guard.call("open", () -> l.open(path, flags, mode)));
             } catch (Guard.Unreachable u) {
-                if (changes) {
+                if (changes || onlineOnly) {
                     throw u;
                 }
             }
@@ -205,10 +230,13 @@ public final class ModalLowerFs implements LowerFs {
     /** A query that fills the caller's buffer: through a bounce buffer online (see {@link Guard#fill}). */
     private int queryInto(String what, MemorySegment dst, FillOn on, Off<Integer> off) throws ErrnoException {
         LowerFs l = online;
-        if (!connectivity.offline() && l != null) {
+        if (useOnline(l)) {
             try {
                 return guard.fill(what, dst, b -> on.apply(l, b));
             } catch (Guard.Unreachable u) {
+                if (onlineOnly) {
+                    throw u;
+                }
                 // offline now: the cache answers
             }
         }
@@ -232,7 +260,7 @@ public final class ModalLowerFs implements LowerFs {
     @Override
     public void setxattr(String path, String name, MemorySegment value, int flags) throws ErrnoException {
         LowerFs l = online;
-        if (!connectivity.offline() && l != null) {
+        if (useOnline(l)) {
             guard.drain("setxattr", value, b -> {
                 l.setxattr(path, name, b, flags);
                 return null;
@@ -295,7 +323,7 @@ public final class ModalLowerFs implements LowerFs {
 
         /** Offline, a descriptor of the lower is not tried again (each try would wait out the deadline). */
         private void stillOnline() throws ErrnoException {
-            if (connectivity.offline()) {
+            if (connectivity.offline() && !onlineOnly) {
                 throw new ErrnoException(Errno.ENOTCONN, "offline: this file was opened on the lower, which is unreachable");
             }
         }

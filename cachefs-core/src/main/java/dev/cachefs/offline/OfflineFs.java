@@ -70,6 +70,8 @@ public final class OfflineFs implements LowerFs {
     private final long missWaitMs;
     private final Reopen reopen;
     private final Object changes = new Object();
+    /** Open descriptors of local copies: replay must not retire a copy someone still writes. */
+    private final java.util.concurrent.atomic.AtomicInteger localOpens = new java.util.concurrent.atomic.AtomicInteger();
 
     /**
      * @param missWaitMs how long a read of data the cache lacks waits for the lower (0: fail at once)
@@ -128,8 +130,11 @@ public final class OfflineFs implements LowerFs {
                 if (st != null) {
                     if (!path.isEmpty()) {
                         ObjectRecord parent = index.atPath(parentOf(path)).orElse(null);
-                        if (parent != null && listingCurrent(parent) && !hasEntry(parent, nameOf(path))) {
-                            throw new ErrnoException(Errno.ENOENT); // an older row the listing no longer names
+                        // An older row the listing no longer names; a row seen after the directory
+                        // was (a lookup since) is newer evidence than its listing.
+                        if (parent != null && listingCurrent(parent) && !hasEntry(parent, nameOf(path))
+                                && index.seenMs(rec.id()) <= index.seenMs(parent.id())) {
+                            throw new ErrnoException(Errno.ENOENT);
                         }
                     }
                     String local = index.local(rec.id()).orElse(null);
@@ -868,9 +873,26 @@ public final class OfflineFs implements LowerFs {
         }
     }
 
+    /** The lock every offline change takes: held, no change can happen (replay's last step). */
+    Object changesLock() {
+        return changes;
+    }
+
+    /** Open descriptors of local copies right now. */
+    public int localOpens() {
+        return localOpens.get();
+    }
+
+    /** The local copy of an object, if it has one. */
+    Path localCopy(long objId) throws IndexException {
+        var name = index.local(objId);
+        return name.isPresent() ? localFile(name.get()) : null;
+    }
+
     private LowerFile localOpen(String path, Node n, String local, int flags) throws ErrnoException {
         try {
             int fd = Libc.open(RawPath.fromText(localFile(local).toString()), flags | Libc.O_CLOEXEC | Libc.O_NOFOLLOW, 0);
+            localOpens.incrementAndGet();
             return new LocalFile(path, n.id(), fd);
         } catch (IndexException e) {
             throw indexFailed(e);
@@ -969,6 +991,7 @@ public final class OfflineFs implements LowerFs {
         @Override
         public void close() {
             Libc.close(fd);
+            localOpens.decrementAndGet();
         }
 
         @Override

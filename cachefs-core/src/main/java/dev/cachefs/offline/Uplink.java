@@ -36,33 +36,43 @@ public final class Uplink implements AutoCloseable {
      * @param startOffline come up offline even if the lower answers
      */
     public record Options(long deadlineMs, long probeMs, Connectivity.Reconnect reconnect, long missWaitMs,
-                          String onEvent, boolean startOffline) {
+                          String onEvent, boolean startOffline, boolean replay) {
+        public Options(long deadlineMs, long probeMs, Connectivity.Reconnect reconnect, long missWaitMs,
+                       String onEvent, boolean startOffline) {
+            this(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, true);
+        }
+
         public static Options defaults() {
-            return new Options(5000, 2000, Connectivity.Reconnect.AUTO, 0, null, false);
+            return new Options(5000, 2000, Connectivity.Reconnect.AUTO, 0, null, false, true);
+        }
+
+        /** Without replay, a mount with offline changes stays offline (tests of the journal itself). */
+        public Options withReplay(boolean r) {
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, r);
         }
 
         public Options withDeadline(long ms) {
-            return new Options(ms, probeMs, reconnect, missWaitMs, onEvent, startOffline);
+            return new Options(ms, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay);
         }
 
         public Options withProbe(long ms) {
-            return new Options(deadlineMs, ms, reconnect, missWaitMs, onEvent, startOffline);
+            return new Options(deadlineMs, ms, reconnect, missWaitMs, onEvent, startOffline, replay);
         }
 
         public Options withReconnect(Connectivity.Reconnect r) {
-            return new Options(deadlineMs, probeMs, r, missWaitMs, onEvent, startOffline);
+            return new Options(deadlineMs, probeMs, r, missWaitMs, onEvent, startOffline, replay);
         }
 
         public Options withMissWait(long ms) {
-            return new Options(deadlineMs, probeMs, reconnect, ms, onEvent, startOffline);
+            return new Options(deadlineMs, probeMs, reconnect, ms, onEvent, startOffline, replay);
         }
 
         public Options withOnEvent(String cmd) {
-            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, cmd, startOffline);
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, cmd, startOffline, replay);
         }
 
         public Options withStartOffline(boolean b) {
-            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, b);
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, b, replay);
         }
     }
 
@@ -78,6 +88,11 @@ public final class Uplink implements AutoCloseable {
     private final EventHook hook;
     private volatile CacheLayer.Identifier onlineIds;
     private volatile CacheLayer cache;
+    private final Replayer replayer;
+    /** Whether the journal is replayed on reconnection (else the mount stays offline while it holds changes). */
+    private final boolean replay;
+    /** Directories the journal being replayed touched: their listings are not trusted after it. */
+    private final java.util.Set<String> touched = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     /**
      * Reaches the lower at {@code lowerRaw} (raw path) under the deadline. If it does not answer,
@@ -154,6 +169,8 @@ public final class Uplink implements AutoCloseable {
         this.offline = new OfflineFs(store, identity.fsid(), identity.mode(), connectivity, options.missWaitMs(),
                 this::reopenOnline);
         this.modal = new ModalLowerFs(real != null ? wrap.apply(real) : null, guard, connectivity, offline);
+        this.replayer = new Replayer(store, offline, identity.mode(), connectivity);
+        this.replay = options.replay();
         if (real != null) {
             try {
                 this.onlineIds = guard.call("open the lower", () -> CacheLayer.identifier(lowerRaw, identity));
@@ -248,6 +265,11 @@ public final class Uplink implements AutoCloseable {
         connectivity.start();
     }
 
+    private static String parent(String path) {
+        int slash = path.lastIndexOf('/');
+        return slash < 0 ? "" : path.substring(0, slash);
+    }
+
     private static int journalSize(CacheStore store) throws ErrnoException {
         try {
             return store.index().journalSize();
@@ -297,10 +319,49 @@ public final class Uplink implements AutoCloseable {
         @Override
         public String onlineBlocker() {
             try {
-                int n = store.index().journalSize();
-                return n == 0 ? null : n + " local changes made offline wait for replay";
+                if (store.index().journalSize() == 0) {
+                    return null;
+                }
+                if (!replay) {
+                    return store.index().journalSize() + " local changes made offline wait for replay";
+                }
+                if (offline.localOpens() > 0) {
+                    return offline.localOpens() + " files changed offline are open; replay waits until they are closed";
+                }
+                for (var e : store.index().journal()) {
+                    touched.add(parent(e.path()));
+                    if (e.path2() != null) {
+                        touched.add(parent(e.path2()));
+                    }
+                }
+                Replayer.Outcome o = replayer.replay(modal.guardedOnline());
+                connectivity.report("replayed", o.applied() + " offline changes reached the lower, " + o.conflicts()
+                        + " as conflicts kept beside the lower's version");
+                return null;
+            } catch (ErrnoException e) {
+                return "replay stopped (it resumes where it stopped): " + e.getMessage();
             } catch (IndexException e) {
                 return "the journal cannot be read: " + e.getMessage();
+            }
+        }
+
+        @Override
+        public boolean flipQuietly(Runnable flip) {
+            synchronized (offline.changesLock()) {
+                try {
+                    if (store.index().journalSize() > 0 || offline.localOpens() > 0) {
+                        return false;
+                    }
+                    if (!touched.isEmpty() || !store.index().changedOffline().isEmpty()) {
+                        replayer.retire(touched);
+                        touched.clear();
+                    }
+                } catch (IndexException e) {
+                    log.error("after replay: {}", e.getMessage());
+                    return false;
+                }
+                flip.run();
+                return true;
             }
         }
 
@@ -351,6 +412,11 @@ public final class Uplink implements AutoCloseable {
                 return offline.idOf(path);
             }
         };
+    }
+
+    /** Conflicts replay found. */
+    public java.util.List<dev.cachefs.index.CacheIndex.Conflict> conflicts() throws IndexException {
+        return store.index().conflicts();
     }
 
     /** The local changes not yet replayed, oldest first. */

@@ -376,6 +376,18 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
+    /** When the object's attributes were last seen or set (ms), 0 if never. */
+    public synchronized long seenMs(long objId) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("SELECT seen_ms FROM objects WHERE id = ?")) {
+            p.setLong(1, objId);
+            try (ResultSet r = p.executeQuery()) {
+                return r.next() ? r.getLong(1) : 0;
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
     /** The object last seen at {@code path} (several rows can name a path the lower replaced). */
     public synchronized Optional<ObjectRecord> atPath(String path) throws IndexException {
         try (PreparedStatement p = db.prepareStatement(
@@ -980,6 +992,81 @@ public final class CacheIndex implements AutoCloseable {
 
     public synchronized int journalSize() throws IndexException {
         return queryInt("SELECT count(*) FROM journal WHERE done = 0");
+    }
+
+    /** A journal entry has reached the lower (or was settled as a conflict): it is not replayed again. */
+    public synchronized void journalDone(long seq) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("UPDATE journal SET done = 1 WHERE seq = ?")) {
+            p.setLong(1, seq);
+            p.executeUpdate();
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    /** Records a conflict found by replay; returns its id. */
+    public synchronized long addConflict(Long objId, String path, String kind) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement(
+                "INSERT INTO conflicts(obj_id, path, kind, detected_ms, state) VALUES (?, ?, ?, ?, 'open')",
+                Statement.RETURN_GENERATED_KEYS)) {
+            if (objId == null) {
+                p.setNull(1, java.sql.Types.INTEGER);
+            } else {
+                p.setLong(1, objId);
+            }
+            p.setBytes(2, RawPath.bytes(path));
+            p.setString(3, kind);
+            p.setLong(4, System.currentTimeMillis());
+            p.executeUpdate();
+            try (ResultSet k = p.getGeneratedKeys()) {
+                return k.next() ? k.getLong(1) : -1;
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    /** A conflict replay found: where, what kind, when, and its state. */
+    public record Conflict(long id, Long objId, String path, String kind, long detectedMs, String state) {}
+
+    public synchronized List<Conflict> conflicts() throws IndexException {
+        List<Conflict> out = new ArrayList<>();
+        try (PreparedStatement p = db.prepareStatement(
+                "SELECT id, obj_id, path, kind, detected_ms, state FROM conflicts ORDER BY id");
+             ResultSet r = p.executeQuery()) {
+            while (r.next()) {
+                long obj = r.getLong(2);
+                Long objId = r.wasNull() ? null : obj;
+                byte[] path = r.getBytes(3);
+                out.add(new Conflict(r.getLong(1), objId, RawPath.fromBytes(path, 0, path.length), r.getString(4),
+                        r.getLong(5), r.getString(6)));
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        return out;
+    }
+
+    /** The listing of the directory at {@code path} (if cached) is not to be trusted any more. */
+    public synchronized void listingStale(String path) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("UPDATE objects SET dir_complete = 0 WHERE path = ?")) {
+            p.setBytes(1, RawPath.bytes(path));
+            p.executeUpdate();
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        hot.invalidateAll();
+        hotIds.clear();
+    }
+
+    /** Objects with a local copy or a provisional identity (what replay leaves to clean up). */
+    public synchronized List<ObjectRecord> changedOffline() throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("SELECT " + COLUMNS + " FROM objects WHERE local IS NOT NULL OR state = ?")) {
+            p.setInt(1, ObjectState.DIRTY.code);
+            return rows(p);
+        } catch (SQLException e) {
+            throw fail(e);
+        }
     }
 
     /** The base recorded with the object's first change not yet replayed, or null (none, or the lower never had it). */

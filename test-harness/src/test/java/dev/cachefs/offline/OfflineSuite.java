@@ -248,7 +248,9 @@ abstract class OfflineSuite {
 
     @Test
     void offlineChangesAreJournaledAndSurviveARestartWithTheLowerUnreachable() throws Exception {
-        Stack s = mount();
+        // Without replay, so that the journal itself is seen: the lower stays untouched.
+        fx = Stack.on(lower).uplink(uplinkOptions().withReplay(false)).mount();
+        Stack s = fx;
         prepare(s);
         goOffline(s);
         Path m = s.mnt.resolve("d");
@@ -275,7 +277,12 @@ abstract class OfflineSuite {
         assertEquals("dirty", xattr(Sys.raw(m.resolve("a")), "user.cachefs.state"));
         assertTrue(journal(s).size() >= (symlinks() ? 8 : 7), "every change journaled: " + journal(s));
 
-        Stack again = within(60_000, "restart with the lower unreachable", () -> remount(s));
+        Stack again = within(60_000, "restart with the lower unreachable", () -> {
+            s.close();
+            fx = null;
+            fx = Stack.again(s).uplink(uplinkOptions().withReplay(false)).mount();
+            return fx;
+        });
         assertTrue(again.uplink.connectivity().offline(), "a restart with changes pending comes up offline");
         Path m2 = again.mnt.resolve("d");
         within(SLACK_MS, "reads after the restart", () -> {
@@ -309,6 +316,65 @@ abstract class OfflineSuite {
         assertArrayEquals(random(300_000, 1), Files.readAllBytes(again.lower.resolve("d/a")),
                 "the lower is untouched until replay");
         assertFalse(Files.exists(again.lower.resolve("d/new.txt")));
+    }
+
+    @Test
+    void reconnectionReplaysEveryChangeAndKeepsBothVersionsOfAConflict() throws Exception {
+        Stack s = mount();
+        prepare(s);
+        Files.write(s.lower.resolve("d/sub/theirs"), random(1000, 9));
+        Files.setLastModifiedTime(s.lower.resolve("d/sub"), FileTime.fromMillis(System.currentTimeMillis() - 60_000));
+        assertArrayEquals(random(1000, 9), Files.readAllBytes(s.mnt.resolve("d/sub/theirs")));
+        s.cache.flushIndex();
+        goOffline(s);
+        Path m = s.mnt.resolve("d");
+        byte[] edited = random(300_000, 1);
+        System.arraycopy("MINE".getBytes(StandardCharsets.US_ASCII), 0, edited, 0, 4);
+        within(SLACK_MS * 2, "offline changes", () -> {
+            Files.writeString(m.resolve("new.txt"), "made offline");
+            Files.createDirectory(m.resolve("newdir"));
+            Files.writeString(m.resolve("newdir/x"), "x");
+            Files.move(m.resolve("b"), m.resolve("b2"));
+            try (var ch = java.nio.channels.FileChannel.open(m.resolve("a"), java.nio.file.StandardOpenOption.WRITE)) {
+                ch.write(java.nio.ByteBuffer.wrap("MINE".getBytes(StandardCharsets.US_ASCII)), 0);
+            }
+            try (var ch = java.nio.channels.FileChannel.open(m.resolve("sub/theirs"), java.nio.file.StandardOpenOption.WRITE)) {
+                ch.write(java.nio.ByteBuffer.wrap("local edit".getBytes(StandardCharsets.US_ASCII)), 0);
+            }
+            return null;
+        });
+        // Meanwhile on the server the same file changed (the mount held offline until then).
+        s.uplink.connectivity().forceOffline();
+        restore();
+        Files.write(s.lower.resolve("d/sub/theirs"), "remote edit".getBytes(StandardCharsets.US_ASCII));
+        assertEquals("online", s.uplink.connectivity().goOnline("test", true));
+        assertFalse(s.uplink.connectivity().offline());
+        assertEquals(0, s.uplink.journal().size(), "the journal is empty after replay");
+        Path low = s.lower.resolve("d");
+        assertEquals("made offline", Files.readString(low.resolve("new.txt")));
+        assertEquals("x", Files.readString(low.resolve("newdir/x")));
+        assertArrayEquals(random(200_000, 2), Files.readAllBytes(low.resolve("b2")));
+        assertFalse(Files.exists(low.resolve("b")));
+        assertArrayEquals(edited, Files.readAllBytes(low.resolve("a")), "an update of an unchanged base goes up");
+        assertEquals("remote edit", Files.readString(low.resolve("sub/theirs")), "the lower's own change stays");
+        List<Path> stashed;
+        try (var l = Files.list(low.resolve("sub"))) {
+            stashed = l.filter(p -> p.getFileName().toString().startsWith("theirs.conflict-")).toList();
+        }
+        assertEquals(1, stashed.size(), "the local version is kept beside it");
+        byte[] local = random(1000, 9);
+        System.arraycopy("local edit".getBytes(StandardCharsets.US_ASCII), 0, local, 0, 10);
+        assertArrayEquals(local, Files.readAllBytes(stashed.get(0)));
+        assertEquals(List.of("both-updated"), s.cache == null ? List.of() : conflictKinds(s));
+        // Online again, the mount shows the lower's state.
+        Thread.sleep(1100);
+        assertArrayEquals(edited, within(SLACK_MS, "read", () -> Files.readAllBytes(m.resolve("a"))));
+        assertEquals("remote edit", within(SLACK_MS, "read", () -> Files.readString(m.resolve("sub/theirs"))));
+        assertEquals("made offline", within(SLACK_MS, "read", () -> Files.readString(m.resolve("new.txt"))));
+    }
+
+    private static List<String> conflictKinds(Stack s) throws Exception {
+        return s.uplink.conflicts().stream().map(CacheIndex.Conflict::kind).toList();
     }
 
     private static List<CacheIndex.JournalEntry> journal(Stack s) throws Exception {
