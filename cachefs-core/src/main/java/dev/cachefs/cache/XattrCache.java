@@ -85,15 +85,22 @@ public final class XattrCache {
         if (v.errno() != 0) {
             throw new ErrnoException(v.errno());
         }
-        int n = v.bytes().length;
+        return copyOut(v.bytes(), dst);
+    }
+
+    /**
+     * An xattr value (or name list) answered as getxattr(2) does: its size for an empty buffer,
+     * ERANGE for one too small, else copied in.
+     */
+    public static int copyOut(byte[] v, MemorySegment dst) throws ErrnoException {
         if (dst.byteSize() == 0) {
-            return n;
+            return v.length;
         }
-        if (dst.byteSize() < n) {
+        if (dst.byteSize() < v.length) {
             throw new ErrnoException(Errno.ERANGE);
         }
-        MemorySegment.copy(v.bytes(), 0, dst, ValueLayout.JAVA_BYTE, 0, n);
-        return n;
+        MemorySegment.copy(v, 0, dst, ValueLayout.JAVA_BYTE, 0, v.length);
+        return v.length;
     }
 
     /** The attributes of {@code path} changed through the mount. */

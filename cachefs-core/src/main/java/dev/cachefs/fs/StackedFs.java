@@ -703,15 +703,7 @@ public final class StackedFs implements FuseFilesystem {
             case STATE_XATTR_PREFIX + "pinned" -> st.pinned() ? "yes" : "no";
             default -> throw new ErrnoException(Errno.ENODATA);
         };
-        byte[] v = value.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-        if (dst.byteSize() == 0) {
-            return v.length;
-        }
-        if (dst.byteSize() < v.length) {
-            throw new ErrnoException(Errno.ERANGE);
-        }
-        MemorySegment.copy(v, 0, dst, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, v.length);
-        return v.length;
+        return dev.cachefs.cache.XattrCache.copyOut(value.getBytes(java.nio.charset.StandardCharsets.US_ASCII), dst);
     }
 
     @Override

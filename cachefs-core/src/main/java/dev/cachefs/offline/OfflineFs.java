@@ -301,14 +301,7 @@ public final class OfflineFs implements LowerFs {
     }
 
     private static int copyOut(byte[] v, MemorySegment dst) throws ErrnoException {
-        if (dst.byteSize() == 0) {
-            return v.length;
-        }
-        if (dst.byteSize() < v.length) {
-            throw new ErrnoException(Errno.ERANGE);
-        }
-        MemorySegment.copy(v, 0, dst, ValueLayout.JAVA_BYTE, 0, v.length);
-        return v.length;
+        return dev.cachefs.cache.XattrCache.copyOut(v, dst);
     }
 
     @Override

@@ -827,15 +827,7 @@ public final class CacheIndex implements AutoCloseable {
             try (PreparedStatement p = db.prepareStatement(
                     "INSERT INTO dirents(dir_id, name, child_id, type, ino) VALUES (?, ?, ?, ?, ?)")) {
                 for (Dirent d : entries) {
-                    p.setLong(1, dirId);
-                    p.setBytes(2, RawPath.bytes(d.name()));
-                    if (d.childId() == null) {
-                        p.setNull(3, java.sql.Types.INTEGER);
-                    } else {
-                        p.setLong(3, d.childId());
-                    }
-                    p.setInt(4, d.type());
-                    p.setLong(5, d.ino());
+                    bindDirent(p, dirId, d);
                     p.addBatch();
                 }
                 p.executeBatch();
@@ -912,17 +904,20 @@ public final class CacheIndex implements AutoCloseable {
 
     /** Adds or replaces one entry of a cached listing. */
     public synchronized void putDirent(long dirId, Dirent d) throws IndexException {
-        update(dirId, "INSERT OR REPLACE INTO dirents(dir_id, name, child_id, type, ino) VALUES (?, ?, ?, ?, ?)", p -> {
-            p.setLong(1, dirId);
-            p.setBytes(2, RawPath.bytes(d.name()));
-            if (d.childId() == null) {
-                p.setNull(3, java.sql.Types.INTEGER);
-            } else {
-                p.setLong(3, d.childId());
-            }
-            p.setInt(4, d.type());
-            p.setLong(5, d.ino());
-        });
+        update(dirId, "INSERT OR REPLACE INTO dirents(dir_id, name, child_id, type, ino) VALUES (?, ?, ?, ?, ?)",
+                p -> bindDirent(p, dirId, d));
+    }
+
+    private static void bindDirent(PreparedStatement p, long dirId, Dirent d) throws SQLException {
+        p.setLong(1, dirId);
+        p.setBytes(2, RawPath.bytes(d.name()));
+        if (d.childId() == null) {
+            p.setNull(3, java.sql.Types.INTEGER);
+        } else {
+            p.setLong(3, d.childId());
+        }
+        p.setInt(4, d.type());
+        p.setLong(5, d.ino());
     }
 
     public synchronized void removeDirent(long dirId, String name) throws IndexException {

@@ -373,6 +373,41 @@ abstract class OfflineSuite {
         assertEquals("made offline", within(SLACK_MS, "read", () -> Files.readString(m.resolve("new.txt"))));
     }
 
+    @Test
+    void offlinePermissionsAreCheckedAgainstTheCachedOwnerAndMode() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Libc.geteuid() == 0, "needs root to act as another uid");
+        org.junit.jupiter.api.Assumptions.assumeTrue(lower.capabilities().contains(Lower.Capability.UNIX_MODES),
+                "the lower does not keep modes");
+        Stack s = mount();
+        Files.createDirectories(s.lower.resolve("p"));
+        Files.write(s.lower.resolve("p/secret"), random(1000, 1));
+        Files.setPosixFilePermissions(s.lower.resolve("p/secret"), java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        Files.setPosixFilePermissions(s.lower.resolve("p"), java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.setLastModifiedTime(s.lower.resolve("p"), FileTime.fromMillis(System.currentTimeMillis() - 60_000));
+        assertEquals(Set.of("secret"), names(s.mnt.resolve("p")));
+        assertArrayEquals(random(1000, 1), Files.readAllBytes(s.mnt.resolve("p/secret")));
+        s.cache.flushIndex();
+        goOffline(s);
+        String secret = Sys.raw(s.mnt.resolve("p/secret"));
+        String mine = Sys.raw(s.mnt.resolve("p/mine"));
+        int[] asOther = within(SLACK_MS, "calls as another user", () -> {
+            int oldUid = Libc.setfsuid(4321);
+            int oldGid = Libc.setfsgid(4321);
+            try {
+                return new int[] {errnoOf(() -> Sys.readAll(secret)), errnoOf(() -> {
+                    Libc.close(Libc.open(mine, Libc.O_WRONLY | Libc.O_CREAT, 0644));
+                    return null;
+                })};
+            } finally {
+                Libc.setfsuid(oldUid);
+                Libc.setfsgid(oldGid);
+            }
+        });
+        assertEquals(Errno.EACCES, asOther[0], "a 0600 file of root, offline");
+        assertEquals(Errno.EACCES, asOther[1], "a create in a 0755 directory of root, offline");
+        assertArrayEquals(random(1000, 1), Files.readAllBytes(s.mnt.resolve("p/secret")), "its owner reads it");
+    }
+
     private static List<String> conflictKinds(Stack s) throws Exception {
         return s.uplink.conflicts().stream().map(CacheIndex.Conflict::kind).toList();
     }
