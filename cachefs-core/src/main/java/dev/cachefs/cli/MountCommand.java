@@ -55,7 +55,8 @@ import picocli.CommandLine.Parameters;
                 "  cull_free=P%         cull cached data when the cache disk has less than P% free (default 7)",
                 "  stop_free=P%         cache no new data below P% free (default 3) ...",
                 "  resume_free=P%       ... until P% is free again (default 10)",
-                "  deadline=SEC         longest a lower call may take before the lower counts as unreachable (default 5)",
+                "  deadline=SEC         longest a lower call may take before the lower counts as unreachable (default 5;",
+                "                       0: no deadline, a hung lower hangs its callers; measurements only)",
                 "  probe_interval=SEC   how often an offline mount checks whether the lower is back (default 2)",
                 "  reconnect=auto|manual  go online by itself when the lower is back (default auto)",
                 "  offline_wait=SEC     offline, a read of data not cached waits this long for the lower (default 0: ENOTCONN at once)",
@@ -219,8 +220,8 @@ final class MountCommand implements Callable<Integer> {
                     case "resume_free" -> resume = percent(key, val);
                     case "deadline" -> {
                         long ms = seconds(key, val) / 1_000_000;
-                        if (ms < 100) {
-                            throw new Main.UserError(Main.USAGE, "deadline must be at least 0.1 s");
+                        if (ms != 0 && ms < 100) {
+                            throw new Main.UserError(Main.USAGE, "deadline must be at least 0.1 s (or 0: none)");
                         }
                         up = up.withDeadline(ms);
                     }
