@@ -43,4 +43,48 @@ final class ModeCommands {
             throw new Main.UserError(Main.FAILED, mountpoint + " " + result);
         }
     }
+
+    @Command(name = "sync", mixinStandardHelpOptions = true,
+            description = {"Replay the changes a cachefs mount made offline onto its lower now, and go online.",
+                    "Where the lower changed the same thing, both versions are kept (see cachefs conflicts)."})
+    static final class Sync implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "where cachefs is mounted")
+        Path mountpoint;
+
+        @Override
+        public Integer call() {
+            Path mp = mountpoint.toAbsolutePath().normalize();
+            Map<String, String> a = ControlServer.query(mp, "online");
+            String result = a.getOrDefault("result", "?");
+            if (!result.equals("online") && !result.equals("already online")) {
+                throw new Main.UserError(Main.FAILED, mountpoint + " " + result);
+            }
+            Map<String, String> st = ControlServer.query(mp, "status");
+            System.out.println("cachefs: " + mountpoint + " is online; " + st.getOrDefault("journal", "?") + " left"
+                    + (st.containsKey("last event") ? "; " + st.get("last event") : ""));
+            return 0;
+        }
+    }
+
+    @Command(name = "conflicts", mixinStandardHelpOptions = true,
+            description = "List the conflicts replay found in a cachefs mount: kind, path, when.")
+    static final class Conflicts implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "where cachefs is mounted")
+        Path mountpoint;
+
+        @Override
+        public Integer call() {
+            Map<String, String> a = ControlServer.query(mountpoint.toAbsolutePath().normalize(), "conflicts");
+            if (a.containsKey("error")) {
+                throw new Main.UserError(Main.FAILED, a.get("error"));
+            }
+            a.forEach((k, v) -> {
+                if (k.startsWith("conflict ")) {
+                    System.out.println(v);
+                }
+            });
+            System.out.println(a.getOrDefault("count", "0") + " conflicts");
+            return 0;
+        }
+    }
 }

@@ -518,6 +518,21 @@ final class MountCommand implements Callable<Integer> {
                 uplink.connectivity().forceOffline();
                 return java.util.Map.of("mode", "offline");
             }));
+            handlers.put("conflicts", ControlServer.answering(() -> {
+                java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
+                java.util.List<dev.cachefs.index.CacheIndex.Conflict> all;
+                try {
+                    all = uplink.conflicts();
+                } catch (IndexException e) {
+                    return java.util.Map.of("error", e.getMessage());
+                }
+                for (var c : all) {
+                    m.put("conflict " + c.id(), java.time.Instant.ofEpochMilli(c.detectedMs()) + "  " + c.kind() + "  "
+                            + dev.cachefs.nativeio.RawPath.display(c.path()) + "  (" + c.state() + ")");
+                }
+                m.put("count", Integer.toString(all.size()));
+                return m;
+            }));
             handlers.put("online", ControlServer.answering(() ->
                     java.util.Map.of("result", uplink.connectivity().goOnline("asked to (cachefs online)", true))));
             handlers.put("stats", ControlServer.answering(() -> {

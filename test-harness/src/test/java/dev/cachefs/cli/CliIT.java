@@ -134,8 +134,12 @@ class CliIT {
         assertTrue(run("status", mnt.toString()).out().matches("(?s).*mode\\s+offline\n.*"));
         assertFalse(Files.exists(lower.resolve("made-offline.txt")));
         // ... until it goes online: the journal is replayed first.
-        Result on = run("online", mnt.toString());
+        Result on = run("sync", mnt.toString());
         assertEquals(0, on.code(), on.out() + on.err());
+        assertTrue(on.out().contains("is online; 0 local changes left"), on.out());
+        Result conflicts = run("conflicts", mnt.toString());
+        assertEquals(0, conflicts.code(), conflicts.err());
+        assertTrue(conflicts.out().strip().endsWith("0 conflicts"), conflicts.out());
         assertEquals("journaled", Files.readString(lower.resolve("made-offline.txt")), "replayed onto the lower");
         assertTrue(run("status", mnt.toString()).out().matches("(?s).*journal\\s+0 local changes\n.*"));
         dev.cachefs.harness.NetworkLower.awaitTrue(java.time.Duration.ofSeconds(20), "the event hook",
