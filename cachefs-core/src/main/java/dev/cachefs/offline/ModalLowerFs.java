@@ -203,7 +203,7 @@ public final class ModalLowerFs implements LowerFs {
         LowerFs l = online;
         if (useOnline(l)) {
             try {
-                return new GuardedFile(guard.call("open", () -> l.open(path, flags, mode)));
+                return new GuardedFile(path, guard.call("open", () -> l.open(path, flags, mode)));
             } catch (Guard.Unreachable u) {
                 if (changes || onlineOnly) {
                     throw u;
@@ -219,7 +219,7 @@ public final class ModalLowerFs implements LowerFs {
         if (l == null || connectivity.offline()) {
             throw OfflineFs.notCached("'" + path + "' (the lower went away again)");
         }
-        return new GuardedFile(guard.call("open", () -> l.open(path, Libc.O_RDONLY, 0)));
+        return new GuardedFile(path, guard.call("open", () -> l.open(path, Libc.O_RDONLY, 0)));
     }
 
     @Override
@@ -294,6 +294,16 @@ public final class ModalLowerFs implements LowerFs {
 
     /** A close: under the deadline too, and nothing to tell the caller if it fails. */
     private void quietly(String what, Guard.Call<Void> c) {
+        if (connectivity.offline() && !onlineOnly) { // the lower is gone: do not wait for it
+            guard.detached(what, () -> {
+                try {
+                    c.call();
+                } catch (ErrnoException e) {
+                    // as below
+                }
+            });
+            return;
+        }
         try {
             guard.call(what, c);
         } catch (ErrnoException e) {
@@ -303,9 +313,11 @@ public final class ModalLowerFs implements LowerFs {
 
     /** A lower file opened online: every call under the deadline. */
     private final class GuardedFile implements LowerFile {
+        private final String path;
         private final LowerFile f;
 
-        GuardedFile(LowerFile f) {
+        GuardedFile(String path, LowerFile f) {
+            this.path = path;
             this.f = f;
         }
 
@@ -328,9 +340,20 @@ public final class ModalLowerFs implements LowerFs {
             }
         }
 
+        /** Offline, the cache's attributes of the path it was opened at. */
         @Override
         public Stat stat() throws ErrnoException {
-            return guard.call("fstat", f::stat);
+            if (connectivity.offline() && !onlineOnly) {
+                return offline.stat(path);
+            }
+            try {
+                return guard.call("fstat", f::stat);
+            } catch (Guard.Unreachable u) {
+                if (onlineOnly) {
+                    throw u;
+                }
+                return offline.stat(path);
+            }
         }
 
         @Override

@@ -179,12 +179,7 @@ public final class OfflineFs implements LowerFs {
     }
 
     private boolean hasEntry(ObjectRecord dir, String name) throws IndexException {
-        for (CacheIndex.Dirent d : index.listing(dir.id())) {
-            if (d.name().equals(name)) {
-                return true;
-            }
-        }
-        return false;
+        return index.hasDirent(dir.id(), name);
     }
 
     private Path localFile(String name) throws IndexException {

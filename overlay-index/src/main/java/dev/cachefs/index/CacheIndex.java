@@ -902,6 +902,19 @@ public final class CacheIndex implements AutoCloseable {
         });
     }
 
+    /** Whether the cached listing of {@code dirId} has {@code name}. */
+    public synchronized boolean hasDirent(long dirId, String name) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("SELECT 1 FROM dirents WHERE dir_id = ? AND name = ?")) {
+            p.setLong(1, dirId);
+            p.setBytes(2, RawPath.bytes(name));
+            try (ResultSet r = p.executeQuery()) {
+                return r.next();
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
     /** Adds or replaces one entry of a cached listing. */
     public synchronized void putDirent(long dirId, Dirent d) throws IndexException {
         update(dirId, "INSERT OR REPLACE INTO dirents(dir_id, name, child_id, type, ino) VALUES (?, ?, ?, ?, ?)",
