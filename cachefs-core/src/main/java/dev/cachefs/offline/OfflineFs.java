@@ -536,7 +536,11 @@ public final class OfflineFs implements LowerFs {
      * descriptors of it keep working (the file is only unlinked); its base copy stays.
      */
     private void dropLocal(Node n) {
-        if (n.local() == null) {
+        try {
+            if (n.local() == null || index.localUsers(n.local()) > 0) {
+                return; // another name (a hard link made offline) still has it
+            }
+        } catch (IndexException e) {
             return;
         }
         try {
@@ -660,7 +664,36 @@ public final class OfflineFs implements LowerFs {
 
     @Override
     public void link(String existing, String newPath) throws ErrnoException {
-        throw new ErrnoException(Errno.EOPNOTSUPP, "hard links cannot be made offline");
+        synchronized (changes) {
+            Node n = node(existing);
+            if (n.st().isDirectory()) {
+                throw new ErrnoException(Errno.EPERM);
+            }
+            if (!n.st().isRegular()) {
+                throw new ErrnoException(Errno.EOPNOTSUPP, "offline, only regular files can be hard linked");
+            }
+            Node parent = parentForNew(newPath);
+            if (nodeOrNull(newPath) != null) {
+                throw new ErrnoException(Errno.EEXIST);
+            }
+            // Both names share one local copy, so a write through either is seen through both.
+            String local = ensureLocal(existing, n, false);
+            Node now = node(existing);
+            commit("link " + existing + " to " + newPath, () -> {
+                long id = made(parent, newPath, now.st().mode(), 0, DT_REG);
+                Stat s = changedNow(index.stat(n.id()).orElse(now.st()));
+                Stat linked = new Stat(s.ino(), s.size(), s.blocks(), s.mode(), s.nlink() + 1, s.uid(), s.gid(),
+                        s.rdevMajor(), s.rdevMinor(), s.blksize(), s.atimeSec(), s.atimeNsec(), s.mtimeSec(), s.mtimeNsec(),
+                        s.ctimeSec(), s.ctimeNsec(), s.dev());
+                index.setStat(n.id(), linked);
+                index.setStat(id, linked); // the same inode under a second name
+                if (listingCurrent(parent.rec())) {
+                    index.putDirent(parent.id(), new CacheIndex.Dirent(nameOf(newPath), id, DT_REG, linked.ino()));
+                }
+                index.setLocal(id, local);
+                index.appendJournal("link", n.id(), existing, newPath, args("new-obj", id), base(n));
+            });
+        }
     }
 
     /** Replaces the attributes of {@code path} by {@code change} of them, journaling {@code op}. */

@@ -263,6 +263,30 @@ final class Replayer {
                     return true;
                 }
             }
+            case "link" -> {
+                String to = e.path2();
+                Stat now = lstat(lower, path);
+                long linked = Long.parseLong(a.getOrDefault("new-obj", "-1"));
+                if (now == null) {
+                    upload(lower, linked, to, 0644, true);
+                    conflict(e.objId(), to, "linked-locally-deleted-remotely", "the lower lost " + path + "; its copy is " + to);
+                    return true;
+                }
+                String target = lstat(lower, to) == null ? to : conflictName(lower, to);
+                try {
+                    lower.link(path, target);
+                } catch (Guard.Unreachable u) {
+                    throw u;
+                } catch (ErrnoException ex) {
+                    upload(lower, linked, target, now.mode() & 07777, true); // no hard links there: a copy
+                    log.warn("replay: the lower cannot hard link {} ({}); {} is a copy", path, ex.getMessage(), target);
+                }
+                redirect(linked, target);
+                if (!target.equals(to)) {
+                    conflict(linked, to, "both-created", "the lower made " + to + " too; the link is " + target);
+                    return true;
+                }
+            }
             case "chmod" -> quietly(lower, path, () -> lower.chmod(path, Integer.parseInt(a.get("mode"), 8)));
             case "chown" -> quietly(lower, path, () -> lower.chown(path, Integer.parseInt(a.get("uid")),
                     Integer.parseInt(a.get("gid"))));

@@ -457,6 +457,18 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
+    /** How many objects use the local copy {@code name} (hard links made offline share one). */
+    public synchronized int localUsers(String name) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("SELECT count(*) FROM objects WHERE local = ?")) {
+            p.setString(1, name);
+            try (ResultSet r = p.executeQuery()) {
+                return r.getInt(1);
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
     /** Names the object's local copy (null: it has none any more). */
     public synchronized void setLocal(long objId, String name) throws IndexException {
         update(objId, "UPDATE objects SET local = ? WHERE id = ?", p -> {

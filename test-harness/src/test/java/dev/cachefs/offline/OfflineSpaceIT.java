@@ -103,4 +103,40 @@ class OfflineSpaceIT {
                 "journaled: " + ops);
         assertThrows(java.nio.file.NoSuchFileException.class, () -> Files.size(stack.mnt.resolve("w/filler")));
     }
+
+    @Test
+    void aMountStartsOfflineWhenItsLowerIsNotMounted() throws Exception {
+        Path tmp = Harness.newDir("absent-lower");
+        Stack.Builder b = Stack.inDirectory(tmp);
+        Path lowerDir = tmp.resolve("lower");
+        Sh.run("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", lowerDir.toString());
+        boolean mounted = true;
+        try {
+            Files.writeString(lowerDir.resolve("f"), "kept in the cache");
+            Files.setLastModifiedTime(lowerDir, FileTime.fromMillis(System.currentTimeMillis() - 60_000));
+            stack = b.cacheDir(tmpfs.resolve("cache2")).mount();
+            try (var l = Files.list(stack.mnt)) {
+                assertEquals(1, l.count());
+            }
+            assertEquals("kept in the cache", Files.readString(stack.mnt.resolve("f")));
+            Stack first = stack;
+            first.close();
+            stack = null;
+            Sh.run("umount", lowerDir.toString()); // the network mount went away: an empty directory is left
+            mounted = false;
+            stack = Stack.again(first).mount();
+            assertTrue(stack.uplink.connectivity().offline(), "it starts offline");
+            assertTrue(stack.uplink.connectivity().reason().contains("not the filesystem this cache belongs to"),
+                    stack.uplink.connectivity().reason());
+            assertEquals("kept in the cache", Files.readString(stack.mnt.resolve("f")), "served from the cache");
+        } finally {
+            if (stack != null) {
+                stack.close();
+                stack = null;
+            }
+            if (mounted) {
+                Sh.tryRun("umount", lowerDir.toString());
+            }
+        }
+    }
 }

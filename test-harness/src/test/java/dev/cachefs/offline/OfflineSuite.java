@@ -247,6 +247,35 @@ abstract class OfflineSuite {
     }
 
     @Test
+    void aPartlyCachedFileReadsInItsCachedRanges() throws Exception {
+        Stack s = mount();
+        prepare(s);
+        byte[] data = random(8 << 20, 7);
+        Files.write(s.lower.resolve("d/sub/part"), data);
+        String part = Sys.raw(s.mnt.resolve("d/sub/part"));
+        long tail = data.length - 4096;
+        assertArrayEquals(java.util.Arrays.copyOfRange(data, (int) tail, data.length), preadDirect(part, tail),
+                "online, the last page (only: O_DIRECT, no readahead)");
+        s.cache.flushIndex();
+        goOffline(s);
+        assertArrayEquals(java.util.Arrays.copyOfRange(data, (int) tail, data.length),
+                within(SLACK_MS, "a cached range", () -> preadDirect(part, tail)), "offline, the cached range reads");
+        assertEquals(Errno.ENOTCONN, within(SLACK_MS, "an uncached range", () -> errnoOf(() -> preadDirect(part, 0))));
+        assertEquals("partial", xattr(part, "user.cachefs.state"));
+    }
+
+    private static byte[] preadDirect(String path, long offset) throws ErrnoException {
+        int fd = Libc.open(path, Libc.O_RDONLY | Libc.O_DIRECT, 0);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(4096, 4096);
+            long n = Libc.pread(fd, buf, 4096, offset);
+            return buf.asSlice(0, n).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+        } finally {
+            Libc.close(fd);
+        }
+    }
+
+    @Test
     void offlineChangesAreJournaledAndSurviveARestartWithTheLowerUnreachable() throws Exception {
         // Without replay, so that the journal itself is seen: the lower stays untouched.
         fx = Stack.on(lower).uplink(uplinkOptions().withReplay(false)).mount();
@@ -341,8 +370,11 @@ abstract class OfflineSuite {
             try (var ch = java.nio.channels.FileChannel.open(m.resolve("sub/theirs"), java.nio.file.StandardOpenOption.WRITE)) {
                 ch.write(java.nio.ByteBuffer.wrap("local edit".getBytes(StandardCharsets.US_ASCII)), 0);
             }
+            Files.createLink(m.resolve("a-link"), m.resolve("a"));
             return null;
         });
+        assertArrayEquals(edited, Files.readAllBytes(m.resolve("a-link")), "a hard link made offline shares the data");
+        assertEquals(2, Files.getAttribute(m.resolve("a"), "unix:nlink"));
         // Meanwhile on the server the same file changed (the mount held offline until then).
         s.uplink.connectivity().forceOffline();
         restore();
@@ -356,6 +388,13 @@ abstract class OfflineSuite {
         assertArrayEquals(random(200_000, 2), Files.readAllBytes(low.resolve("b2")));
         assertFalse(Files.exists(low.resolve("b")));
         assertArrayEquals(edited, Files.readAllBytes(low.resolve("a")), "an update of an unchanged base goes up");
+        assertArrayEquals(edited, Files.readAllBytes(low.resolve("a-link")), "the hard link goes up (a copy where the lower has none)");
+        if (lower.capabilities().contains(Lower.Capability.HARD_LINKS)) {
+            // Asked on the server's own disk: clients cache attributes and make inode numbers up.
+            Path onServer = lower instanceof NetworkLower n
+                    ? n.serverDir().resolve(lower.root().relativize(low.resolve("a")).toString()) : low.resolve("a");
+            assertEquals(2, Files.getAttribute(onServer, "unix:nlink"), "as a hard link");
+        }
         assertEquals("remote edit", Files.readString(low.resolve("sub/theirs")), "the lower's own change stays");
         List<Path> stashed;
         try (var l = Files.list(low.resolve("sub"))) {
