@@ -737,7 +737,9 @@ public final class CacheIndex implements AutoCloseable {
         List<ObjectRecord> out = new ArrayList<>();
         try (PreparedStatement p = db.prepareStatement("SELECT " + COLUMNS + " FROM objects WHERE pinned = 0 AND state NOT IN ("
                 + ObjectState.DIRTY.code + ", " + ObjectState.CONFLICT.code + ") AND id IN (SELECT DISTINCT obj_id FROM chunks)"
-                + " ORDER BY last_access_ms, access_count LIMIT ?")) {
+                // Segmented LRU: what was opened once goes first (a scan of a tree larger than the
+                // cache must not push out the files in use), then the rest by recency.
+                + " ORDER BY (access_count > 1), last_access_ms, access_count LIMIT ?")) {
             p.setInt(1, limit);
             out.addAll(rows(p));
         } catch (SQLException e) {

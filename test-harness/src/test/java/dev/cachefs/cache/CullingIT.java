@@ -82,6 +82,31 @@ class CullingIT {
     }
 
     @Test
+    void aOneTimeScanDoesNotPushOutTheFilesInUse() throws Exception {
+        Stack s = mount(LIMIT);
+        List<byte[]> hot = files(s, 3, 128 * 1024, 6);
+        for (int round = 0; round < 3; round++) {
+            for (int i = 0; i < hot.size(); i++) {
+                assertArrayEquals(hot.get(i), Files.readAllBytes(s.mnt.resolve("f" + i)));
+            }
+        }
+        Files.createDirectories(s.lower.resolve("scan"));
+        Random rnd = new Random(7);
+        for (int i = 0; i < 20; i++) { // 2.5 MiB read once, through a 1 MiB cache
+            byte[] d = new byte[128 * 1024];
+            rnd.nextBytes(d);
+            Files.write(s.lower.resolve("scan/s" + i), d);
+            assertArrayEquals(d, Files.readAllBytes(s.mnt.resolve("scan/s" + i)));
+        }
+        s.cache.cull();
+        assertTrue(s.cache.usedBytes() <= LIMIT, "within the limit: " + s.cache.usedBytes());
+        for (int i = 0; i < hot.size(); i++) {
+            // With plain LRU all three would be gone: the scan is more recent than any of them.
+            assertEquals("cached", s.cache.stateOf("f" + i).state(), "f" + i + " survived the scan");
+        }
+    }
+
+    @Test
     void anOpenFileKeepsItsDataWhileOthersAreCulled() throws Exception {
         Stack s = mount(LIMIT);
         List<byte[]> data = files(s, 12, 256 * 1024, 2);

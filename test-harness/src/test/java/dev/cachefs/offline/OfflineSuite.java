@@ -247,6 +247,32 @@ abstract class OfflineSuite {
     }
 
     @Test
+    void xattrsReadOnlineAreServedOfflineAndChangedThere() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(lower.capabilities().contains(Lower.Capability.XATTRS), "no xattrs");
+        Stack s = mount();
+        prepare(s);
+        setXattr(Sys.raw(s.lower.resolve("d/a")), "user.colour", "blue");
+        String a = Sys.raw(s.mnt.resolve("d/a"));
+        assertEquals("blue", xattr(a, "user.colour"));
+        s.cache.flushIndex();
+        goOffline(s);
+        assertEquals("blue", within(SLACK_MS, "getxattr", () -> xattr(a, "user.colour")));
+        assertEquals(Errno.ENODATA, errnoOf(() -> xattr(a, "user.never-read")));
+        setXattr(a, "user.tag", "offline");
+        assertEquals("offline", xattr(a, "user.tag"));
+        assertTrue(s.uplink.journal().stream().anyMatch(e -> e.op().equals("setxattr")), "journaled");
+    }
+
+    private static void setXattr(String path, String name, String value) throws ErrnoException {
+        try (Arena arena = Arena.ofConfined()) {
+            byte[] v = value.getBytes(StandardCharsets.US_ASCII);
+            MemorySegment seg = arena.allocate(v.length);
+            MemorySegment.copy(v, 0, seg, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, v.length);
+            Libc.lsetxattr(path, name, seg, 0);
+        }
+    }
+
+    @Test
     void aPartlyCachedFileReadsInItsCachedRanges() throws Exception {
         Stack s = mount();
         prepare(s);
