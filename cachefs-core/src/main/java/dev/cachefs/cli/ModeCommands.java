@@ -10,6 +10,16 @@ import picocli.CommandLine.Parameters;
 final class ModeCommands {
     private ModeCommands() {}
 
+    /** Asks the daemon to go online (it replays first); a refusal is the command's failure. */
+    private static Path goOnline(Path mountpoint) {
+        Path mp = mountpoint.toAbsolutePath().normalize();
+        String result = ControlServer.query(mp, "online").getOrDefault("result", "?");
+        if (!result.equals("online") && !result.equals("already online")) {
+            throw new Main.UserError(Main.FAILED, mountpoint + " " + result);
+        }
+        return mp;
+    }
+
     @Command(name = "offline", mixinStandardHelpOptions = true,
             description = {"Make a cachefs mount work from its cache alone, until `cachefs online`.",
                     "Changes are journaled for replay; reads of what is not cached fail with ENOTCONN."})
@@ -34,13 +44,9 @@ final class ModeCommands {
 
         @Override
         public Integer call() {
-            Map<String, String> a = ControlServer.query(mountpoint.toAbsolutePath().normalize(), "online");
-            String result = a.getOrDefault("result", "?");
-            if (result.equals("online") || result.equals("already online")) {
-                System.out.println("cachefs: " + mountpoint + " is online");
-                return 0;
-            }
-            throw new Main.UserError(Main.FAILED, mountpoint + " " + result);
+            goOnline(mountpoint);
+            System.out.println("cachefs: " + mountpoint + " is online");
+            return 0;
         }
     }
 
@@ -53,12 +59,7 @@ final class ModeCommands {
 
         @Override
         public Integer call() {
-            Path mp = mountpoint.toAbsolutePath().normalize();
-            Map<String, String> a = ControlServer.query(mp, "online");
-            String result = a.getOrDefault("result", "?");
-            if (!result.equals("online") && !result.equals("already online")) {
-                throw new Main.UserError(Main.FAILED, mountpoint + " " + result);
-            }
+            Path mp = goOnline(mountpoint);
             Map<String, String> st = ControlServer.query(mp, "status");
             System.out.println("cachefs: " + mountpoint + " is online; " + st.getOrDefault("journal", "?") + " left"
                     + (st.containsKey("last event") ? "; " + st.get("last event") : ""));

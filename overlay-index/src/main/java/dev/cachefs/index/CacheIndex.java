@@ -673,13 +673,16 @@ public final class CacheIndex implements AutoCloseable {
             out.put(st.name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'), 0L);
         }
         try (Statement s = db.createStatement();
-             ResultSet r = s.executeQuery("SELECT state, count(*) FROM objects WHERE path IS NOT NULL GROUP BY state")) {
+             ResultSet r = s.executeQuery("SELECT state, count(*) FROM objects WHERE path IS NOT NULL AND local IS NULL"
+                     + " GROUP BY state")) {
             while (r.next()) {
                 out.put(ObjectState.of(r.getInt(1)).name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'), r.getLong(2));
             }
         } catch (SQLException e) {
             throw fail(e);
         }
+        // Dirty: what has a local copy (changed offline), whatever the cache layer says of its old data.
+        out.put("dirty", out.get("dirty") + queryInt("SELECT count(*) FROM objects WHERE path IS NOT NULL AND local IS NOT NULL"));
         out.put("pinned", (long) queryInt("SELECT count(*) FROM objects WHERE pinned = 1"));
         return out;
     }

@@ -122,7 +122,9 @@ class CliIT {
         assertEquals("hello from the lower\n", Files.readString(mnt.resolve("hello.txt")), "cached, read offline");
         Files.writeString(mnt.resolve("made-offline.txt"), "journaled");
         assertFalse(Files.exists(lower.resolve("made-offline.txt")), "offline, the lower is not touched");
-        assertTrue(run("status", mnt.toString()).out().matches("(?s).*journal\\s+[1-9]\\d* local changes\n.*"));
+        String offStatus = run("status", mnt.toString()).out();
+        assertTrue(offStatus.matches("(?s).*journal\\s+[1-9]\\d* local changes\n.*"), offStatus);
+        assertTrue(offStatus.matches("(?s).*objects dirty\\s+1\n.*"), offStatus);
         String log = Files.readString(events);
         assertTrue(log.lines().anyMatch(l -> l.startsWith("{\"event\":\"offline\",\"mode\":\"offline\"")), log);
         assertTrue(Files.readString(Path.of(events + ".env")).contains("offline offline"));
