@@ -402,25 +402,30 @@ public final class CacheLayer implements AutoCloseable {
      * present is not fetched twice, and pins are in the index.
      */
     public PinProgress pin(String rel, boolean recursive, PinListener listener) throws ErrnoException, java.io.IOException {
-        List<String> files = new java.util.ArrayList<>();
-        List<Long> sizes = new java.util.ArrayList<>();
+        List<String> files = new ArrayList<>();
+        List<Stat> stats = new ArrayList<>();
         Stat top = lower.stat(rel);
         if (top.isDirectory() && !recursive) {
             throw new IllegalArgumentException(rel.isEmpty() ? "the mount's root is a directory: use -r" : "'" + rel + "' is a directory: use -r");
         }
-        walkForPin(rel, top, files, sizes);
-        long total = sizes.stream().mapToLong(Long::longValue).sum();
+        walkForPin(rel, top, files, stats);
+        return pinFiles(files, stats, listener);
+    }
+
+    /** Pins files found by a walk, with the attributes the walk saw (the revalidation). */
+    private PinProgress pinFiles(List<String> files, List<Stat> stats, PinListener listener)
+            throws ErrnoException, java.io.IOException {
+        long total = stats.stream().mapToLong(Stat::size).sum();
         long doneBytes = 0;
         long last = System.nanoTime();
         for (int i = 0; i < files.size(); i++) {
             String path = files.get(i);
-            Stat st;
+            CachedObject o;
             try {
-                st = lower.stat(path);
+                o = objectFor(path, stats.get(i));
             } catch (ErrnoException e) {
                 continue; // gone since the walk
             }
-            CachedObject o = objectFor(path, st);
             try {
                 synchronized (o) {
                     o.pinned = true;
@@ -457,6 +462,11 @@ public final class CacheLayer implements AutoCloseable {
                         listener.progress(new PinProgress(i, doneBytes, files.size(), total));
                     }
                 }
+            } catch (ErrnoException e) {
+                if (e.errno() != Errno.ENOENT) {
+                    throw e;
+                }
+                // removed on the lower since the walk: nothing to keep
             } finally {
                 releaseIfIdle(o);
             }
@@ -475,15 +485,18 @@ public final class CacheLayer implements AutoCloseable {
         for (Policy.Glob g : policy.pins()) {
             String dir = g.literalDir();
             try {
-                Stat st = lower.stat(dir);
                 List<String> files = new ArrayList<>();
-                walkForPin(dir, st, files, new ArrayList<>());
-                for (String f : files) {
-                    if (g.matches(f) && policy.pinned(f)) {
-                        pin(f, false, p -> {});
-                        n++;
+                List<Stat> stats = new ArrayList<>();
+                walkForPin(dir, lower.stat(dir), files, stats);
+                List<String> matched = new ArrayList<>();
+                List<Stat> matchedStats = new ArrayList<>();
+                for (int i = 0; i < files.size(); i++) {
+                    if (g.matches(files.get(i)) && policy.pinned(files.get(i))) {
+                        matched.add(files.get(i));
+                        matchedStats.add(stats.get(i));
                     }
                 }
+                n += (int) pinFiles(matched, matchedStats, p -> {}).files();
             } catch (ErrnoException | java.io.IOException | RuntimeException e) {
                 log.warn("config pin {}: {}", g.text(), e.getMessage());
             }
@@ -494,11 +507,11 @@ public final class CacheLayer implements AutoCloseable {
         return n;
     }
 
-    private void walkForPin(String path, Stat st, List<String> files, List<Long> sizes) throws ErrnoException {
+    private void walkForPin(String path, Stat st, List<String> files, List<Stat> stats) throws ErrnoException {
         meta.attrs(path, st);
         if (st.isRegular()) {
             files.add(path);
-            sizes.add(st.size());
+            stats.add(st);
         } else if (st.isSymlink()) {
             meta.symlink(path, lower.readlink(path));
         } else if (st.isDirectory()) {
@@ -518,7 +531,7 @@ public final class CacheLayer implements AutoCloseable {
                 }
                 String child = path.isEmpty() ? e.name() : path + "/" + e.name();
                 try {
-                    walkForPin(child, lower.stat(child), files, sizes);
+                    walkForPin(child, lower.stat(child), files, stats);
                 } catch (ErrnoException ex) {
                     log.debug("pin skips {}: {}", child, ex.getMessage());
                 }

@@ -37,7 +37,7 @@ final class ModeCommands {
 
     @Command(name = "online", mixinStandardHelpOptions = true,
             description = {"Make a cachefs mount use its lower again, if it answers.",
-                    "It stays offline while local changes made offline wait for replay."})
+                    "Changes made offline are replayed onto it first (as cachefs sync does)."})
     static final class Online implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "where cachefs is mounted")
         Path mountpoint;

@@ -162,9 +162,7 @@ public final class StackedFs implements FuseFilesystem {
         if (cache == null) {
             return 0;
         }
-        if (cache.dirs() != null) {
-            cache.dirs().dropUnder(rel);
-        }
+        cache.dirs().dropUnder(rel);
         if (xattrs != null) {
             xattrs.dropUnder(rel);
         }
@@ -428,11 +426,12 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public void unlink(Ctx ctx, long parent, String name) throws ErrnoException {
-        lower.unlink(child(parent, name));
+        String path = child(parent, name);
+        lower.unlink(path);
         dirChanged(parent);
-        namesGone(child(parent, name));
+        namesGone(path);
         if (cache != null) {
-            cache.meta().gone(child(parent, name), false);
+            cache.meta().gone(path, false);
         }
         detach(nodes.removed(parent, name));
     }

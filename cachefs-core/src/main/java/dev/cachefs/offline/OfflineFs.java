@@ -85,7 +85,18 @@ public final class OfflineFs implements LowerFs {
         this.connectivity = connectivity;
         this.missWaitMs = missWaitMs;
         this.reopen = reopen;
+        this.localDir = store.directory().resolve("local");
+        this.baseDir = store.directory().resolve("base");
+        try { // made once here, not on every access
+            store.area("local");
+            store.area("base");
+        } catch (IndexException e) {
+            log.error("offline changes will fail: {}", e.getMessage());
+        }
     }
+
+    private final Path localDir;
+    private final Path baseDir;
 
     /** What the cache knows of one path. */
     private record Node(ObjectRecord rec, Stat st, String local) {
@@ -182,12 +193,12 @@ public final class OfflineFs implements LowerFs {
         return index.hasDirent(dir.id(), name);
     }
 
-    private Path localFile(String name) throws IndexException {
-        return store.area("local").resolve(name);
+    private Path localFile(String name) {
+        return localDir.resolve(name);
     }
 
     /** The attributes of an object with a local copy: its data's size, blocks and times are the copy's. */
-    private Stat withLocalData(Stat st, String local) throws IndexException {
+    private Stat withLocalData(Stat st, String local) {
         try {
             Stat f = Libc.lstat(RawPath.fromText(localFile(local).toString()));
             return new Stat(st.ino(), f.size(), f.blocks(), st.mode(), st.nlink(), st.uid(), st.gid(), st.rdevMajor(),
@@ -735,11 +746,7 @@ public final class OfflineFs implements LowerFs {
         long mn = mtimeNsec == Libc.UTIME_NOW ? t[1] : mtimeNsec;
         String local = nodeLocal(path);
         if (local != null) { // the copy's times are the file's
-            try {
-                Libc.utimensat(Libc.AT_FDCWD, RawPath.fromText(localFile(local).toString()), as, an, ms, mn, 0);
-            } catch (IndexException e) {
-                throw indexFailed(e);
-            }
+            Libc.utimensat(Libc.AT_FDCWD, RawPath.fromText(localFile(local).toString()), as, an, ms, mn, 0);
         }
         setAttrs(path, "utimens", args("atime", as + "." + an, "mtime", ms + "." + mn), s -> withTimes(s,
                 an == Libc.UTIME_OMIT ? s.atimeSec() : as, an == Libc.UTIME_OMIT ? s.atimeNsec() : an,
@@ -759,11 +766,7 @@ public final class OfflineFs implements LowerFs {
                 throw new ErrnoException(n.st().isDirectory() ? Errno.EISDIR : Errno.EINVAL);
             }
             String local = ensureLocal(path, n, size == 0);
-            try {
-                Libc.truncate(RawPath.fromText(localFile(local).toString()), size);
-            } catch (IndexException e) {
-                throw indexFailed(e);
-            }
+            Libc.truncate(RawPath.fromText(localFile(local).toString()), size);
             commit("truncate " + path, () -> index.appendJournal("truncate", n.id(), path, null, args("size", size), base(n)));
         }
     }
@@ -791,7 +794,7 @@ public final class OfflineFs implements LowerFs {
                         + " or replaced from its start; pin it to keep it whole)");
             }
             if (whole && n.st().size() > 0 && !provisional) {
-                Path base = store.area("base").resolve(name);
+                Path base = baseDir.resolve(name);
                 Files.copy(data, base, StandardCopyOption.REPLACE_EXISTING);
                 if (discard) {
                     Files.deleteIfExists(local);
@@ -858,8 +861,6 @@ public final class OfflineFs implements LowerFs {
                 try {
                     f = localFile(local);
                     Files.createFile(f);
-                } catch (IndexException e) {
-                    throw indexFailed(e);
                 } catch (IOException e) {
                     throw new ErrnoException(diskFull() ? Errno.ENOSPC : Errno.EIO, "cannot make the local file of "
                             + path + ": " + e.getMessage());
@@ -911,13 +912,9 @@ public final class OfflineFs implements LowerFs {
     }
 
     private LowerFile localOpen(String path, Node n, String local, int flags) throws ErrnoException {
-        try {
-            int fd = Libc.open(RawPath.fromText(localFile(local).toString()), flags | Libc.O_CLOEXEC | Libc.O_NOFOLLOW, 0);
-            localOpens.incrementAndGet();
-            return new LocalFile(path, n.id(), fd);
-        } catch (IndexException e) {
-            throw indexFailed(e);
-        }
+        int fd = Libc.open(RawPath.fromText(localFile(local).toString()), flags | Libc.O_CLOEXEC | Libc.O_NOFOLLOW, 0);
+        localOpens.incrementAndGet();
+        return new LocalFile(path, n.id(), fd);
     }
 
     /** An open of a file's local copy: data from the copy, attributes from the index. */

@@ -23,7 +23,6 @@ import java.nio.file.StandardOpenOption;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.HexFormat;
-import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
 import org.slf4j.Logger;
@@ -79,6 +78,10 @@ final class Replayer {
         int applied = 0;
         int conflicts = 0;
         for (CacheIndex.JournalEntry e : index.journal()) {
+            touched.add(parentOf(e.path()));
+            if (e.path2() != null) {
+                touched.add(parentOf(e.path2()));
+            }
             boolean conflict = apply(lower, e);
             index.journalDone(e.seq());
             applied++;
@@ -90,6 +93,14 @@ final class Replayer {
             log.info("replayed {} offline changes ({} conflicts)", applied, conflicts);
         }
         return new Outcome(applied, conflicts);
+    }
+
+    /** Directories the entries replayed since the last {@link #retire} touched. */
+    private final Set<String> touched = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    private static String parentOf(String path) {
+        int slash = path.lastIndexOf('/');
+        return slash < 0 ? "" : path.substring(0, slash);
     }
 
     /** Where an object is on the lower now, if replay moved it aside (a conflict). */
@@ -385,18 +396,14 @@ final class Replayer {
      * objects' cached data is dropped (it is the old version), and listings of the directories the
      * journal touched are no longer trusted.
      */
-    void retire(Set<String> touchedDirs) throws IndexException {
-        Set<Long> done = new HashSet<>();
+    void retire() throws IndexException {
         for (ObjectRecord r : index.changedOffline()) {
-            if (!done.add(r.id())) {
-                continue;
-            }
             Path local = offline.localCopy(r.id());
             try {
                 if (local != null) {
                     Files.deleteIfExists(local);
                 }
-                Files.deleteIfExists(store.area("base").resolve(Long.toString(r.id())));
+                Files.deleteIfExists(store.directory().resolve("base").resolve(Long.toString(r.id())));
             } catch (IOException e) {
                 log.warn("cannot remove the offline copies of {}: {}", r.path(), e.getMessage());
             }
@@ -409,8 +416,9 @@ final class Replayer {
             }
             index.putMeta("replay-path-" + r.id(), "");
         }
-        for (String d : touchedDirs) {
+        for (String d : touched) {
             index.listingStale(d);
         }
+        touched.clear();
     }
 }

@@ -91,8 +91,6 @@ public final class Uplink implements AutoCloseable {
     private final Replayer replayer;
     /** Whether the journal is replayed on reconnection (else the mount stays offline while it holds changes). */
     private final boolean replay;
-    /** Directories the journal being replayed touched: their listings are not trusted after it. */
-    private final java.util.Set<String> touched = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     /**
      * Reaches the lower at {@code lowerRaw} (raw path) under the deadline. If it does not answer,
@@ -265,11 +263,6 @@ public final class Uplink implements AutoCloseable {
         connectivity.start();
     }
 
-    private static String parent(String path) {
-        int slash = path.lastIndexOf('/');
-        return slash < 0 ? "" : path.substring(0, slash);
-    }
-
     private static int journalSize(CacheStore store) throws ErrnoException {
         try {
             return store.index().journalSize();
@@ -328,12 +321,6 @@ public final class Uplink implements AutoCloseable {
                 if (offline.localOpens() > 0) {
                     return offline.localOpens() + " files changed offline are open; replay waits until they are closed";
                 }
-                for (var e : store.index().journal()) {
-                    touched.add(parent(e.path()));
-                    if (e.path2() != null) {
-                        touched.add(parent(e.path2()));
-                    }
-                }
                 Replayer.Outcome o = replayer.replay(modal.guardedOnline());
                 connectivity.report("replayed", o.applied() + " offline changes reached the lower, " + o.conflicts()
                         + " as conflicts kept beside the lower's version");
@@ -352,10 +339,7 @@ public final class Uplink implements AutoCloseable {
                     if (store.index().journalSize() > 0 || offline.localOpens() > 0) {
                         return false;
                     }
-                    if (!touched.isEmpty() || !store.index().changedOffline().isEmpty()) {
-                        replayer.retire(touched);
-                        touched.clear();
-                    }
+                    replayer.retire();
                 } catch (IndexException e) {
                     log.error("after replay: {}", e.getMessage());
                     return false;
