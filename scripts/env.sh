@@ -51,6 +51,9 @@ TEST_PKGS=(fuse3 attr fio bindfs iproute2 openssh-server openssh-client sshfs
            nfs-ganesha nfs-ganesha-vfs rpcbind gvfs gvfs-backends gvfs-fuse dbus libglib2.0-bin libnfs-utils
            samba smbclient smbnetfs)
 
+# What the demo's lowers need (SFTP by default; NFS and SMB on request).
+DEMO_PKGS=(iproute2 openssh-server openssh-client sshfs)
+
 # mvn_run ARGS...: Maven on JDK 25, quiet about the JDK's Unsafe warnings from Maven itself.
 mvn_run() {
     find_jdk || return 1
@@ -63,7 +66,7 @@ CACHEFS_JAR="$CACHEFS_ROOT/cachefs-core/target/cachefs-all.jar"
 
 # build_if_needed: (re)builds the CLI jar when it is missing or older than any source.
 build_if_needed() {
-    if [ -f "$CACHEFS_JAR" ] && [ -z "$(find "$CACHEFS_ROOT" -path "$CACHEFS_ROOT/.git" -prune -o \
+    if [ -f "$CACHEFS_JAR" ] && [ -f "$CACHEFS_ROOT/test-harness/target/classpath.txt" ] && [ -z "$(find "$CACHEFS_ROOT" -path "$CACHEFS_ROOT/.git" -prune -o \
             \( -name '*.java' -o -name 'pom.xml' -o -name '*.properties' \) -newer "$CACHEFS_JAR" -print -quit)" ]; then
         return 0
     fi

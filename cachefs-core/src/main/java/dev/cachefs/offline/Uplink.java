@@ -179,7 +179,10 @@ public final class Uplink implements AutoCloseable {
         }
         guard.eioProbe(() -> {
             LowerFs l = this.modal.online();
-            return l == null ? null : l.stat("");
+            if (l != null) {
+                freshLookup(l);
+            }
+            return null;
         });
         this.hook = options.onEvent() != null ? new EventHook(options.onEvent(), mountpoint) : null;
         connectivity.onEvent(e -> {
@@ -295,6 +298,24 @@ public final class Uplink implements AutoCloseable {
         }
     }
 
+    /**
+     * Looks up a name nobody has asked for before, so the answer has to come from the server: the
+     * root's attributes may come from the network client's own cache (sshfs keeps them ~20 s) while
+     * the link is down. ENOENT is the healthy answer.
+     */
+    private static void freshLookup(LowerFs lower) throws ErrnoException {
+        if (lower == null) {
+            return;
+        }
+        try {
+            lower.stat(".cachefs-probe-" + Long.toHexString(System.nanoTime()));
+        } catch (ErrnoException e) {
+            if (e.errno() != Errno.ENOENT) {
+                throw e;
+            }
+        }
+    }
+
     /** What the connectivity asks of the lower. */
     private final class Link implements Connectivity.Link {
         @Override
@@ -305,6 +326,7 @@ public final class Uplink implements AutoCloseable {
                     throw new ErrnoException(Errno.ENODEV, "the lower directory is not the filesystem this cache belongs to");
                 }
                 Libc.lstat(lowerRaw);
+                freshLookup(modal.online());
                 return null;
             });
         }
