@@ -604,8 +604,18 @@ public final class CacheLayer implements AutoCloseable {
      */
     public record State(String state, boolean pinned) {}
 
+    /** Tells which paths are in open conflict (the disconnected layer's). */
+    public void conflicts(java.util.function.Predicate<String> inConflict) {
+        this.inConflict = inConflict;
+    }
+
+    private volatile java.util.function.Predicate<String> inConflict = p -> false;
+
     public State stateOf(String path) throws IndexException {
         writer.flush();
+        if (inConflict.test(path)) {
+            return new State("conflict", index.atPath(path).map(ObjectRecord::pinned).orElse(false));
+        }
         Optional<ObjectRecord> r = index.atPath(path);
         if (r.isEmpty()) {
             return new State("uncached", false);

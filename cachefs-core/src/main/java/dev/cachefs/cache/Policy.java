@@ -16,15 +16,24 @@ import java.util.regex.Pattern;
  *   pin: projects/report/**       always pinned (when the mount starts and each time it comes online)
  *   no-cache: **&#47;*.iso             never cached: read from the lower every time
  *   max-file-size: 2G             larger files are not cached (pins excepted)
+ *   [conflicts]                   from here on, what replay does where a file changed on both sides:
+ *   **&#47;*.o: keep-remote           PATTERN: POLICY, first match wins, default ask
+ *   *.txt: merge
  * </pre>
  *
- * Patterns are relative to the mount's root: {@code *} and {@code ?} stay within a name,
+ * Conflict policies: ask, keep-local, keep-remote, discard-local, keep-both, newest-wins, merge
+ * (the built-in three-way text merge) or the name of a resolver plug-in.
+ *
+ * <p>Patterns are relative to the mount's root: {@code *} and {@code ?} stay within a name,
  * {@code **} spans directories ({@code **&#47;} also matches no directory at all), and a pattern
  * without a slash matches a name at any depth (as in .gitignore). An explicit pin overrides
  * no-cache and the size limit; no-cache wins over a pin pattern.
  */
 public final class Policy {
-    public static final Policy NONE = new Policy(List.of(), List.of(), 0);
+    public static final Policy NONE = new Policy(List.of(), List.of(), 0, List.of());
+
+    /** A {@code [conflicts]} rule: what replay does with a conflict at a path matching {@code glob}. */
+    public record ConflictRule(Glob glob, String action) {}
 
     /** A pattern as written and as matched. */
     public record Glob(String text, Pattern regex) {
@@ -47,11 +56,22 @@ public final class Policy {
     private final List<Glob> pins;
     private final List<Glob> noCache;
     private final long maxFileSize;
+    private final List<ConflictRule> conflictRules;
 
     public Policy(List<Glob> pins, List<Glob> noCache, long maxFileSize) {
+        this(pins, noCache, maxFileSize, List.of());
+    }
+
+    public Policy(List<Glob> pins, List<Glob> noCache, long maxFileSize, List<ConflictRule> conflictRules) {
         this.pins = List.copyOf(pins);
         this.noCache = List.copyOf(noCache);
         this.maxFileSize = maxFileSize;
+        this.conflictRules = List.copyOf(conflictRules);
+    }
+
+    /** The {@code [conflicts]} rules, in order. */
+    public List<ConflictRule> conflictRules() {
+        return conflictRules;
     }
 
     /** Parses a config file; an error names the file and line. */
@@ -64,9 +84,29 @@ public final class Policy {
         List<Glob> pins = new ArrayList<>();
         List<Glob> noCache = new ArrayList<>();
         long max = 0;
+        List<ConflictRule> rules = new ArrayList<>();
+        boolean inConflicts = false;
         for (int i = 0; i < lines.size(); i++) {
             String line = lines.get(i).strip();
             if (line.isEmpty() || line.startsWith("#")) {
+                continue;
+            }
+            if (line.startsWith("[")) {
+                if (!line.equals("[conflicts]")) {
+                    throw new IllegalArgumentException(source + ":" + (i + 1) + ": unknown section " + line + " (only [conflicts])");
+                }
+                inConflicts = true;
+                continue;
+            }
+            if (inConflicts) {
+                int c = line.lastIndexOf(':');
+                String pattern = c < 0 ? "" : line.substring(0, c).strip();
+                String action = c < 0 ? "" : line.substring(c + 1).strip();
+                if (pattern.isEmpty() || action.isEmpty() || action.contains(" ")) {
+                    throw new IllegalArgumentException(source + ":" + (i + 1) + ": expected 'PATTERN: POLICY' in [conflicts], got '"
+                            + line + "'");
+                }
+                rules.add(new ConflictRule(glob(pattern), action));
                 continue;
             }
             int colon = line.indexOf(':');
@@ -92,7 +132,7 @@ public final class Policy {
                         + "' (pin, no-cache, max-file-size)");
             }
         }
-        return new Policy(pins, noCache, max);
+        return new Policy(pins, noCache, max, rules);
     }
 
     private static int firstWildcard(String s) {
@@ -141,7 +181,7 @@ public final class Policy {
     }
 
     public boolean isEmpty() {
-        return pins.isEmpty() && noCache.isEmpty() && maxFileSize == 0;
+        return pins.isEmpty() && noCache.isEmpty() && maxFileSize == 0 && conflictRules.isEmpty();
     }
 
     /** Whether a file at {@code rel} of {@code size} bytes is kept out of the cache. */

@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "cachefs", mixinStandardHelpOptions = true, version = "cachefs 0.1.0",
         description = "A caching filesystem stacked over a (network) directory.",
         subcommands = {MountCommand.class, UmountCommand.class, StatusCommand.class, StatsCommand.class,
-                PinCommands.Pin.class, PinCommands.Unpin.class, PinCommands.Evict.class, PinCommands.Pins.class, PinCommands.Invalidate.class, ModeCommands.Offline.class, ModeCommands.Online.class, ModeCommands.Sync.class, ModeCommands.Conflicts.class, FsckCommand.class, CommandLine.HelpCommand.class})
+                PinCommands.Pin.class, PinCommands.Unpin.class, PinCommands.Evict.class, PinCommands.Pins.class, PinCommands.Invalidate.class, ModeCommands.Offline.class, ModeCommands.Online.class, ModeCommands.Sync.class, ModeCommands.Conflicts.class, ModeCommands.Resolve.class, FsckCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     /** Exit code for wrong arguments or an unusable environment. */
     static final int USAGE = 2;

@@ -1,6 +1,10 @@
 package dev.cachefs.cli;
 
 import java.nio.file.Path;
+import picocli.CommandLine.Option;
+import java.util.List;
+import java.util.ArrayList;
+import dev.cachefs.nativeio.RawPath;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -68,24 +72,104 @@ final class ModeCommands {
     }
 
     @Command(name = "conflicts", mixinStandardHelpOptions = true,
-            description = "List the conflicts replay found in a cachefs mount: kind, path, when.")
+            description = {"List the open conflicts replay found in a cachefs mount: when, kind, path, and where",
+                    "each version is (MOUNT/.cachefs/conflicts/PATH/{local,remote,base,merged}). --all: resolved ones too."},
+            footer = {"", "Example:  cachefs conflicts ~/mnt && cat ~/mnt/.cachefs/conflicts/notes.txt/remote"})
     static final class Conflicts implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "where cachefs is mounted")
         Path mountpoint;
 
+        @Option(names = "--all", description = "resolved conflicts too, with how and where each version went")
+        boolean all;
+
         @Override
         public Integer call() {
-            Map<String, String> a = ControlServer.query(mountpoint.toAbsolutePath().normalize(), "conflicts");
+            Path mp = mountpoint.toAbsolutePath().normalize();
+            Map<String, String> a = ControlServer.query(mp, "conflicts");
             if (a.containsKey("error")) {
                 throw new Main.UserError(Main.FAILED, a.get("error"));
             }
             a.forEach((k, v) -> {
-                if (k.startsWith("conflict ")) {
-                    System.out.println(v);
+                if (!k.startsWith("conflict ")) {
+                    return;
+                }
+                String[] f = v.split("\t", -1);
+                byte[] raw = java.util.HexFormat.of().parseHex(f[2]);
+                String path = RawPath.display(RawPath.fromBytes(raw, 0, raw.length));
+                boolean open = f[3].equals("open");
+                if (open) {
+                    System.out.printf("%s  %s  %s  open: %s%n", f[0], f[1], path, mp.resolve(".cachefs/conflicts").resolve(path));
+                } else if (all) {
+                    System.out.printf("%s  %s  %s  %s: %s%n", f[0], f[1], path, f[4], f[5]);
                 }
             });
-            System.out.println(a.getOrDefault("count", "0") + " conflicts");
+            System.out.println(a.getOrDefault("open", "0") + " open conflicts" + (all ? ", " + a.getOrDefault("count", "0")
+                    + " in all" : ""));
             return 0;
+        }
+    }
+
+    @Command(name = "resolve", mixinStandardHelpOptions = true,
+            description = {"Settle open conflicts: keep the local version (it goes to the lower), the remote one",
+                    "(the local one stays in the cache's conflicts folder), both (the local one goes beside the",
+                    "remote as NAME.conflict-HOST-TIME.EXT) or the merged one (an unclean merge, edited or not)."},
+            footer = {"", "Examples:  cachefs resolve ~/mnt/notes.txt --keep local",
+                    "           cachefs resolve --all ~/mnt --keep both",
+                    "           cachefs resolve --all ~/mnt --pattern '**/*.o' --keep remote"})
+    static final class Resolve implements Callable<Integer> {
+        @Parameters(paramLabel = "PATH", arity = "1..*",
+                description = "files in open conflict in a cachefs mount (with --all: the mount point)")
+        List<Path> paths = new ArrayList<>();
+
+        @Option(names = "--keep", required = true, paramLabel = "local|remote|both|merged", description = "which version wins")
+        String keep;
+
+        @Option(names = "--all", description = "every open conflict of the mount (or those --pattern matches)")
+        boolean all;
+
+        @Option(names = "--pattern", paramLabel = "GLOB", description = "with --all: only paths matching it (as in the config)")
+        String pattern;
+
+        @Override
+        public Integer call() throws java.io.IOException {
+            if (!List.of("local", "remote", "both", "merged").contains(keep)) {
+                throw new Main.UserError(Main.USAGE, "--keep takes local, remote, both or merged, not '" + keep + "'");
+            }
+            if (pattern != null && !all) {
+                throw new Main.UserError(Main.USAGE, "--pattern goes with --all");
+            }
+            int failed = 0;
+            if (all) {
+                for (Path mp : paths) {
+                    Path m = mp.toAbsolutePath().normalize();
+                    Map<String, String> a = ControlServer.ask(m, "resolve-all " + keep + " "
+                            + java.util.HexFormat.of().formatHex(RawPath.bytes(pattern == null ? "" : pattern)));
+                    if (a.containsKey("error")) {
+                        throw new Main.UserError(Main.FAILED, a.get("error"));
+                    }
+                    for (var e : a.entrySet()) {
+                        if (e.getKey().startsWith("resolved ")) {
+                            byte[] raw = java.util.HexFormat.of().parseHex(e.getKey().substring(9));
+                            System.out.println(m.resolve(RawPath.display(RawPath.fromBytes(raw, 0, raw.length))) + ": " + e.getValue());
+                            failed += e.getValue().startsWith("error: ") ? 1 : 0;
+                        }
+                    }
+                    System.out.println(a.getOrDefault("count", "0") + " conflicts resolved in " + m);
+                }
+            } else {
+                for (Path given : paths) {
+                    PinCommands.Target t = PinCommands.resolve(given);
+                    Map<String, String> a = ControlServer.ask(t.mountpoint(), "resolve " + keep + " "
+                            + java.util.HexFormat.of().formatHex(RawPath.bytes(t.rel())));
+                    if (a.containsKey("error")) {
+                        System.err.println("cachefs: " + a.get("error"));
+                        failed++;
+                    } else {
+                        System.out.println(given + ": " + a.get("result"));
+                    }
+                }
+            }
+            return failed == 0 ? 0 : Main.FAILED;
         }
     }
 }

@@ -139,12 +139,33 @@ final class MountCommand implements Callable<Integer> {
 
     private dev.cachefs.cache.Policy policy = dev.cachefs.cache.Policy.NONE;
 
+    /** Resolves the open conflict at {@code rel} and drops what the kernel holds of it. */
+    private static java.util.Map<String, String> resolveOne(Uplink uplink, StackedFs fs, String rel, String keep) {
+        for (String part : rel.split("/")) {
+            if (part.equals("..")) {
+                return java.util.Map.of("error", "path leaves the mount: " + rel);
+            }
+        }
+        try {
+            String detail = uplink.resolve(rel, keep);
+            try {
+                fs.invalidate(rel, false);
+            } catch (dev.cachefs.nativeio.ErrnoException e) {
+                // gone from the lower (kept remote of a file deleted there): nothing to drop
+            }
+            return java.util.Map.of("result", detail);
+        } catch (dev.cachefs.nativeio.ErrnoException | IndexException e) {
+            return java.util.Map.of("error", "cannot resolve " + RawPath.display(rel) + ": " + e.getMessage());
+        }
+    }
+
     private void loadPolicy() {
         if (config == null) {
             return;
         }
         try {
             policy = dev.cachefs.cache.Policy.load(config);
+            Uplink.checkConflictRules(policy.conflictRules());
         } catch (IOException e) {
             throw new Main.UserError(Main.USAGE, "cannot read config " + config + ": " + e.getMessage());
         } catch (IllegalArgumentException e) {
@@ -455,7 +476,8 @@ final class MountCommand implements Callable<Integer> {
         CacheStats stats = new CacheStats();
         Uplink uplink;
         try {
-            uplink = new Uplink(RawPath.fromText(lowerDir.toString()), store, mode, settings.uplink(), mp.toString(),
+            uplink = new Uplink(RawPath.fromText(lowerDir.toString()), store, mode,
+                    settings.uplink().withConflictRules(policy.conflictRules()), mp.toString(),
                     l -> CountingLowerFs.wrap(l, stats.lowerCalls));
         } catch (ErrnoException e) {
             store.close();
@@ -526,13 +548,46 @@ final class MountCommand implements Callable<Integer> {
                 } catch (IndexException e) {
                     return java.util.Map.of("error", e.getMessage());
                 }
+                int open = 0;
                 for (var c : all) {
-                    m.put("conflict " + c.id(), java.time.Instant.ofEpochMilli(c.detectedMs()) + "  " + c.kind() + "  "
-                            + dev.cachefs.nativeio.RawPath.display(c.path()) + "  (" + c.state() + ")");
+                    open += c.open() ? 1 : 0;
+                    m.put("conflict " + c.id(), String.join("\t", java.time.Instant.ofEpochMilli(c.detectedMs()).toString(),
+                            c.kind(), java.util.HexFormat.of().formatHex(RawPath.bytes(c.path())), c.state(),
+                            c.resolution() == null ? "" : c.resolution(), c.detail() == null ? "" : c.detail()));
                 }
                 m.put("count", Integer.toString(all.size()));
+                m.put("open", Integer.toString(open));
                 return m;
             }));
+            handlers.put("resolve", (args, out) -> {
+                // resolve KEEP HEXPATH (one) or resolve-all KEEP HEXGLOB (every open one matching; empty: all)
+                if (args.size() != 2) {
+                    out.send(java.util.Map.of("error", "expected KEEP HEXPATH"));
+                    return;
+                }
+                String rel = RawPath.fromBytes(java.util.HexFormat.of().parseHex(args.get(1)), 0, args.get(1).length() / 2);
+                out.send(resolveOne(uplink, fs, rel, args.get(0)));
+            });
+            handlers.put("resolve-all", (args, out) -> {
+                if (args.size() != 2) {
+                    out.send(java.util.Map.of("error", "expected KEEP HEXGLOB"));
+                    return;
+                }
+                String glob = RawPath.fromBytes(java.util.HexFormat.of().parseHex(args.get(1)), 0, args.get(1).length() / 2);
+                dev.cachefs.cache.Policy.Glob g = glob.isEmpty() ? null : dev.cachefs.cache.Policy.glob(glob);
+                java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
+                int n = 0;
+                for (String path : new java.util.ArrayList<>(uplink.openConflicts().keySet())) {
+                    if (g == null || g.matches(path)) {
+                        java.util.Map<String, String> a = resolveOne(uplink, fs, path, args.get(0));
+                        m.put("resolved " + java.util.HexFormat.of().formatHex(RawPath.bytes(path)),
+                                a.getOrDefault("result", "error: " + a.get("error")));
+                        n++;
+                    }
+                }
+                m.put("count", Integer.toString(n));
+                out.send(m);
+            });
             handlers.put("online", ControlServer.answering(() ->
                     java.util.Map.of("result", uplink.connectivity().goOnline("asked to (cachefs online)", true))));
             handlers.put("stats", ControlServer.answering(() -> {

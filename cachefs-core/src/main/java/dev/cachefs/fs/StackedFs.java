@@ -220,7 +220,7 @@ public final class StackedFs implements FuseFilesystem {
     private Entry entry(long parent, String name, String path, Stat st) throws ErrnoException {
         long id = nodes.remember(parent, name, st);
         observed(id, st);
-        if (cache != null) {
+        if (cache != null && !lower.opensLocally(path, Libc.O_RDONLY)) {
             cache.meta().attrs(path, st);
         }
         return new Entry(id, 0, st, options.entryTimeoutNs(), options.attrTimeoutNs());
@@ -324,7 +324,7 @@ public final class StackedFs implements FuseFilesystem {
         String path = nodes.path(nodeid);
         Stat st = f != null && f.lower() != null ? f.lower().stat() : lower.stat(path);
         observed(nodeid, st);
-        if (cache != null) {
+        if (cache != null && !lower.opensLocally(path, Libc.O_RDONLY)) {
             cache.meta().attrs(path, st);
         }
         return attrs(st);

@@ -26,13 +26,18 @@ public final class ModalLowerFs implements LowerFs {
     /** A view that always uses the real lower (replay, while the mount is still offline). */
     private final boolean onlineOnly;
 
+    /** The open conflicts: their view under .cachefs, and the local versions they show (null: none). */
+    private final ConflictView view;
+
     /** @param online the real lower, or null while it has never been reached */
-    public ModalLowerFs(LowerFs online, Guard guard, Connectivity connectivity, OfflineFs offline) {
-        this(online, guard, connectivity, offline, false);
+    public ModalLowerFs(LowerFs online, Guard guard, Connectivity connectivity, OfflineFs offline, ConflictView view) {
+        this(online, guard, connectivity, offline, false, view);
     }
 
-    private ModalLowerFs(LowerFs online, Guard guard, Connectivity connectivity, OfflineFs offline, boolean onlineOnly) {
+    private ModalLowerFs(LowerFs online, Guard guard, Connectivity connectivity, OfflineFs offline, boolean onlineOnly,
+                         ConflictView view) {
         this.onlineOnly = onlineOnly;
+        this.view = view;
         this.online = online;
         this.guard = guard;
         this.connectivity = connectivity;
@@ -52,7 +57,38 @@ public final class ModalLowerFs implements LowerFs {
 
     /** The real lower under deadlines whatever the mode; its failures are thrown, never answered from the cache. */
     LowerFs guardedOnline() {
-        return new ModalLowerFs(online, guard, connectivity, offline, true);
+        return new ModalLowerFs(online, guard, connectivity, offline, true, null);
+    }
+
+    private static final int PLAIN = 0;
+    private static final int VIEW = 1;
+    private static final int SHADOWED = 2;
+
+    /**
+     * Whether {@code path} is answered by the conflicts view (VIEW), by the local version of an
+     * open conflict (SHADOWED: online only; offline the local version is what the cache serves
+     * anyway), or as usual.
+     */
+    private int special(String path) {
+        if (view == null) {
+            return PLAIN;
+        }
+        if (ConflictView.inView(path)) {
+            return VIEW;
+        }
+        return !connectivity.offline() && view.shadows(path) ? SHADOWED : PLAIN;
+    }
+
+    /** Changes of the view and of files in open conflict are refused. */
+    private void writable(String... paths) throws ErrnoException {
+        for (String p : paths) {
+            switch (special(p)) {
+                case VIEW -> throw new ErrnoException(Errno.EROFS, "the conflicts view is read-only");
+                case SHADOWED -> throw new ErrnoException(Errno.EROFS, "'" + p + "' is in conflict; resolve it first"
+                        + " (cachefs resolve)");
+                default -> { }
+            }
+        }
     }
 
     private boolean useOnline(LowerFs l) throws ErrnoException {
@@ -118,71 +154,108 @@ public final class ModalLowerFs implements LowerFs {
 
     @Override
     public Stat stat(String path) throws ErrnoException {
+        switch (special(path)) {
+            case VIEW -> {
+                return view.stat(path);
+            }
+            case SHADOWED -> {
+                return offline.stat(path);
+            }
+            default -> { }
+        }
         return query("stat", l -> l.stat(path), o -> o.stat(path));
     }
 
     @Override
     public String readlink(String path) throws ErrnoException {
+        switch (special(path)) {
+            case VIEW -> throw new ErrnoException(Errno.EINVAL, path);
+            case SHADOWED -> {
+                return offline.readlink(path);
+            }
+            default -> { }
+        }
         return query("readlink", l -> l.readlink(path), o -> o.readlink(path));
     }
 
     @Override
     public void mkdir(String path, int mode) throws ErrnoException {
+        writable(path);
         change("mkdir", l -> l.mkdir(path, mode), o -> o.mkdir(path, mode));
     }
 
     @Override
     public void mknod(String path, int mode, long dev) throws ErrnoException {
+        writable(path);
         change("mknod", l -> l.mknod(path, mode, dev), o -> o.mknod(path, mode, dev));
     }
 
     @Override
     public void symlink(String target, String path) throws ErrnoException {
+        writable(path);
         change("symlink", l -> l.symlink(target, path), o -> o.symlink(target, path));
     }
 
     @Override
     public void unlink(String path) throws ErrnoException {
+        writable(path);
         change("unlink", l -> l.unlink(path), o -> o.unlink(path));
     }
 
     @Override
     public void rmdir(String path) throws ErrnoException {
+        writable(path);
         change("rmdir", l -> l.rmdir(path), o -> o.rmdir(path));
     }
 
     @Override
     public void rename(String from, String to, int flags) throws ErrnoException {
+        writable(from, to);
         change("rename", l -> l.rename(from, to, flags), o -> o.rename(from, to, flags));
     }
 
     @Override
     public void link(String existing, String newPath) throws ErrnoException {
+        writable(existing, newPath);
         change("link", l -> l.link(existing, newPath), o -> o.link(existing, newPath));
     }
 
     @Override
     public void chmod(String path, int mode) throws ErrnoException {
+        writable(path);
         change("chmod", l -> l.chmod(path, mode), o -> o.chmod(path, mode));
     }
 
     @Override
     public void chown(String path, int uid, int gid) throws ErrnoException {
+        writable(path);
         change("chown", l -> l.chown(path, uid, gid), o -> o.chown(path, uid, gid));
     }
 
     @Override
     public void utimens(String path, long as, long an, long ms, long mn) throws ErrnoException {
+        writable(path);
         change("utimens", l -> l.utimens(path, as, an, ms, mn), o -> o.utimens(path, as, an, ms, mn));
     }
 
     @Override
     public void truncate(String path, long size) throws ErrnoException {
+        writable(path);
         change("truncate", l -> l.truncate(path, size), o -> o.truncate(path, size));
     }
 
     @Override
     public void access(String path, int mask) throws ErrnoException {
+        switch (special(path)) {
+            case VIEW, SHADOWED -> {
+                stat(path);
+                if ((mask & 2) != 0) { // W_OK
+                    throw new ErrnoException(Errno.EROFS, path);
+                }
+                return;
+            }
+            default -> { }
+        }
         query("access", l -> {
             l.access(path, mask);
             return null;
@@ -200,6 +273,18 @@ public final class ModalLowerFs implements LowerFs {
     @Override
     public LowerFile open(String path, int flags, int mode) throws ErrnoException {
         boolean changes = (flags & (Libc.O_ACCMODE | Libc.O_CREAT | Libc.O_TRUNC)) != Libc.O_RDONLY;
+        switch (special(path)) {
+            case VIEW -> {
+                return view.open(path, flags);
+            }
+            case SHADOWED -> {
+                if (changes) {
+                    writable(path);
+                }
+                return offline.open(path, flags, mode);
+            }
+            default -> { }
+        }
         LowerFs l = online;
         if (useOnline(l)) {
             try {
@@ -224,6 +309,9 @@ public final class ModalLowerFs implements LowerFs {
 
     @Override
     public LowerDir openDir(String path) throws ErrnoException {
+        if (special(path) == VIEW) {
+            return view.openDir(path);
+        }
         return query("opendir", l -> new GuardedDir(l.openDir(path)), o -> o.openDir(path));
     }
 
@@ -249,16 +337,33 @@ public final class ModalLowerFs implements LowerFs {
 
     @Override
     public int getxattr(String path, String name, MemorySegment dst) throws ErrnoException {
+        switch (special(path)) {
+            case VIEW -> throw new ErrnoException(Errno.ENODATA, name);
+            case SHADOWED -> {
+                return offline.getxattr(path, name, dst);
+            }
+            default -> { }
+        }
         return queryInto("getxattr", dst, (l, b) -> l.getxattr(path, name, b), o -> o.getxattr(path, name, dst));
     }
 
     @Override
     public int listxattr(String path, MemorySegment dst) throws ErrnoException {
+        switch (special(path)) {
+            case VIEW -> {
+                return 0;
+            }
+            case SHADOWED -> {
+                return offline.listxattr(path, dst);
+            }
+            default -> { }
+        }
         return queryInto("listxattr", dst, (l, b) -> l.listxattr(path, b), o -> o.listxattr(path, dst));
     }
 
     @Override
     public void setxattr(String path, String name, MemorySegment value, int flags) throws ErrnoException {
+        writable(path);
         LowerFs l = online;
         if (useOnline(l)) {
             guard.drain("setxattr", value, b -> {
@@ -272,11 +377,15 @@ public final class ModalLowerFs implements LowerFs {
 
     @Override
     public void removexattr(String path, String name) throws ErrnoException {
+        writable(path);
         change("removexattr", l -> l.removexattr(path, name), o -> o.removexattr(path, name));
     }
 
     @Override
     public boolean opensLocally(String path, int flags) {
+        if (special(path) != PLAIN) {
+            return true; // the view's files and the local versions of open conflicts are never cached
+        }
         if (!connectivity.offline()) {
             return false;
         }

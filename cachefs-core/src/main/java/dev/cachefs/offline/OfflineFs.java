@@ -267,7 +267,7 @@ public final class OfflineFs implements LowerFs {
     }
 
     /** A listing from the index, handed out in one batch. */
-    private static final class ListedDir implements LowerDir {
+    static final class ListedDir implements LowerDir {
         private final List<DirEntry> entries;
         private int next;
 

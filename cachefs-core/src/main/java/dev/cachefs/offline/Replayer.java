@@ -1,7 +1,10 @@
 package dev.cachefs.offline;
 
 import dev.cachefs.index.CacheIndex;
+import dev.cachefs.cache.CacheLayer;
+import dev.cachefs.cache.Policy;
 import dev.cachefs.index.CacheStore;
+import dev.cachefs.index.FileId;
 import dev.cachefs.index.Fingerprint;
 import dev.cachefs.index.IdentityMode;
 import dev.cachefs.index.IndexException;
@@ -23,6 +26,7 @@ import java.nio.file.StandardOpenOption;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.slf4j.Logger;
@@ -30,16 +34,19 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Replays the journal of offline changes on the lower, oldest first, each entry marked done once
- * it is on the lower, so a replay cut short (a crash, a second outage) goes on where it stopped.
+ * it is on the lower, so a replay cut short (a crash, a second outage) goes on where it stopped;
+ * a step that reached the lower but was not marked done is recognised when it is met again (the
+ * lower already has exactly the local content; a keep-both copy has a name fixed by the entry's
+ * time), so nothing is applied twice.
  *
  * <p>Before a change is applied, the lower's object is compared with the entry's base. Where the
- * lower changed too, nothing is overwritten: the local version goes next to the remote one as
- * {@code name.conflict-HOST-TIMESTAMP.ext} (keep both), and the conflict is recorded and
- * announced. Kinds: both-created, both-updated, updated-locally-deleted-remotely,
- * deleted-locally-updated-remotely (the remote version stays), renamed-locally-deleted-remotely,
- * rename-onto-existing, removed-locally-changed-remotely (the directory stays). This is the first
- * increment of resync: every offline change ends on the lower or in a stash beside it; the other
- * policies, rules, merges and the conflicts view are the resync issue's.
+ * lower changed too, the mount's conflict rules decide ({@code [conflicts]} in the config, first
+ * matching pattern, default {@code ask}): keep-local, keep-remote (discard-local), keep-both
+ * ({@code name.conflict-HOST-TIMESTAMP.ext} beside the lower's), newest-wins, ask (left open: the
+ * mount shows the local version, every version readable under {@code .cachefs/conflicts/}),
+ * merge (the built-in three-way text merge) or a {@link ConflictResolver} plug-in by name. The
+ * versions a conflict involved are kept in the cache ({@code conflicts/SEQ/}: remote, base, local
+ * when it did not reach the lower, merged), so whatever a rule chose, nothing is lost.
  *
  * <p>Data goes up whole from the local copy (its final content), written to a temporary name
  * and renamed over the target, so a reader never sees half of it.
@@ -47,23 +54,44 @@ import org.slf4j.LoggerFactory;
 final class Replayer {
     private static final Logger log = LoggerFactory.getLogger(Replayer.class);
     private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss");
+    static final List<String> ACTIONS = List.of("ask", "keep-local", "keep-remote", "discard-local", "keep-both",
+            "newest-wins");
 
     /** What one replay did. */
-    record Outcome(int applied, int conflicts) {}
+    record Outcome(int applied, int conflicts, int open) {}
 
     private final CacheStore store;
     private final CacheIndex index;
     private final OfflineFs offline;
     private final IdentityMode mode;
     private final Connectivity connectivity;
+    private final ConflictView view;
+    private final List<Policy.ConflictRule> rules;
+    private final Map<String, ConflictResolver> resolvers;
     private final String host;
+    /** Progress of the replay running now (0 of 0 when none). */
+    private volatile int progressDone;
+    private volatile int progressTotal;
+    /** The conflict the entry being applied met, recorded with the entry's completion. */
+    private Pending pending;
+    /** The journal entry being applied (names its upload files); 0 for a user's resolve. */
+    private long currentSeq;
+    /** Objects whose open conflict holds their later entries (they stay local until resolved). */
+    private final Set<Long> held = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
-    Replayer(CacheStore store, OfflineFs offline, IdentityMode mode, Connectivity connectivity) {
+    private record Pending(Long objId, String path, String kind, String resolution, String detail) {}
+
+    Replayer(CacheStore store, OfflineFs offline, IdentityMode mode, Connectivity connectivity, ConflictView view,
+             List<Policy.ConflictRule> rules) {
         this.store = store;
         this.index = store.index();
         this.offline = offline;
         this.mode = mode;
         this.connectivity = connectivity;
+        this.view = view;
+        this.rules = List.copyOf(rules);
+        this.resolvers = resolvers();
+        Uplink.checkConflictRules(this.rules);
         String h;
         try {
             h = java.net.InetAddress.getLocalHost().getHostName();
@@ -73,26 +101,87 @@ final class Replayer {
         this.host = h.replaceAll("[^A-Za-z0-9_.-]", "_");
     }
 
+    /** The built-in merge and every plug-in on the class path, by name. */
+    static Map<String, ConflictResolver> resolvers() {
+        Map<String, ConflictResolver> m = new java.util.TreeMap<>();
+        m.put("merge", new TextMerge());
+        for (ConflictResolver r : java.util.ServiceLoader.load(ConflictResolver.class)) {
+            m.putIfAbsent(r.name(), r);
+        }
+        return m;
+    }
+
+    /** "DONE of TOTAL" while a replay runs, else null. */
+    String progress() {
+        int t = progressTotal;
+        return t == 0 ? null : progressDone + " of " + t;
+    }
+
+    /** The policy for a conflict at {@code path}: the first matching rule's, else ask. */
+    String actionFor(String path) {
+        for (Policy.ConflictRule r : rules) {
+            if (r.glob().matches(path)) {
+                return r.action();
+            }
+        }
+        return "ask";
+    }
+
     /** Replays what the journal holds now. Throws (resumable) when the lower fails. */
     Outcome replay(LowerFs lower) throws ErrnoException, IndexException {
         int applied = 0;
         int conflicts = 0;
-        for (CacheIndex.JournalEntry e : index.journal()) {
-            touched.add(parentOf(e.path()));
-            if (e.path2() != null) {
-                touched.add(parentOf(e.path2()));
+        int opened = 0;
+        List<CacheIndex.JournalEntry> entries = index.journal();
+        held.clear();
+        for (CacheIndex.Conflict c : view.open().values()) {
+            if (c.objId() != null) {
+                held.add(c.objId());
             }
-            boolean conflict = apply(lower, e);
-            index.journalDone(e.seq());
-            applied++;
-            if (conflict) {
-                conflicts++;
+        }
+        progressTotal = entries.size();
+        progressDone = 0;
+        long lastLog = System.nanoTime();
+        try {
+            for (CacheIndex.JournalEntry e : entries) {
+                touched.add(parentOf(e.path()));
+                if (e.path2() != null) {
+                    touched.add(parentOf(e.path2()));
+                }
+                pending = null;
+                currentSeq = e.seq();
+                boolean conflict = e.objId() != null && held.contains(e.objId()) ? false : apply(lower, e);
+                Pending p = pending;
+                index.transaction(() -> {
+                    if (p != null) {
+                        index.addConflict(p.objId(), p.path(), p.kind(), p.resolution(), p.detail());
+                    }
+                    index.journalDone(e.seq());
+                });
+                if (p != null) {
+                    announce(p);
+                    if (p.resolution() == null) {
+                        opened++;
+                    }
+                }
+                applied++;
+                progressDone = applied;
+                if (conflict) {
+                    conflicts++;
+                }
+                if (System.nanoTime() - lastLog > 5_000_000_000L) {
+                    log.info("replay: {} of {} offline changes done", applied, entries.size());
+                    lastLog = System.nanoTime();
+                }
             }
+        } finally {
+            progressTotal = 0;
+            view.refresh();
         }
         if (applied > 0) {
-            log.info("replayed {} offline changes ({} conflicts)", applied, conflicts);
+            log.info("replayed {} offline changes ({} conflicts, {} left open)", applied, conflicts, opened);
         }
-        return new Outcome(applied, conflicts);
+        return new Outcome(applied, conflicts, opened);
     }
 
     /** Directories the entries replayed since the last {@link #retire} touched. */
@@ -135,27 +224,211 @@ final class Replayer {
         return b.fileType() == now.fileType() && Fingerprint.of(b).sameVersion(Fingerprint.of(now), mode);
     }
 
-    /** A free name beside {@code path} for the local version: name.conflict-HOST-TIMESTAMP.ext. */
-    private String conflictName(LowerFs lower, String path) throws ErrnoException {
+    /**
+     * A name beside {@code path} for the local version, fixed by the time of the local change
+     * (so a replay that resumes finds the copy it made): name.conflict-HOST-TIMESTAMP.ext, with
+     * -1, -2... where taken by something else.
+     */
+    private String conflictName(LowerFs lower, String path, long timeMs, Path local) throws ErrnoException {
         int slash = path.lastIndexOf('/');
         String dir = slash < 0 ? "" : path.substring(0, slash + 1);
         String name = path.substring(slash + 1);
         int dot = name.lastIndexOf('.');
         String stem = dot > 0 ? name.substring(0, dot) : name;
         String ext = dot > 0 ? name.substring(dot) : "";
-        String base = dir + stem + ".conflict-" + host + "-" + LocalDateTime.now().format(STAMP);
+        String when = LocalDateTime.ofInstant(java.time.Instant.ofEpochMilli(timeMs), java.time.ZoneId.systemDefault())
+                .format(STAMP);
+        String base = dir + stem + ".conflict-" + host + "-" + when;
         for (int i = 0; ; i++) {
             String candidate = base + (i == 0 ? "" : "-" + i) + ext;
-            if (lstat(lower, candidate) == null) {
+            Stat there = lstat(lower, candidate);
+            if (there == null || (local != null && there.isRegular() && sameContent(lower, candidate, there, local))) {
                 return candidate;
             }
         }
     }
 
-    private void conflict(Long objId, String path, String kind, String detail) throws IndexException {
-        index.addConflict(objId, path, kind);
-        log.warn("conflict ({}) at {}: {}", kind, path, detail);
-        connectivity.report("conflict", kind + " at " + path + ": " + detail);
+    /** Whether the lower's file at {@code path} holds exactly what {@code local} holds. */
+    private static boolean sameContent(LowerFs lower, String path, Stat now, Path local) throws ErrnoException {
+        try {
+            if (local == null || !now.isRegular() || Files.size(local) != now.size()) {
+                return false;
+            }
+        } catch (IOException e) {
+            return false;
+        }
+        LowerFile f = lower.open(path, Libc.O_RDONLY, 0);
+        try (FileChannel in = FileChannel.open(local, StandardOpenOption.READ); Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(1 << 20);
+            java.nio.ByteBuffer mine = java.nio.ByteBuffer.allocate(1 << 20);
+            long off = 0;
+            while (true) {
+                int n = f.read(off, buf);
+                mine.clear();
+                int m = 0;
+                while (m < Math.max(n, 0) && mine.hasRemaining()) {
+                    int r = in.read(mine, off + m);
+                    if (r <= 0) {
+                        break;
+                    }
+                    m += r;
+                }
+                if (n <= 0) {
+                    return m == 0;
+                }
+                if (m != n || !java.util.Arrays.equals(buf.asSlice(0, n).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), 0, n,
+                        mine.array(), 0, n)) {
+                    return false;
+                }
+                off += n;
+            }
+        } catch (IOException e) {
+            return false;
+        } finally {
+            f.close();
+        }
+    }
+
+    /** Copies the lower's file at {@code path} into {@code dst} (a cache file). */
+    private static void fetch(LowerFs lower, String path, Path dst) throws ErrnoException {
+        LowerFile f = lower.open(path, Libc.O_RDONLY, 0);
+        try (FileChannel out = FileChannel.open(dst, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING); Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(1 << 20);
+            long off = 0;
+            while (true) {
+                int n = f.read(off, buf);
+                if (n <= 0) {
+                    break;
+                }
+                java.nio.ByteBuffer bb = buf.asSlice(0, n).asByteBuffer();
+                while (bb.hasRemaining()) {
+                    out.write(bb, off + bb.position());
+                }
+                off += n;
+            }
+            out.force(true);
+        } catch (IOException e) {
+            throw new ErrnoException(Errno.EIO, "cannot keep the lower's version of " + path + " in the cache: " + e.getMessage());
+        } finally {
+            f.close();
+        }
+    }
+
+    private static void copy(Path from, Path to) throws ErrnoException {
+        try {
+            Files.copy(from, to, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            try (FileChannel c = FileChannel.open(to, StandardOpenOption.WRITE)) {
+                c.force(true);
+            }
+        } catch (IOException e) {
+            throw new ErrnoException(Errno.EIO, "cannot keep " + from + " as " + to + ": " + e.getMessage());
+        }
+    }
+
+    private Path variantsDir(long seq) throws ErrnoException {
+        Path d = view.variants(seq);
+        try {
+            Files.createDirectories(d);
+        } catch (IOException e) {
+            throw new ErrnoException(Errno.EIO, "cannot make " + d + ": " + e.getMessage());
+        }
+        return d;
+    }
+
+    private Path baseCopy(long objId) {
+        Path b = store.directory().resolve("base").resolve(Long.toString(objId));
+        return Files.isRegularFile(b) ? b : null;
+    }
+
+    private static byte[] readSmall(Path p) {
+        try {
+            return p != null && Files.size(p) <= ConflictResolver.MAX_BYTES ? Files.readAllBytes(p) : null;
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    private void conflict(Long objId, String path, String kind, String resolution, String detail) {
+        pending = new Pending(objId, path, kind, resolution, detail);
+    }
+
+    private void announce(Pending p) {
+        String how = p.resolution() == null ? "open: resolve with cachefs resolve" : p.resolution();
+        log.warn("conflict ({}) at {}: {} ({})", p.kind(), p.path(), how, p.detail());
+        connectivity.report("conflict", p.kind() + " at " + p.path() + ": " + how + "; " + p.detail());
+    }
+
+    /**
+     * The lower changed (or removed) a file that was changed offline: the rules decide. Returns
+     * true (a conflict), or false when the lower already has exactly the local version.
+     */
+    private boolean dataConflict(LowerFs lower, CacheIndex.JournalEntry e, String path, String kind, Stat remote, int fileMode)
+            throws ErrnoException, IndexException {
+        long obj = e.objId();
+        Path local = offline.localCopy(obj);
+        if (remote != null && sameContent(lower, path, remote, local)) {
+            return false; // applied before a crash or an outage, or both made the same change
+        }
+        String action = actionFor(path);
+        Path dir = variantsDir(e.seq());
+        if (remote != null && remote.isRegular()) {
+            fetch(lower, path, dir.resolve("remote"));
+        }
+        Path base = baseCopy(obj);
+        if (base != null) {
+            copy(base, dir.resolve("base"));
+        }
+        String kept = "variants=" + e.seq();
+        String how = action;
+        ConflictResolver resolver = resolvers.get(action);
+        if (resolver != null) {
+            how = "ask";
+            byte[] r = remote != null ? readSmall(dir.resolve("remote")) : null;
+            byte[] l = readSmall(local);
+            if (r != null && l != null) {
+                ConflictResolver.Merge m = resolver.merge(path, readSmall(base), l, r);
+                if (m != null) {
+                    try {
+                        Files.write(dir.resolve("merged"), m.content());
+                    } catch (IOException ex) {
+                        throw new ErrnoException(Errno.EIO, "cannot keep the merge of " + path + ": " + ex.getMessage());
+                    }
+                    if (m.clean()) {
+                        copy(local, dir.resolve("local"));
+                        upload(lower, dir.resolve("merged"), path, fileMode);
+                        conflict(obj, path, kind, "merged by " + resolver.name(), kept + "; the merge is on the lower");
+                        return true;
+                    }
+                }
+            }
+        }
+        if (how.equals("newest-wins")) {
+            long localMtime = index.stat(obj).map(Stat::mtimeNsTotal).orElse(e.timeMs() * 1_000_000L);
+            how = remote == null || localMtime >= remote.mtimeNsTotal() ? "keep-local" : "keep-remote";
+            kept = kept + "; newest-wins chose " + how.substring(5);
+        }
+        switch (how) {
+            case "keep-local" -> {
+                upload(lower, local, path, fileMode);
+                conflict(obj, path, kind, "keep-local", kept + "; the lower's version before is kept in the cache");
+            }
+            case "keep-remote", "discard-local" -> {
+                copy(local, dir.resolve("local"));
+                conflict(obj, path, kind, how, kept + "; the local version is kept in the cache at " + dir.resolve("local"));
+            }
+            case "keep-both" -> {
+                String target = conflictName(lower, path, e.timeMs(), local);
+                upload(lower, local, target, fileMode);
+                redirect(obj, target);
+                conflict(obj, path, kind, "keep-both", kept + "; the local version is " + target);
+            }
+            default -> { // ask
+                held.add(obj);
+                conflict(obj, path, kind, null, kept + "; the mount shows the local version until resolved");
+            }
+        }
+        return true;
     }
 
     /** Applies one entry; whether it was a conflict. */
@@ -163,13 +436,23 @@ final class Replayer {
         Map<String, String> a = OfflineFs.parseArgs(e.args());
         String path = redirected(e.objId(), e.path());
         switch (e.op()) {
+            case "create", "mkdir", "symlink" -> parentsBack(lower, e, path);
+            case "rename", "link" -> parentsBack(lower, e, e.path2());
+            default -> { }
+        }
+        switch (e.op()) {
             case "create" -> {
                 Stat now = lstat(lower, path);
-                String target = now == null ? path : conflictName(lower, path);
-                upload(lower, e.objId(), target, Integer.parseInt(a.getOrDefault("mode", "644"), 8), true);
-                if (now != null) {
+                int m = Integer.parseInt(a.getOrDefault("mode", "644"), 8);
+                if (now == null) {
+                    upload(lower, offline.localCopy(e.objId()), path, m);
+                } else if (now.isRegular() && offline.localCopy(e.objId()) != null) {
+                    return dataConflict(lower, e, path, "both-created", now, m);
+                } else {
+                    String target = conflictName(lower, path, e.timeMs(), offline.localCopy(e.objId()));
+                    upload(lower, offline.localCopy(e.objId()), target, m);
                     redirect(e.objId(), target);
-                    conflict(e.objId(), path, "both-created", "the lower made it too; the local one is " + target);
+                    conflict(e.objId(), path, "both-created", "keep-both", "the lower has another kind of file there; the local one is " + target);
                     return true;
                 }
             }
@@ -178,10 +461,10 @@ final class Replayer {
                 if (now == null) {
                     lower.mkdir(path, Integer.parseInt(a.getOrDefault("mode", "755"), 8));
                 } else if (!now.isDirectory()) {
-                    String target = conflictName(lower, path);
+                    String target = conflictName(lower, path, e.timeMs(), null);
                     lower.mkdir(target, Integer.parseInt(a.getOrDefault("mode", "755"), 8));
                     redirect(e.objId(), target);
-                    conflict(e.objId(), path, "both-created", "the lower has a file there; the directory is " + target);
+                    conflict(e.objId(), path, "both-created", "keep-both", "the lower has a file there; the directory is " + target);
                     return true;
                 } // both made the directory: one directory, with what each put in it
             }
@@ -191,10 +474,12 @@ final class Replayer {
                 if (now == null) {
                     lower.symlink(target, path);
                 } else if (!(now.isSymlink() && lower.readlink(path).equals(target))) {
-                    String other = conflictName(lower, path);
-                    lower.symlink(target, other);
+                    String other = symlinkConflictName(lower, path, e.timeMs(), target);
+                    if (lstat(lower, other) == null) {
+                        lower.symlink(target, other);
+                    }
                     redirect(e.objId(), other);
-                    conflict(e.objId(), path, "both-created", "the lower has another " + path + "; the symlink is " + other);
+                    conflict(e.objId(), path, "both-created", "keep-both", "the lower has another " + path + "; the symlink is " + other);
                     return true;
                 }
             }
@@ -207,19 +492,14 @@ final class Replayer {
                     return false; // made offline: its create sends the data
                 }
                 Stat now = lstat(lower, path);
+                int m = index.stat(e.objId()).map(st -> st.mode() & 07777).orElse(0644);
                 if (now == null) {
-                    upload(lower, e.objId(), path, 0644, false);
-                    conflict(e.objId(), path, "updated-locally-deleted-remotely", "the local version is back at " + path);
-                    return true;
+                    return dataConflict(lower, e, path, "updated-locally-deleted-remotely", null, m);
                 }
                 if (sameAsBase(now, e.base())) {
-                    upload(lower, e.objId(), path, now.mode() & 07777, false);
+                    upload(lower, offline.localCopy(e.objId()), path, now.mode() & 07777);
                 } else {
-                    String target = conflictName(lower, path);
-                    upload(lower, e.objId(), target, now.mode() & 07777, true);
-                    redirect(e.objId(), target);
-                    conflict(e.objId(), path, "both-updated", "the lower's version stays; the local one is " + target);
-                    return true;
+                    return dataConflict(lower, e, path, "both-updated", now, now.mode() & 07777);
                 }
             }
             case "truncate" -> {
@@ -235,8 +515,7 @@ final class Replayer {
                 if (ours || sameAsBase(now, e.base()) || e.base() == null) {
                     lower.unlink(path);
                 } else {
-                    conflict(e.objId(), path, "deleted-locally-updated-remotely", "the lower's newer version stays");
-                    return true;
+                    return deletedLocallyUpdatedRemotely(lower, e, path, now);
                 }
             }
             case "rmdir" -> {
@@ -249,7 +528,7 @@ final class Replayer {
                     if (ex.errno() != Errno.ENOTEMPTY && ex.errno() != Errno.EEXIST) {
                         throw ex;
                     }
-                    conflict(e.objId(), path, "removed-locally-changed-remotely", "the lower has new entries in it; it stays");
+                    conflict(e.objId(), path, "removed-locally-changed-remotely", "keep-remote", "the lower has new entries in it; it stays");
                     return true;
                 }
             }
@@ -257,20 +536,25 @@ final class Replayer {
                 String to = e.path2();
                 Stat now = lstat(lower, path);
                 if (now == null) {
-                    if (offline.localCopy(e.objId()) != null) {
-                        upload(lower, e.objId(), to, 0644, true);
+                    Stat there = lstat(lower, to);
+                    Path local = e.objId() == null ? null : offline.localCopy(e.objId());
+                    if (there != null && sameContent(lower, to, there, local)) {
+                        return false; // renamed before a crash or an outage
+                    }
+                    if (local != null) {
+                        upload(lower, local, there == null ? to : conflictName(lower, to, e.timeMs(), local), 0644);
                     }
                     redirect(e.objId(), to);
-                    conflict(e.objId(), path, "renamed-locally-deleted-remotely", "what the cache has of it is at " + to);
+                    conflict(e.objId(), path, "renamed-locally-deleted-remotely", "keep-local", "what the cache has of it is at " + to);
                     return true;
                 }
-                String target = lstat(lower, to) == null ? to : conflictName(lower, to);
+                String target = lstat(lower, to) == null ? to : conflictName(lower, to, e.timeMs(), null);
                 lower.rename(path, target, 0);
                 if (e.objId() != null) {
                     redirect(e.objId(), target); // where it is now, for its later entries
                 }
                 if (!target.equals(to)) {
-                    conflict(e.objId(), to, "rename-onto-existing", "the lower made " + to + " meanwhile; this is " + target);
+                    conflict(e.objId(), to, "rename-onto-existing", "keep-both", "the lower made " + to + " meanwhile; this is " + target);
                     return true;
                 }
             }
@@ -279,22 +563,30 @@ final class Replayer {
                 Stat now = lstat(lower, path);
                 long linked = Long.parseLong(a.getOrDefault("new-obj", "-1"));
                 if (now == null) {
-                    upload(lower, linked, to, 0644, true);
-                    conflict(e.objId(), to, "linked-locally-deleted-remotely", "the lower lost " + path + "; its copy is " + to);
+                    Stat there = lstat(lower, to);
+                    if (there != null && sameContent(lower, to, there, offline.localCopy(linked))) {
+                        return false;
+                    }
+                    upload(lower, offline.localCopy(linked), to, 0644);
+                    conflict(e.objId(), to, "linked-locally-deleted-remotely", "keep-local", "the lower lost " + path + "; its copy is " + to);
                     return true;
                 }
-                String target = lstat(lower, to) == null ? to : conflictName(lower, to);
+                Stat there = lstat(lower, to);
+                if (there != null && there.ino() == now.ino() && there.dev() == now.dev()) {
+                    return false; // linked before a crash or an outage
+                }
+                String target = there == null ? to : conflictName(lower, to, e.timeMs(), null);
                 try {
                     lower.link(path, target);
                 } catch (Guard.Unreachable u) {
                     throw u;
                 } catch (ErrnoException ex) {
-                    upload(lower, linked, target, now.mode() & 07777, true); // no hard links there: a copy
+                    upload(lower, offline.localCopy(linked), target, now.mode() & 07777); // no hard links there: a copy
                     log.warn("replay: the lower cannot hard link {} ({}); {} is a copy", path, ex.getMessage(), target);
                 }
                 redirect(linked, target);
                 if (!target.equals(to)) {
-                    conflict(linked, to, "both-created", "the lower made " + to + " too; the link is " + target);
+                    conflict(linked, to, "both-created", "keep-both", "the lower made " + to + " too; the link is " + target);
                     return true;
                 }
             }
@@ -346,17 +638,26 @@ final class Replayer {
     }
 
     /**
-     * Sends an object's local copy to {@code target} on the lower: written under a temporary name
-     * beside it and renamed over it (or, with {@code fresh}, made anew).
+     * Sends {@code src} (a local copy, a merge; null: an empty file) to {@code target} on the
+     * lower: written under a temporary name beside it, synced, and renamed over it.
      */
-    private void upload(LowerFs lower, Long objId, String target, int mode, boolean fresh) throws ErrnoException, IndexException {
-        Path local = objId == null ? null : offline.localCopy(objId);
+    private void upload(LowerFs lower, Path src, String target, int mode) throws ErrnoException {
         int slash = target.lastIndexOf('/');
-        String tmp = (slash < 0 ? "" : target.substring(0, slash + 1)) + ".cachefs-upload-" + System.nanoTime();
+        // Named by the journal entry: a replay that resumes replaces what a cut-short one left.
+        String name = target.substring(slash + 1);
+        String tmp = (slash < 0 ? "" : target.substring(0, slash + 1)) + ".cachefs-upload-" + currentSeq + "-"
+                + (name.length() > 180 ? name.substring(0, 180) : name);
+        try {
+            lower.unlink(tmp);
+        } catch (Guard.Unreachable u) {
+            throw u;
+        } catch (ErrnoException ignored) {
+            // none left behind: the usual case
+        }
         LowerFile f = lower.open(tmp, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL, mode);
         try {
-            if (local != null) {
-                try (FileChannel in = FileChannel.open(local, StandardOpenOption.READ); Arena arena = Arena.ofConfined()) {
+            if (src != null) {
+                try (FileChannel in = FileChannel.open(src, StandardOpenOption.READ); Arena arena = Arena.ofConfined()) {
                     MemorySegment buf = arena.allocate(1 << 20);
                     long off = 0;
                     java.nio.ByteBuffer bb = buf.asByteBuffer();
@@ -373,7 +674,7 @@ final class Replayer {
                         off += n;
                     }
                 } catch (IOException ex) {
-                    throw new ErrnoException(Errno.EIO, "cannot read the local copy " + local + ": " + ex.getMessage());
+                    throw new ErrnoException(Errno.EIO, "cannot read " + src + ": " + ex.getMessage());
                 }
             }
             f.fsync(false);
@@ -387,17 +688,186 @@ final class Replayer {
             throw ex;
         }
         f.close();
-        lower.rename(tmp, target, 0); // the target was checked free (fresh) or is being replaced
+        lower.rename(tmp, target, 0);
+    }
+
+    /** Like {@link #conflictName} for a symlink: the name already holding this symlink is reused. */
+    private String symlinkConflictName(LowerFs lower, String path, long timeMs, String target) throws ErrnoException {
+        String first = conflictName(lower, path, timeMs, null);
+        String plain = first.replaceFirst("-1$", "");
+        for (String candidate : List.of(plain, first)) {
+            Stat there = lstat(lower, candidate);
+            if (there != null && there.isSymlink() && lower.readlink(candidate).equals(target)) {
+                return candidate;
+            }
+        }
+        return first;
     }
 
     /**
-     * After a replay that left the journal empty: the local and base copies are retired, objects
-     * made offline are forgotten (the lower's identity is found at their next lookup), changed
-     * objects' cached data is dropped (it is the old version), and listings of the directories the
-     * journal touched are no longer trusted.
+     * Makes the directories above {@code path} that the lower removed while the mount was
+     * offline, so what was made in them offline can land; a conflict says so.
      */
-    void retire() throws IndexException {
+    private void parentsBack(LowerFs lower, CacheIndex.JournalEntry e, String path) throws ErrnoException {
+        String parent = parentOf(path);
+        if (parent.isEmpty() || lstat(lower, parent) != null) {
+            return;
+        }
+        List<String> missing = new java.util.ArrayList<>();
+        for (String d = parent; !d.isEmpty() && lstat(lower, d) == null; d = parentOf(d)) {
+            missing.add(0, d);
+        }
+        for (String d : missing) {
+            lower.mkdir(d, 0755);
+        }
+        conflict(e.objId(), path, "created-in-directory-removed-remotely", "keep-local",
+                "the lower removed " + missing.getFirst() + "; it is made again for what was made in it offline");
+    }
+
+    /** A file deleted offline that the lower changed meanwhile. */
+    private boolean deletedLocallyUpdatedRemotely(LowerFs lower, CacheIndex.JournalEntry e, String path, Stat now)
+            throws ErrnoException, IndexException {
+        String kind = "deleted-locally-updated-remotely";
+        String how = actionFor(path);
+        Path dir = variantsDir(e.seq());
+        if (now.isRegular()) {
+            fetch(lower, path, dir.resolve("remote"));
+        }
+        Path base = e.objId() == null ? null : baseCopy(e.objId());
+        if (base != null) {
+            copy(base, dir.resolve("base"));
+        }
+        String kept = "variants=" + e.seq();
+        if (how.equals("newest-wins")) {
+            how = e.timeMs() * 1_000_000L >= now.mtimeNsTotal() ? "keep-local" : "keep-remote";
+            kept = kept + "; newest-wins chose " + how.substring(5);
+        }
+        switch (how) {
+            case "keep-local" -> {
+                lower.unlink(path);
+                conflict(e.objId(), path, kind, "keep-local", kept + "; deleted; the lower's version is kept in the cache");
+            }
+            case "ask" -> conflict(e.objId(), path, kind, null, kept + "; the lower's version stays until resolved");
+            default -> conflict(e.objId(), path, kind, "keep-remote", kept + "; the lower's newer version stays");
+        }
+        return true;
+    }
+
+    /**
+     * Settles an open conflict as the user says: {@code local}, {@code remote}, {@code both} or
+     * {@code merged}. Returns where each version went.
+     */
+    String resolve(LowerFs lower, CacheIndex.Conflict c, String keep) throws ErrnoException, IndexException {
+        if (!c.open()) {
+            throw new ErrnoException(Errno.EINVAL, "conflict " + c.id() + " at " + c.path() + " is resolved already");
+        }
+        currentSeq = 0;
+        Path local = c.objId() == null ? null : offline.localCopy(c.objId());
+        Path dir = view.variantsOf(c);
+        String path = c.path();
+        int fileMode = c.objId() == null ? 0644 : index.stat(c.objId()).map(st -> st.mode() & 07777).orElse(0644);
+        String detail;
+        switch (keep) {
+            case "local" -> {
+                if (local != null) {
+                    upload(lower, local, path, fileMode);
+                    detail = "the local version is on the lower";
+                } else {
+                    if (lstat(lower, path) != null) {
+                        lower.unlink(path);
+                    }
+                    detail = "deleted as it was offline; the lower's version is kept in the cache";
+                }
+            }
+            case "remote" -> {
+                if (local != null && dir != null) {
+                    copy(local, variantsDirOf(dir).resolve("local"));
+                }
+                detail = "the lower's version stays; the local one is kept in the cache at " + (dir == null ? "?" : dir.resolve("local"));
+            }
+            case "both" -> {
+                if (local != null) {
+                    String target = conflictName(lower, path, c.detectedMs(), local);
+                    upload(lower, local, target, fileMode);
+                    detail = "the local version is " + target;
+                } else {
+                    detail = "the lower's version stays (the file was deleted offline)";
+                }
+            }
+            case "merged" -> {
+                Path merged = dir == null ? null : dir.resolve("merged");
+                if (merged == null || !Files.isRegularFile(merged)) {
+                    throw new ErrnoException(Errno.EINVAL, "no merged version of " + path + " (its rule merged nothing)");
+                }
+                upload(lower, merged, path, fileMode);
+                detail = "the merge (as edited in " + merged + ") is on the lower";
+            }
+            default -> throw new ErrnoException(Errno.EINVAL, "keep what? local, remote, both or merged, not " + keep);
+        }
+        index.resolveConflict(c.id(), "keep-" + keep + " (by the user)", c.detail() + "; " + detail);
+        if (c.objId() != null) {
+            held.remove(c.objId());
+            ObjectRecord r = index.get(c.objId()).orElse(null);
+            if (r != null) {
+                forgetCopies(r);
+            }
+        }
+        view.refresh();
+        touched.add(parentOf(path));
+        for (String d : touched) {
+            index.listingStale(d);
+        }
+        touched.clear();
+        return detail;
+    }
+
+    private static Path variantsDirOf(Path dir) throws ErrnoException {
+        try {
+            return Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new ErrnoException(Errno.EIO, "cannot make " + dir + ": " + e.getMessage());
+        }
+    }
+
+    /** An object's offline copies are no longer needed: they are removed, and its row reset. */
+    private void forgetCopies(ObjectRecord r) throws IndexException {
+        Path local = offline.localCopy(r.id());
+        try {
+            if (local != null && index.localUsers(index.local(r.id()).orElse("")) <= 1) {
+                Files.deleteIfExists(local);
+            }
+            Files.deleteIfExists(store.directory().resolve("base").resolve(Long.toString(r.id())));
+        } catch (IOException e) {
+            log.warn("cannot remove the offline copies of {}: {}", r.path(), e.getMessage());
+        }
+        index.setLocal(r.id(), null);
+        if (r.fileId().isProvisional()) {
+            index.delete(r.id());
+        } else {
+            index.setState(r.id(), ObjectState.METADATA_ONLY);
+        }
+        index.putMeta("replay-path-" + r.id(), "");
+    }
+
+    /**
+     * After a replay that left the journal empty: the local and base copies are retired (but for
+     * objects held by an open conflict), objects made offline get the lower's identity (re-keyed,
+     * so their attributes, xattrs and pins stay; a row the lower's identity already has wins),
+     * changed objects' cached data is dropped (it is the old version), and listings of the
+     * directories the journal touched are no longer trusted.
+     */
+    void retire(CacheLayer.Identifier ids) throws IndexException {
+        Set<Long> open = new java.util.HashSet<>(held);
+        for (CacheIndex.Conflict c : view.open().values()) {
+            if (c.objId() != null) {
+                open.add(c.objId());
+            }
+        }
         for (ObjectRecord r : index.changedOffline()) {
+            if (open.contains(r.id())) {
+                continue;
+            }
+            String now = redirected(r.id(), r.path());
             Path local = offline.localCopy(r.id());
             try {
                 if (local != null) {
@@ -407,12 +877,20 @@ final class Replayer {
             } catch (IOException e) {
                 log.warn("cannot remove the offline copies of {}: {}", r.path(), e.getMessage());
             }
+            index.setLocal(r.id(), null);
+            index.setState(r.id(), ObjectState.METADATA_ONLY);
             if (r.fileId().isProvisional()) {
-                index.delete(r.id());
-            } else {
-                // Its cached data is the version before: the next open sees the lower's new one and drops it.
-                index.setLocal(r.id(), null);
-                index.setState(r.id(), ObjectState.METADATA_ONLY);
+                FileId real = null;
+                if (ids != null && now != null && now.equals(r.path())) {
+                    try {
+                        real = ids.idOf(now);
+                    } catch (ErrnoException e) {
+                        // gone again, or the lower went away: its identity is found at the next lookup
+                    }
+                }
+                if (real == null || !index.rekey(r.id(), real)) {
+                    index.delete(r.id());
+                }
             }
             index.putMeta("replay-path-" + r.id(), "");
         }

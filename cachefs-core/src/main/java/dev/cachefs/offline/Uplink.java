@@ -1,6 +1,7 @@
 package dev.cachefs.offline;
 
 import dev.cachefs.cache.CacheLayer;
+import dev.cachefs.cache.Policy;
 import dev.cachefs.index.CacheStore;
 import dev.cachefs.index.FileId;
 import dev.cachefs.index.IdentityMode;
@@ -13,6 +14,7 @@ import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
 import java.util.Arrays;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.function.UnaryOperator;
@@ -36,43 +38,53 @@ public final class Uplink implements AutoCloseable {
      * @param startOffline come up offline even if the lower answers
      */
     public record Options(long deadlineMs, long probeMs, Connectivity.Reconnect reconnect, long missWaitMs,
-                          String onEvent, boolean startOffline, boolean replay) {
+                          String onEvent, boolean startOffline, boolean replay, List<Policy.ConflictRule> conflictRules) {
         public Options(long deadlineMs, long probeMs, Connectivity.Reconnect reconnect, long missWaitMs,
                        String onEvent, boolean startOffline) {
-            this(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, true);
+            this(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, true, List.of());
+        }
+
+        public Options(long deadlineMs, long probeMs, Connectivity.Reconnect reconnect, long missWaitMs,
+                       String onEvent, boolean startOffline, boolean replay) {
+            this(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, List.of());
         }
 
         public static Options defaults() {
-            return new Options(5000, 2000, Connectivity.Reconnect.AUTO, 0, null, false, true);
+            return new Options(5000, 2000, Connectivity.Reconnect.AUTO, 0, null, false, true, List.of());
+        }
+
+        /** What replay does with conflicts, by path ({@code [conflicts]} in the config; default ask). */
+        public Options withConflictRules(List<Policy.ConflictRule> rules) {
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, List.copyOf(rules));
         }
 
         /** Without replay, a mount with offline changes stays offline (tests of the journal itself). */
         public Options withReplay(boolean r) {
-            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, r);
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, r, conflictRules);
         }
 
         public Options withDeadline(long ms) {
-            return new Options(ms, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay);
+            return new Options(ms, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, conflictRules);
         }
 
         public Options withProbe(long ms) {
-            return new Options(deadlineMs, ms, reconnect, missWaitMs, onEvent, startOffline, replay);
+            return new Options(deadlineMs, ms, reconnect, missWaitMs, onEvent, startOffline, replay, conflictRules);
         }
 
         public Options withReconnect(Connectivity.Reconnect r) {
-            return new Options(deadlineMs, probeMs, r, missWaitMs, onEvent, startOffline, replay);
+            return new Options(deadlineMs, probeMs, r, missWaitMs, onEvent, startOffline, replay, conflictRules);
         }
 
         public Options withMissWait(long ms) {
-            return new Options(deadlineMs, probeMs, reconnect, ms, onEvent, startOffline, replay);
+            return new Options(deadlineMs, probeMs, reconnect, ms, onEvent, startOffline, replay, conflictRules);
         }
 
         public Options withOnEvent(String cmd) {
-            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, cmd, startOffline, replay);
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, cmd, startOffline, replay, conflictRules);
         }
 
         public Options withStartOffline(boolean b) {
-            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, b, replay);
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, b, replay, conflictRules);
         }
     }
 
@@ -89,6 +101,7 @@ public final class Uplink implements AutoCloseable {
     private volatile CacheLayer.Identifier onlineIds;
     private volatile CacheLayer cache;
     private final Replayer replayer;
+    private final ConflictView view;
     /** Whether the journal is replayed on reconnection (else the mount stays offline while it holds changes). */
     private final boolean replay;
 
@@ -166,8 +179,14 @@ public final class Uplink implements AutoCloseable {
         conn[0] = connectivity;
         this.offline = new OfflineFs(store, identity.fsid(), identity.mode(), connectivity, options.missWaitMs(),
                 this::reopenOnline);
-        this.modal = new ModalLowerFs(real != null ? wrap.apply(real) : null, guard, connectivity, offline);
-        this.replayer = new Replayer(store, offline, identity.mode(), connectivity);
+        this.view = new ConflictView(store, offline);
+        try {
+            view.refresh();
+        } catch (IndexException e) {
+            throw new ErrnoException(Errno.EIO, e.getMessage());
+        }
+        this.modal = new ModalLowerFs(real != null ? wrap.apply(real) : null, guard, connectivity, offline, view);
+        this.replayer = new Replayer(store, offline, identity.mode(), connectivity, view, options.conflictRules());
         this.replay = options.replay();
         if (real != null) {
             try {
@@ -259,6 +278,7 @@ public final class Uplink implements AutoCloseable {
     /** Tells the link of the mount's cache layer (paused copy-up offline, readers dropped on return). */
     public void attach(CacheLayer layer) {
         this.cache = layer;
+        layer.conflicts(p -> view.open().containsKey(p));
         if (connectivity.offline()) {
             layer.meta().pause(true);
             layer.dirs().pause(true);
@@ -344,8 +364,8 @@ public final class Uplink implements AutoCloseable {
                     return offline.localOpens() + " files changed offline are open; replay waits until they are closed";
                 }
                 Replayer.Outcome o = replayer.replay(modal.guardedOnline());
-                connectivity.report("replayed", o.applied() + " offline changes reached the lower, " + o.conflicts()
-                        + " as conflicts kept beside the lower's version");
+                connectivity.report("replayed", o.applied() + " offline changes replayed; " + o.conflicts()
+                        + " conflicts, " + o.open() + " of them left open (cachefs conflicts)");
                 return null;
             } catch (ErrnoException e) {
                 return "replay stopped (it resumes where it stopped): " + e.getMessage();
@@ -361,7 +381,7 @@ public final class Uplink implements AutoCloseable {
                     if (store.index().journalSize() > 0 || offline.localOpens() > 0) {
                         return false;
                     }
-                    replayer.retire();
+                    replayer.retire(guardedIds());
                 } catch (IndexException e) {
                     log.error("after replay: {}", e.getMessage());
                     return false;
@@ -425,6 +445,52 @@ public final class Uplink implements AutoCloseable {
         return store.index().conflicts();
     }
 
+    /** Checks that every rule names a policy or a resolver on the class path (IllegalArgumentException). */
+    public static void checkConflictRules(List<Policy.ConflictRule> rules) {
+        Map<String, ConflictResolver> resolvers = Replayer.resolvers();
+        for (Policy.ConflictRule r : rules) {
+            if (!Replayer.ACTIONS.contains(r.action()) && !resolvers.containsKey(r.action())) {
+                throw new IllegalArgumentException("conflict rule '" + r.glob().text() + ": " + r.action()
+                        + "': no such policy or resolver (" + String.join(", ", Replayer.ACTIONS) + ", or a resolver: "
+                        + String.join(", ", resolvers.keySet()) + ")");
+            }
+        }
+    }
+
+    /** The policy the rules give a conflict at {@code path}. */
+    public String conflictPolicy(String path) {
+        return replayer.actionFor(path);
+    }
+
+    /**
+     * Settles the open conflict at {@code path} ({@code keep}: local, remote, both, merged);
+     * needs the lower. Returns what became of each version. The caller drops what the kernel
+     * holds of {@code path}.
+     */
+    public String resolve(String path, String keep) throws ErrnoException, IndexException {
+        dev.cachefs.index.CacheIndex.Conflict c = view.open().get(path);
+        if (c == null) {
+            throw new ErrnoException(Errno.ENOENT, "no open conflict at " + (path.isEmpty() ? "/" : path));
+        }
+        if (connectivity.offline()) {
+            throw new ErrnoException(Errno.ENOTCONN, "the mount is offline; conflicts are resolved on the lower");
+        }
+        synchronized (offline.changesLock()) {
+            return replayer.resolve(modal.guardedOnline(), c, keep);
+        }
+    }
+
+    /** The open conflicts by path. */
+    public Map<String, dev.cachefs.index.CacheIndex.Conflict> openConflicts() {
+        return view.open();
+    }
+
+    /** The online identifier under the deadline (null offline). */
+    private CacheLayer.Identifier guardedIds() {
+        CacheLayer.Identifier ids = onlineIds;
+        return ids == null ? null : path -> guard.call("identify", () -> ids.idOf(path));
+    }
+
     /** The local changes not yet replayed, oldest first. */
     public java.util.List<dev.cachefs.index.CacheIndex.JournalEntry> journal() throws IndexException {
         return store.index().journal();
@@ -454,6 +520,11 @@ public final class Uplink implements AutoCloseable {
         m.put("lower timeouts", Long.toString(guard.timeouts()));
         try {
             m.put("journal", store.index().journalSize() + " local changes");
+            String progress = replayer.progress();
+            if (progress != null) {
+                m.put("replay", progress + " changes replayed");
+            }
+            m.put("open conflicts", Integer.toString(view.open().size()));
             store.index().stateCounts().forEach((k, v) -> m.put("objects " + k, Long.toString(v)));
         } catch (IndexException e) {
             m.put("journal", "unreadable: " + e.getMessage());
@@ -471,6 +542,7 @@ public final class Uplink implements AutoCloseable {
             hook.close();
         }
         modal.close();
+        view.close();
         CacheLayer.Identifier ids = onlineIds;
         if (ids != null) {
             guard.detached("close", ids::close);

@@ -1029,19 +1029,34 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
-    /** Records a conflict found by replay; returns its id. */
-    public synchronized long addConflict(Long objId, String path, String kind) throws IndexException {
+    /**
+     * Records a conflict found by replay; returns its id. {@code resolution} null leaves it open
+     * (for the user); otherwise it says how replay settled it, and {@code detail} where each
+     * version went.
+     */
+    public synchronized long addConflict(Long objId, String path, String kind, String resolution, String detail)
+            throws IndexException {
         try (PreparedStatement p = db.prepareStatement(
-                "INSERT INTO conflicts(obj_id, path, kind, detected_ms, state) VALUES (?, ?, ?, ?, 'open')",
+                "INSERT INTO conflicts(obj_id, path, kind, detected_ms, state, resolution, detail, resolved_ms)"
+                        + " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 Statement.RETURN_GENERATED_KEYS)) {
             if (objId == null) {
                 p.setNull(1, java.sql.Types.INTEGER);
             } else {
                 p.setLong(1, objId);
             }
+            long now = System.currentTimeMillis();
             p.setBytes(2, RawPath.bytes(path));
             p.setString(3, kind);
-            p.setLong(4, System.currentTimeMillis());
+            p.setLong(4, now);
+            p.setString(5, resolution == null ? "open" : "resolved");
+            p.setString(6, resolution);
+            p.setString(7, detail);
+            if (resolution == null) {
+                p.setNull(8, java.sql.Types.INTEGER);
+            } else {
+                p.setLong(8, now);
+            }
             p.executeUpdate();
             try (ResultSet k = p.getGeneratedKeys()) {
                 return k.next() ? k.getLong(1) : -1;
@@ -1051,25 +1066,64 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
-    /** A conflict replay found: where, what kind, when, and its state. */
-    public record Conflict(long id, Long objId, String path, String kind, long detectedMs, String state) {}
+    /** An open conflict is settled: how, and where each version went. */
+    public synchronized void resolveConflict(long id, String resolution, String detail) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement(
+                "UPDATE conflicts SET state = 'resolved', resolution = ?, detail = ?, resolved_ms = ? WHERE id = ?")) {
+            p.setString(1, resolution);
+            p.setString(2, detail);
+            p.setLong(3, System.currentTimeMillis());
+            p.setLong(4, id);
+            p.executeUpdate();
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    /**
+     * A conflict replay found: where, what kind, when, its state ({@code open} or
+     * {@code resolved}), how it was resolved and what became of each version.
+     */
+    public record Conflict(long id, Long objId, String path, String kind, long detectedMs, String state,
+                           String resolution, String detail) {
+        public boolean open() {
+            return "open".equals(state);
+        }
+    }
 
     public synchronized List<Conflict> conflicts() throws IndexException {
         List<Conflict> out = new ArrayList<>();
         try (PreparedStatement p = db.prepareStatement(
-                "SELECT id, obj_id, path, kind, detected_ms, state FROM conflicts ORDER BY id");
+                "SELECT id, obj_id, path, kind, detected_ms, state, resolution, detail FROM conflicts ORDER BY id");
              ResultSet r = p.executeQuery()) {
             while (r.next()) {
                 long obj = r.getLong(2);
                 Long objId = r.wasNull() ? null : obj;
                 byte[] path = r.getBytes(3);
                 out.add(new Conflict(r.getLong(1), objId, RawPath.fromBytes(path, 0, path.length), r.getString(4),
-                        r.getLong(5), r.getString(6)));
+                        r.getLong(5), r.getString(6), r.getString(7), r.getString(8)));
             }
         } catch (SQLException e) {
             throw fail(e);
         }
         return out;
+    }
+
+    /** Gives the object {@code objId} the identity {@code id} (an object made offline, once on the lower). */
+    public synchronized boolean rekey(long objId, FileId id) throws IndexException {
+        if (find(id).isPresent()) {
+            return false;
+        }
+        try (PreparedStatement u = db.prepareStatement("UPDATE objects SET file_id = ? WHERE id = ?")) {
+            u.setBytes(1, id.encoded());
+            u.setLong(2, objId);
+            u.executeUpdate();
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        hot.invalidateAll();
+        hotIds.clear();
+        return true;
     }
 
     /** The listing of the directory at {@code path} (if cached) is not to be trusted any more. */

@@ -211,7 +211,7 @@ public final class CacheStore implements AutoCloseable {
      * changed offline, the only copy until replayed) and {@code base} (what it was before).
      */
     public Path area(String name) throws IndexException {
-        if (!name.equals("local") && !name.equals("base")) {
+        if (!name.equals("local") && !name.equals("base") && !name.equals("conflicts")) {
             throw new IllegalArgumentException(name);
         }
         Path p = dir.resolve(name);

@@ -62,7 +62,12 @@ final class Migrations {
             List.of("ALTER TABLE objects ADD COLUMN stat BLOB",
                     "ALTER TABLE objects ADD COLUMN seen_ms INTEGER NOT NULL DEFAULT 0",
                     "ALTER TABLE objects ADD COLUMN local TEXT",
-                    "CREATE INDEX journal_obj ON journal(obj_id)")
+                    "CREATE INDEX journal_obj ON journal(obj_id)"),
+            // 3 -> 4: conflict resolution. How a conflict was settled (or 'open'), what the user
+            // should know about it (where each version went), when.
+            List.of("ALTER TABLE conflicts ADD COLUMN resolution TEXT",
+                    "ALTER TABLE conflicts ADD COLUMN detail TEXT",
+                    "ALTER TABLE conflicts ADD COLUMN resolved_ms INTEGER")
     );
 
     static int latest() {

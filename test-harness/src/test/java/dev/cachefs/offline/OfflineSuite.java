@@ -375,7 +375,8 @@ abstract class OfflineSuite {
 
     @Test
     void reconnectionReplaysEveryChangeAndKeepsBothVersionsOfAConflict() throws Exception {
-        Stack s = mount();
+        fx = Stack.on(lower).uplink(uplinkOptions().withConflictRules(List.of(ResyncSuite.rule("**", "keep-both")))).mount();
+        Stack s = fx;
         prepare(s);
         Files.write(s.lower.resolve("d/sub/theirs"), random(1000, 9));
         Files.setLastModifiedTime(s.lower.resolve("d/sub"), FileTime.fromMillis(System.currentTimeMillis() - 60_000));
