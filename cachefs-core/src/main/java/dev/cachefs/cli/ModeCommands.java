@@ -14,10 +14,47 @@ import picocli.CommandLine.Parameters;
 final class ModeCommands {
     private ModeCommands() {}
 
-    /** Asks the daemon to go online (it replays first); a refusal is the command's failure. */
+    /**
+     * Asks the daemon to go online (it replays first; no time bound, a replay takes what its
+     * uploads take, each lower call under its deadline), showing the replay's progress on a
+     * terminal; a refusal is the command's failure.
+     */
     private static Path goOnline(Path mountpoint) {
         Path mp = mountpoint.toAbsolutePath().normalize();
-        String result = ControlServer.query(mp, "online").getOrDefault("result", "?");
+        ControlServer.query(mp, "status"); // is it a live cachefs mount (a clear error if not)
+        java.util.concurrent.CompletableFuture<Map<String, String>> answer = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return ControlServer.ask(mp, "online");
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        boolean tty = System.console() != null;
+        boolean shown = false;
+        Map<String, String> a;
+        while (true) {
+            try {
+                a = answer.get(1, java.util.concurrent.TimeUnit.SECONDS);
+                break;
+            } catch (java.util.concurrent.TimeoutException e) {
+                if (tty) {
+                    String p = ControlServer.query(mp, "status").get("replay");
+                    if (p != null) {
+                        System.err.print("\rcachefs: replaying " + p + "   ");
+                        shown = true;
+                    }
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new Main.UserError(Main.FAILED, "interrupted");
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw new Main.UserError(Main.FAILED, "cannot reach the daemon of " + mp + ": " + e.getCause().getMessage());
+            }
+        }
+        if (shown) {
+            System.err.println();
+        }
+        String result = a.getOrDefault("result", "?");
         if (!result.equals("online") && !result.equals("already online")) {
             throw new Main.UserError(Main.FAILED, mountpoint + " " + result);
         }
@@ -56,7 +93,8 @@ final class ModeCommands {
 
     @Command(name = "sync", mixinStandardHelpOptions = true,
             description = {"Replay the changes a cachefs mount made offline onto its lower now, and go online.",
-                    "Where the lower changed the same thing, both versions are kept (see cachefs conflicts)."})
+                    "Where the lower changed the same thing, the [conflicts] rules of the config decide (default:",
+                    "ask, left open for cachefs resolve; see cachefs conflicts)."})
     static final class Sync implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "where cachefs is mounted")
         Path mountpoint;

@@ -93,7 +93,10 @@ class CliIT {
     @Test
     void wrongArgumentsGiveOneClearLineAndExitCode2() throws Exception {
         Path file = Files.writeString(tmp.resolve("plain-file"), "x");
+        Path badRule = Files.writeString(tmp.resolve("bad.conf"), "[conflicts]\n*.x: keep-mine\n");
         List<List<String>> cases = List.of(
+                List.of("mount", lower.toString(), mnt.toString(), "--config", badRule.toString()),
+                List.of("resolve", mnt.resolve("x").toString(), "--keep", "theirs"),
                 List.of("mount", tmp.resolve("nope").toString(), mnt.toString()),
                 List.of("mount", file.toString(), mnt.toString()),
                 List.of("mount", lower.toString(), tmp.resolve("no-mountpoint").toString()),
@@ -275,6 +278,130 @@ class CliIT {
         assertTrue(Files.exists(tmp.resolve("cache")), "the cache directory was created");
         assertEquals("rwx------", java.nio.file.attribute.PosixFilePermissions.toString(
                 Files.getPosixFilePermissions(tmp.resolve("cache"))));
+    }
+
+    private static long[] journalDoneOfTotal(Path indexDb) {
+        try (var c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + indexDb);
+             var st = c.createStatement();
+             var r = st.executeQuery("SELECT COALESCE(SUM(done), 0), COUNT(*) FROM journal")) {
+            return new long[] {r.getLong(1), r.getLong(2)};
+        } catch (java.sql.SQLException e) {
+            return new long[] {-1, -1}; // busy: ask again
+        }
+    }
+
+    /**
+     * SIGKILL of the daemon in the middle of a replay, then a new daemon on the same cache: it
+     * starts offline (changes pending), replays the rest on its own, and nothing is applied twice
+     * (no second keep-both copy, no file made twice, no upload file left behind).
+     */
+    @Test
+    void sigkillMidReplayThenARemountFinishesItAndAppliesNothingTwice() throws Exception {
+        Path cfg = Files.writeString(tmp.resolve("cachefs.conf"), "[conflicts]\n**: keep-both\n");
+        long pid = mountInBackground("--config", cfg.toString());
+        assertEquals("hello from the lower\n", Files.readString(mnt.resolve("hello.txt")));
+        assertEquals(0, run("offline", mnt.toString()).code());
+        int n = 400;
+        for (int i = 0; i < n; i++) {
+            byte[] data = new byte[16 << 10];
+            new java.util.Random(i).nextBytes(data);
+            Files.write(mnt.resolve("f" + i), data);
+        }
+        Files.writeString(mnt.resolve("hello.txt"), "edited offline\n");
+        Files.writeString(lower.resolve("hello.txt"), "edited on the lower meanwhile\n");
+        Path db = tmp.resolve("cache/index.db");
+        Thread online = Thread.ofPlatform().daemon().start(() -> {
+            try {
+                run("online", mnt.toString()); // dies with the daemon
+            } catch (Exception ignored) {
+                // the daemon was killed under it
+            }
+        });
+        long[] seen = {0, 0};
+        long t0 = System.nanoTime();
+        while (System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(60)) {
+            seen = journalDoneOfTotal(db);
+            if (seen[0] > 0) {
+                break;
+            }
+            Thread.sleep(5);
+        }
+        ProcessHandle.of(pid).orElseThrow().destroyForcibly(); // SIGKILL, our own daemon by PID
+        ProcessHandle.of(pid).ifPresent(p -> p.onExit().join());
+        online.join(30_000);
+        long[] after = journalDoneOfTotal(db);
+        assertTrue(after[0] > 0 && after[0] < after[1], "killed mid-replay: " + after[0] + " of " + after[1] + " done");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (MountTable.at(mnt).isPresent() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        mountInBackground("--config", cfg.toString());
+        long t1 = System.nanoTime();
+        Map<String, String> st = Map.of();
+        while (System.nanoTime() - t1 < TimeUnit.SECONDS.toNanos(60)) {
+            st = statusOf(run("status", mnt.toString()).out());
+            if (st.getOrDefault("journal", "").startsWith("0 ") && "online".equals(st.get("mode"))) {
+                break;
+            }
+            Thread.sleep(300);
+        }
+        assertEquals("online", st.get("mode"), "the new daemon replays the rest by itself: " + st);
+        for (int i = 0; i < n; i++) {
+            byte[] data = new byte[16 << 10];
+            new java.util.Random(i).nextBytes(data);
+            assertArrayEquals(data, Files.readAllBytes(lower.resolve("f" + i)), "f" + i);
+        }
+        assertEquals("edited on the lower meanwhile\n", Files.readString(lower.resolve("hello.txt")));
+        List<String> names;
+        try (var l = Files.list(lower)) {
+            names = l.map(p -> p.getFileName().toString()).sorted().toList();
+        }
+        List<String> copies = names.stream().filter(x -> x.startsWith("hello.conflict-")).toList();
+        assertEquals(1, copies.size(), names.toString());
+        assertEquals("edited offline\n", Files.readString(lower.resolve(copies.getFirst())));
+        assertEquals(n + 2, names.size(), "the files, hello.txt and its one copy; nothing else: " + names);
+    }
+
+    @Test
+    void conflictsAreListedReadableAndResolvedThroughTheCli() throws Exception {
+        mountInBackground();
+        assertEquals("hello from the lower\n", Files.readString(mnt.resolve("hello.txt")));
+        assertEquals(0, run("offline", mnt.toString()).code());
+        Files.writeString(mnt.resolve("hello.txt"), "edited offline\n");
+        Files.writeString(lower.resolve("hello.txt"), "edited on the lower meanwhile\n");
+        Result on = run("online", mnt.toString());
+        assertEquals(0, on.code(), on.err());
+        Result list = run("conflicts", mnt.toString());
+        assertEquals(0, list.code(), list.err());
+        assertTrue(list.out().contains("both-updated  hello.txt  open: " + mnt.resolve(".cachefs/conflicts/hello.txt")), list.out());
+        assertTrue(list.out().contains("1 open conflicts"), list.out());
+        assertEquals("edited on the lower meanwhile\n", Files.readString(mnt.resolve(".cachefs/conflicts/hello.txt/remote")));
+        assertEquals("hello from the lower\n", Files.readString(mnt.resolve(".cachefs/conflicts/hello.txt/base")));
+        Thread.sleep(1100);
+        assertEquals("edited offline\n", Files.readString(mnt.resolve("hello.txt")), "the local version is shown");
+        assertEquals(2, run("resolve", mnt.resolve("hello.txt").toString(), "--keep", "mine").code());
+        Result none = run("resolve", mnt.resolve("nothing-here").toString(), "--keep", "local");
+        assertEquals(1, none.code());
+        assertTrue(none.err().contains("no open conflict at nothing-here"), none.err());
+        Result r = run("resolve", mnt.resolve("hello.txt").toString(), "--keep", "local");
+        assertEquals(0, r.code(), r.err());
+        assertEquals("edited offline\n", Files.readString(lower.resolve("hello.txt")));
+        Result all = run("conflicts", "--all", mnt.toString());
+        assertTrue(all.out().contains("0 open conflicts, 1 in all"), all.out());
+        assertTrue(all.out().contains("hello.txt  keep-local (by the user)"), all.out());
+        assertTrue(statusOf(run("status", mnt.toString()).out()).get("open conflicts").equals("0"));
+    }
+
+    /** "key  value" lines of cachefs status. */
+    private static Map<String, String> statusOf(String out) {
+        Map<String, String> m = new java.util.HashMap<>();
+        for (String line : out.split("\n")) {
+            String[] kv = line.split("\\s{2,}", 2);
+            if (kv.length == 2) {
+                m.put(kv[0].strip(), kv[1].strip());
+            }
+        }
+        return m;
     }
 
     @Test

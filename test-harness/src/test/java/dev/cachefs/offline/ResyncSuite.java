@@ -278,6 +278,19 @@ abstract class ResyncSuite {
     }
 
     @Test
+    void aResolverPlugInFoundOnTheClassPathMergesByRule() throws Exception {
+        Stack s = mount(List.of(rule("*.log", "union")));
+        cached(s, "p", Map.of("events.log", "one\n"));
+        goOffline(s);
+        offlineWrite(s.mnt.resolve("p/events.log"), "one\ntwo here\n");
+        lowerBackMountOffline(s);
+        Files.writeString(s.lower.resolve("p/events.log"), "one\nthree there, longer\n");
+        assertEquals("online", s.uplink.connectivity().goOnline("test", true));
+        assertEquals("one\ntwo here\nthree there, longer\n", Files.readString(s.lower.resolve("p/events.log")));
+        assertEquals("merged by union", conflictAt(s, "p/events.log").resolution());
+    }
+
+    @Test
     void deletionsOnEitherSideStayOpenUntilTheUserSettlesThem() throws Exception {
         Stack s = mount(List.of());
         cached(s, "x", Map.of("edited-here", "v1\n", "deleted-here", "v1\n"));
