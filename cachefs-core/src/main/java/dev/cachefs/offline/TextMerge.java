@@ -137,7 +137,7 @@ public final class TextMerge implements ConflictResolver {
         int n = a.length;
         int m = b.length;
         int max = n + m;
-        int[] v = new int[2 * max + 2];
+        int[] v = new int[2 * max + 3];
         int off = max + 1;
         List<int[]> trace = new ArrayList<>();
         int found = -1;
