@@ -13,6 +13,8 @@ public final class CacheStats {
     public final LongAdder readOps = new LongAdder();
     /** Opens of files the config keeps out of the cache (no-cache, max-file-size). */
     public final LongAdder policyUncachedOpens = new LongAdder();
+    /** Lookups and getattrs answered from attributes still fresh (meta_ttl), without a lower call. */
+    public final LongAdder metaTtlHits = new LongAdder();
     public final LongAdder readBytes = new LongAdder();
     /** Of those: bytes found in the cache, and bytes that had to be fetched first. */
     public final LongAdder hitBytes = new LongAdder();
@@ -59,6 +61,7 @@ public final class CacheStats {
         m.put("miss_bytes", missBytes.sum());
         m.put("bytes_from_cache", hitBytes.sum());
         m.put("policy_uncached_opens", policyUncachedOpens.sum());
+        m.put("meta_ttl_hits", metaTtlHits.sum());
         m.put("bytes_from_lower", lowerReadBytes.sum());
         m.put("lower_reads", lowerReads.sum());
         m.put("readahead_chunks", readaheadChunks.sum());

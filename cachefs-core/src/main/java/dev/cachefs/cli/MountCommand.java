@@ -42,6 +42,8 @@ import picocli.CommandLine.Parameters;
                 "  attr_timeout=SEC     how long the kernel trusts attributes (default 1)",
                 "  entry_timeout=SEC    how long the kernel trusts names (default 1)",
                 "  negative_timeout=SEC how long the kernel remembers a name does not exist (default 0: not at all)",
+                "  meta_ttl=SEC         how long the daemon trusts attributes the lower gave, without asking again",
+                "                       (default 30, like an NFS client's actimeo; opens always ask: close-to-open; 0: always)",
                 "  passthrough          hand opens to the kernel (FUSE passthrough; root only; default)",
                 "  nopassthrough        serve all reads and writes through the daemon",
                 "  max_write=BYTES      largest write request, 131072..1048576 (default 1048576)",
@@ -138,6 +140,8 @@ final class MountCommand implements Callable<Integer> {
     }
 
     private dev.cachefs.cache.Policy policy = dev.cachefs.cache.Policy.NONE;
+    /** meta_ttl, in milliseconds. */
+    private long metaTtlMs = 30_000;
 
     /** Resolves the open conflict at {@code rel} and drops what the kernel holds of it. */
     private static java.util.Map<String, String> resolveOne(Uplink uplink, StackedFs fs, String rel, String keep) {
@@ -209,6 +213,7 @@ final class MountCommand implements Callable<Integer> {
                     case "attr_timeout" -> so = new StackedFs.Options(so.entryTimeoutNs(), seconds(key, val), so.passthrough(), so.negativeTimeoutNs());
                     case "entry_timeout" -> so = new StackedFs.Options(seconds(key, val), so.attrTimeoutNs(), so.passthrough(), so.negativeTimeoutNs());
                     case "negative_timeout" -> so = so.withNegativeTimeout(seconds(key, val));
+                    case "meta_ttl" -> metaTtlMs = seconds(key, val) / 1_000_000;
                     case "max_write" -> mo = mo.withMaxWrite(Integer.parseInt(need(key, val)));
                     case "workers" -> mo = mo.withWorkers(Integer.parseInt(need(key, val)));
                     case "noauto_unmount" -> mo = mo.withAutoUnmount(false);
@@ -499,6 +504,16 @@ final class MountCommand implements Callable<Integer> {
             throw new Main.UserError(Main.USAGE, "lower " + lowerDir + ": " + e.getMessage());
         }
         fs.policy(policy);
+        fs.metaTtl(metaTtlMs);
+        uplink.connectivity().onSwitch(new dev.cachefs.offline.Connectivity.Switch() {
+            @Override
+            public void offline() {}
+
+            @Override
+            public void online() {
+                fs.forgetRecentAttributes(); // replay and the outage may have changed anything
+            }
+        });
         FuseSession session;
         try {
             session = FuseSession.mount(mp, fs, settings.mount());

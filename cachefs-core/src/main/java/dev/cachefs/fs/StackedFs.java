@@ -87,6 +87,22 @@ public final class StackedFs implements FuseFilesystem {
         }
     }
     private final Map<Long, DirHandle> dirs = new ConcurrentHashMap<>();
+
+    /**
+     * Attributes the lower gave for a path, trusted for {@link #metaTtl} without asking again
+     * (0: always ask), as an NFS client's actimeo: a walk of a tree the mount saw recently costs
+     * no round trip. Opens still ask the lower (close-to-open), files open through the mount are
+     * always asked, and every change through the mount drops what it touches.
+     */
+    private record Seen(Stat st, long atNs) {}
+
+    private final com.github.benmanes.caffeine.cache.Cache<String, Seen> recent =
+            com.github.benmanes.caffeine.cache.Caffeine.newBuilder().maximumSize(200_000).build();
+    private volatile long metaTtlNs;
+    /** Paths with files open through the mount (how many), whose attributes are never taken from {@link #recent}. */
+    private final Map<String, Integer> openPaths = new ConcurrentHashMap<>();
+    /** The path each open file was opened at. */
+    private final Map<Long, String> openedAt = new ConcurrentHashMap<>();
     /** The config's caching rules (no-cache patterns, size limit). */
     private volatile dev.cachefs.cache.Policy policy = dev.cachefs.cache.Policy.NONE;
     private volatile FuseConnection connection;
@@ -162,6 +178,7 @@ public final class StackedFs implements FuseFilesystem {
         if (cache == null) {
             return 0;
         }
+        touched(rel, true);
         cache.dirs().dropUnder(rel);
         if (xattrs != null) {
             xattrs.dropUnder(rel);
@@ -205,6 +222,102 @@ public final class StackedFs implements FuseFilesystem {
 
     public void policy(dev.cachefs.cache.Policy p) {
         this.policy = p;
+    }
+
+    /** How long attributes the lower gave are trusted without asking again (see {@link #recent}); 0 = never. */
+    public void metaTtl(long millis) {
+        this.metaTtlNs = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(Math.max(0, millis));
+        if (millis <= 0) {
+            recent.invalidateAll();
+        }
+    }
+
+    /** Forgets every attribute remembered for {@link #recent} (the lower may have changed a lot: replay, reconnection). */
+    public void forgetRecentAttributes() {
+        recent.invalidateAll();
+    }
+
+    /** The lower's attributes of {@code path}, from {@link #recent} while fresh. */
+    private Stat statLower(String path) throws ErrnoException {
+        long ttl = metaTtlNs;
+        if (ttl <= 0 || openPaths.containsKey(path)) {
+            return lower.stat(path);
+        }
+        Seen seen = recent.getIfPresent(path);
+        long now = System.nanoTime();
+        if (seen != null && now - seen.atNs() < ttl) {
+            if (cache != null) {
+                cache.stats().metaTtlHits.increment();
+            }
+            return seen.st();
+        }
+        Stat st = lower.stat(path);
+        if (!openPaths.containsKey(path)) {
+            recent.put(path, new Seen(st, now));
+        }
+        return st;
+    }
+
+    /**
+     * The lower's attributes of {@code path} now (an open: close-to-open). If {@link #recent} had
+     * handed the kernel other ones, the kernel is told to drop them (attributes only, safe inside
+     * the request), so it does not read the new version with the old size.
+     */
+    private Stat freshStat(long nodeid, String path) throws ErrnoException {
+        Seen old = recent.getIfPresent(path);
+        Stat st = lower.stat(path);
+        if (old != null) {
+            recent.invalidate(path);
+            Stat o = old.st();
+            FuseConnection c = connection;
+            if (c != null && (o.size() != st.size() || o.mtimeNsTotal() != st.mtimeNsTotal() || o.ctimeSec() != st.ctimeSec()
+                    || o.ctimeNsec() != st.ctimeNsec() || o.mode() != st.mode())) {
+                c.invalidateInode(nodeid, -1, 0);
+            }
+        }
+        return st;
+    }
+
+    /** A change through the mount at {@code path}: what {@link #recent} has of it (and below it) goes. */
+    private void touched(String path, boolean under) {
+        if (metaTtlNs <= 0 && recent.estimatedSize() == 0) {
+            return;
+        }
+        recent.invalidate(path);
+        if (under) {
+            String prefix = path.isEmpty() ? "" : path + "/";
+            recent.asMap().keySet().removeIf(k -> k.startsWith(prefix));
+        }
+        int slash = path.lastIndexOf('/');
+        recent.invalidate(slash < 0 ? "" : path.substring(0, slash));
+    }
+
+    /** Files open under {@code from} (or at it) are open under {@code to} now. */
+    private void movedOpen(String from, String to) {
+        for (var e : openedAt.entrySet()) {
+            String p = e.getValue();
+            if (p.equals(from) || p.startsWith(from + "/")) {
+                String now = to + p.substring(from.length());
+                if (openedAt.replace(e.getKey(), p, now)) {
+                    openPaths.computeIfPresent(p, (k, n) -> n <= 1 ? null : n - 1);
+                    openPaths.merge(now, 1, Integer::sum);
+                }
+            }
+        }
+    }
+
+    private void openAt(long fh, String path) {
+        openedAt.put(fh, path);
+        openPaths.merge(path, 1, Integer::sum);
+        recent.invalidate(path);
+    }
+
+    private void closedAt(long fh) {
+        String path = openedAt.remove(fh);
+        if (path != null) {
+            openPaths.computeIfPresent(path, (k, n) -> n <= 1 ? null : n - 1);
+            recent.invalidate(path);
+        }
     }
 
     /** Number of nodes the kernel currently holds (for tests and stats). */
@@ -294,7 +407,7 @@ public final class StackedFs implements FuseFilesystem {
         String path = child(parent, name);
         Stat st;
         try {
-            st = lower.stat(path);
+            st = statLower(path);
         } catch (ErrnoException e) {
             if (e.errno() == Errno.ENOENT && cache != null) {
                 cache.meta().gone(path, true);
@@ -322,7 +435,7 @@ public final class StackedFs implements FuseFilesystem {
     public Attributes getattr(Ctx ctx, long nodeid, long fh) throws ErrnoException {
         OpenFile f = fh >= 0 ? files.get(fh) : null;
         String path = nodes.path(nodeid);
-        Stat st = f != null && f.lower() != null ? f.lower().stat() : lower.stat(path);
+        Stat st = f != null && f.lower() != null ? f.lower().stat() : statLower(path);
         observed(nodeid, st);
         if (cache != null && !lower.opensLocally(path, Libc.O_RDONLY)) {
             cache.meta().attrs(path, st);
@@ -333,6 +446,7 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public Attributes setattr(Ctx ctx, long nodeid, SetAttr c) throws ErrnoException {
         String path = nodes.path(nodeid);
+        touched(path, false);
         if (xattrs != null) {
             xattrs.drop(path); // a mode change rewrites the ACL
         }
@@ -469,6 +583,7 @@ public final class StackedFs implements FuseFilesystem {
         }
         namesGone(from);
         namesGone(to);
+        movedOpen(from, to);
         long displaced = nodes.renamed(parent, name, newParent, newName, (flags & Libc.RENAME_EXCHANGE) != 0);
         detach(displaced);
         if (cache != null && (flags & Libc.RENAME_EXCHANGE) == 0) {
@@ -490,6 +605,7 @@ public final class StackedFs implements FuseFilesystem {
         String existing = nodes.path(nodeid);
         String path = child(newParent, newName);
         lower.link(existing, path);
+        touched(existing, false);
         dirChanged(newParent);
         Stat st = lower.stat(path);
         if (cache != null) {
@@ -543,8 +659,14 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public OpenResult open(Ctx ctx, long nodeid, int flags) throws ErrnoException {
         String path = nodes.path(nodeid);
+        OpenResult r = openAtPath(nodeid, path, flags);
+        openAt(r.fh(), path);
+        return r;
+    }
+
+    private OpenResult openAtPath(long nodeid, String path, int flags) throws ErrnoException {
         if (cache != null && !lower.opensLocally(path, flags)) {
-            Stat st = lower.stat(path); // close-to-open: every open checks the lower's version
+            Stat st = freshStat(nodeid, path); // close-to-open: every open checks the lower's version
             if (st.isRegular() && policy.uncached(path, st.size())) {
                 // Kept out of the cache by the config: served by the daemon (under deadlines), never
                 // by passthrough onto the lower's descriptor, where a hung lower would hang the reader.
@@ -562,6 +684,12 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public Created create(Ctx ctx, long parent, String name, int flags, int mode) throws ErrnoException {
         String path = child(parent, name);
+        Created c = createAtPath(ctx, parent, name, path, flags, mode);
+        openAt(c.open().fh(), path);
+        return c;
+    }
+
+    private Created createAtPath(Ctx ctx, long parent, String name, String path, int flags, int mode) throws ErrnoException {
         LowerFile f;
         boolean made = true;
         try {
@@ -627,6 +755,7 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public void release(Ctx ctx, long nodeid, long fh, int flags) {
+        closedAt(fh);
         OpenFile f = files.remove(fh);
         if (f != null) {
             close(f);
@@ -738,6 +867,7 @@ public final class StackedFs implements FuseFilesystem {
 
     /** Our own xattr change: drop what we remember, and keep the data (only ctime moved). */
     private void xattrsChanged(long nodeid, String path) {
+        touched(path, false);
         if (xattrs != null) {
             xattrs.drop(path);
         }
@@ -751,6 +881,7 @@ public final class StackedFs implements FuseFilesystem {
     }
 
     private void namesGone(String path) {
+        touched(path, true);
         if (xattrs != null) {
             xattrs.dropUnder(path);
         }
@@ -794,7 +925,7 @@ public final class StackedFs implements FuseFilesystem {
         String path = nodes.path(nodeid);
         DirHandle h;
         if (cache != null) {
-            Stat st = lower.stat(path); // one round trip instead of reading the whole directory
+            Stat st = statLower(path); // one round trip (or none, while fresh) instead of reading the whole directory
             var listing = cache.dirs().valid(path, st);
             h = listing.isPresent() ? new DirHandle(null, path, st, listing.get())
                     : new DirHandle(lower.openDir(path), path, st, null);
@@ -808,6 +939,12 @@ public final class StackedFs implements FuseFilesystem {
 
     /** A namespace change in directory node {@code parent} through the mount. */
     private void dirChanged(long parent) {
+        try {
+            String p = nodes.path(parent);
+            recent.invalidate(p);
+        } catch (ErrnoException e) {
+            recent.invalidateAll();
+        }
         if (cache != null) {
             try {
                 cache.dirs().drop(nodes.path(parent));

@@ -40,6 +40,16 @@ public final class SftpLower extends NetworkLower {
         return dir.resolve("client-key");
     }
 
+    /** The client's private key (for another SFTP client of the same server: the benchmark's rclone). */
+    public Path keyFile() {
+        return key();
+    }
+
+    /** The server's address (port 22, through the namespace's shaping and delay). */
+    public String host() {
+        return ns.serverAddr();
+    }
+
     @Override
     protected void configure() throws Exception {
         Sh.run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir.resolve("host-key").toString());

@@ -2,6 +2,7 @@ package dev.cachefs.cache;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cachefs.harness.Lower;
@@ -279,6 +280,38 @@ abstract class CacheSuite {
             }
             assertArrayEquals(v2, c.array());
         }
+    }
+
+    @Test
+    void withMetaTtlAttributesAreTrustedForItsTimeButOpensAndOwnChangesAreFresh() throws Exception {
+        fx = Stack.on(lowerFs).chunkSize(CHUNK).options(new dev.cachefs.fs.StackedFs.Options(200_000_000L, 200_000_000L, true))
+                .mount();
+        fx.fs.metaTtl(60_000);
+        Random rnd = new Random(13);
+        byte[] v1 = random(rnd, CHUNK / 2);
+        Path low = fx.lower.resolve("t");
+        Files.write(low, v1);
+        assertEquals(v1.length, Files.size(fx.mnt.resolve("t")));
+        byte[] v2 = random(rnd, CHUNK);
+        Files.write(low, v2); // changed behind the mount's back
+        bumpMtime(low, 5);
+        Thread.sleep(400); // past the kernel's attr_timeout: the kernel asks the daemon, which trusts what it saw
+        long hits = fx.stats().metaTtlHits.sum();
+        assertEquals(v1.length, Files.size(fx.mnt.resolve("t")), "within meta_ttl the size seen before");
+        assertTrue(fx.stats().metaTtlHits.sum() > hits, "answered without the lower");
+        assertArrayEquals(v2, Files.readAllBytes(fx.mnt.resolve("t")), "an open asks the lower: close-to-open");
+        Thread.sleep(400);
+        assertEquals(v2.length, Files.size(fx.mnt.resolve("t")), "after the open the new size");
+        Files.writeString(fx.mnt.resolve("t"), "own change");
+        assertEquals(10, Files.size(fx.mnt.resolve("t")), "an own change shows at once");
+        Thread.sleep(400);
+        assertEquals(10, Files.size(fx.mnt.resolve("t")), "and when the daemon is asked");
+        Files.delete(low);
+        Thread.sleep(400);
+        assertEquals(10, Files.size(fx.mnt.resolve("t")), "still trusted (gone on the lower, not yet asked)");
+        fx.fs.invalidate("t", false);
+        Thread.sleep(400);
+        assertFalse(Files.exists(fx.mnt.resolve("t")), "after cachefs invalidate, asked again");
     }
 
     @Test

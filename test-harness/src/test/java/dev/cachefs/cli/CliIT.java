@@ -144,7 +144,7 @@ class CliIT {
         assertTrue(on.out().contains("is online; 0 local changes left"), on.out());
         Result conflicts = run("conflicts", mnt.toString());
         assertEquals(0, conflicts.code(), conflicts.err());
-        assertTrue(conflicts.out().strip().endsWith("0 conflicts"), conflicts.out());
+        assertTrue(conflicts.out().strip().endsWith("0 open conflicts"), conflicts.out());
         assertEquals("journaled", Files.readString(lower.resolve("made-offline.txt")), "replayed onto the lower");
         assertTrue(run("status", mnt.toString()).out().matches("(?s).*journal\\s+0 local changes\n.*"));
         dev.cachefs.harness.NetworkLower.awaitTrue(java.time.Duration.ofSeconds(20), "the event hook",
