@@ -97,8 +97,8 @@ final class PinCommands {
                 }
                 check(last);
                 if (json) {
-                    System.out.printf("{\"path\": \"%s\", \"files\": %s, \"bytes\": %s, \"ms\": %s}%n",
-                            given.toString().replace("\\", "\\\\").replace("\"", "\\\""), last.get("files"), last.get("bytes"), last.get("ms"));
+                    System.out.printf("{\"path\": %s, \"files\": %s, \"bytes\": %s, \"ms\": %s}%n",
+                            dev.cachefs.offline.Connectivity.Event.quote(given.toString()), last.get("files"), last.get("bytes"), last.get("ms"));
                 } else if (!quiet) {
                     System.out.println("pinned " + given + ": " + last.get("files") + " files, " + last.get("bytes") + " bytes");
                 }

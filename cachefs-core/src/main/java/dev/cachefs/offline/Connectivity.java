@@ -37,7 +37,7 @@ public final class Connectivity implements AutoCloseable {
                     + ",\"mountpoint\":" + quote(mountpoint) + "}";
         }
 
-        static String quote(String s) {
+        public static String quote(String s) {
             StringBuilder b = new StringBuilder("\"");
             for (char c : s.toCharArray()) {
                 switch (c) {

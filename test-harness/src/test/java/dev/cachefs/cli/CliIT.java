@@ -133,8 +133,9 @@ class CliIT {
         assertTrue(Files.readString(Path.of(events + ".env")).contains("offline offline"));
         assertEquals(0, run("umount", mnt.toString()).code());
 
-        // The journal survives: the next mount starts offline and still shows the change ...
-        mountInBackground("--on-event", "cat >> " + events);
+        // The journal survives: the next mount starts offline and still shows the change (manual
+        // reconnection: else its probe may replay before this looks) ...
+        mountInBackground("--on-event", "cat >> " + events, "-o", "reconnect=manual");
         assertEquals("journaled", Files.readString(mnt.resolve("made-offline.txt")));
         assertTrue(run("status", mnt.toString()).out().matches("(?s).*mode\\s+offline\n.*"));
         assertFalse(Files.exists(lower.resolve("made-offline.txt")));
@@ -390,6 +391,33 @@ class CliIT {
         assertTrue(all.out().contains("0 open conflicts, 1 in all"), all.out());
         assertTrue(all.out().contains("hello.txt  keep-local (by the user)"), all.out());
         assertTrue(statusOf(run("status", mnt.toString()).out()).get("open conflicts").equals("0"));
+    }
+
+    @Test
+    void theMountHelperTakesFstabStyleOptionsAndStatusSpeaksJson() throws Exception {
+        Path jar = Path.of(System.getProperty("cachefs.jar", "../cachefs-core/target/cachefs-all.jar")).toAbsolutePath();
+        Path helper = Path.of("../scripts/mount.fuse.cachefs").toAbsolutePath().normalize();
+        ProcessBuilder pb = new ProcessBuilder(helper.toString(), lower.toString(), mnt.toString(), "-o",
+                "rw,_netdev,cache=" + tmp.resolve("fstab-cache") + ",cache_size=64M,meta_ttl=5,x-systemd.automount")
+                .redirectErrorStream(true).redirectOutput(tmp.resolve("helper.out").toFile());
+        pb.environment().put("CACHEFS_CMD", Path.of(System.getProperty("java.home"), "bin", "java")
+                + " --enable-native-access=ALL-UNNAMED -jar " + jar);
+        Process p = pb.start();
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        String out = Files.readString(tmp.resolve("helper.out"));
+        assertEquals(0, p.exitValue(), out);
+        java.util.regex.Matcher m = Pattern.compile("pid (\\d+)").matcher(out);
+        assertTrue(m.find(), out);
+        daemons.add(Long.parseLong(m.group(1)));
+        assertEquals("hello from the lower\n", Files.readString(mnt.resolve("hello.txt")));
+        Result st = run("status", "--json", mnt.toString());
+        assertEquals(0, st.code(), st.err());
+        assertTrue(st.out().strip().startsWith("{") && st.out().strip().endsWith("}"), st.out());
+        assertTrue(st.out().contains("\"mode\": \"online\""), st.out());
+        assertTrue(st.out().contains("\"cache\": \"" + tmp.resolve("fstab-cache")), "cache= became --cache: " + st.out());
+        assertTrue(st.out().contains("\"hit rate\": "), st.out());
+        assertTrue(st.out().contains("\"open conflicts\": \"0\""), st.out());
+        assertEquals(0, run("umount", mnt.toString()).code());
     }
 
     /** "key  value" lines of cachefs status. */
