@@ -803,6 +803,34 @@ public final class CacheLayer implements AutoCloseable {
      *
      * @return true if the kernel may hold pages of the dropped version (send it an invalidation)
      */
+    /**
+     * Waits (at most {@code maxMs}) until the kernel has released every passthrough open of node
+     * {@code nodeid} onto its cache file: the kernel allows one backing file per inode, and fails
+     * an open onto another one (a local copy made offline) with EIO while an old one lives. close(2)
+     * returns before the kernel's RELEASE reaches us, so a close-then-open races without this.
+     */
+    public void awaitNoPassthrough(long nodeid, long maxMs) {
+        CachedObject o = byNode.get(nodeid);
+        if (o == null) {
+            return;
+        }
+        long end = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(maxMs);
+        while (System.nanoTime() < end) {
+            synchronized (o) {
+                if (o.passthroughOpens == 0) {
+                    return;
+                }
+            }
+            try {
+                Thread.sleep(2);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+        log.warn("passthrough opens of node {} still live after {} ms; an open onto another backing file may fail", nodeid, maxMs);
+    }
+
     public boolean observe(long nodeid, Stat st) {
         CachedObject o = byNode.get(nodeid);
         return o != null && st.isRegular() && revalidate(o, st);

@@ -266,8 +266,10 @@ public final class StackedFs implements FuseFilesystem {
     private Stat freshStat(long nodeid, String path) throws ErrnoException {
         Seen old = recent.getIfPresent(path);
         Stat st = lower.stat(path);
+        if (metaTtlNs > 0 && !openPaths.containsKey(path)) {
+            recent.put(path, new Seen(st, System.nanoTime())); // the newest answer
+        }
         if (old != null) {
-            recent.invalidate(path);
             Stat o = old.st();
             FuseConnection c = connection;
             if (c != null && (o.size() != st.size() || o.mtimeNsTotal() != st.mtimeNsTotal() || o.ctimeSec() != st.ctimeSec()
@@ -306,7 +308,14 @@ public final class StackedFs implements FuseFilesystem {
         }
     }
 
-    private void openAt(long fh, String path) {
+    /**
+     * A file opened through the mount: while open for writing its attributes are always asked
+     * (they change under the writer), and dropped at close. Read-only opens change nothing.
+     */
+    private void openAt(long fh, String path, int flags) {
+        if ((flags & (Libc.O_ACCMODE | Libc.O_TRUNC)) == Libc.O_RDONLY) {
+            return;
+        }
         openedAt.put(fh, path);
         openPaths.merge(path, 1, Integer::sum);
         recent.invalidate(path);
@@ -660,7 +669,7 @@ public final class StackedFs implements FuseFilesystem {
     public OpenResult open(Ctx ctx, long nodeid, int flags) throws ErrnoException {
         String path = nodes.path(nodeid);
         OpenResult r = openAtPath(nodeid, path, flags);
-        openAt(r.fh(), path);
+        openAt(r.fh(), path, flags);
         return r;
     }
 
@@ -677,15 +686,22 @@ public final class StackedFs implements FuseFilesystem {
                 return opened(nodeid, cache.open(nodeid, path, st, flags, lowerFlags(flags), passthroughNow()));
             }
         }
+        if (cache != null) {
+            // The kernel fails a daemon-path open while passthrough opens of the inode live.
+            cache.awaitNoPassthrough(nodeid, 2000);
+        }
         LowerFile f = lower.open(path, lowerFlags(flags), 0);
-        return opened(f, flags);
+        // Local copies (offline changes, open conflicts) are served by the daemon, never passed
+        // through: the kernel allows one backing file per inode and no mix of passthrough and
+        // other opens (a mapping left by an earlier open counts), and fails the open with EIO.
+        return opened(f, flags, cache == null);
     }
 
     @Override
     public Created create(Ctx ctx, long parent, String name, int flags, int mode) throws ErrnoException {
         String path = child(parent, name);
         Created c = createAtPath(ctx, parent, name, path, flags, mode);
-        openAt(c.open().fh(), path);
+        openAt(c.open().fh(), path, flags | Libc.O_WRONLY);
         return c;
     }
 
@@ -720,9 +736,9 @@ public final class StackedFs implements FuseFilesystem {
                     throw ex;
                 }
             }
-            // Not cached: a local file (offline) is passed through; a lower file kept out of the
-            // cache by the config is served by the daemon, under deadlines.
-            return new Created(e, opened(f, flags, cache == null || lower.opensLocally(path, flags)));
+            // Not cached: a local file (offline) or a lower file kept out of the cache by the
+            // config is served by the daemon (see open for why local files are not passed through).
+            return new Created(e, opened(f, flags, cache == null));
         } catch (ErrnoException | RuntimeException e) {
             f.close();
             throw e;

@@ -139,6 +139,9 @@ final class Worker implements DirSink {
                 replyOk(unique, outLen);
             }
         } catch (ErrnoException e) {
+            if (log.isDebugEnabled() && e.errno() != Errno.ENOENT) {
+                log.debug("{} of node {}: {}", Fuse.opName(opcode), nodeid, e.getMessage());
+            }
             replyError(unique, e.errno());
         } catch (RuntimeException | Error e) {
             String key = Fuse.opName(opcode) + ":" + e.getClass().getName();
