@@ -1,5 +1,6 @@
 package dev.cachefs.bench;
 
+import dev.cachefs.harness.CachefsCli;
 import dev.cachefs.harness.Harness;
 import dev.cachefs.harness.Lower;
 import dev.cachefs.harness.Lowers;
@@ -61,7 +62,7 @@ public final class Bench {
     private final long bigMiB;
     private final int dirs;
     private final int filesPerDir;
-    private final Path jar;
+    private final CachefsCli cli;
     private final Map<String, Map<String, List<Double>>> results = new LinkedHashMap<>();
     private final List<String> notes = new ArrayList<>();
     private Lower lower;
@@ -78,7 +79,7 @@ public final class Bench {
         this.kind = kind;
         this.quick = quick;
         this.repeat = repeat;
-        this.jar = jar;
+        this.cli = new CachefsCli(jar);
         boolean wan = profile.equals("wan");
         this.bigMiB = quick ? (wan ? 32 : 128) : (wan ? 128 : 512);
         this.dirs = quick ? 20 : 100;
@@ -197,7 +198,7 @@ public final class Bench {
             return 0;
         } finally {
             for (Path m : mounted) {
-                cli(Duration.ofSeconds(30), "umount", "--lazy", m.toString());
+                cli.run(Duration.ofSeconds(30), "umount", "--lazy", m.toString());
                 Mounts.forceUnmount(m);
             }
             for (Process p : rclones) {
@@ -239,10 +240,6 @@ public final class Bench {
 
     private static String sh(String... cmd) {
         return dev.cachefs.harness.Sh.run(cmd);
-    }
-
-    private static void dropCaches() throws IOException {
-        Files.writeString(Path.of("/proc/sys/vm/drop_caches"), "3");
     }
 
     // ---- systems ------------------------------------------------------------------------
@@ -292,11 +289,11 @@ public final class Bench {
             case "cachefs-offline" -> {
                 Path m = warm();
                 fill(w, m);
-                check(cli(Duration.ofSeconds(30), "offline", m.toString()), "offline");
+                check(cli.run(Duration.ofSeconds(30), "offline", m.toString()), "offline");
                 try {
                     yield run(w, m, system, round);
                 } finally {
-                    check(cli(Duration.ofSeconds(120), "online", m.toString()), "online");
+                    check(cli.run(Duration.ofSeconds(120), "online", m.toString()), "online");
                 }
             }
             case "rclone-cold" -> {
@@ -342,17 +339,17 @@ public final class Bench {
     }
 
     private void mount(Path m, Path cache) throws Exception {
-        Cli c = cli(Duration.ofSeconds(60), "mount", lower.root().toString(), m.toString(), "--cache", cache.toString());
+        CachefsCli.Result c = cli.run(Duration.ofSeconds(60), "mount", lower.root().toString(), m.toString(), "--cache", cache.toString());
         check(c, "mount");
         mounted.add(m);
     }
 
     private void umount(Path m) throws Exception {
-        check(cli(Duration.ofSeconds(60), "umount", m.toString()), "umount");
+        check(cli.run(Duration.ofSeconds(60), "umount", m.toString()), "umount");
         mounted.remove(m);
     }
 
-    private static void check(Cli c, String what) {
+    private static void check(CachefsCli.Result c, String what) {
         if (c.code() != 0) {
             throw new IllegalStateException("cachefs " + what + " failed: " + c.err().strip());
         }
@@ -410,7 +407,7 @@ public final class Bench {
         if (w.kind() == Kind.DATA) {
             return fio(w, dir, system, round);
         }
-        dropCaches();
+        CachefsCli.dropPageCache();
         long t = System.nanoTime();
         switch (w.name()) {
             case "stat-walk" -> statWalk(dir);
@@ -450,7 +447,7 @@ public final class Bench {
         if (write) {
             Files.deleteIfExists(file);
         }
-        dropCaches();
+        CachefsCli.dropPageCache();
         Path json = out.resolve("raw").resolve(w.name() + "-" + system + "-" + round + ".json");
         long size = write ? Math.min(bigMiB, 256) : bigMiB;
         var r = dev.cachefs.harness.Sh.tryRun(Duration.ofMinutes(20), Map.of(), "fio", "--output-format=json",
@@ -552,26 +549,5 @@ public final class Bench {
             }
         }
         return b.toString();
-    }
-
-    private record Cli(int code, String out, String err) {}
-
-    private Cli cli(Duration limit, String... args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-jar", jar.toString()));
-        cmd.addAll(List.of(args));
-        Path o = Files.createTempFile("cachefs-bench", ".out");
-        Path e = Files.createTempFile("cachefs-bench", ".err");
-        try {
-            Process p = new ProcessBuilder(cmd).redirectOutput(o.toFile()).redirectError(e.toFile()).start();
-            if (!p.waitFor(limit.toSeconds(), TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                return new Cli(124, "", "did not finish in " + limit.toSeconds() + " s");
-            }
-            return new Cli(p.exitValue(), Files.readString(o), Files.readString(e));
-        } finally {
-            Files.deleteIfExists(o);
-            Files.deleteIfExists(e);
-        }
     }
 }

@@ -552,7 +552,7 @@ public final class StackedFs implements FuseFilesystem {
         String path = child(parent, name);
         lower.unlink(path);
         dirChanged(parent);
-        namesGone(path);
+        namesGone(path, false); // a file: nothing below it to look for
         if (cache != null) {
             cache.meta().gone(path, false);
         }
@@ -897,7 +897,12 @@ public final class StackedFs implements FuseFilesystem {
     }
 
     private void namesGone(String path) {
-        touched(path, true);
+        namesGone(path, true);
+    }
+
+    /** {@code under}: also what is below {@code path} (a scan of everything remembered; directories only). */
+    private void namesGone(String path, boolean under) {
+        touched(path, under);
         if (xattrs != null) {
             xattrs.dropUnder(path);
         }

@@ -327,13 +327,7 @@ final class Replayer {
     }
 
     private Path variantsDir(long seq) throws ErrnoException {
-        Path d = view.variants(seq);
-        try {
-            Files.createDirectories(d);
-        } catch (IOException e) {
-            throw new ErrnoException(Errno.EIO, "cannot make " + d + ": " + e.getMessage());
-        }
-        return d;
+        return variantsDirOf(view.variants(seq));
     }
 
     private Path baseCopy(long objId) {

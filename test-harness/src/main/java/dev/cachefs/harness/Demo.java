@@ -30,7 +30,7 @@ public final class Demo {
     private final int smallFiles;
     private final long latencyMs;
     private final String kind;
-    private final Path jar;
+    private final CachefsCli cli;
     private final List<String[]> rows = new ArrayList<>();
     private int step;
     private static final int STEPS = 7;
@@ -40,7 +40,7 @@ public final class Demo {
         this.bigMiB = bigMiB;
         this.smallFiles = smallFiles;
         this.latencyMs = latencyMs;
-        this.jar = jar;
+        this.cli = new CachefsCli(jar);
     }
 
     public static void main(String[] args) throws Exception {
@@ -126,12 +126,12 @@ public final class Demo {
             Path work = Harness.newDir("demo");
             mnt = Files.createDirectory(work.resolve("mnt"));
             Path cache = work.resolve("cache");
-            Cli mount = cli(Duration.ofSeconds(60), "mount", lower.root().toString(), mnt.toString(), "--cache", cache.toString());
-            if (mount.code != 0) {
-                throw new IllegalStateException("cachefs mount failed: " + mount.err.strip());
+            CachefsCli.Result mount = cli.run(Duration.ofSeconds(60), "mount", lower.root().toString(), mnt.toString(), "--cache", cache.toString());
+            if (mount.code() != 0) {
+                throw new IllegalStateException("cachefs mount failed: " + mount.err().strip());
             }
             mounted = true;
-            detail(mount.out.strip().replace("cachefs: ", ""));
+            detail(mount.out().strip().replace("cachefs: ", ""));
             try (Stream<Path> s = Files.list(mnt)) {
                 detail("cachefs shows " + s.count() + " entries at the top; the cache is in " + cache);
             }
@@ -159,8 +159,8 @@ public final class Demo {
             }
             detail(String.format(Locale.ROOT, "never-read.bin %s (after %.1f s: the lower's client gave up or the"
                     + " call's deadline ran out)", uncached, (System.nanoTime() - t0) / 1e9));
-            Cli status = cli(Duration.ofSeconds(30), "status", mnt.toString());
-            status.out.lines().filter(l -> l.startsWith("mode") || l.contains("reachable"))
+            CachefsCli.Result status = cli.run(Duration.ofSeconds(30), "status", mnt.toString());
+            status.out().lines().filter(l -> l.startsWith("mode") || l.contains("reachable"))
                     .forEach(l -> detail("status: " + l.strip().replaceAll("\\s{2,}", ": ")));
             Result offBig = readBig(mnt);
             Result offSmall = readSmall(mnt);
@@ -171,8 +171,8 @@ public final class Demo {
             long t1 = System.nanoTime();
             boolean online = false;
             while (System.nanoTime() - t1 < TimeUnit.SECONDS.toNanos(60)) {
-                Cli st = cli(Duration.ofSeconds(30), "status", mnt.toString());
-                if (st.out.lines().anyMatch(l -> l.matches("mode\\s*:?\\s*online.*"))) {
+                CachefsCli.Result st = cli.run(Duration.ofSeconds(30), "status", mnt.toString());
+                if (st.out().lines().anyMatch(l -> l.matches("mode\\s*:?\\s*online.*"))) {
                     online = true;
                     break;
                 }
@@ -182,16 +182,16 @@ public final class Demo {
                     : "still offline after 60 s (see cachefs status)");
 
             progress("unmounting and tearing down");
-            Cli um = cli(Duration.ofSeconds(60), "umount", mnt.toString());
-            mounted = um.code != 0;
+            CachefsCli.Result um = cli.run(Duration.ofSeconds(60), "umount", mnt.toString());
+            mounted = um.code() != 0;
             if (mounted) {
-                detail("umount failed: " + um.err.strip());
+                detail("umount failed: " + um.err().strip());
             }
             printSummary(uncached, (System.nanoTime() - started) / 1e9);
             return online && !mounted && uncached.startsWith("fails") ? 0 : 1;
         } finally {
             if (mounted && mnt != null) {
-                cli(Duration.ofSeconds(30), "umount", "--lazy", mnt.toString());
+                cli.run(Duration.ofSeconds(30), "umount", "--lazy", mnt.toString());
                 Mounts.forceUnmount(mnt);
             }
             if (lower != null) {
@@ -232,12 +232,8 @@ public final class Demo {
         }
     }
 
-    private static void dropCaches() throws IOException {
-        Files.writeString(Path.of("/proc/sys/vm/drop_caches"), "3");
-    }
-
     private Result readBig(Path root) throws IOException {
-        dropCaches();
+        CachefsCli.dropPageCache();
         ByteBuffer buf = ByteBuffer.allocateDirect(MIB);
         long n = 0;
         long t = System.nanoTime();
@@ -255,7 +251,7 @@ public final class Demo {
     }
 
     private Result readSmall(Path root) throws IOException {
-        dropCaches();
+        CachefsCli.dropPageCache();
         long n = 0;
         long t = System.nanoTime();
         for (int i = 0; i < smallFiles; i++) {
@@ -316,27 +312,5 @@ public final class Demo {
     private static String reason(IOException e) {
         String m = e instanceof java.nio.file.FileSystemException f && f.getReason() != null ? f.getReason() : e.getMessage();
         return m == null ? e.getClass().getSimpleName() : m;
-    }
-
-    private record Cli(int code, String out, String err) {}
-
-    private Cli cli(Duration limit, String... args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-jar", jar.toString()));
-        cmd.addAll(List.of(args));
-        Path out = Files.createTempFile("cachefs-demo", ".out");
-        Path err = Files.createTempFile("cachefs-demo", ".err");
-        try {
-            // Files, not pipes: the background daemon must not hold the demo's pipes open.
-            Process p = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
-            if (!p.waitFor(limit.toSeconds(), TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                return new Cli(124, "", "cachefs " + String.join(" ", args) + " did not finish in " + limit.toSeconds() + " s");
-            }
-            return new Cli(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8), Files.readString(err, StandardCharsets.UTF_8));
-        } finally {
-            Files.deleteIfExists(out);
-            Files.deleteIfExists(err);
-        }
     }
 }

@@ -2,7 +2,6 @@ package dev.cachefs.fs;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cachefs.harness.Lower;
 import dev.cachefs.harness.Lowers;
@@ -66,7 +65,6 @@ class FsxIT {
                         ch = FileChannel.open(f, StandardOpenOption.READ, StandardOpenOption.WRITE);
                     }
                     int op = r.nextInt(100);
-                    String what;
                     if (op < 30) { // write
                         int off = r.nextInt(Math.max(1, Math.min(MAX - 1, model.length + 4096)));
                         int len = 1 + r.nextInt(Math.min(256 << 10, MAX - off));
@@ -77,7 +75,6 @@ class FsxIT {
                             model = Arrays.copyOf(model, off + len);
                         }
                         System.arraycopy(data, 0, model, off, len);
-                        what = "write " + off + "+" + len;
                         counts[0]++;
                     } else if (op < 60) { // read
                         int off = model.length == 0 ? 0 : r.nextInt(model.length);
@@ -95,7 +92,6 @@ class FsxIT {
                         assertEquals(want, got, "read length, op " + i + " (seed " + SEED + ")");
                         assertArrayEquals(Arrays.copyOfRange(model, off, off + want), Arrays.copyOf(b.array(), got),
                                 "read " + off + "+" + len + ", op " + i + " (seed " + SEED + ")");
-                        what = "read";
                         counts[1]++;
                     } else if (op < 70) { // truncate, shrinking or growing
                         int to = r.nextInt(MAX);
@@ -105,7 +101,6 @@ class FsxIT {
                             ch.write(ByteBuffer.wrap(new byte[] {0}), to - 1);
                         }
                         model = Arrays.copyOf(model, to);
-                        what = "truncate " + to;
                         counts[2]++;
                     } else if (op < 78 && model.length > 0) { // shared mmap write
                         int off = r.nextInt(model.length);
@@ -116,7 +111,6 @@ class FsxIT {
                         m.put(data);
                         m.force();
                         System.arraycopy(data, 0, model, off, len);
-                        what = "mmap " + off + "+" + len;
                         counts[3]++;
                     } else if (op < 84) { // fallocate (keep size) within or past the end
                         int off = r.nextInt(MAX / 2);
@@ -129,20 +123,16 @@ class FsxIT {
                         } finally {
                             dev.cachefs.nativeio.Libc.close(fd);
                         }
-                        what = "fallocate";
                         counts[4]++;
                     } else if (op < 92) { // reopen (close-to-open)
                         ch.close();
                         ch = FileChannel.open(f, StandardOpenOption.READ, StandardOpenOption.WRITE);
-                        what = "reopen";
                         counts[5]++;
                     } else { // size
                         assertEquals(model.length, ch.size(), "size, op " + i);
                         assertEquals(model.length, Files.size(f), "stat size, op " + i);
-                        what = "size";
                         counts[6]++;
                     }
-                    assertTrue(what != null);
                 }
             } finally {
                 ch.close();
