@@ -712,6 +712,21 @@ public final class CacheLayer implements AutoCloseable {
         return m;
     }
 
+    /** The same as {@link #usage()}, as numbers for metrics: bytes, files, percent; a limit of 0 is none. */
+    public Map<String, Long> usageGauges() {
+        Limits l = options.limits();
+        Map<String, Long> m = new java.util.LinkedHashMap<>();
+        m.put("cache_used_bytes", usedBytes + storedSince.get());
+        m.put("cache_limit_bytes", l.maxBytes());
+        m.put("cache_pinned_bytes", pinnedBytes);
+        m.put("cache_pin_limit_bytes", l.maxPinnedBytes());
+        m.put("cache_files", usedFiles);
+        m.put("cache_files_limit", l.maxFiles());
+        m.put("cache_disk_free_percent", (long) freePct);
+        m.put("cache_stopped", diskLow ? 1L : 0L);
+        return m;
+    }
+
     /** Metadata copied up into the index. */
     public MetaCopy meta() {
         return meta;

@@ -1,6 +1,7 @@
 package dev.cachefs.cache;
 
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -50,34 +51,44 @@ public final class CacheStats {
     public final LongAdder metaHits = new LongAdder();
     public final LongAdder metaMisses = new LongAdder();
 
+    /** A counter: its stable name (as {@code cachefs stats} shows it), what it counts, its value. */
+    public record Counter(String name, String help, LongAdder value) {}
+
+    /** Every counter, in a stable order, with what it counts (the metrics endpoint's HELP lines). */
+    public List<Counter> counters() {
+        return List.of(
+                new Counter("read_ops", "READ requests the daemon answered", readOps),
+                new Counter("read_bytes", "bytes those READ requests returned", readBytes),
+                new Counter("hit_ops", "READ requests served entirely from the cache", hitOps),
+                new Counter("miss_ops", "READ requests that needed a fetch from the lower", missOps),
+                new Counter("hit_bytes", "bytes read that were found in the cache", hitBytes),
+                new Counter("miss_bytes", "bytes read that had to be fetched first", missBytes),
+                new Counter("policy_uncached_opens", "opens of files the config keeps out of the cache", policyUncachedOpens),
+                new Counter("meta_ttl_hits", "lookups and getattrs answered within meta_ttl, without a lower call", metaTtlHits),
+                new Counter("bytes_from_lower", "bytes of file data fetched from the lower", lowerReadBytes),
+                new Counter("lower_reads", "chunk fetches from the lower", lowerReads),
+                new Counter("readahead_chunks", "chunks fetched ahead of a sequential reader", readaheadChunks),
+                new Counter("uncached_bytes", "bytes served from the lower without caching them (cache full)", uncachedBytes),
+                new Counter("lower_calls", "calls that reached the lower (round trips on a network lower)", lowerCalls),
+                new Counter("revalidations", "fingerprint checks of cached files against the lower", revalidations),
+                new Counter("invalidations", "revalidations that found a change and dropped cached data", invalidations),
+                new Counter("kernel_invalidations", "notifications telling the kernel to drop pages or attributes", kernelInvalidations),
+                new Counter("passthrough_opens", "opens handed to the kernel with FUSE passthrough", passthroughOpens),
+                new Counter("daemon_opens", "opens served by the daemon", daemonOpens),
+                new Counter("write_bytes", "bytes written through to the lower", writeBytes),
+                new Counter("corrupt_chunks", "cached chunks that failed their checksum (dropped, fetched again)", corruptChunks),
+                new Counter("culled_bytes", "cached data removed to keep within the limits", culledBytes),
+                new Counter("culled_files", "files whose cached data was culled", culledFiles),
+                new Counter("meta_hits", "metadata answered from the cache without asking the lower", metaHits),
+                new Counter("meta_misses", "metadata that had to be asked of the lower", metaMisses));
+    }
+
     /** Every counter by its stable name (the names of {@code cachefs stats}). */
     public Map<String, Long> snapshot() {
         Map<String, Long> m = new LinkedHashMap<>();
-        m.put("read_ops", readOps.sum());
-        m.put("read_bytes", readBytes.sum());
-        m.put("hit_ops", hitOps.sum());
-        m.put("miss_ops", missOps.sum());
-        m.put("hit_bytes", hitBytes.sum());
-        m.put("miss_bytes", missBytes.sum());
-        m.put("bytes_from_cache", hitBytes.sum());
-        m.put("policy_uncached_opens", policyUncachedOpens.sum());
-        m.put("meta_ttl_hits", metaTtlHits.sum());
-        m.put("bytes_from_lower", lowerReadBytes.sum());
-        m.put("lower_reads", lowerReads.sum());
-        m.put("readahead_chunks", readaheadChunks.sum());
-        m.put("uncached_bytes", uncachedBytes.sum());
-        m.put("lower_calls", lowerCalls.sum());
-        m.put("revalidations", revalidations.sum());
-        m.put("invalidations", invalidations.sum());
-        m.put("kernel_invalidations", kernelInvalidations.sum());
-        m.put("passthrough_opens", passthroughOpens.sum());
-        m.put("daemon_opens", daemonOpens.sum());
-        m.put("write_bytes", writeBytes.sum());
-        m.put("corrupt_chunks", corruptChunks.sum());
-        m.put("culled_bytes", culledBytes.sum());
-        m.put("culled_files", culledFiles.sum());
-        m.put("meta_hits", metaHits.sum());
-        m.put("meta_misses", metaMisses.sum());
+        for (Counter c : counters()) {
+            m.put(c.name(), c.value().sum());
+        }
         return m;
     }
 }

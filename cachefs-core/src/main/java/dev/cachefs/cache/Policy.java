@@ -5,7 +5,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.regex.Pattern;
 
 /**
@@ -19,6 +21,11 @@ import java.util.regex.Pattern;
  *   [conflicts]                   from here on, what replay does where a file changed on both sides:
  *   **&#47;*.o: keep-remote           PATTERN: POLICY, first match wins, default ask
  *   *.txt: merge
+ *   [mount]                       the mount itself, so that one file describes it (fstab, systemd):
+ *   lower: /mnt/nfs               the command line's LOWER, MOUNTPOINT, --cache, --cache-size,
+ *   mountpoint: /mnt/cached       --pin-size, --cache-files, --identity, --on-event; options: adds
+ *   cache: /var/cache/cachefs/nfs -o options (the line may repeat). The command line wins.
+ *   options: meta_ttl=60,allow_other
  * </pre>
  *
  * Conflict policies: ask, keep-local, keep-remote, discard-local, keep-both, newest-wins, merge
@@ -31,6 +38,10 @@ import java.util.regex.Pattern;
  */
 public final class Policy {
     public static final Policy NONE = new Policy(List.of(), List.of(), 0, List.of());
+
+    /** The keys a {@code [mount]} section may set. */
+    public static final List<String> MOUNT_KEYS = List.of("lower", "mountpoint", "cache", "cache-size", "pin-size",
+            "cache-files", "identity", "on-event", "options");
 
     /** A {@code [conflicts]} rule: what replay does with a conflict at a path matching {@code glob}. */
     public record ConflictRule(Glob glob, String action) {}
@@ -57,16 +68,28 @@ public final class Policy {
     private final List<Glob> noCache;
     private final long maxFileSize;
     private final List<ConflictRule> conflictRules;
+    private final Map<String, String> mount;
 
     public Policy(List<Glob> pins, List<Glob> noCache, long maxFileSize) {
         this(pins, noCache, maxFileSize, List.of());
     }
 
     public Policy(List<Glob> pins, List<Glob> noCache, long maxFileSize, List<ConflictRule> conflictRules) {
+        this(pins, noCache, maxFileSize, conflictRules, Map.of());
+    }
+
+    private Policy(List<Glob> pins, List<Glob> noCache, long maxFileSize, List<ConflictRule> conflictRules,
+                   Map<String, String> mount) {
+        this.mount = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(mount));
         this.pins = List.copyOf(pins);
         this.noCache = List.copyOf(noCache);
         this.maxFileSize = maxFileSize;
         this.conflictRules = List.copyOf(conflictRules);
+    }
+
+    /** What the {@code [mount]} section sets, by key ({@link #MOUNT_KEYS}); options comma-joined. */
+    public Map<String, String> mount() {
+        return mount;
     }
 
     /** The {@code [conflicts]} rules, in order. */
@@ -85,20 +108,40 @@ public final class Policy {
         List<Glob> noCache = new ArrayList<>();
         long max = 0;
         List<ConflictRule> rules = new ArrayList<>();
-        boolean inConflicts = false;
+        Map<String, String> mount = new LinkedHashMap<>();
+        String section = "";
         for (int i = 0; i < lines.size(); i++) {
             String line = lines.get(i).strip();
             if (line.isEmpty() || line.startsWith("#")) {
                 continue;
             }
             if (line.startsWith("[")) {
-                if (!line.equals("[conflicts]")) {
-                    throw new IllegalArgumentException(source + ":" + (i + 1) + ": unknown section " + line + " (only [conflicts])");
+                if (!line.equals("[conflicts]") && !line.equals("[mount]")) {
+                    throw new IllegalArgumentException(source + ":" + (i + 1) + ": unknown section " + line
+                            + " ([conflicts] or [mount])");
                 }
-                inConflicts = true;
+                section = line;
                 continue;
             }
-            if (inConflicts) {
+            if (section.equals("[mount]")) {
+                int c = line.indexOf(':');
+                String key = c < 0 ? "" : line.substring(0, c).strip();
+                String value = c < 0 ? "" : line.substring(c + 1).strip();
+                if (!MOUNT_KEYS.contains(key)) {
+                    throw new IllegalArgumentException(source + ":" + (i + 1) + ": unknown key '" + key + "' in [mount] ("
+                            + String.join(", ", MOUNT_KEYS) + ")");
+                }
+                if (value.isEmpty()) {
+                    throw new IllegalArgumentException(source + ":" + (i + 1) + ": " + key + " needs a value");
+                }
+                if (key.equals("options")) {
+                    mount.merge(key, value, (a, b) -> a + "," + b);
+                } else if (mount.putIfAbsent(key, value) != null) {
+                    throw new IllegalArgumentException(source + ":" + (i + 1) + ": " + key + " is set twice in [mount]");
+                }
+                continue;
+            }
+            if (section.equals("[conflicts]")) {
                 int c = line.lastIndexOf(':');
                 String pattern = c < 0 ? "" : line.substring(0, c).strip();
                 String action = c < 0 ? "" : line.substring(c + 1).strip();
@@ -132,7 +175,7 @@ public final class Policy {
                         + "' (pin, no-cache, max-file-size)");
             }
         }
-        return new Policy(pins, noCache, max, rules);
+        return new Policy(pins, noCache, max, rules, mount);
     }
 
     private static int firstWildcard(String s) {

@@ -63,15 +63,21 @@ import picocli.CommandLine.Parameters;
                 "  reconnect=auto|manual  go online by itself when the lower is back (default auto)",
                 "  offline_wait=SEC     offline, a read of data not cached waits this long for the lower (default 0: ENOTCONN at once)",
                 "  offline              start offline (serve from the cache) even if the lower answers",
+                "  metrics=[HOST:]PORT  serve metrics in the Prometheus text format at http://HOST:PORT/metrics",
+                "                       (loopback only; HOST defaults to 127.0.0.1; off by default)",
+                "  stats_file=PATH      write the same metrics to PATH every stats_interval (node_exporter's textfile format)",
+                "  stats_interval=SEC   how often stats_file is rewritten (default 10)",
                 "", "Example:  cachefs mount /mnt/nfs /mnt/cached --cache ~/.cache/cachefs/nfs"})
 final class MountCommand implements Callable<Integer> {
     static final String READY = "CACHEFS-READY";
     static final String FAILED = "CACHEFS-FAILED ";
 
-    @Parameters(index = "0", paramLabel = "LOWER", description = "the directory to cache (e.g. a network mount)")
+    @Parameters(index = "0", arity = "0..1", paramLabel = "LOWER",
+            description = "the directory to cache (e.g. a network mount); may come from the config's [mount]")
     Path lower;
 
-    @Parameters(index = "1", paramLabel = "MOUNTPOINT", description = "an empty directory to mount on")
+    @Parameters(index = "1", arity = "0..1", paramLabel = "MOUNTPOINT",
+            description = "an empty directory to mount on; may come from the config's [mount]")
     Path mountpoint;
 
     @Option(names = "--cache", paramLabel = "DIR", description = "cache directory (default ~/.cache/cachefs/<lower path>)")
@@ -83,7 +89,7 @@ final class MountCommand implements Callable<Integer> {
     @Option(names = {"-f", "--foreground"}, description = "serve in this process until unmounted")
     boolean foreground;
 
-    @Option(names = "--identity", paramLabel = "MODE", defaultValue = "auto",
+    @Option(names = "--identity", paramLabel = "MODE",
             description = "how lower objects are identified: auto (default), handle or path")
     String identity;
 
@@ -96,27 +102,31 @@ final class MountCommand implements Callable<Integer> {
     String pinSize;
 
     @Option(names = "--cache-files", paramLabel = "N", description = "most files the cache keeps data of (default: no limit)")
-    long cacheFiles;
+    Long cacheFiles;
 
     @Option(names = "--on-event", paramLabel = "CMD",
             description = "shell command run on each event (offline, online, ...), given it as JSON on its standard input")
     String onEvent;
 
     @Option(names = "--config", paramLabel = "FILE",
-            description = "caching rules: 'pin: PATTERN', 'no-cache: PATTERN', 'max-file-size: SIZE' (see README)")
+            description = {"the mount's config file: caching rules ('pin: PATTERN', 'no-cache: PATTERN', 'max-file-size: SIZE'),",
+                    "[conflicts] rules and a [mount] section with the mount itself (see the user guide)"})
     Path config;
 
     @Option(names = "--notify-ready", hidden = true)
     boolean notifyReady;
 
     record Settings(MountOptions mount, StackedFs.Options fs, int chunkSize, CacheLayer.Options cache,
-                    int kernelReadaheadKb, Uplink.Options uplink) {}
+                    int kernelReadaheadKb, Uplink.Options uplink, java.net.InetSocketAddress metrics, Path statsFile,
+                    long statsIntervalMs) {}
 
     @Override
     public Integer call() throws Exception {
-        Path lowerDir = lower.toAbsolutePath().normalize();
-        Path mp = mountpoint.toAbsolutePath().normalize();
         try {
+            loadPolicy();
+            applyConfig();
+            Path lowerDir = lower.toAbsolutePath().normalize();
+            Path mp = mountpoint.toAbsolutePath().normalize();
             Settings settings = parseOptions(lowerDir);
             try {
                 IdentityMode.parse(identity);
@@ -124,7 +134,6 @@ final class MountCommand implements Callable<Integer> {
                 throw new Main.UserError(Main.USAGE, e.getMessage());
             }
             check(lowerDir, mp);
-            loadPolicy();
             Path cache = prepareCache(lowerDir);
             if (!foreground) {
                 return daemonize(cache);
@@ -163,6 +172,49 @@ final class MountCommand implements Callable<Integer> {
         }
     }
 
+    /** Fills what the command line left out from the config's {@code [mount]} section: the command line wins. */
+    private void applyConfig() {
+        java.util.Map<String, String> m = policy.mount();
+        String where = config == null ? "" : " (nor in [mount] of " + config + ")";
+        if (lower == null && m.containsKey("lower")) {
+            lower = Path.of(m.get("lower"));
+        }
+        if (mountpoint == null && m.containsKey("mountpoint")) {
+            mountpoint = Path.of(m.get("mountpoint"));
+        }
+        if (lower == null || mountpoint == null) {
+            throw new Main.UserError(Main.USAGE, "missing " + (lower == null ? "LOWER and MOUNTPOINT" : "MOUNTPOINT")
+                    + where + "; usage: cachefs mount LOWER MOUNTPOINT [OPTIONS] (see cachefs mount --help)");
+        }
+        if (cacheDir == null && m.containsKey("cache")) {
+            cacheDir = Path.of(m.get("cache"));
+        }
+        if (cacheSize == null) {
+            cacheSize = m.get("cache-size");
+        }
+        if (pinSize == null) {
+            pinSize = m.get("pin-size");
+        }
+        if (cacheFiles == null && m.containsKey("cache-files")) {
+            try {
+                cacheFiles = Long.parseLong(m.get("cache-files"));
+            } catch (NumberFormatException e) {
+                throw new Main.UserError(Main.USAGE, "config " + config + ": cache-files needs a whole number");
+            }
+        }
+        if (identity == null) {
+            identity = m.getOrDefault("identity", "auto");
+        }
+        if (onEvent == null) {
+            onEvent = m.get("on-event");
+        }
+        if (m.containsKey("options")) {
+            List<String> all = new ArrayList<>(List.of(m.get("options").split(",")));
+            all.addAll(options); // later options win: the command line's
+            options = all;
+        }
+    }
+
     private void loadPolicy() {
         if (config == null) {
             return;
@@ -185,6 +237,7 @@ final class MountCommand implements Callable<Integer> {
         int kernelRa = 4096;
         CacheLayer.Limits lim = CacheLayer.Limits.defaults();
         long maxBytes = cacheSize == null ? 0 : Sizes.parse(cacheSize);
+        long cacheFiles = this.cacheFiles == null ? 0 : this.cacheFiles;
         if (cacheFiles < 0) {
             throw new Main.UserError(Main.USAGE, "--cache-files must be 0 (no limit) or more");
         }
@@ -192,6 +245,9 @@ final class MountCommand implements Callable<Integer> {
         int stop = lim.stopFreePct();
         int resume = lim.resumeFreePct();
         Uplink.Options up = Uplink.Options.defaults().withOnEvent(onEvent);
+        java.net.InetSocketAddress metrics = null;
+        Path statsFile = null;
+        long statsMs = 10_000;
         for (String raw : options) {
             String o = raw.trim();
             if (o.isEmpty()) {
@@ -259,6 +315,9 @@ final class MountCommand implements Callable<Integer> {
                         case "manual" -> Connectivity.Reconnect.MANUAL;
                         default -> throw new Main.UserError(Main.USAGE, "reconnect must be auto or manual");
                     });
+                    case "metrics" -> metrics = Metrics.listenAddress(need(key, val));
+                    case "stats_file" -> statsFile = Path.of(need(key, val)).toAbsolutePath();
+                    case "stats_interval" -> statsMs = Math.max(1000, seconds(key, val) / 1_000_000);
                     case "direct_io" -> co = new CacheLayer.Options(co.readaheadChunks(), true);
                     case "nodirect_io" -> co = new CacheLayer.Options(co.readaheadChunks(), false);
                     default -> throw new Main.UserError(Main.USAGE, "unknown mount option '" + o
@@ -276,7 +335,7 @@ final class MountCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new Main.UserError(Main.USAGE, e.getMessage());
         }
-        return new Settings(mo, so, chunk, co, kernelRa, up);
+        return new Settings(mo, so, chunk, co, kernelRa, up, metrics, statsFile, statsMs);
     }
 
     private static String need(String key, String val) {
@@ -424,7 +483,7 @@ final class MountCommand implements Callable<Integer> {
             cmd.add("--pin-size");
             cmd.add(pinSize);
         }
-        if (cacheFiles > 0) {
+        if (cacheFiles != null && cacheFiles > 0) {
             cmd.add("--cache-files");
             cmd.add(Long.toString(cacheFiles));
         }
@@ -531,6 +590,18 @@ final class MountCommand implements Callable<Integer> {
         long started = System.currentTimeMillis();
         FuseSession live = session;
         ControlServer control = null;
+        Metrics metrics = null;
+        if (settings.metrics() != null || settings.statsFile() != null) {
+            try {
+                metrics = Metrics.start(settings.metrics(), settings.statsFile(), settings.statsIntervalMs(),
+                        () -> Metrics.format(Metrics.collect(mp.toString(), stats, cache, uplink, fs)));
+            } catch (IOException e) {
+                // like the control socket: the mount works without it, and the log says why
+                org.slf4j.LoggerFactory.getLogger(MountCommand.class).warn("no metrics endpoint at {}: {}",
+                        settings.metrics(), e.getMessage());
+            }
+        }
+        String metricsUrl = metrics == null ? null : metrics.url();
         try {
             java.util.Map<String, ControlServer.Handler> handlers = new java.util.HashMap<>();
             handlers.put("status", ControlServer.answering(() -> {
@@ -549,6 +620,12 @@ final class MountCommand implements Callable<Integer> {
                 m.put("chunk size", Integer.toString(cache.chunkSize()));
                 m.putAll(cache.usage());
                 uplink.status(m);
+                if (metricsUrl != null) {
+                    m.put("metrics", metricsUrl);
+                }
+                if (settings.statsFile() != null) {
+                    m.put("stats file", settings.statsFile().toString());
+                }
                 return m;
             }));
             handlers.put("offline", ControlServer.answering(() -> {
@@ -629,6 +706,9 @@ final class MountCommand implements Callable<Integer> {
         session.awaitExit();
         if (control != null) {
             control.close();
+        }
+        if (metrics != null) {
+            metrics.close();
         }
         cache.close();
         uplink.close();

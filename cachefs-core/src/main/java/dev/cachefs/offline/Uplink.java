@@ -524,6 +524,9 @@ public final class Uplink implements AutoCloseable {
             if (progress != null) {
                 m.put("replay", progress + " changes replayed");
             }
+            long oldest = store.index().journalOldestMs();
+            m.put("last sync", oldest == 0 ? "up to date (no local change waits)"
+                    : java.time.Instant.ofEpochMilli(oldest) + " (the oldest local change waiting for replay is of then)");
             m.put("open conflicts", Integer.toString(view.open().size()));
             store.index().stateCounts().forEach((k, v) -> m.put("objects " + k, Long.toString(v)));
         } catch (IndexException e) {
@@ -533,6 +536,26 @@ public final class Uplink implements AutoCloseable {
         if (e != null) {
             m.put("last event", e.name() + " at " + java.time.Instant.ofEpochMilli(e.timeMs()) + ": " + e.reason());
         }
+    }
+
+    /** The mode, the lower's state, the journal and conflicts as numbers, for metrics. */
+    public Map<String, Long> gauges() throws IndexException {
+        Map<String, Long> m = new java.util.LinkedHashMap<>();
+        m.put("online", connectivity.mode() == Connectivity.Mode.ONLINE ? 1L : 0L);
+        m.put("forced_offline", connectivity.forced() ? 1L : 0L);
+        Boolean r = connectivity.reachable();
+        m.put("lower_reachable", r == null ? (connectivity.mode() == Connectivity.Mode.ONLINE ? 1L : 0L) : r ? 1L : 0L);
+        m.put("mode_since_seconds", connectivity.sinceMs() / 1000);
+        m.put("lower_timeouts", guard.timeouts());
+        m.put("journal_entries", (long) store.index().journalSize());
+        m.put("journal_oldest_seconds", store.index().journalOldestMs() / 1000);
+        m.put("open_conflicts", (long) view.open().size());
+        return m;
+    }
+
+    /** Objects the index knows, by state (cached, partial, metadata-only, dirty, ...). */
+    public Map<String, Long> objectStates() throws IndexException {
+        return store.index().stateCounts();
     }
 
     @Override

@@ -45,4 +45,31 @@ class PolicyTest {
         assertThrows(IllegalArgumentException.class, () -> Policy.parse(List.of("", "colour: red"), "conf"));
         assertThrows(IllegalArgumentException.class, () -> Policy.parse(List.of("max-file-size: lots"), "conf"));
     }
+
+    @Test
+    void aMountSectionDescribesTheMountItself() throws Exception {
+        Policy p = Policy.parse(List.of("pin: a/**", "[mount]", "lower: /mnt/nfs", "mountpoint: /mnt/c",
+                "options: meta_ttl=5", "options: allow_other", "cache-size: 2G"), "t");
+        assertEquals("/mnt/nfs", p.mount().get("lower"));
+        assertEquals("meta_ttl=5,allow_other", p.mount().get("options"), "options lines add up, in order");
+        assertTrue(p.pinned("a/x"), "the rules before it still hold");
+        IllegalArgumentException twice = assertThrows(IllegalArgumentException.class,
+                () -> Policy.parse(List.of("[mount]", "lower: /a", "lower: /b"), "t"));
+        assertEquals("t:3: lower is set twice in [mount]", twice.getMessage());
+        IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
+                () -> Policy.parse(List.of("[mount]", "cahce: /x"), "t"));
+        assertTrue(unknown.getMessage().startsWith("t:2: unknown key 'cahce' in [mount] (lower, mountpoint, cache"),
+                unknown.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Policy.parse(List.of("[mounts]"), "t"));
+    }
+
+    @Test
+    void theExampleConfigInContribParses() throws Exception {
+        java.nio.file.Path example = java.nio.file.Path.of("../contrib/cachefs.conf.example");
+        Policy p = Policy.load(example);
+        assertEquals("/mnt/cached", p.mount().get("mountpoint"));
+        assertEquals("meta_ttl=30,allow_other,metrics=127.0.0.1:9464", p.mount().get("options"));
+        assertEquals(3, p.conflictRules().size());
+        assertTrue(p.pinned("projects/report/draft.tex"));
+    }
 }

@@ -153,6 +153,14 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
+    private long queryLong(String sql) throws IndexException {
+        try (Statement s = db.createStatement(); ResultSet r = s.executeQuery(sql)) {
+            return r.getLong(1);
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
     private IndexException fail(SQLException e) {
         return new IndexException("cache index " + file + ": " + e.getMessage(), e);
     }
@@ -1013,6 +1021,11 @@ public final class CacheIndex implements AutoCloseable {
             throw fail(e);
         }
         return out;
+    }
+
+    /** When the oldest change not yet replayed was made (epoch ms), or 0 when none waits. */
+    public synchronized long journalOldestMs() throws IndexException {
+        return queryLong("SELECT coalesce(min(time_ms), 0) FROM journal WHERE done = 0");
     }
 
     public synchronized int journalSize() throws IndexException {

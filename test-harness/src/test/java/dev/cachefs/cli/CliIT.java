@@ -103,7 +103,11 @@ class CliIT {
                 List.of("mount", lower.toString(), lower.resolve(".").toString()),
                 List.of("mount", lower.toString(), mnt.toString(), "-o", "no_such_option"),
                 List.of("mount", lower.toString(), mnt.toString(), "-o", "max_write=12"),
-                List.of("umount", mnt.toString()));
+                List.of("umount", mnt.toString()),
+                List.of("mount"),
+                List.of("mount", lower.toString()),
+                List.of("mount", lower.toString(), mnt.toString(), "-o", "metrics=0.0.0.0:9464"),
+                List.of("mount", lower.toString(), mnt.toString(), "-o", "metrics=notaport"));
         for (List<String> c : cases) {
             Result r = run(c.toArray(String[]::new));
             assertEquals(2, r.code(), c + ": " + r.err());
@@ -418,6 +422,80 @@ class CliIT {
         assertTrue(st.out().contains("\"hit rate\": "), st.out());
         assertTrue(st.out().contains("\"open conflicts\": \"0\""), st.out());
         assertEquals(0, run("umount", mnt.toString()).code());
+    }
+
+    @Test
+    void aConfigFileDescribesTheMountAndItsMetricsAreServedOnLoopbackAndToAFile() throws Exception {
+        Path stats = tmp.resolve("cachefs.prom");
+        Path conf = Files.writeString(tmp.resolve("m.conf"), String.join("\n",
+                "pin: hello.txt",
+                "[mount]",
+                "lower: " + lower,
+                "mountpoint: " + mnt,
+                "cache: " + tmp.resolve("conf-cache"),
+                "cache-size: 1G",
+                "options: meta_ttl=5",
+                "options: metrics=127.0.0.1:0,stats_file=" + stats + ",stats_interval=1") + "\n");
+        Result r = run("mount", "--config", conf.toString(), "--cache-size", "64M");
+        assertEquals(0, r.code(), r.err());
+        Matcher pid = Pattern.compile("pid (\\d+)").matcher(r.out());
+        assertTrue(pid.find(), r.out());
+        daemons.add(Long.parseLong(pid.group(1)));
+        assertEquals("hello from the lower\n", Files.readString(mnt.resolve("hello.txt")));
+        Map<String, String> st = statusOf(run("status", mnt.toString()).out());
+        assertEquals(tmp.resolve("conf-cache").toString(), st.get("cache"), "the cache dir came from the config");
+        assertTrue(st.get("cache used").endsWith(" of 67108864"), "the command line's --cache-size won: " + st);
+        String url = st.get("metrics");
+        assertTrue(url != null && url.matches("http://127\\.0\\.0\\.1:\\d+/metrics"), "status names the endpoint: " + st);
+
+        var http = java.net.http.HttpClient.newHttpClient();
+        var resp = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(url)).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, resp.statusCode());
+        assertTrue(resp.headers().firstValue("Content-Type").orElse("").startsWith("text/plain; version=0.0.4"));
+        Map<String, Long> m = parseMetrics(resp.body());
+        String label = "{mountpoint=\"" + mnt + "\"}";
+        assertEquals(1L, m.get("cachefs_online" + label), resp.body());
+        assertTrue(m.get("cachefs_passthrough_opens_total" + label) + m.get("cachefs_daemon_opens_total" + label) >= 1,
+                "the open was counted: " + resp.body());
+        assertTrue(m.get("cachefs_bytes_from_lower_total" + label) >= 21, "the pin fetched the file: " + resp.body());
+        assertEquals(67108864L, m.get("cachefs_cache_limit_bytes" + label));
+        assertEquals(0L, m.get("cachefs_journal_entries" + label));
+        assertTrue(m.containsKey("cachefs_objects{mountpoint=\"" + mnt + "\",state=\"cached\"}"), resp.body());
+        assertTrue(resp.body().contains("# TYPE cachefs_read_bytes_total counter\n"), resp.body());
+        var other = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(url.replace("/metrics", "/"))).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertEquals(404, other.statusCode());
+
+        // Offline, the file says so within a few of its intervals.
+        assertEquals(0, run("offline", mnt.toString()).code());
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        Map<String, Long> f = Map.of();
+        while (System.nanoTime() < until) {
+            f = Files.exists(stats) ? parseMetrics(Files.readString(stats)) : Map.of();
+            if (Long.valueOf(0).equals(f.get("cachefs_online" + label))) {
+                break;
+            }
+            Thread.sleep(200);
+        }
+        assertEquals(0L, f.get("cachefs_online" + label), "the stats file follows the mode: " + f);
+        assertEquals(1L, f.get("cachefs_forced_offline" + label));
+        assertEquals(0, run("umount", mnt.toString()).code());
+    }
+
+    /** A Prometheus text exposition as sample (name and labels) to value; every line must be well formed. */
+    private static Map<String, Long> parseMetrics(String text) {
+        Map<String, Long> m = new java.util.HashMap<>();
+        Pattern sample = Pattern.compile("(cachefs_[a-z_]+(?:\\{[a-z_]+=\"(?:[^\"\\\\]|\\\\.)*\"(?:,[a-z_]+=\"(?:[^\"\\\\]|\\\\.)*\")*\\})?) (-?\\d+)");
+        for (String line : text.split("\n")) {
+            if (line.startsWith("# HELP cachefs_") || line.startsWith("# TYPE cachefs_")) {
+                continue;
+            }
+            Matcher x = sample.matcher(line);
+            assertTrue(x.matches(), "not a sample line: " + line);
+            m.put(x.group(1), Long.parseLong(x.group(2)));
+        }
+        return m;
     }
 
     /** "key  value" lines of cachefs status. */
