@@ -184,7 +184,8 @@ public final class CacheLayer implements AutoCloseable {
     private final Map<Long, CachedObject> byNode = new ConcurrentHashMap<>();
     private final ThreadLocal<MemorySegment> buffers;
     private final MemorySegment zeros;
-    private final AtomicInteger storeWarnings = new AtomicInteger();
+    /** Failures that repeat per request: a line a minute per kind. */
+    private final LogLimiter limited = new LogLimiter(log, 60_000);
     private final DirCache dirs;
     private final MetaCopy meta;
     /** Use as of the last culling pass, plus what was stored since (approximate between passes). */
@@ -380,7 +381,7 @@ public final class CacheLayer implements AutoCloseable {
             index.setState(r.id(), ObjectState.METADATA_ONLY);
             return bytes;
         } catch (IndexException e) {
-            log.warn("cannot cull {}: {}", r.path(), e.getMessage());
+            limited.warn("cull", "cannot cull {}: {}", r.path(), e.getMessage());
             return -1;
         }
     }
@@ -807,7 +808,7 @@ public final class CacheLayer implements AutoCloseable {
             }
             return o;
         } catch (IndexException e) {
-            log.warn("cache index unusable for {}: {}", path, e.getMessage());
+            limited.warn("index", "cache index unusable for {}: {}", path, e.getMessage());
             throw new ErrnoException(Errno.EIO, e.getMessage());
         }
     }
@@ -1579,9 +1580,7 @@ public final class CacheLayer implements AutoCloseable {
 
     private void storeFailed(CachedObject o, Exception e) {
         stats.uncachedBytes.add(cs);
-        if (storeWarnings.getAndIncrement() % 1000 == 0) {
-            log.warn("cannot store cache data of {} ({}); reads are served from the lower", o.path, e.getMessage());
-        }
+        limited.warn("store", "cannot store cache data of {} ({}); reads are served from the lower", o.path, e.getMessage());
     }
 
     /** Checks a chunk loaded after a crash against its CRC; drops it if it fails. */

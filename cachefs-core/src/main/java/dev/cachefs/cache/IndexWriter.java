@@ -23,6 +23,7 @@ import org.slf4j.LoggerFactory;
  */
 final class IndexWriter implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(IndexWriter.class);
+    private final LogLimiter limited = new LogLimiter(log, 60_000);
     private static final int BATCH = 2048;
 
     /** One change to the index. */
@@ -171,7 +172,7 @@ final class IndexWriter implements AutoCloseable {
             });
         } catch (IndexException e) {
             // The data stays served from memory; after a restart what is missing is fetched again.
-            log.warn("cannot record {} cache changes in the index: {}", batch.size(), e.getMessage());
+            limited.warn("record", "cannot record {} cache changes in the index: {}", batch.size(), e.getMessage());
         }
     }
 

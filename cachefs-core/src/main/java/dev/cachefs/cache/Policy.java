@@ -23,7 +23,7 @@ import java.util.regex.Pattern;
  *   *.txt: merge
  *   [mount]                       the mount itself, so that one file describes it (fstab, systemd):
  *   lower: /mnt/nfs               the command line's LOWER, MOUNTPOINT, --cache, --cache-size,
- *   mountpoint: /mnt/cached       --pin-size, --cache-files, --identity, --on-event; options: adds
+ *   mountpoint: /mnt/cached       --pin-size, --cache-files, --identity, --on-event, --log-level; options: adds
  *   cache: /var/cache/cachefs/nfs -o options (the line may repeat). The command line wins.
  *   options: meta_ttl=60,allow_other
  * </pre>
@@ -41,7 +41,7 @@ public final class Policy {
 
     /** The keys a {@code [mount]} section may set. */
     public static final List<String> MOUNT_KEYS = List.of("lower", "mountpoint", "cache", "cache-size", "pin-size",
-            "cache-files", "identity", "on-event", "options");
+            "cache-files", "identity", "on-event", "log-level", "options");
 
     /** A {@code [conflicts]} rule: what replay does with a conflict at a path matching {@code glob}. */
     public record ConflictRule(Glob glob, String action) {}

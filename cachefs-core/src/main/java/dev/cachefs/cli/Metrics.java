@@ -58,6 +58,7 @@ final class Metrics implements AutoCloseable {
             Map.entry("journal_oldest_seconds", "when the oldest of them was made (Unix time; 0: none waits)"),
             Map.entry("open_conflicts", "conflicts waiting for cachefs resolve"));
 
+    private final dev.cachefs.cache.LogLimiter limited = new dev.cachefs.cache.LogLimiter(log, 60_000);
     private final HttpServer http;
     private final Path file;
     private final Supplier<String> text;
@@ -154,7 +155,7 @@ final class Metrics implements AutoCloseable {
             Files.writeString(tmp, text.get(), StandardCharsets.UTF_8);
             Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException | RuntimeException e) {
-            log.warn("cannot write the stats file {}: {}", file, e.toString());
+            limited.warn("write", "cannot write the stats file {}: {}", file, e.toString());
         }
     }
 

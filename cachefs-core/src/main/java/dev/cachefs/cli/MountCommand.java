@@ -113,6 +113,11 @@ final class MountCommand implements Callable<Integer> {
                     "[conflicts] rules and a [mount] section with the mount itself (see the user guide)"})
     Path config;
 
+    @Option(names = "--log-level", paramLabel = "LEVEL",
+            description = "what the daemon logs: error, warn, info (default), debug or trace; the log is CACHE/cachefs.log"
+                    + " in the background, standard error in the foreground")
+    String logLevel;
+
     @Option(names = "--notify-ready", hidden = true)
     boolean notifyReady;
 
@@ -125,6 +130,12 @@ final class MountCommand implements Callable<Integer> {
         try {
             loadPolicy();
             applyConfig();
+            setLogLevel();
+            try {
+                Uplink.checkConflictRules(policy.conflictRules());
+            } catch (IllegalArgumentException e) {
+                throw new Main.UserError(Main.USAGE, "config " + e.getMessage());
+            }
             Path lowerDir = lower.toAbsolutePath().normalize();
             Path mp = mountpoint.toAbsolutePath().normalize();
             Settings settings = parseOptions(lowerDir);
@@ -208,11 +219,25 @@ final class MountCommand implements Callable<Integer> {
         if (onEvent == null) {
             onEvent = m.get("on-event");
         }
+        if (logLevel == null) {
+            logLevel = m.get("log-level");
+        }
         if (m.containsKey("options")) {
             List<String> all = new ArrayList<>(List.of(m.get("options").split(",")));
             all.addAll(options); // later options win: the command line's
             options = all;
         }
+    }
+
+    /** Before the first logger exists (slf4j-simple reads its level once): no class with a logger is used before. */
+    private void setLogLevel() {
+        if (logLevel == null) {
+            return;
+        }
+        if (!List.of("error", "warn", "info", "debug", "trace").contains(logLevel)) {
+            throw new Main.UserError(Main.USAGE, "--log-level must be error, warn, info, debug or trace, not '" + logLevel + "'");
+        }
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", logLevel);
     }
 
     private void loadPolicy() {
@@ -221,7 +246,6 @@ final class MountCommand implements Callable<Integer> {
         }
         try {
             policy = dev.cachefs.cache.Policy.load(config);
-            Uplink.checkConflictRules(policy.conflictRules());
         } catch (IOException e) {
             throw new Main.UserError(Main.USAGE, "cannot read config " + config + ": " + e.getMessage());
         } catch (IllegalArgumentException e) {
@@ -490,6 +514,10 @@ final class MountCommand implements Callable<Integer> {
         if (onEvent != null) {
             cmd.add("--on-event");
             cmd.add(onEvent);
+        }
+        if (logLevel != null) {
+            cmd.add("--log-level");
+            cmd.add(logLevel);
         }
         if (config != null) {
             cmd.add("--config");

@@ -51,6 +51,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class OfflineFs implements LowerFs {
     private static final Logger log = LoggerFactory.getLogger(OfflineFs.class);
+    /** A full disk refuses every offline change: a line and an event a minute, not one per change. */
+    private final dev.cachefs.cache.LogLimiter limited = new dev.cachefs.cache.LogLimiter(log, 60_000);
     /** Inode numbers of objects made offline: far above what lowers hand out. */
     private static final long PROVISIONAL_INO = 1L << 60;
     private static final int DT_DIR = 4;
@@ -432,8 +434,9 @@ public final class OfflineFs implements LowerFs {
                 throw thrown[0];
             }
             ErrnoException ee = indexFailed(e);
-            log.error("offline change refused, nothing was changed ({}): {}", what, e.getMessage());
-            connectivity.report("local-change-failed", what + ": " + Errno.name(ee.errno()) + " (" + e.getMessage() + ")");
+            if (limited.error("refused", "offline change refused, nothing was changed ({}): {}", what, e.getMessage())) {
+                connectivity.report("local-change-failed", what + ": " + Errno.name(ee.errno()) + " (" + e.getMessage() + ")");
+            }
             throw ee;
         }
     }

@@ -107,7 +107,8 @@ class CliIT {
                 List.of("mount"),
                 List.of("mount", lower.toString()),
                 List.of("mount", lower.toString(), mnt.toString(), "-o", "metrics=0.0.0.0:9464"),
-                List.of("mount", lower.toString(), mnt.toString(), "-o", "metrics=notaport"));
+                List.of("mount", lower.toString(), mnt.toString(), "-o", "metrics=notaport"),
+                List.of("mount", lower.toString(), mnt.toString(), "--log-level", "loud"));
         for (List<String> c : cases) {
             Result r = run(c.toArray(String[]::new));
             assertEquals(2, r.code(), c + ": " + r.err());
@@ -434,6 +435,7 @@ class CliIT {
                 "mountpoint: " + mnt,
                 "cache: " + tmp.resolve("conf-cache"),
                 "cache-size: 1G",
+                "log-level: warn",
                 "options: meta_ttl=5",
                 "options: metrics=127.0.0.1:0,stats_file=" + stats + ",stats_interval=1") + "\n");
         Result r = run("mount", "--config", conf.toString(), "--cache-size", "64M");
@@ -481,6 +483,9 @@ class CliIT {
         assertEquals(0L, f.get("cachefs_online" + label), "the stats file follows the mode: " + f);
         assertEquals(1L, f.get("cachefs_forced_offline" + label));
         assertEquals(0, run("umount", mnt.toString()).code());
+        String log = Files.readString(tmp.resolve("conf-cache/cachefs.log"));
+        assertTrue(log.contains("[WARN] Connectivity - OFFLINE"), "warnings are logged: " + log);
+        assertFalse(log.contains("[INFO]"), "log-level: warn leaves out the rest: " + log);
     }
 
     /** A Prometheus text exposition as sample (name and labels) to value; every line must be well formed. */

@@ -556,6 +556,51 @@ abstract class OfflineSuite {
     }
 
     @Test
+    void aDeadLowerDoesNotFloodTheLog() throws Exception {
+        Stack s = mount();
+        prepare(s);
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream err = System.err;
+        // slf4j-simple looks System.err up at each line: everything logged from here on is seen
+        System.setErr(new java.io.PrintStream(new java.io.OutputStream() {
+            @Override
+            public synchronized void write(int b) {
+                err.write(b);
+                captured.write(b);
+            }
+
+            @Override
+            public synchronized void write(byte[] b, int off, int len) {
+                err.write(b, off, len);
+                captured.write(b, off, len);
+            }
+        }, true));
+        int requests = 0;
+        try {
+            goOffline(s);
+            Path m = s.mnt.resolve("d");
+            for (int i = 0; i < 200; i++) {
+                assertEquals(Errno.ENOTCONN, errnoOf(() -> Sys.readAll(Sys.raw(m.resolve("b")))));
+                String name = "nope-" + i;
+                assertEquals(Errno.ENOENT, errnoOf(() -> Libc.lstat(Sys.raw(m.resolve(name)))));
+                requests += 2;
+            }
+            for (int i = 0; i < 20; i++) {
+                Files.writeString(m.resolve("sub/offline-" + i), "x");
+                requests++;
+            }
+            Thread.sleep(3000); // ten probes of the dead lower
+        } finally {
+            System.setErr(err);
+        }
+        List<String> lines = captured.toString(StandardCharsets.UTF_8).lines()
+                .filter(l -> l.matches(".*\\[(INFO|WARN|ERROR)\\].*")).toList();
+        assertTrue(lines.size() <= 6, requests + " failing requests and ten probes logged " + lines.size()
+                + " lines (one per event is expected):\n" + String.join("\n", lines));
+        assertTrue(lines.stream().anyMatch(l -> l.contains("OFFLINE")), "the switch itself is logged: " + lines);
+    }
+
+    @Test
     void withOfflineWaitAReadOfUncachedDataWaitsForTheLower() throws Exception {
         fx = Stack.on(lower).uplink(uplinkOptions().withMissWait(60_000)).mount();
         Stack s = fx;
