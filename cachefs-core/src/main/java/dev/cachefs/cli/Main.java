@@ -5,7 +5,12 @@ import picocli.CommandLine.Command;
 
 /** The {@code cachefs} command. */
 @Command(name = "cachefs", mixinStandardHelpOptions = true, version = "cachefs 0.1.0",
-        description = "A caching filesystem stacked over a (network) directory.",
+        description = "A caching filesystem stacked over a (network) directory: what is read stays on local disk, and"
+                + " the mount keeps working from it while the network is away.",
+        footer = {"", "Each command's options: cachefs COMMAND --help. The user guide is docs/user-guide.md.",
+                "", "Examples:  cachefs mount /mnt/nfs ~/nfs --cache-size 20G",
+                "           cachefs status ~/nfs",
+                "           cachefs pin -r ~/nfs/project"},
         subcommands = {MountCommand.class, UmountCommand.class, StatusCommand.class, StatsCommand.class,
                 PinCommands.Pin.class, PinCommands.Unpin.class, PinCommands.Evict.class, PinCommands.Pins.class, PinCommands.Invalidate.class, ModeCommands.Offline.class, ModeCommands.Online.class, ModeCommands.Sync.class, ModeCommands.Conflicts.class, ModeCommands.Resolve.class, FsckCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
@@ -31,7 +36,7 @@ public final class Main implements Runnable {
     }
 
     public static int run(String... args) {
-        CommandLine cl = new CommandLine(new Main());
+        CommandLine cl = command();
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             if (ex instanceof UserError u) {
                 cmd.getErr().println("cachefs: " + u.getMessage());
@@ -44,9 +49,17 @@ public final class Main implements Runnable {
         return cl.execute(args);
     }
 
+    /** The command line with every subcommand, its help complete. */
+    static CommandLine command() {
+        CommandLine cl = new CommandLine(new Main());
+        var mount = cl.getSubcommands().get("mount").getCommandSpec().usageMessage();
+        mount.footer(MountCommand.footer(mount.width()).replace("%", "%%")); // help text is a format string
+        return cl;
+    }
+
     @Override
     public void run() {
-        new CommandLine(this).usage(System.out);
+        command().usage(System.out);
     }
 
     /** A failure to report as one clear line, with an exit code. */

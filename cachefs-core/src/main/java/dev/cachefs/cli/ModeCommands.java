@@ -61,9 +61,10 @@ final class ModeCommands {
         return mp;
     }
 
-    @Command(name = "offline", mixinStandardHelpOptions = true,
-            description = {"Make a cachefs mount work from its cache alone, until `cachefs online`.",
-                    "Changes are journaled for replay; reads of what is not cached fail with ENOTCONN."})
+    @Command(name = "offline", header = "Work from the cache alone.", mixinStandardHelpOptions = true,
+            description = "Make a cachefs mount work from its cache alone, until `cachefs online`. Changes are journaled "
+                    + "for replay; reads of what is not cached fail with ENOTCONN.",
+            footer = {"", "Example:  cachefs offline ~/mnt"})
     static final class Offline implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "where cachefs is mounted")
         Path mountpoint;
@@ -76,9 +77,10 @@ final class ModeCommands {
         }
     }
 
-    @Command(name = "online", mixinStandardHelpOptions = true,
-            description = {"Make a cachefs mount use its lower again, if it answers.",
-                    "Changes made offline are replayed onto it first (as cachefs sync does)."})
+    @Command(name = "online", header = "Use the lower again (replaying offline changes).", mixinStandardHelpOptions = true,
+            description = "Make a cachefs mount use its lower again, if it answers. Changes made offline are replayed onto"
+                    + " it first (as cachefs sync does).",
+            footer = {"", "Example:  cachefs online ~/mnt"})
     static final class Online implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "where cachefs is mounted")
         Path mountpoint;
@@ -91,10 +93,11 @@ final class ModeCommands {
         }
     }
 
-    @Command(name = "sync", mixinStandardHelpOptions = true,
-            description = {"Replay the changes a cachefs mount made offline onto its lower now, and go online.",
-                    "Where the lower changed the same thing, the [conflicts] rules of the config decide (default:",
-                    "ask, left open for cachefs resolve; see cachefs conflicts)."})
+    @Command(name = "sync", header = "Replay offline changes now and go online.", mixinStandardHelpOptions = true,
+            description = "Replay the changes a cachefs mount made offline onto its lower now, and go online. Where the "
+                    + "lower changed the same thing, the [conflicts] rules of the config decide (default: ask, left "
+                    + "open for cachefs resolve; see cachefs conflicts).",
+            footer = {"", "Example:  cachefs sync ~/mnt && cachefs conflicts ~/mnt"})
     static final class Sync implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "where cachefs is mounted")
         Path mountpoint;
@@ -109,9 +112,10 @@ final class ModeCommands {
         }
     }
 
-    @Command(name = "conflicts", mixinStandardHelpOptions = true,
-            description = {"List the open conflicts replay found in a cachefs mount: when, kind, path, and where",
-                    "each version is (MOUNT/.cachefs/conflicts/PATH/{local,remote,base,merged}). --all: resolved ones too."},
+    @Command(name = "conflicts", header = "List conflicts replay found.", mixinStandardHelpOptions = true,
+            description = "List the open conflicts replay found in a cachefs mount: when, kind, path, and where each "
+                    + "version is (MOUNT/.cachefs/conflicts/PATH/{local,remote,base,merged}). --all: resolved ones "
+                    + "too.",
             footer = {"", "Example:  cachefs conflicts ~/mnt && cat ~/mnt/.cachefs/conflicts/notes.txt/remote"})
     static final class Conflicts implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "where cachefs is mounted")
@@ -147,10 +151,10 @@ final class ModeCommands {
         }
     }
 
-    @Command(name = "resolve", mixinStandardHelpOptions = true,
-            description = {"Settle open conflicts: keep the local version (it goes to the lower), the remote one",
-                    "(the local one stays in the cache's conflicts folder), both (the local one goes beside the",
-                    "remote as NAME.conflict-HOST-TIME.EXT) or the merged one (an unclean merge, edited or not)."},
+    @Command(name = "resolve", header = "Settle open conflicts.", mixinStandardHelpOptions = true,
+            description = "Settle open conflicts: keep the local version (it goes to the lower), the remote one (the local"
+                    + " one stays in the cache's conflicts folder), both (the local one goes beside the remote as "
+                    + "NAME.conflict-HOST-TIME.EXT) or the merged one (an unclean merge, edited or not).",
             footer = {"", "Examples:  cachefs resolve ~/mnt/notes.txt --keep local",
                     "           cachefs resolve --all ~/mnt --keep both",
                     "           cachefs resolve --all ~/mnt --pattern '**/*.o' --keep remote"})

@@ -34,41 +34,84 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "mount", mixinStandardHelpOptions = true,
-        description = {"Mount cachefs over LOWER at MOUNTPOINT.",
-                "Without --foreground, returns once the mount is live and keeps serving in the background."},
-        footer = {"", "Mount options (-o, comma separated):",
-                "  allow_other          let other users in (kernel permission checks still apply)",
-                "  attr_timeout=SEC     how long the kernel trusts attributes (default 1)",
-                "  entry_timeout=SEC    how long the kernel trusts names (default 1)",
-                "  negative_timeout=SEC how long the kernel remembers a name does not exist (default 0: not at all)",
-                "  meta_ttl=SEC         how long the daemon trusts attributes the lower gave, without asking again",
-                "                       (default 30, like an NFS client's actimeo; opens always ask: close-to-open; 0: always)",
-                "  passthrough          hand opens to the kernel (FUSE passthrough; root only; default)",
-                "  nopassthrough        serve all reads and writes through the daemon",
-                "  max_write=BYTES      largest write request, 131072..1048576 (default 1048576)",
-                "  workers=N            request threads (default 4)",
-                "  noauto_unmount       do not unmount if the daemon dies (default: it does)",
-                "  dev, suid            honour device nodes / set-user-ID bits (root; default nodev,nosuid)",
-                "  chunk_size=BYTES     cache fill unit, 64K..16M, power of two (default 1M; fixed per cache dir)",
-                "  readahead=N          chunks fetched ahead of a sequential reader, 0..64 (default 16)",
-                "  direct_io / nodirect_io  read the lower with O_DIRECT where it allows it (default on)",
-                "  kernel_readahead=SIZE  the kernel's readahead on this mount (root; default 4M; 0: leave at 128K)",
-                "  cull_free=P%         cull cached data when the cache disk has less than P% free (default 7)",
-                "  stop_free=P%         cache no new data below P% free (default 3) ...",
-                "  resume_free=P%       ... until P% is free again (default 10)",
-                "  deadline=SEC         longest a lower call may take before the lower counts as unreachable (default 5;",
-                "                       0: no deadline, a hung lower hangs its callers; measurements only)",
-                "  probe_interval=SEC   how often an offline mount checks whether the lower is back (default 2)",
-                "  reconnect=auto|manual  go online by itself when the lower is back (default auto)",
-                "  offline_wait=SEC     offline, a read of data not cached waits this long for the lower (default 0: ENOTCONN at once)",
-                "  offline              start offline (serve from the cache) even if the lower answers",
-                "  metrics=[HOST:]PORT  serve metrics in the Prometheus text format at http://HOST:PORT/metrics",
-                "                       (loopback only; HOST defaults to 127.0.0.1; off by default)",
-                "  stats_file=PATH      write the same metrics to PATH every stats_interval (node_exporter's textfile format)",
-                "  stats_interval=SEC   how often stats_file is rewritten (default 10)",
-                "", "Example:  cachefs mount /mnt/nfs /mnt/cached --cache ~/.cache/cachefs/nfs"})
+@Command(name = "mount", header = "Mount cachefs over a directory.", mixinStandardHelpOptions = true,
+        description = "Mount cachefs over LOWER at MOUNTPOINT. Without --foreground, returns once the mount is live and"
+                + " keeps serving in the background.",
+        footerHeading = "%n") // the footer is MountCommand.footer(), set by Main to fit the help's width
 final class MountCommand implements Callable<Integer> {
+    /** The -o options and what they do, for the help (each key here is one parseOptions takes). */
+    static final String[][] OPTIONS = {
+            {"allow_other", "let other users in (the kernel still checks permissions: default_permissions)"},
+            {"attr_timeout=SEC", "how long the kernel trusts attributes (default 1)"},
+            {"entry_timeout=SEC", "how long the kernel trusts names (default 1)"},
+            {"negative_timeout=SEC", "how long the kernel remembers that a name does not exist (default 0: not at all)"},
+            {"meta_ttl=SEC", "how long the daemon trusts attributes the lower gave without asking again (default 30,"
+                    + " like an NFS client's actimeo; opens always ask: close-to-open; 0: always ask)"},
+            {"passthrough", "hand opens of cached files to the kernel (FUSE passthrough; root only; default)"},
+            {"nopassthrough", "serve all reads and writes through the daemon"},
+            {"max_write=BYTES", "largest write request, 131072..1048576 (default 1048576)"},
+            {"workers=N", "request threads (default 4)"},
+            {"noauto_unmount", "do not unmount if the daemon dies (default: it does)"},
+            {"dev, suid", "honour device nodes / set-user-ID bits (root; default nodev, nosuid)"},
+            {"chunk_size=BYTES", "cache fill unit, 64K..16M, a power of two (default 1M; fixed per cache directory)"},
+            {"readahead=N", "chunks fetched ahead of a sequential reader, 0..64 (default 16)"},
+            {"direct_io, nodirect_io", "read the lower with O_DIRECT where it allows it (default direct_io)"},
+            {"kernel_readahead=SIZE", "the kernel's readahead on this mount (root; default 4M; 0: leave it at 128K)"},
+            {"cull_free=P%", "cull cached data when the cache disk has less than P% free (default 7)"},
+            {"stop_free=P%", "cache no new data below P% free (default 3) ..."},
+            {"resume_free=P%", "... until P% is free again (default 10)"},
+            {"deadline=SEC", "longest a lower call may take before the lower counts as unreachable (default 5;"
+                    + " 0: none, a hung lower then hangs its callers: for measurements only)"},
+            {"probe_interval=SEC", "how often an offline mount checks whether the lower is back (default 2)"},
+            {"reconnect=auto|manual", "go online by itself when the lower is back, or wait for cachefs online (default auto)"},
+            {"offline_wait=SEC", "offline, a read of data not cached waits this long for the lower (default 0:"
+                    + " ENOTCONN at once)"},
+            {"offline", "start offline (serve from the cache) even if the lower answers"},
+            {"metrics=[HOST:]PORT", "serve metrics in the Prometheus text format at http://HOST:PORT/metrics (loopback"
+                    + " only; HOST defaults to 127.0.0.1; off by default)"},
+            {"stats_file=PATH", "write the same metrics to PATH every stats_interval (node_exporter's textfile format)"},
+            {"stats_interval=SEC", "how often stats_file is rewritten (default 10)"},
+    };
+
+    /** The help's footer: the options table wrapped to {@code width} columns, then examples. */
+    static String footer(int width) {
+        StringBuilder b = new StringBuilder("Mount options (-o, comma separated):\n");
+        int col = 2 + 22 + 1;
+        for (String[] o : OPTIONS) {
+            String name = "  " + o[0];
+            List<String> lines = wrap(o[1], Math.max(20, width - col));
+            if (name.length() < col - 1) {
+                b.append(name).append(" ".repeat(col - name.length())).append(lines.getFirst()).append('\n');
+                lines = lines.subList(1, lines.size());
+            } else {
+                b.append(name).append('\n');
+            }
+            for (String l : lines) {
+                b.append(" ".repeat(col)).append(l).append('\n');
+            }
+        }
+        b.append("\nThe same can be written in a config file (--config): [mount] with lower:, mountpoint:, cache:,"
+                + " cache-size:, options: ... (see the user guide).\n");
+        b.append("\nExamples:  cachefs mount /mnt/nfs /mnt/cached --cache-size 20G\n");
+        b.append("           cachefs mount /mnt/sshfs ~/work -o meta_ttl=60,metrics=9464\n");
+        b.append("           cachefs mount --config /etc/cachefs/nfs.conf --foreground\n");
+        return b.toString();
+    }
+
+    private static List<String> wrap(String text, int width) {
+        List<String> out = new ArrayList<>();
+        StringBuilder line = new StringBuilder();
+        for (String w : text.split(" ")) {
+            if (line.length() > 0 && line.length() + 1 + w.length() > width) {
+                out.add(line.toString());
+                line.setLength(0);
+            }
+            line.append(line.length() > 0 ? " " : "").append(w);
+        }
+        out.add(line.toString());
+        return out;
+    }
+
     static final String READY = "CACHEFS-READY";
     static final String FAILED = "CACHEFS-FAILED ";
 
@@ -109,8 +152,8 @@ final class MountCommand implements Callable<Integer> {
     String onEvent;
 
     @Option(names = "--config", paramLabel = "FILE",
-            description = {"the mount's config file: caching rules ('pin: PATTERN', 'no-cache: PATTERN', 'max-file-size: SIZE'),",
-                    "[conflicts] rules and a [mount] section with the mount itself (see the user guide)"})
+            description = "the mount's config file: caching rules ('pin: PATTERN', 'no-cache: PATTERN', 'max-file-size:"
+                    + " SIZE'), [conflicts] rules and a [mount] section with the mount itself (see the user guide)")
     Path config;
 
     @Option(names = "--log-level", paramLabel = "LEVEL",
@@ -480,6 +523,13 @@ final class MountCommand implements Callable<Integer> {
     /** Starts this command again in the background, in its own session, and waits until it is mounted. */
     private int daemonize(Path cache) throws IOException, InterruptedException {
         Path log = cache.resolve("cachefs.log");
+        try (var ch = java.nio.channels.FileChannel.open(log, java.util.Set.of(java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.WRITE, java.nio.file.LinkOption.NOFOLLOW_LINKS),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")))) {
+            Files.setPosixFilePermissions(log, PosixFilePermissions.fromString("rw-------")); // it names the user's files
+        } catch (IOException e) {
+            throw new Main.UserError(Main.USAGE, "cannot write the log " + log + ": " + e.getMessage());
+        }
         List<String> cmd = new ArrayList<>();
         cmd.add("setsid");
         cmd.add(ProcessHandle.current().info().command().orElse(

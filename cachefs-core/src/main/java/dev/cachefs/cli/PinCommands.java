@@ -52,10 +52,10 @@ final class PinCommands {
         }
     }
 
-    @Command(name = "pin", mixinStandardHelpOptions = true,
-            description = {"Fetch files into the cache and keep them there (never culled, apart from the size limit),",
-                    "so they stay readable offline. With -r, whole directories with their listings and symlinks.",
-                    "Safe to interrupt and run again: what is cached is not fetched twice. Pins persist."},
+    @Command(name = "pin", header = "Keep files in the cache, for offline use.", mixinStandardHelpOptions = true,
+            description = "Fetch files into the cache and keep them there (never culled, apart from the size limit), so "
+                    + "they stay readable offline. With -r, whole directories with their listings and symlinks. Safe "
+                    + "to interrupt and run again: what is cached is not fetched twice. Pins persist.",
             footer = {"", "Examples:  cachefs pin -r ~/mnt/project", "           cachefs pin --quiet --json big.iso"})
     static final class Pin implements Callable<Integer> {
         @Parameters(paramLabel = "PATH", arity = "1..*", description = "files or (with -r) directories in a cachefs mount")
@@ -107,10 +107,11 @@ final class PinCommands {
         }
     }
 
-    @Command(name = "unpin", mixinStandardHelpOptions = true,
-            description = "Stop keeping files in the cache: their data stays until culling needs the space.")
+    @Command(name = "unpin", header = "Stop keeping files in the cache.", mixinStandardHelpOptions = true,
+            description = "Stop keeping files in the cache: their data stays until culling needs the space.",
+            footer = {"", "Example:  cachefs unpin -r ~/mnt/project"})
     static final class Unpin implements Callable<Integer> {
-        @Parameters(paramLabel = "PATH", arity = "1..*")
+        @Parameters(paramLabel = "PATH", arity = "1..*", description = "files or (with -r) directories in a cachefs mount")
         List<Path> paths = new ArrayList<>();
 
         @Option(names = {"-r", "--recursive"}, description = "everything under directories too")
@@ -123,11 +124,12 @@ final class PinCommands {
         }
     }
 
-    @Command(name = "evict", mixinStandardHelpOptions = true,
-            description = {"Drop the cached data of files now (and their pins); they are fetched again when read.",
-                    "Files open right now keep theirs; local changes not yet on the lower are never dropped."})
+    @Command(name = "evict", header = "Drop the cached data of files now.", mixinStandardHelpOptions = true,
+            description = "Drop the cached data of files now (and their pins); they are fetched again when read. Files "
+                    + "open right now keep theirs; local changes not yet on the lower are never dropped.",
+            footer = {"", "Example:  cachefs evict ~/mnt/videos/big.mkv"})
     static final class Evict implements Callable<Integer> {
-        @Parameters(paramLabel = "PATH", arity = "1..*")
+        @Parameters(paramLabel = "PATH", arity = "1..*", description = "files or (with -r) directories in a cachefs mount")
         List<Path> paths = new ArrayList<>();
 
         @Option(names = {"-r", "--recursive"}, description = "everything under directories too")
@@ -142,12 +144,13 @@ final class PinCommands {
         }
     }
 
-    @Command(name = "invalidate", mixinStandardHelpOptions = true,
-            description = {"Make a mount ask its lower again about PATHs instead of trusting what it remembers:",
-                    "the kernel's attributes, pages and names, cached listings and xattrs; cached data whose",
-                    "version changed is dropped. For a lower whose changes do not show in size or times."})
+    @Command(name = "invalidate", header = "Make a mount ask its lower again about paths.", mixinStandardHelpOptions = true,
+            description = "Make a mount ask its lower again about PATHs instead of trusting what it remembers: the "
+                    + "kernel's attributes, pages and names, cached listings and xattrs; cached data whose version "
+                    + "changed is dropped. For a lower whose changes do not show in size or times.",
+            footer = {"", "Example:  cachefs invalidate -r ~/mnt/build"})
     static final class Invalidate implements Callable<Integer> {
-        @Parameters(paramLabel = "PATH", arity = "1..*")
+        @Parameters(paramLabel = "PATH", arity = "1..*", description = "files or (with -r) directories in a cachefs mount")
         List<Path> paths = new ArrayList<>();
 
         @Option(names = {"-r", "--recursive"}, description = "everything under directories too")
@@ -161,9 +164,10 @@ final class PinCommands {
         }
     }
 
-    @Command(name = "pins", mixinStandardHelpOptions = true, description = "List what is pinned in a mount, with the bytes each holds.")
+    @Command(name = "pins", header = "List what is pinned.", mixinStandardHelpOptions = true, description = "List what is pinned in a mount, with the bytes each holds.",
+            footer = {"", "Example:  cachefs pins ~/mnt"})
     static final class Pins implements Callable<Integer> {
-        @Parameters(index = "0", paramLabel = "MOUNTPOINT")
+        @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "where cachefs is mounted")
         Path mountpoint;
 
         @Override

@@ -7,11 +7,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "stats", mixinStandardHelpOptions = true,
-        description = {"Show what the cache of a live mount did since it was mounted: hits and misses (operations",
-                "and bytes), bytes read from the lower and from the cache, lower round trips, revalidations,",
-                "invalidations, passthrough and daemon opens. Reads by passthrough opens never reach the",
-                "daemon, so they are counted as opens only."},
+@Command(name = "stats", header = "Show what the cache did since the mount.", mixinStandardHelpOptions = true,
+        description = "Show what the cache of a live mount did since it was mounted: hits and misses (operations and "
+                + "bytes), bytes read from the lower and from the cache, lower round trips, revalidations, "
+                + "invalidations, passthrough and daemon opens. Reads by passthrough opens never reach the daemon,"
+                + " so they are counted as opens only.",
         footer = {"", "Example:  cachefs stats /mnt/cached --json | jq .hit_bytes"})
 final class StatsCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "where cachefs is mounted")

@@ -6,10 +6,10 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "status", mixinStandardHelpOptions = true,
-        description = {"Show what a live cachefs mount is doing: mode (online/offline) and why, identity mode,",
-                "cache use against its limits, hit rate, dirty and pinned objects, journal, open conflicts,",
-                "the last event, the daemon."},
+@Command(name = "status", header = "Show what a live mount is doing.", mixinStandardHelpOptions = true,
+        description = "Show what a live cachefs mount is doing: mode (online/offline) and why, identity mode, cache "
+                + "use against its limits, hit rate, dirty and pinned objects, journal, open conflicts, the last "
+                + "event, the daemon.",
         footer = {"", "Example:  cachefs status ~/mnt --json | jq -r .mode"})
 final class StatusCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "where cachefs is mounted")

@@ -9,8 +9,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "umount", aliases = "unmount", mixinStandardHelpOptions = true,
-        description = "Unmount a cachefs mount; the daemon serving it exits.")
+@Command(name = "umount", header = "Unmount a cachefs mount.", aliases = "unmount", mixinStandardHelpOptions = true,
+        description = "Unmount a cachefs mount; the daemon serving it exits. Offline changes stay in the cache's"
+                + " journal and are replayed by the next mount.",
+        footer = {"", "Examples:  cachefs umount /mnt/cached", "           cachefs umount --lazy /mnt/cached"})
 final class UmountCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "where cachefs is mounted")
     Path mountpoint;
