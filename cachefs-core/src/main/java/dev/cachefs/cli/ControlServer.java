@@ -100,20 +100,44 @@ final class ControlServer implements AutoCloseable {
         }
     }
 
+    /** Closes connections whose request has not arrived within {@link #REQUEST_SECONDS}. */
+    private static final java.util.concurrent.ScheduledExecutorService WATCHDOG =
+            java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+                    r -> Thread.ofPlatform().daemon().name("cachefs-control-watchdog").unstarted(r));
+    static final int REQUEST_SECONDS = 10;
+
     private void answer(SocketChannel c) {
         try (c) {
-            if (!allowed(c)) {
-                writeAll(c, "error: only the user who mounted this and root may control it\n");
-                return;
-            }
-            String line = readLine(c);
-            java.util.List<String> words = java.util.List.of(line.split(" "));
-            Handler h = handlers.get(words.get(0));
             Reply out = lines -> {
                 StringBuilder b = new StringBuilder();
                 lines.forEach((k, v) -> b.append(k).append(": ").append(v.replace('\n', ' ')).append('\n'));
                 writeAll(c, b.toString());
             };
+            // A client that connects and says nothing cannot keep a thread: its request has a deadline.
+            var stall = WATCHDOG.schedule(() -> {
+                try {
+                    c.close();
+                } catch (IOException ignored) {
+                    // closed already
+                }
+            }, REQUEST_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+            String line;
+            try {
+                line = readLine(c);
+            } catch (IllegalArgumentException e) {
+                out.send(Map.of("error", e.getMessage()));
+                c.shutdownOutput();
+                drain(c); // closing with unread data would reset the connection, and the client lose the answer
+                return;
+            } finally {
+                stall.cancel(false);
+            }
+            if (!allowed(c)) { // after reading the request, for the same reason as the drain
+                out.send(Map.of("error", "only the user who mounted this and root may control it"));
+                return;
+            }
+            java.util.List<String> words = java.util.List.of(line.split(" "));
+            Handler h = handlers.get(words.get(0));
             if (h == null) {
                 out.send(Map.of("error", "unknown command '" + words.get(0) + "'"));
                 return;
@@ -148,14 +172,35 @@ final class ControlServer implements AutoCloseable {
         }
     }
 
+    /** Reads and drops what the client still sends, up to 16 MiB. */
+    private static void drain(SocketChannel c) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(64 << 10);
+        for (long total = 0; total < 16 << 20; ) {
+            b.clear();
+            int n = c.read(b);
+            if (n < 0) {
+                return;
+            }
+            total += n;
+        }
+    }
+
+    /** The longest request: a command and two hex-encoded paths of PATH_MAX bytes, with room to spare. */
+    static final int MAX_REQUEST = 64 << 10;
+
+    /**
+     * One request line, whole: a line cut short by the size bound or by the client is refused, so
+     * a truncated path can never be taken for a shorter one (an evict of a parent, say).
+     */
     private static String readLine(SocketChannel c) throws IOException {
-        ByteBuffer in = ByteBuffer.allocate(4096);
+        ByteBuffer in = ByteBuffer.allocate(MAX_REQUEST);
         while (in.hasRemaining() && c.read(in) > 0) {
             if (in.get(in.position() - 1) == '\n') {
-                break;
+                return new String(in.array(), 0, in.position() - 1, StandardCharsets.UTF_8).strip();
             }
         }
-        return new String(in.array(), 0, in.position(), StandardCharsets.UTF_8).strip();
+        throw new IllegalArgumentException(in.hasRemaining() ? "request without an end of line"
+                : "request longer than " + MAX_REQUEST + " bytes");
     }
 
     /** Sends {@code command} to the daemon of {@code mountpoint}; its answer, in order (a later key wins). */

@@ -58,6 +58,8 @@ final class Metrics implements AutoCloseable {
             Map.entry("journal_oldest_seconds", "when the oldest of them was made (Unix time; 0: none waits)"),
             Map.entry("open_conflicts", "conflicts waiting for cachefs resolve"));
 
+    private static final java.nio.file.attribute.FileAttribute<?> READABLE = java.nio.file.attribute.PosixFilePermissions
+            .asFileAttribute(java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
     private final dev.cachefs.cache.LogLimiter limited = new dev.cachefs.cache.LogLimiter(log, 60_000);
     private final HttpServer http;
     private final Path file;
@@ -152,7 +154,8 @@ final class Metrics implements AutoCloseable {
     private void write() {
         Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
         try {
-            Files.writeString(tmp, text.get(), StandardCharsets.UTF_8);
+            Files.deleteIfExists(tmp);
+            Files.writeString(Files.createFile(tmp, READABLE), text.get(), StandardCharsets.UTF_8); // 0644 whatever the umask
             Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException | RuntimeException e) {
             limited.warn("write", "cannot write the stats file {}: {}", file, e.toString());

@@ -508,8 +508,12 @@ final class MountCommand implements Callable<Integer> {
             dir = root.resolve("cachefs").resolve(lowerDir.toString().substring(1).replace('/', '_'));
         }
         dir = dir.toAbsolutePath().normalize();
+        if (Files.isSymbolicLink(dir)) { // never chmod, or keep data, through a link someone may have planted
+            throw new Main.UserError(Main.USAGE, "cache directory " + dir + " is a symlink (to " + realOrWhy(dir)
+                    + "); give the directory itself with --cache");
+        }
         try {
-            if (!Files.isDirectory(dir)) {
+            if (!Files.isDirectory(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
                 Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
             }
             Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
@@ -518,6 +522,14 @@ final class MountCommand implements Callable<Integer> {
         }
         cacheDir = dir;
         return dir;
+    }
+
+    private static String realOrWhy(Path p) {
+        try {
+            return p.toRealPath().toString();
+        } catch (IOException e) {
+            return "nothing that exists";
+        }
     }
 
     /** Starts this command again in the background, in its own session, and waits until it is mounted. */

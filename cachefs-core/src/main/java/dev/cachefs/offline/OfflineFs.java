@@ -798,12 +798,11 @@ public final class OfflineFs implements LowerFs {
             }
             if (whole && n.st().size() > 0 && !provisional) {
                 Path base = baseDir.resolve(name);
-                Files.copy(data, base, StandardCopyOption.REPLACE_EXISTING);
+                CacheStore.copyPrivate(data, base);
                 if (discard) {
-                    Files.deleteIfExists(local);
-                    Files.createFile(local);
+                    CacheStore.openPrivate(local).close();
                 } else {
-                    Files.copy(data, local, StandardCopyOption.REPLACE_EXISTING);
+                    CacheStore.copyPrivate(data, local);
                 }
                 // The cached data file is sparse up to the size it was fetched to: keep the size exact.
                 try (var ch = java.nio.channels.FileChannel.open(local, java.nio.file.StandardOpenOption.WRITE)) {
@@ -815,8 +814,7 @@ public final class OfflineFs implements LowerFs {
                     ch.force(true);
                 }
             } else {
-                Files.deleteIfExists(local);
-                Files.createFile(local);
+                CacheStore.openPrivate(local).close();
             }
             Files.setLastModifiedTime(local, java.nio.file.attribute.FileTime.from(
                     java.time.Instant.ofEpochSecond(n.st().mtimeSec(), n.st().mtimeNsec())));
@@ -863,7 +861,7 @@ public final class OfflineFs implements LowerFs {
                 Path f;
                 try {
                     f = localFile(local);
-                    Files.createFile(f);
+                    CacheStore.openPrivate(f).close();
                 } catch (IOException e) {
                     throw new ErrnoException(diskFull() ? Errno.ENOSPC : Errno.EIO, "cannot make the local file of "
                             + path + ": " + e.getMessage());

@@ -292,8 +292,7 @@ final class Replayer {
     /** Copies the lower's file at {@code path} into {@code dst} (a cache file). */
     private static void fetch(LowerFs lower, String path, Path dst) throws ErrnoException {
         LowerFile f = lower.open(path, Libc.O_RDONLY, 0);
-        try (FileChannel out = FileChannel.open(dst, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING); Arena arena = Arena.ofConfined()) {
+        try (FileChannel out = CacheStore.openPrivate(dst); Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(1 << 20);
             long off = 0;
             while (true) {
@@ -317,10 +316,7 @@ final class Replayer {
 
     private static void copy(Path from, Path to) throws ErrnoException {
         try {
-            Files.copy(from, to, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-            try (FileChannel c = FileChannel.open(to, StandardOpenOption.WRITE)) {
-                c.force(true);
-            }
+            CacheStore.copyPrivate(from, to);
         } catch (IOException e) {
             throw new ErrnoException(Errno.EIO, "cannot keep " + from + " as " + to + ": " + e.getMessage());
         }
@@ -384,7 +380,7 @@ final class Replayer {
                 ConflictResolver.Merge m = resolver.merge(path, readSmall(base), l, r);
                 if (m != null) {
                     try {
-                        Files.write(dir.resolve("merged"), m.content());
+                        CacheStore.writePrivate(dir.resolve("merged"), m.content());
                     } catch (IOException ex) {
                         throw new ErrnoException(Errno.EIO, "cannot keep the merge of " + path + ": " + ex.getMessage());
                     }
@@ -817,7 +813,7 @@ final class Replayer {
 
     private static Path variantsDirOf(Path dir) throws ErrnoException {
         try {
-            return Files.createDirectories(dir);
+            return CacheStore.privateDirectories(dir);
         } catch (IOException e) {
             throw new ErrnoException(Errno.EIO, "cannot make " + dir + ": " + e.getMessage());
         }

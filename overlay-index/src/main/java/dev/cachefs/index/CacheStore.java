@@ -112,6 +112,15 @@ public final class CacheStore implements AutoCloseable {
                 Libc.pwrite(lockFd, s, pid.length, 0);
             }
             dataFd = openSubdir(dirFd, "data");
+            // The index and its WAL files are the user's metadata: 0600 from their creation
+            // (SQLite gives -wal and -shm the mode of the database file), never through a symlink.
+            Libc.close(privateAt(dirFd, "index.db", true));
+            for (String f : new String[] {"index.db-wal", "index.db-shm", "reserve", "cachefs.log"}) {
+                int fd = privateAt(dirFd, f, false);
+                if (fd >= 0) {
+                    Libc.close(fd);
+                }
+            }
             CacheIndex index = CacheIndex.open(abs.resolve("index.db"));
             index.putMeta("chunk_size", index.meta("chunk_size").orElse(Integer.toString(chunkSize)));
             int stored = Integer.parseInt(index.meta("chunk_size").orElseThrow());
@@ -135,6 +144,80 @@ public final class CacheStore implements AutoCloseable {
                 Libc.close(fd);
             }
         }
+    }
+
+    /**
+     * Opens {@code name} in {@code dirFd} (made 0600 if {@code create}), never through a symlink,
+     * and makes its mode 0600 (caches made by older versions had wider modes); -1 if absent.
+     */
+    private static int privateAt(int dirFd, String name, boolean create) throws ErrnoException {
+        int fd;
+        try {
+            fd = Libc.openat(dirFd, name, Libc.O_RDWR | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | (create ? Libc.O_CREAT : 0), 0600);
+        } catch (ErrnoException e) {
+            if (e.errno() == Errno.ENOENT && !create) {
+                return -1;
+            }
+            if (e.errno() == Errno.ELOOP) {
+                throw new ErrnoException(Errno.ELOOP, name + " in the cache directory is a symlink; refusing to follow it");
+            }
+            throw e;
+        }
+        Libc.fchmod(fd, 0600);
+        return fd;
+    }
+
+    private static final java.nio.file.attribute.FileAttribute<?> PRIVATE_FILE =
+            java.nio.file.attribute.PosixFilePermissions.asFileAttribute(java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+
+    /**
+     * Opens {@code file} for writing from its start, as a private file of the cache: made 0600
+     * (whatever the process umask: the daemon runs with 0 so that lower files get the modes asked
+     * for), an existing one made 0600 too, never through a symlink.
+     */
+    public static java.nio.channels.FileChannel openPrivate(Path file) throws IOException {
+        java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file, java.util.Set.of(
+                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE,
+                java.nio.file.StandardOpenOption.TRUNCATE_EXISTING, java.nio.file.LinkOption.NOFOLLOW_LINKS), PRIVATE_FILE);
+        Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        return ch;
+    }
+
+    /** Copies {@code from} to a private file {@code to} (see {@link #openPrivate}), synced. */
+    public static void copyPrivate(Path from, Path to) throws IOException {
+        try (java.nio.channels.FileChannel in = java.nio.channels.FileChannel.open(from, java.nio.file.StandardOpenOption.READ);
+             java.nio.channels.FileChannel out = openPrivate(to)) {
+            long size = in.size();
+            for (long done = 0; done < size; ) {
+                long n = in.transferTo(done, size - done, out);
+                if (n <= 0) {
+                    break;
+                }
+                done += n;
+            }
+            out.force(true);
+        }
+    }
+
+    /** Writes {@code data} as the private file {@code to}, synced. */
+    public static void writePrivate(Path to, byte[] data) throws IOException {
+        try (java.nio.channels.FileChannel out = openPrivate(to)) {
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(data);
+            while (b.hasRemaining()) {
+                out.write(b);
+            }
+            out.force(true);
+        }
+    }
+
+    /** Makes the private directory {@code dir} (0700) and any missing parents under the cache. */
+    public static Path privateDirectories(Path dir) throws IOException {
+        Files.createDirectories(dir, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
+        if (Files.isSymbolicLink(dir)) {
+            throw new IOException(dir + " is a symlink; refusing to follow it");
+        }
+        return dir;
     }
 
     /** Opens (making if needed) a subdirectory of {@code parentFd}, never through a symlink. */
@@ -177,8 +260,8 @@ public final class CacheStore implements AutoCloseable {
      */
     public void keepReserve() {
         Path r = dir.resolve("reserve");
-        try (var ch = java.nio.channels.FileChannel.open(r, java.nio.file.StandardOpenOption.CREATE,
-                java.nio.file.StandardOpenOption.WRITE)) {
+        try (var ch = java.nio.channels.FileChannel.open(r, java.util.Set.of(java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.WRITE, java.nio.file.LinkOption.NOFOLLOW_LINKS), PRIVATE_FILE)) {
             if (ch.size() < RESERVE_BYTES) {
                 ch.write(java.nio.ByteBuffer.allocate((int) RESERVE_BYTES), 0);
                 ch.force(true);
@@ -216,7 +299,8 @@ public final class CacheStore implements AutoCloseable {
         }
         Path p = dir.resolve(name);
         try {
-            Files.createDirectories(p);
+            privateDirectories(p);
+            Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
         } catch (IOException e) {
             throw new IndexException("cannot make " + p + ": " + e.getMessage());
         }

@@ -78,8 +78,13 @@ class CliIT {
     }
 
     private long mountInBackground(String... more) throws Exception {
+        return mountInBackground(daemons, lower, mnt, tmp.resolve("cache"), more);
+    }
+
+    /** Mounts with the CLI (in the background); the daemon's pid, also added to {@code daemons}. */
+    static long mountInBackground(List<Long> daemons, Path lower, Path mnt, Path cache, String... more) throws Exception {
         List<String> args = new java.util.ArrayList<>(List.of("mount", lower.toString(), mnt.toString(), "--cache",
-                tmp.resolve("cache").toString()));
+                cache.toString()));
         args.addAll(List.of(more));
         Result r = run(args.toArray(String[]::new));
         assertEquals(0, r.code(), r.err());
@@ -504,7 +509,7 @@ class CliIT {
     }
 
     /** "key  value" lines of cachefs status. */
-    private static Map<String, String> statusOf(String out) {
+    static Map<String, String> statusOf(String out) {
         Map<String, String> m = new java.util.HashMap<>();
         for (String line : out.split("\n")) {
             String[] kv = line.split("\\s{2,}", 2);
