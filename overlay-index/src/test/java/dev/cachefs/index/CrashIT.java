@@ -50,7 +50,7 @@ class CrashIT {
     @Timeout(600)
     void killedWritersLeaveAConsistentCache() throws Exception {
         int rounds = Integer.getInteger("cachefs.crash.rounds", 6);
-        Random seeds = new Random(20261202);
+        Random seeds = new Random(Long.getLong("cachefs.crash.seed", 20261202L));
         Path cache = tmp.resolve("cache");
         List<String> failures = new ArrayList<>();
         long lastChunks = 0;
