@@ -18,7 +18,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * A small in-memory filesystem, to test the FUSE layer on its own. Coarse locking (every method
  * synchronized): simple beats fast here. Timeouts are settable to test the kernel's caching.
  */
-final class MemFs implements FuseFilesystem {
+class MemFs implements FuseFilesystem {
     static final class Node {
         final long id;
         int mode;
