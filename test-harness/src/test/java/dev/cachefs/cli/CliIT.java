@@ -493,6 +493,45 @@ class CliIT {
         assertFalse(log.contains("[INFO]"), "log-level: warn leaves out the rest: " + log);
     }
 
+    @Test
+    void aCorruptForeignOrReadOnlyCacheIsRefusedInOneLineThatNamesTheFix() throws Exception {
+        Path corrupt = Files.createDirectory(tmp.resolve("corrupt"));
+        byte[] noise = new byte[100_000];
+        new java.util.Random(1).nextBytes(noise);
+        Files.write(corrupt.resolve("index.db"), noise);
+        Result r = run("mount", lower.toString(), mnt.toString(), "--cache", corrupt.toString());
+        assertTrue(r.code() != 0 && r.err().strip().lines().count() == 1, r.err());
+        assertTrue(r.err().contains("is corrupt") && r.err().contains("cachefs fsck --repair"), r.err());
+        Result repair = run("fsck", "--repair", corrupt.toString());
+        assertEquals(0, repair.code(), repair.out() + repair.err());
+        assertArrayEquals(noise, Files.readAllBytes(Files.list(corrupt).filter(p -> p.getFileName().toString()
+                .startsWith("index.db.corrupt")).findFirst().orElseThrow()), "the corrupt index is kept aside, not deleted");
+        mountInBackground(daemons, lower, mnt, corrupt);
+        assertEquals("hello from the lower\n", Files.readString(mnt.resolve("hello.txt")), "repaired, it mounts");
+        assertEquals(0, run("umount", mnt.toString()).code());
+
+        Path foreign = Files.createDirectory(tmp.resolve("foreign"));
+        try (var c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + foreign.resolve("index.db"));
+             var st = c.createStatement()) {
+            st.execute("CREATE TABLE photos (id INTEGER)");
+        }
+        r = run("mount", lower.toString(), mnt.toString(), "--cache", foreign.toString());
+        assertTrue(r.code() != 0 && r.err().contains("some other program") && r.err().contains("move it away"), r.err());
+
+        Path ro = Files.createDirectory(tmp.resolve("ro"));
+        assertEquals(0, new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", ro.toString())
+                .inheritIO().start().waitFor());
+        try {
+            new ProcessBuilder("mount", "-o", "remount,ro", ro.toString()).inheritIO().start().waitFor();
+            r = run("mount", lower.toString(), mnt.toString(), "--cache", ro.resolve("cache").toString());
+            assertEquals(2, r.code(), r.err());
+            assertTrue(r.err().contains("Read-only file system"), r.err());
+        } finally {
+            new ProcessBuilder("umount", ro.toString()).inheritIO().start().waitFor();
+        }
+        assertFalse(MountTable.at(mnt).isPresent());
+    }
+
     /** A Prometheus text exposition as sample (name and labels) to value; every line must be well formed. */
     private static Map<String, Long> parseMetrics(String text) {
         Map<String, Long> m = new java.util.HashMap<>();
