@@ -150,11 +150,16 @@ final class Replayer {
                 }
                 pending = null;
                 currentSeq = e.seq();
-                boolean conflict = e.objId() != null && held.contains(e.objId()) ? false : apply(lower, e);
+                boolean skipped = e.objId() != null && held.contains(e.objId());
+                boolean conflict = skipped ? false : apply(lower, e);
                 Pending p = pending;
+                byte[] landedStat = skipped || conflict || p != null ? null : landed(lower, e);
                 index.transaction(() -> {
                     if (p != null) {
                         index.addConflict(p.objId(), p.path(), p.kind(), p.resolution(), p.detail());
+                    }
+                    if (landedStat != null) {
+                        index.putMeta(LANDED + e.objId(), HexFormat.of().formatHex(landedStat));
                     }
                     index.journalDone(e.seq());
                 });
@@ -846,6 +851,41 @@ final class Replayer {
      * changed objects' cached data is dropped (it is the old version), and listings of the
      * directories the journal touched are no longer trusted.
      */
+    /** Meta key prefix: the lower's attributes of an object as its last replayed change left them. */
+    private static final String LANDED = "replay-landed-";
+
+    /**
+     * The lower's attributes of the object {@code e} changed, now that it is applied: what the
+     * object becomes at retirement, so that the next offline change's base is the lower's real
+     * version (not the one made offline, which would look like a remote change: a false conflict).
+     * Kept in the index with the entry's done mark, so a crash before retirement loses nothing.
+     */
+    private byte[] landed(LowerFs lower, CacheIndex.JournalEntry e) throws ErrnoException {
+        if (e.objId() == null || e.op().equals("unlink") || e.op().equals("rmdir")) {
+            return null;
+        }
+        Stat st = lstat(lower, e.op().equals("rename") || e.op().equals("link") ? e.path2() : e.path());
+        return st == null ? null : st.encode();
+    }
+
+    /** Gives the object retired as {@code r} (now {@code current}, or replaced by the row of {@code real}) what its replay landed. */
+    private void land(ObjectRecord r, FileId real, boolean kept) throws IndexException {
+        String hex = index.meta(LANDED + r.id()).orElse("");
+        if (hex.isEmpty()) {
+            return;
+        }
+        Stat st = Stat.decode(HexFormat.of().parseHex(hex));
+        if (kept) {
+            index.setStat(r.id(), st);
+        } else if (real != null) {
+            var other = index.find(real);
+            if (other.isPresent()) {
+                index.setStat(other.get().id(), st);
+            }
+        }
+        index.putMeta(LANDED + r.id(), "");
+    }
+
     void retire(CacheLayer.Identifier ids) throws IndexException {
         Set<Long> open = new java.util.HashSet<>(held);
         for (CacheIndex.Conflict c : view.open().values()) {
@@ -878,11 +918,25 @@ final class Replayer {
                         // gone again, or the lower went away: its identity is found at the next lookup
                     }
                 }
-                if (real == null || !index.rekey(r.id(), real)) {
+                boolean kept = real != null && index.rekey(r.id(), real);
+                land(r, real, kept);
+                if (!kept) {
                     index.delete(r.id());
                 }
+            } else {
+                land(r, null, true);
             }
             index.putMeta("replay-path-" + r.id(), "");
+        }
+        // Objects changed offline in their metadata only (no local copy) get theirs too.
+        for (var e : index.metaStartingWith(LANDED).entrySet()) {
+            long id = Long.parseLong(e.getKey().substring(LANDED.length()));
+            if (!open.contains(id) && index.get(id).isPresent()) {
+                index.setStat(id, Stat.decode(HexFormat.of().parseHex(e.getValue())));
+            }
+            if (!open.contains(id)) {
+                index.putMeta(e.getKey(), "");
+            }
         }
         for (String d : touched) {
             index.listingStale(d);

@@ -219,6 +219,23 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
+    /** The meta entries whose key starts with {@code prefix} and whose value is not empty, by key. */
+    public synchronized java.util.Map<String, String> metaStartingWith(String prefix) throws IndexException {
+        java.util.Map<String, String> out = new java.util.TreeMap<>();
+        try (PreparedStatement p = db.prepareStatement("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? AND value != ''")) {
+            p.setInt(1, prefix.length());
+            p.setString(2, prefix);
+            try (ResultSet r = p.executeQuery()) {
+                while (r.next()) {
+                    out.put(r.getString(1), r.getString(2));
+                }
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+        return out;
+    }
+
     public synchronized Optional<String> meta(String key) throws IndexException {
         try (PreparedStatement p = db.prepareStatement("SELECT value FROM meta WHERE key = ?")) {
             p.setString(1, key);

@@ -37,7 +37,7 @@ import org.junit.jupiter.api.io.TempDir;
 class CrashRoundsIT {
     enum Phase { ONLINE_WRITES, OFFLINE_WRITES, REPLAY, CULLING, PINNING }
 
-    @TempDir
+    @TempDir(cleanup = org.junit.jupiter.api.io.CleanupMode.ON_SUCCESS) // a failed campaign keeps its cache and log
     Path tmp;
     Path lower;
     Path mnt;
@@ -89,7 +89,7 @@ class CrashRoundsIT {
             try {
                 round(phase, new Random(roundSeed));
             } catch (AssertionError | Exception e) {
-                failures.add("round " + round + " " + phase + " (seed " + roundSeed + "): " + e);
+                failures.add("round " + round + " " + phase + " (seed " + roundSeed + "): " + e + " [cache and log kept in " + cache + "]");
                 if (MountTable.at(mnt).isPresent()) {
                     CliIT.run("umount", "--lazy", mnt.toString());
                     Mounts.forceUnmount(mnt);

@@ -290,6 +290,30 @@ abstract class ResyncSuite {
         assertEquals("merged by union", conflictAt(s, "p/events.log").resolution());
     }
 
+    /**
+     * Found by CrashRoundsIT: after a replay the objects it changed must carry the lower's
+     * attributes as the replay left them, or the next offline change of them (with no look at
+     * them online in between) takes the offline-made attributes for its base and replay then
+     * sees a remote change that never happened.
+     */
+    @Test
+    void aSecondOfflinePeriodRightAfterAReplayFindsNoFalseConflicts() throws Exception {
+        Stack s = mount(List.of());
+        cached(s, "y", Map.of("edited", "v1\n"));
+        Path m = s.mnt.resolve("y");
+        for (int period = 2; period <= 3; period++) {
+            goOffline(s);
+            offlineWrite(m.resolve("edited"), "v" + period + " edited offline\n");
+            offlineWrite(m.resolve("made-offline"), "v" + period + " made offline\n");
+            Thread.sleep(1100); // the replay's uploads get other times than the offline changes
+            lowerBackMountOffline(s);
+            assertEquals("online", s.uplink.connectivity().goOnline("test", true));
+            assertEquals(Set.of(), s.uplink.openConflicts().keySet(), "period " + period);
+            assertEquals("v" + period + " edited offline\n", Files.readString(s.lower.resolve("y/edited")));
+            assertEquals("v" + period + " made offline\n", Files.readString(s.lower.resolve("y/made-offline")));
+        }
+    }
+
     @Test
     void deletionsOnEitherSideStayOpenUntilTheUserSettlesThem() throws Exception {
         Stack s = mount(List.of());
