@@ -43,6 +43,11 @@ class CliIT {
 
     @AfterEach
     void cleanUp() throws Exception {
+        release(mnt, daemons);
+    }
+
+    /** After a test: unmounts {@code mnt} if still mounted, and stops the daemons it started (by PID). */
+    static void release(Path mnt, List<Long> daemons) throws Exception {
         if (MountTable.at(mnt).isPresent()) {
             run("umount", "--lazy", mnt.toString());
             Mounts.forceUnmount(mnt);
@@ -56,6 +61,25 @@ class CliIT {
                     p.destroyForcibly();
                 }
             });
+        }
+    }
+
+    /** Runs cachefs; an AssertionError with its message unless it exits 0. */
+    static void mustSucceed(String... args) throws Exception {
+        Result r = run(args);
+        if (r.code() != 0) {
+            throw new AssertionError("cachefs " + String.join(" ", args) + ": " + r.err());
+        }
+    }
+
+    /** Waits (20 s at most) for a mount whose daemon died to be taken away, then forces it. */
+    static void awaitUnmounted(Path mnt) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (MountTable.at(mnt).isPresent() && System.nanoTime() < deadline) {
+            Thread.sleep(20); // auto_unmount takes the dead mount away
+        }
+        if (MountTable.at(mnt).isPresent()) {
+            Mounts.forceUnmount(mnt);
         }
     }
 

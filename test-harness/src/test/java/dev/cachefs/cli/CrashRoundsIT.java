@@ -63,16 +63,7 @@ class CrashRoundsIT {
 
     @AfterEach
     void cleanUp() throws Exception {
-        if (MountTable.at(mnt).isPresent()) {
-            CliIT.run("umount", "--lazy", mnt.toString());
-            Mounts.forceUnmount(mnt);
-        }
-        for (long pid : daemons) {
-            ProcessHandle.of(pid).ifPresent(p -> {
-                p.destroyForcibly();
-                p.onExit().join();
-            });
-        }
+        CliIT.release(mnt, daemons);
     }
 
     @Test
@@ -116,7 +107,7 @@ class CrashRoundsIT {
             }
             case OFFLINE_WRITES -> {
                 long pid = mount();
-                mustSucceed("offline", mnt.toString());
+                CliIT.mustSucceed("offline", mnt.toString());
                 Writer w = new Writer(r.nextLong(), "off");
                 w.start();
                 Thread.sleep(killAfterMs);
@@ -127,13 +118,13 @@ class CrashRoundsIT {
                     throw new AssertionError("changes were journaled, yet the mount starts " + mode);
                 }
                 check(acked, mnt, "offline-acknowledged file through the remounted cache");
-                mustSucceed("online", mnt.toString());
+                CliIT.mustSucceed("online", mnt.toString());
                 awaitSynced();
                 check(acked, lower, "offline-acknowledged file on the lower after replay");
             }
             case REPLAY -> {
                 long pid = mount();
-                mustSucceed("offline", mnt.toString());
+                CliIT.mustSucceed("offline", mnt.toString());
                 Writer w = new Writer(r.nextLong(), "rp");
                 w.limit = 40 + r.nextInt(120);
                 w.run(); // every write acknowledged
@@ -174,11 +165,11 @@ class CrashRoundsIT {
                 pin.join(30_000);
                 mount();
                 compareTree("after a kill while pinning");
-                mustSucceed("pin", "-r", "--quiet", mnt.resolve("tree").toString());
-                mustSucceed("unpin", "-r", mnt.resolve("tree").toString());
+                CliIT.mustSucceed("pin", "-r", "--quiet", mnt.resolve("tree").toString());
+                CliIT.mustSucceed("unpin", "-r", mnt.resolve("tree").toString());
             }
         }
-        mustSucceed("umount", mnt.toString());
+        CliIT.mustSucceed("umount", mnt.toString());
         CliIT.Result f = CliIT.run("fsck", cache.toString());
         if (f.code() != 0) {
             throw new AssertionError("fsck after the round: " + f.out() + f.err());
@@ -237,20 +228,7 @@ class CrashRoundsIT {
         if (writer != null) {
             writer.join(30_000);
         }
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (MountTable.at(mnt).isPresent() && System.nanoTime() < deadline) {
-            Thread.sleep(20); // auto_unmount takes the dead mount away
-        }
-        if (MountTable.at(mnt).isPresent()) {
-            Mounts.forceUnmount(mnt);
-        }
-    }
-
-    private static void mustSucceed(String... args) throws Exception {
-        CliIT.Result r = CliIT.run(args);
-        if (r.code() != 0) {
-            throw new AssertionError("cachefs " + String.join(" ", args) + ": " + r.err());
-        }
+        CliIT.awaitUnmounted(mnt);
     }
 
     private void awaitSynced() throws Exception {

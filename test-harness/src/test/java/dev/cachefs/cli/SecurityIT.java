@@ -48,20 +48,7 @@ class SecurityIT {
 
     @AfterEach
     void cleanUp() throws Exception {
-        if (MountTable.at(mnt).isPresent()) {
-            CliIT.run("umount", "--lazy", mnt.toString());
-            Mounts.forceUnmount(mnt);
-        }
-        for (long pid : daemons) {
-            ProcessHandle.of(pid).ifPresent(p -> {
-                p.destroy();
-                try {
-                    p.onExit().get(10, TimeUnit.SECONDS);
-                } catch (Exception e) {
-                    p.destroyForcibly();
-                }
-            });
-        }
+        CliIT.release(mnt, daemons);
     }
 
     @Test
