@@ -196,6 +196,21 @@ public final class Uplink implements AutoCloseable {
                 throw e;
             }
         }
+        if (initial == Connectivity.Mode.ONLINE) {
+            // A daemon that died between the last entry's done mark and the retirement of the local
+            // copies left them behind: everything is on the lower, so they go now, before any open
+            // could take a leftover copy for the file.
+            try {
+                int left = store.index().changedOffline().size();
+                if (left > 0) {
+                    replayer.retire(onlineIds);
+                    log.info("retired {} local copies whose changes an earlier daemon had replayed", left);
+                }
+            } catch (IndexException e) {
+                modal.close();
+                throw new ErrnoException(Errno.EIO, "cannot retire the replayed local copies: " + e.getMessage());
+            }
+        }
         guard.eioProbe(() -> {
             LowerFs l = this.modal.online();
             if (l != null) {
@@ -560,6 +575,9 @@ public final class Uplink implements AutoCloseable {
 
     @Override
     public void close() {
+        synchronized (offline.changesLock()) {
+            // a retirement in progress (replay's last step) finishes before the index can close
+        }
         connectivity.close();
         if (hook != null) {
             hook.close();
