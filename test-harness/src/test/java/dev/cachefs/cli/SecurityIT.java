@@ -152,6 +152,38 @@ class SecurityIT {
         assertEquals(0, CliIT.run("umount", mnt.toString()).code());
     }
 
+    private static Path probeClasses;
+
+    /**
+     * A directory holding only {@link PeerProbe}'s class, readable by everyone: the build tree
+     * may sit below a directory other users cannot enter (a clone made in a mode-0700 temporary
+     * directory), and then nobody's JVM could not load the probe.
+     */
+    private static synchronized Path probeClasses() throws IOException {
+        if (probeClasses == null) {
+            String name = PeerProbe.class.getName().replace('.', '/') + ".class";
+            Path base = Files.createTempDirectory(Path.of("/tmp"), "cachefs-probe-");
+            Path cls = base.resolve(name);
+            Files.createDirectories(cls.getParent());
+            try (var in = PeerProbe.class.getClassLoader().getResourceAsStream(name)) {
+                Files.copy(in, cls);
+            }
+            Files.setPosixFilePermissions(cls, PosixFilePermissions.fromString("rw-r--r--"));
+            for (Path d = cls.getParent(); d.startsWith(base); d = d.getParent()) {
+                Files.setPosixFilePermissions(d, PosixFilePermissions.fromString("rwxr-xr-x"));
+            }
+            // deleteOnExit removes in the reverse order of registration: parents first here
+            for (Path p = base; ; p = p.resolve(cls.getName(p.getNameCount()))) {
+                p.toFile().deleteOnExit();
+                if (p.equals(cls)) {
+                    break;
+                }
+            }
+            probeClasses = base;
+        }
+        return probeClasses;
+    }
+
     /** Sends {@code line} on {@code sock} from a JVM of its own, as nobody or as root; its answer. */
     private static String probe(Path sock, String line, boolean asNobody) throws Exception {
         List<String> cmd = new ArrayList<>();
@@ -159,7 +191,7 @@ class SecurityIT {
             cmd.addAll(List.of("setpriv", "--reuid=" + NOBODY, "--regid=" + NOBODY, "--clear-groups", "--"));
         }
         cmd.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-XX:-UsePerfData",
-                "-cp", Path.of("target/test-classes").toAbsolutePath().toString(), PeerProbe.class.getName(),
+                "-cp", probeClasses().toString(), PeerProbe.class.getName(),
                 sock.toString(), line));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
