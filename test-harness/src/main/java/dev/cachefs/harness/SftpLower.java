@@ -55,7 +55,10 @@ public final class SftpLower extends NetworkLower {
         Sh.run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir.resolve("host-key").toString());
         Sh.run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key().toString());
         Files.copy(dir.resolve("client-key.pub"), dir.resolve("authorized_keys"));
-        Files.createDirectories(Path.of("/run/sshd")); // sshd's privilege-separation directory
+        // sshd's privilege-separation directory: sshd refuses one that is group or world writable,
+        // and a directory made by this JVM after Mounts set its umask to 0 would be 0777
+        Path privsep = Files.createDirectories(Path.of("/run/sshd"));
+        Files.setPosixFilePermissions(privsep, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
         Files.writeString(dir.resolve("sshd_config"), String.join("\n",
                 "HostKey " + dir.resolve("host-key"),
                 "PidFile none",
