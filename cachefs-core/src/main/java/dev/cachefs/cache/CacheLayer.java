@@ -559,7 +559,7 @@ public final class CacheLayer implements AutoCloseable {
         Shared<LowerFile> idle = null;
         synchronized (objects) {
             synchronized (o) {
-                if (o.nodeRefs <= 0 && o.opens() == 0 && o.inflight.isEmpty()) {
+                if (o.nodeRefs <= 0 && o.opens() == 0 && o.inflight.isEmpty() && o.adopting == 0) {
                     objects.remove(o.rec.fileId(), o);
                     if (o.data != null) {
                         o.data.release();
@@ -1002,7 +1002,7 @@ public final class CacheLayer implements AutoCloseable {
         }
         synchronized (objects) {
             synchronized (o) {
-                if (--o.nodeRefs <= 0 && o.opens() == 0) {
+                if (--o.nodeRefs <= 0 && o.opens() == 0 && o.adopting == 0) {
                     objects.remove(o.rec.fileId(), o);
                     if (o.data != null) {
                         o.data.release();
@@ -1010,6 +1010,85 @@ public final class CacheLayer implements AutoCloseable {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * Replay wrote all of {@code from}, a file changed offline, to the lower as object {@code id} at
+     * {@code path}, whose attributes there are now {@code st}: those bytes become its cached data,
+     * as far as the cache admits them, so that what was written offline stays readable offline
+     * once it has synced (rather than only where it was pinned). Cached data of any other version
+     * is dropped first, in a new generation, so no mix of versions is ever served. Best effort:
+     * what the cache does not take is fetched from the lower when read.
+     *
+     * @return the bytes now cached
+     */
+    public long adopt(String path, FileId id, Stat st, java.nio.file.Path from) throws ErrnoException {
+        if (!st.isRegular()) {
+            return 0;
+        }
+        CachedObject o;
+        synchronized (objects) {
+            o = objects.get(id);
+            if (o == null) {
+                o = load(id, path, st);
+                objects.put(id, o);
+            }
+            synchronized (o) {
+                o.adopting++;
+            }
+        }
+        long gen;
+        long seq;
+        long adopted = 0;
+        try {
+            synchronized (o) {
+                if (o.writers > 0) {
+                    return 0; // written through the mount already: that version is the lower's now
+                }
+                dropDataLocked(o);
+                o.fp = Fingerprint.of(st);
+                o.size = st.size();
+                writer.submit(new IndexWriter.SetFingerprint(o.rec.id(), o.fp));
+                if (o.size == 0) {
+                    setStateLocked(o, ObjectState.CACHED);
+                }
+                gen = o.gen;
+                seq = o.writeSeq;
+            }
+            try (Arena arena = Arena.ofConfined();
+                 var ch = java.nio.channels.FileChannel.open(from, java.nio.file.StandardOpenOption.READ)) {
+                MemorySegment buf = arena.allocate(cs, 4096);
+                for (long idx = 0; idx * cs < st.size(); idx++) {
+                    int len;
+                    synchronized (o) {
+                        len = o.expectedLength(idx, cs);
+                    }
+                    var bb = buf.asSlice(0, len).asByteBuffer();
+                    while (bb.hasRemaining() && ch.read(bb, idx * cs + bb.position()) > 0) {
+                        // read the whole chunk
+                    }
+                    if (bb.hasRemaining()) {
+                        break; // shorter than replay saw it: not the version the lower has
+                    }
+                    store(o, idx, gen, seq, buf, len);
+                    synchronized (o) {
+                        Chunk c = o.chunks.get(idx);
+                        if (o.gen != gen || o.writeSeq != seq || c == null) {
+                            break; // changed meanwhile, or the cache is full
+                        }
+                        adopted += c.length();
+                    }
+                }
+            } catch (java.io.IOException e) {
+                limited.warn("adopt", "cannot read the offline copy of {} into the cache: {}", path, e.getMessage());
+            }
+            return adopted;
+        } finally {
+            synchronized (o) {
+                o.adopting--;
+            }
+            releaseIfIdle(o);
         }
     }
 

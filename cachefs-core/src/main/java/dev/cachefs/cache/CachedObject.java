@@ -55,6 +55,8 @@ final class CachedObject {
     /** The generation the kernel's page cache of this inode holds data of (-1: none known). */
     long pageGen = -1;
     int nodeRefs;
+    /** Offline copies being adopted as its data ({@link CacheLayer#adopt}): keeps it loaded. */
+    int adopting;
     /** When the daemon last chose a non-passthrough open (System.nanoTime), or 0. */
     long lastDaemonOpenNs;
     ObjectState recordedState;

@@ -153,7 +153,12 @@ final class Replayer {
                 boolean skipped = e.objId() != null && held.contains(e.objId());
                 boolean conflict = skipped ? false : apply(lower, e);
                 Pending p = pending;
-                byte[] landedStat = skipped || conflict || p != null ? null : landed(lower, e);
+                // A conflict settled by its rule leaves the object as the rule made it (the remote
+                // version, the merge, or the local one under its conflict name): record that too,
+                // or the object keeps the attributes it had offline, and with them it could find
+                // cached data of a version the lower no longer has.
+                byte[] landedStat = skipped || (p != null && p.resolution() == null) ? null
+                        : landed(lower, e, p != null);
                 index.transaction(() -> {
                     if (p != null) {
                         index.addConflict(p.objId(), p.path(), p.kind(), p.resolution(), p.detail());
@@ -804,6 +809,11 @@ final class Replayer {
             held.remove(c.objId());
             ObjectRecord r = index.get(c.objId()).orElse(null);
             if (r != null) {
+                // the object is what the lower has at its path now, not what it was offline
+                Stat now = lstat(lower, path);
+                if (now != null) {
+                    index.setStat(r.id(), now);
+                }
                 forgetCopies(r);
             }
         }
@@ -844,13 +854,6 @@ final class Replayer {
         index.putMeta("replay-path-" + r.id(), "");
     }
 
-    /**
-     * After a replay that left the journal empty: the local and base copies are retired (but for
-     * objects held by an open conflict), objects made offline get the lower's identity (re-keyed,
-     * so their attributes, xattrs and pins stay; a row the lower's identity already has wins),
-     * changed objects' cached data is dropped (it is the old version), and listings of the
-     * directories the journal touched are no longer trusted.
-     */
     /** Meta key prefix: the lower's attributes of an object as its last replayed change left them. */
     private static final String LANDED = "replay-landed-";
 
@@ -860,21 +863,29 @@ final class Replayer {
      * version (not the one made offline, which would look like a remote change: a false conflict).
      * Kept in the index with the entry's done mark, so a crash before retirement loses nothing.
      */
-    private byte[] landed(LowerFs lower, CacheIndex.JournalEntry e) throws ErrnoException {
+    private byte[] landed(LowerFs lower, CacheIndex.JournalEntry e, boolean settled) throws ErrnoException, IndexException {
         if (e.objId() == null || e.op().equals("unlink") || e.op().equals("rmdir")) {
             return null;
         }
-        Stat st = lstat(lower, e.op().equals("rename") || e.op().equals("link") ? e.path2() : e.path());
+        boolean moves = e.op().equals("rename") || e.op().equals("link");
+        // a settled conflict may have sent the object elsewhere (keep-both: under its conflict name)
+        String at = moves ? e.path2() : settled ? redirected(e.objId(), e.path()) : e.path();
+        Stat st = lstat(lower, at);
         return st == null ? null : st.encode();
+    }
+
+    /** What the last replayed change of {@code r} left it as on the lower, if recorded. */
+    private Stat landedOf(ObjectRecord r) throws IndexException {
+        String hex = index.meta(LANDED + r.id()).orElse("");
+        return hex.isEmpty() ? null : Stat.decode(HexFormat.of().parseHex(hex));
     }
 
     /** Gives the object retired as {@code r} (now {@code current}, or replaced by the row of {@code real}) what its replay landed. */
     private void land(ObjectRecord r, FileId real, boolean kept) throws IndexException {
-        String hex = index.meta(LANDED + r.id()).orElse("");
-        if (hex.isEmpty()) {
+        Stat st = landedOf(r);
+        if (st == null) {
             return;
         }
-        Stat st = Stat.decode(HexFormat.of().parseHex(hex));
         if (kept) {
             index.setStat(r.id(), st);
         } else if (real != null) {
@@ -886,11 +897,42 @@ final class Replayer {
         index.putMeta(LANDED + r.id(), "");
     }
 
+    /** Takes a local copy that replay wrote to the lower as the cached data of what it became there. */
+    @FunctionalInterface
+    interface Adopter {
+        void adopt(String path, FileId id, Stat st, Path local) throws ErrnoException;
+    }
+
+    /** {@link #retire(CacheLayer.Identifier, Adopter)} with no cache layer to adopt the copies (at start). */
     void retire(CacheLayer.Identifier ids) throws IndexException {
+        retire(ids, null);
+    }
+
+    /**
+     * After a replay that left the journal empty: the local and base copies are retired (but for
+     * objects held by an open conflict), objects made offline get the lower's identity (re-keyed,
+     * so their attributes, xattrs and pins stay; a row the lower's identity already has wins),
+     * changed objects' cached data is dropped (it is the old version), and listings of the
+     * directories the journal touched are no longer trusted.
+     *
+     * <p>A local copy whose object's every change reached the lower as it was made offline (no
+     * conflict ever recorded for it, its last replayed change landed, the lower's size is the
+     * copy's) goes to {@code adopter} (if not null) before it is removed, so that what was written
+     * offline stays readable offline.
+     */
+    void retire(CacheLayer.Identifier ids, Adopter adopter) throws IndexException {
         Set<Long> open = new java.util.HashSet<>(held);
         for (CacheIndex.Conflict c : view.open().values()) {
             if (c.objId() != null) {
                 open.add(c.objId());
+            }
+        }
+        Set<Long> conflicted = new java.util.HashSet<>();
+        if (adopter != null) {
+            for (CacheIndex.Conflict c : index.conflicts()) {
+                if (c.objId() != null) {
+                    conflicted.add(c.objId());
+                }
             }
         }
         for (ObjectRecord r : index.changedOffline()) {
@@ -899,16 +941,19 @@ final class Replayer {
             }
             String now = redirected(r.id(), r.path());
             Path local = offline.localCopy(r.id());
-            try {
-                if (local != null) {
-                    Files.deleteIfExists(local);
+            Stat landedSt = adopter == null || local == null || now == null || conflicted.contains(r.id()) ? null : landedOf(r);
+            if (landedSt != null) {
+                try {
+                    if (!landedSt.isRegular() || Files.size(local) != landedSt.size()) {
+                        landedSt = null;
+                    }
+                } catch (IOException e) {
+                    landedSt = null;
                 }
-                Files.deleteIfExists(store.directory().resolve("base").resolve(Long.toString(r.id())));
-            } catch (IOException e) {
-                log.warn("cannot remove the offline copies of {}: {}", r.path(), e.getMessage());
             }
             index.setLocal(r.id(), null);
             index.setState(r.id(), ObjectState.METADATA_ONLY);
+            FileId target = r.fileId().isProvisional() ? null : r.fileId();
             if (r.fileId().isProvisional()) {
                 FileId real = null;
                 if (ids != null && now != null && now.equals(r.path())) {
@@ -922,9 +967,26 @@ final class Replayer {
                 land(r, real, kept);
                 if (!kept) {
                     index.delete(r.id());
+                } else {
+                    target = real;
                 }
             } else {
                 land(r, null, true);
+            }
+            if (landedSt != null && target != null) {
+                try {
+                    adopter.adopt(now, target, landedSt, local);
+                } catch (ErrnoException e) {
+                    log.warn("cannot keep the offline copy of {} as its cached data: {}", now, e.getMessage());
+                }
+            }
+            try {
+                if (local != null) {
+                    Files.deleteIfExists(local);
+                }
+                Files.deleteIfExists(store.directory().resolve("base").resolve(Long.toString(r.id())));
+            } catch (IOException e) {
+                log.warn("cannot remove the offline copies of {}: {}", r.path(), e.getMessage());
             }
             index.putMeta("replay-path-" + r.id(), "");
         }

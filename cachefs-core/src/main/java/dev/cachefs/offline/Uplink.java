@@ -396,7 +396,8 @@ public final class Uplink implements AutoCloseable {
                     if (store.index().journalSize() > 0 || offline.localOpens() > 0) {
                         return false;
                     }
-                    replayer.retire(guardedIds());
+                    CacheLayer c = cache;
+                    replayer.retire(guardedIds(), c == null ? null : c::adopt);
                 } catch (IndexException e) {
                     log.error("after replay: {}", e.getMessage());
                     return false;

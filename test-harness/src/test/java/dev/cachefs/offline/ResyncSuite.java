@@ -314,6 +314,45 @@ abstract class ResyncSuite {
         }
     }
 
+    /**
+     * What was written offline stays readable offline after it synced: replay's local copies become
+     * the cached data of what they made on the lower (an edit, a new file of several chunks, one
+     * renamed after it was written), while a local version that lost its conflict never does.
+     */
+    @Test
+    void whatWasWrittenOfflineStaysReadableOfflineAfterItSynced() throws Exception {
+        Stack s = mount(List.of(rule("**/lost.txt", "keep-remote")));
+        cached(s, "w", Map.of("edited.txt", "v1\n", "lost.txt", "v1\n"));
+        Path m = s.mnt.resolve("w");
+        byte[] made = random(2 * 1024 * 1024 + 12345, 77);
+        goOffline(s);
+        offlineWrite(m.resolve("edited.txt"), "v2 edited offline\n");
+        within(OfflineSuite.SLACK_MS, "offline write of made.bin", () -> Files.write(m.resolve("made.bin"), made));
+        offlineWrite(m.resolve("draft.txt"), "written, then renamed\n");
+        within(OfflineSuite.SLACK_MS, "offline rename", () -> Files.move(m.resolve("draft.txt"), m.resolve("final.txt")));
+        offlineWrite(m.resolve("lost.txt"), "local, loses to the remote\n");
+        lowerBackMountOffline(s);
+        Files.writeString(s.lower.resolve("w/lost.txt"), "remote\n");
+        assertEquals("online", s.uplink.connectivity().goOnline("test", true));
+        assertEquals(Set.of(), s.uplink.openConflicts().keySet());
+        assertArrayEquals(made, Files.readAllBytes(s.lower.resolve("w/made.bin")));
+        assertEquals("remote\n", Files.readString(s.lower.resolve("w/lost.txt")));
+        s.cache.flushIndex();
+
+        goOffline(s);
+        dev.cachefs.harness.CachefsCli.dropPageCache(); // the reads below must come from the cache, not the kernel's pages
+        assertEquals("v2 edited offline\n", within(OfflineSuite.SLACK_MS, "offline read",
+                () -> Files.readString(m.resolve("edited.txt"))));
+        assertArrayEquals(made, within(OfflineSuite.SLACK_MS, "offline read", () -> Sys.readAll(Sys.raw(m.resolve("made.bin")))));
+        assertEquals("written, then renamed\n", within(OfflineSuite.SLACK_MS, "offline read",
+                () -> Files.readString(m.resolve("final.txt"))));
+        // the local version lost: the remote one (if the cache has it) or ENOTCONN, never the local one
+        String[] read = new String[1];
+        int err = within(OfflineSuite.SLACK_MS, "offline read of the conflict's winner",
+                () -> errnoOf(() -> read[0] = new String(Sys.readAll(Sys.raw(m.resolve("lost.txt"))), StandardCharsets.UTF_8)));
+        assertTrue(err == Errno.ENOTCONN || (err == 0 && read[0].equals("remote\n")), "lost.txt: errno " + err + ", read " + read[0]);
+    }
+
     @Test
     void deletionsOnEitherSideStayOpenUntilTheUserSettlesThem() throws Exception {
         Stack s = mount(List.of());
