@@ -662,6 +662,11 @@ final class MountCommand implements Callable<Integer> {
             public void online() {
                 fs.forgetRecentAttributes(); // replay and the outage may have changed anything
             }
+
+            @Override
+            public void afterOnline() {
+                fs.renewNames(uplink.takeReplayedPaths());
+            }
         });
         FuseSession session;
         try {

@@ -199,25 +199,58 @@ public final class StackedFs implements FuseFilesystem {
                 sent.add(notifier.submit(() -> c.invalidateInode(id, 0, 0)));
             }
         }
-        if (c != null && !rel.isEmpty()) { // the name itself: looked up afresh
-            int slash = rel.lastIndexOf('/');
-            Map<Long, String> parent = nodes.at(slash < 0 ? "" : rel.substring(0, slash), false);
-            String name = rel.substring(slash + 1);
-            for (long p : parent.keySet()) {
-                sent.add(notifier.submit(() -> c.invalidateEntry(p, name)));
-            }
+        if (c != null) { // the name itself: looked up afresh
+            invalidateName(c, rel, sent);
         }
-        for (var f : sent) { // done when the kernel has been told (not a FUSE request thread: it may wait)
+        awaitTold(sent);
+        return at.size();
+    }
+
+    /**
+     * Replay changed these paths on the lower, a file it uploaded by replacing it (a new lower
+     * object under the old name): the kernel forgets its names for them, so that the next lookup
+     * finds what is there now rather than the node of the object before, which an open would
+     * otherwise keep using beside a new node a later lookup makes (two kernel inodes of one file,
+     * disagreeing on its size: found by FsxIT). Returns once the kernel has been told (bounded);
+     * call it on no FUSE request thread and holding no lock an offline change takes.
+     */
+    public void renewNames(java.util.Collection<String> paths) {
+        FuseConnection c = connection;
+        if (c == null || paths.isEmpty()) {
+            return;
+        }
+        List<java.util.concurrent.Future<?>> sent = new java.util.ArrayList<>();
+        for (String rel : paths) {
+            invalidateName(c, rel, sent);
+        }
+        awaitTold(sent);
+    }
+
+    /** Sends the kernel an invalidation of the name {@code rel} under each node of its directory. */
+    private void invalidateName(FuseConnection c, String rel, List<java.util.concurrent.Future<?>> sent) {
+        if (rel.isEmpty()) {
+            return;
+        }
+        int slash = rel.lastIndexOf('/');
+        Map<Long, String> parent = nodes.at(slash < 0 ? "" : rel.substring(0, slash), false);
+        String name = rel.substring(slash + 1);
+        for (long p : parent.keySet()) {
+            sent.add(notifier.submit(() -> c.invalidateEntry(p, name)));
+        }
+    }
+
+    /** Done when the kernel has been told, or 5 s per notification at most (the kernel may wait on a request). */
+    private static void awaitTold(List<java.util.concurrent.Future<?>> sent) {
+        for (var f : sent) {
             try {
                 f.get(5, java.util.concurrent.TimeUnit.SECONDS);
             } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException ex) {
                 log.debug("kernel invalidation: {}", ex.toString());
             } catch (InterruptedException ex) {
                 Thread.currentThread().interrupt();
-                break;
+                return;
             }
         }
-        return at.size();
     }
 
     public void policy(dev.cachefs.cache.Policy p) {

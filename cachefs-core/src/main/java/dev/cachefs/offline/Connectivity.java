@@ -82,7 +82,11 @@ public final class Connectivity implements AutoCloseable {
     public interface Switch {
         void offline();
 
+        /** Just before the mode becomes online, under the lock every offline change takes. */
         void online();
+
+        /** Once the mount is online, outside every lock of the switch (the kernel may be told things here). */
+        default void afterOnline() {}
     }
 
     private final Link link;
@@ -186,6 +190,20 @@ public final class Connectivity implements AutoCloseable {
      * the answer says what happened.
      */
     public String goOnline(String why, boolean asked) {
+        String answer = goOnlineLocked(why, asked);
+        if (answer.equals("online")) {
+            for (Switch s : switches) {
+                try {
+                    s.afterOnline();
+                } catch (RuntimeException e) {
+                    log.warn("after going online: {}", e.toString());
+                }
+            }
+        }
+        return answer;
+    }
+
+    private String goOnlineLocked(String why, boolean asked) {
         synchronized (lock) {
             if (asked) {
                 forced = false;

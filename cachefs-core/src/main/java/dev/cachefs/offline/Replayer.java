@@ -145,8 +145,10 @@ final class Replayer {
         try {
             for (CacheIndex.JournalEntry e : entries) {
                 touched.add(parentOf(e.path()));
+                replayedPaths.add(e.path());
                 if (e.path2() != null) {
                     touched.add(parentOf(e.path2()));
+                    replayedPaths.add(e.path2());
                 }
                 pending = null;
                 currentSeq = e.seq();
@@ -192,6 +194,16 @@ final class Replayer {
             log.info("replayed {} offline changes ({} conflicts, {} left open)", applied, conflicts, opened);
         }
         return new Outcome(applied, conflicts, opened);
+    }
+
+    /** Paths the entries replayed since the last {@link #takeReplayedPaths} named. */
+    private final Set<String> replayedPaths = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /** The paths replay changed on the lower since the last call (some now name another lower object). */
+    Set<String> takeReplayedPaths() {
+        Set<String> out = new java.util.HashSet<>(replayedPaths);
+        replayedPaths.removeAll(out);
+        return out;
     }
 
     /** Directories the entries replayed since the last {@link #retire} touched. */

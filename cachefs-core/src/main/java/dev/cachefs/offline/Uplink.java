@@ -17,6 +17,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -254,6 +255,15 @@ public final class Uplink implements AutoCloseable {
             log.warn("OFFLINE from the start: {}; serving from the cache", offlineWhy);
             durable(true);
         }
+    }
+
+    /**
+     * The paths replay changed on the lower since the last call: a file replay uploaded is a new
+     * lower object under its old name, which the kernel must look up afresh
+     * ({@code StackedFs.renewNames}).
+     */
+    public Set<String> takeReplayedPaths() {
+        return replayer.takeReplayedPaths();
     }
 
     /**
