@@ -95,10 +95,12 @@ abstract class ResyncSuite {
             lower.bandwidth(0);
             lower.restoreLink();
             try {
+                // A write, not a listing: a client that has not yet noticed the cut answers a
+                // listing from its own cache, and fails the next test's first change with EIO.
                 NetworkLower.awaitTrue(Duration.ofSeconds(60), "the " + kind() + " client to reconnect", () -> {
-                    try (var l = Files.list(lower.root())) {
-                        l.count();
-                    }
+                    Path probe = lower.root().resolve(".reconnected-" + System.nanoTime());
+                    Files.createDirectory(probe);
+                    Files.delete(probe);
                     return true;
                 });
             } catch (Exception e) {
