@@ -545,13 +545,19 @@ public final class CacheLayer implements AutoCloseable {
         FileId id = ids.idOf(path);
         CachedObject o;
         synchronized (objects) {
-            o = objects.get(id);
-            if (o == null) {
-                o = load(id, path, st);
-                objects.put(id, o);
-            }
+            o = loadedLocked(id, path, st);
         }
         revalidate(o, st);
+        return o;
+    }
+
+    /** The object of {@code id}, loaded from the index if no one holds it now. Call holding {@code objects}. */
+    private CachedObject loadedLocked(FileId id, String path, Stat st) throws ErrnoException {
+        CachedObject o = objects.get(id);
+        if (o == null) {
+            o = load(id, path, st);
+            objects.put(id, o);
+        }
         return o;
     }
 
@@ -757,11 +763,7 @@ public final class CacheLayer implements AutoCloseable {
         if (o == null) {
             FileId id = ids.idOf(path);
             synchronized (objects) {
-                o = objects.get(id);
-                if (o == null) {
-                    o = load(id, path, st);
-                    objects.put(id, o);
-                }
+                o = loadedLocked(id, path, st);
                 if (byNode.putIfAbsent(nodeid, o) == null) {
                     synchronized (o) {
                         o.nodeRefs++;
@@ -1029,11 +1031,7 @@ public final class CacheLayer implements AutoCloseable {
         }
         CachedObject o;
         synchronized (objects) {
-            o = objects.get(id);
-            if (o == null) {
-                o = load(id, path, st);
-                objects.put(id, o);
-            }
+            o = loadedLocked(id, path, st);
             synchronized (o) {
                 o.adopting++;
             }
