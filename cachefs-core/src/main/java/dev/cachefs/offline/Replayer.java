@@ -822,9 +822,14 @@ final class Replayer {
             ObjectRecord r = index.get(c.objId()).orElse(null);
             if (r != null) {
                 // the object is what the lower has at its path now, not what it was offline
-                Stat now = lstat(lower, path);
-                if (now != null) {
-                    index.setStat(r.id(), now);
+                try {
+                    Stat now = lstat(lower, path);
+                    if (now != null) {
+                        index.setStat(r.id(), now);
+                    }
+                } catch (ErrnoException e) {
+                    // the lower went away again: its attributes come with the next lookup online
+                    log.debug("after resolving {}: {}", path, e.getMessage());
                 }
                 forgetCopies(r);
             }
