@@ -110,7 +110,8 @@ public final class FuseSession implements FuseConnection, AutoCloseable {
         } catch (ErrnoException e) {
             s.connectionId = -1;
         }
-        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("fuse-shutdown").unstarted(s::shutdown));
+        s.exitHook = Thread.ofPlatform().name("fuse-shutdown").unstarted(s::shutdown);
+        Runtime.getRuntime().addShutdownHook(s.exitHook);
         return s;
     }
 
@@ -133,6 +134,8 @@ public final class FuseSession implements FuseConnection, AutoCloseable {
 
     /** The fusectl connection number (the minor of the mount's device), -1 if unknown. */
     private volatile long connectionId = -1;
+    /** Unmounts at JVM exit; removed when the session finishes, or it would keep the filesystem alive. */
+    private volatile Thread exitHook;
 
     /**
      * At JVM exit: unmount, and if requests are still outstanding (a process, maybe this one,
@@ -252,6 +255,14 @@ public final class FuseSession implements FuseConnection, AutoCloseable {
             log.warn("filesystem destroy failed", e);
         }
         Libc.close(mounted.devFd());
+        Thread hook = exitHook;
+        if (hook != null && hook != Thread.currentThread()) {
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException exiting) {
+                // the JVM is exiting: the hook runs, and finds the session finished
+            }
+        }
         if (mounted.commFd() >= 0) {
             // The auto_unmount helper watches this socket: closing it lets the helper exit now.
             closeHelperSocket();
