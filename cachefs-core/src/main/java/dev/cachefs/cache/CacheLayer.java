@@ -1022,12 +1022,10 @@ public final class CacheLayer implements AutoCloseable {
      * once it has synced (rather than only where it was pinned). Cached data of any other version
      * is dropped first, in a new generation, so no mix of versions is ever served. Best effort:
      * what the cache does not take is fetched from the lower when read.
-     *
-     * @return the bytes now cached
      */
-    public long adopt(String path, FileId id, Stat st, java.nio.file.Path from) throws ErrnoException {
+    public void adopt(String path, FileId id, Stat st, java.nio.file.Path from) throws ErrnoException {
         if (!st.isRegular()) {
-            return 0;
+            return;
         }
         CachedObject o;
         synchronized (objects) {
@@ -1038,11 +1036,10 @@ public final class CacheLayer implements AutoCloseable {
         }
         long gen;
         long seq;
-        long adopted = 0;
         try {
             synchronized (o) {
                 if (o.writers > 0) {
-                    return 0; // written through the mount already: that version is the lower's now
+                    return; // written through the mount already: that version is the lower's now
                 }
                 dropDataLocked(o);
                 o.fp = Fingerprint.of(st);
@@ -1058,10 +1055,7 @@ public final class CacheLayer implements AutoCloseable {
                  var ch = java.nio.channels.FileChannel.open(from, java.nio.file.StandardOpenOption.READ)) {
                 MemorySegment buf = arena.allocate(cs, 4096);
                 for (long idx = 0; idx * cs < st.size(); idx++) {
-                    int len;
-                    synchronized (o) {
-                        len = o.expectedLength(idx, cs);
-                    }
+                    int len = (int) Math.min(cs, st.size() - idx * cs);
                     var bb = buf.asSlice(0, len).asByteBuffer();
                     while (bb.hasRemaining() && ch.read(bb, idx * cs + bb.position()) > 0) {
                         // read the whole chunk
@@ -1071,17 +1065,14 @@ public final class CacheLayer implements AutoCloseable {
                     }
                     store(o, idx, gen, seq, buf, len);
                     synchronized (o) {
-                        Chunk c = o.chunks.get(idx);
-                        if (o.gen != gen || o.writeSeq != seq || c == null) {
+                        if (o.gen != gen || o.writeSeq != seq || !o.chunks.containsKey(idx)) {
                             break; // changed meanwhile, or the cache is full
                         }
-                        adopted += c.length();
                     }
                 }
             } catch (java.io.IOException e) {
                 limited.warn("adopt", "cannot read the offline copy of {} into the cache: {}", path, e.getMessage());
             }
-            return adopted;
         } finally {
             synchronized (o) {
                 o.adopting--;

@@ -654,20 +654,7 @@ final class MountCommand implements Callable<Integer> {
         }
         fs.policy(policy);
         fs.metaTtl(metaTtlMs);
-        uplink.connectivity().onSwitch(new dev.cachefs.offline.Connectivity.Switch() {
-            @Override
-            public void offline() {}
-
-            @Override
-            public void online() {
-                fs.forgetRecentAttributes(); // replay and the outage may have changed anything
-            }
-
-            @Override
-            public void afterOnline() {
-                fs.renewNames(uplink.takeReplayedPaths());
-            }
-        });
+        uplink.onBackOnline(fs::forgetRecentAttributes, fs::renewNames);
         FuseSession session;
         try {
             session = FuseSession.mount(mp, fs, settings.mount());

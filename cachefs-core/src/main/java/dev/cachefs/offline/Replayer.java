@@ -970,7 +970,7 @@ final class Replayer {
             }
             index.setLocal(r.id(), null);
             index.setState(r.id(), ObjectState.METADATA_ONLY);
-            FileId target = r.fileId().isProvisional() ? null : r.fileId();
+            FileId target = null; // the identity the object has on the lower now, if known
             if (r.fileId().isProvisional()) {
                 FileId real = null;
                 if (ids != null && now != null && now.equals(r.path())) {
@@ -989,6 +989,7 @@ final class Replayer {
                 }
             } else {
                 land(r, null, true);
+                target = r.fileId();
             }
             if (landedSt != null && target != null) {
                 try {

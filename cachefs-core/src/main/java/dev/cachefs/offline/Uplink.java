@@ -258,12 +258,27 @@ public final class Uplink implements AutoCloseable {
     }
 
     /**
-     * The paths replay changed on the lower since the last call: a file replay uploaded is a new
-     * lower object under its old name, which the kernel must look up afresh
-     * ({@code StackedFs.renewNames}).
+     * What the mount's view of the lower must forget each time it comes online: {@code forget}
+     * runs just before the switch (replay and the outage may have changed anything), and
+     * {@code renew} gets the paths replay changed once online, outside the switch's locks (a file
+     * replay uploaded is a new lower object under its old name, which the kernel must look up
+     * afresh: {@code StackedFs.renewNames}).
      */
-    public Set<String> takeReplayedPaths() {
-        return replayer.takeReplayedPaths();
+    public void onBackOnline(Runnable forget, java.util.function.Consumer<Set<String>> renew) {
+        connectivity.onSwitch(new Connectivity.Switch() {
+            @Override
+            public void offline() {}
+
+            @Override
+            public void online() {
+                forget.run();
+            }
+
+            @Override
+            public void afterOnline() {
+                renew.accept(replayer.takeReplayedPaths());
+            }
+        });
     }
 
     /**

@@ -152,22 +152,7 @@ public final class Stack implements AutoCloseable {
             made = new StackedFs(used, b.options, layer);
             made.policy(b.policy);
             if (up != null) { // as the daemon does
-                StackedFs fs = made;
-                Uplink u = up;
-                up.connectivity().onSwitch(new dev.cachefs.offline.Connectivity.Switch() {
-                    @Override
-                    public void offline() {}
-
-                    @Override
-                    public void online() {
-                        fs.forgetRecentAttributes();
-                    }
-
-                    @Override
-                    public void afterOnline() {
-                        fs.renewNames(u.takeReplayedPaths());
-                    }
-                });
+                up.onBackOnline(made::forgetRecentAttributes, made::renewNames);
             }
             mounted = Mounts.mount(mnt, made, b.mountOptions);
             if (layer != null && !b.policy.isEmpty()) {
