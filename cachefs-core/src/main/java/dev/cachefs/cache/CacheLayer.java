@@ -4,6 +4,7 @@ import dev.cachefs.fuse.Fuse;
 import dev.cachefs.index.CacheIndex;
 import dev.cachefs.index.CacheStore;
 import dev.cachefs.index.Chunk;
+import dev.cachefs.index.DataSeal;
 import dev.cachefs.index.FileId;
 import dev.cachefs.index.Fingerprint;
 import dev.cachefs.index.IdentityMode;
@@ -62,9 +63,9 @@ public final class CacheLayer implements AutoCloseable {
      * @param directIo read the lower with O_DIRECT where it allows it, so its data is not cached
      *     twice in memory (else buffered reads, dropped from the page cache after each chunk)
      */
-    public record Options(int readaheadChunks, boolean directIo, Limits limits) {
+    public record Options(int readaheadChunks, boolean directIo, Limits limits, Scrubber.Options scrub) {
         public Options(int readaheadChunks, boolean directIo) {
-            this(readaheadChunks, directIo, Limits.defaults());
+            this(readaheadChunks, directIo, Limits.defaults(), Scrubber.Options.defaults());
         }
 
         public static Options defaults() {
@@ -72,7 +73,19 @@ public final class CacheLayer implements AutoCloseable {
         }
 
         public Options withLimits(Limits l) {
-            return new Options(readaheadChunks, directIo, l);
+            return new Options(readaheadChunks, directIo, l, scrub);
+        }
+
+        public Options withReadahead(int chunks) {
+            return new Options(chunks, directIo, limits, scrub);
+        }
+
+        public Options withDirectIo(boolean direct) {
+            return new Options(readaheadChunks, direct, limits, scrub);
+        }
+
+        public Options withScrub(Scrubber.Options s) {
+            return new Options(readaheadChunks, directIo, limits, s);
         }
     }
 
@@ -199,6 +212,12 @@ public final class CacheLayer implements AutoCloseable {
     private volatile boolean diskLow;
     private volatile int freePct = 100;
     private final Thread culler;
+    private final Scrubber scrubber;
+    /**
+     * Chunks the scrub dropped from objects no one held, by object id: when one is loaded they are
+     * its {@link CachedObject#damaged} (for this daemon's life).
+     */
+    private final Map<Long, java.util.Set<Long>> scrubDamaged = new ConcurrentHashMap<>();
     private final Object cullSignal = new Object();
     private volatile boolean closing;
 
@@ -223,6 +242,7 @@ public final class CacheLayer implements AutoCloseable {
         this.meta = new MetaCopy(writer, ids);
         measure();
         this.culler = Thread.ofPlatform().daemon().name("cachefs-culler").start(this::cullLoop);
+        this.scrubber = new Scrubber(this, store, stats, options.scrub());
     }
 
     // ------------------------------------------------------------------ space
@@ -567,6 +587,7 @@ public final class CacheLayer implements AutoCloseable {
             synchronized (o) {
                 if (o.nodeRefs <= 0 && o.opens() == 0 && o.inflight.isEmpty() && o.adopting == 0) {
                     objects.remove(o.rec.fileId(), o);
+                    recordSealLocked(o);
                     if (o.data != null) {
                         o.data.release();
                         o.data = null;
@@ -716,6 +737,11 @@ public final class CacheLayer implements AutoCloseable {
         m.put("cache files", usedFiles + (l.maxFiles() > 0 ? " of " + l.maxFiles() : " (no file limit)"));
         m.put("cache disk free", freePct + "% (cull below " + l.cullFreePct() + "%, stop below " + l.stopFreePct()
                 + "%, resume at " + l.resumeFreePct() + "%)" + (diskLow ? ", caching stopped" : ""));
+        dev.cachefs.index.DirectoryUsage du = dev.cachefs.index.DirectoryUsage.of(store.directory());
+        StringBuilder parts = new StringBuilder();
+        du.parts().forEach((k, v) -> parts.append(parts.isEmpty() ? "" : ", ").append(k).append(' ').append(v));
+        m.put("cache directory", du.total() + " bytes on disk: " + parts + " (--cache-size caps the data; pinned data"
+                + " has its own budget; the rest is outside both)");
         return m;
     }
 
@@ -731,6 +757,11 @@ public final class CacheLayer implements AutoCloseable {
         m.put("cache_files_limit", l.maxFiles());
         m.put("cache_disk_free_percent", (long) freePct);
         m.put("cache_stopped", diskLow ? 1L : 0L);
+        dev.cachefs.index.DirectoryUsage du = dev.cachefs.index.DirectoryUsage.of(store.directory());
+        m.put("cache_directory_bytes", du.total());
+        m.put("cache_index_bytes", du.index());
+        m.put("cache_reserve_bytes", du.reserve());
+        m.put("cache_offline_bytes", du.offline() + du.conflicts());
         return m;
     }
 
@@ -807,6 +838,15 @@ public final class CacheLayer implements AutoCloseable {
                 if (!store.trustsData()) {
                     o.unverified.add(c.index());
                 }
+            }
+            if (!chunks.isEmpty()) {
+                o.seal = index.seal(rec.id()); // compared with the data file at open
+                o.recordedSeal = o.seal;
+            }
+            java.util.Set<Long> scrubbed = scrubDamaged.remove(rec.id());
+            if (scrubbed != null) {
+                scrubbed.removeAll(o.chunks.keySet());
+                o.damaged.addAll(scrubbed);
             }
             return o;
         } catch (IndexException e) {
@@ -905,6 +945,8 @@ public final class CacheLayer implements AutoCloseable {
         o.writeSeq++;
         o.chunks.clear();
         o.unverified.clear();
+        o.damaged.clear();
+        o.seal = null;
         if (o.data != null) {
             o.data.release();
             o.data = null;
@@ -925,6 +967,8 @@ public final class CacheLayer implements AutoCloseable {
     private void chunkStoredLocked(CachedObject o, Chunk c) {
         o.chunks.put(c.index(), c);
         o.unverified.remove(c.index());
+        o.damaged.remove(c.index());
+        resealLocked(o);
         writer.submit(new IndexWriter.AddChunk(o.rec.id(), c));
         boolean full = o.chunks.size() >= o.chunkCount(cs) && o.fullyCached(cs);
         setStateLocked(o, full ? ObjectState.CACHED : ObjectState.PARTIAL);
@@ -1006,6 +1050,7 @@ public final class CacheLayer implements AutoCloseable {
             synchronized (o) {
                 if (--o.nodeRefs <= 0 && o.opens() == 0 && o.adopting == 0) {
                     objects.remove(o.rec.fileId(), o);
+                    recordSealLocked(o);
                     if (o.data != null) {
                         o.data.release();
                         o.data = null;
@@ -1140,8 +1185,19 @@ public final class CacheLayer implements AutoCloseable {
         }
         boolean pagesStale = revalidate(o, st);
         boolean changed;
-        synchronized (o) {
-            changed = o.gen != genBefore;
+        // A store in progress has written but not yet resealed: its own reseal covers the file then.
+        boolean quiet = o.storeLock.tryLock();
+        try {
+            synchronized (o) {
+                changed = o.gen != genBefore;
+                if (quiet) {
+                    checkSealLocked(o);
+                }
+            }
+        } finally {
+            if (quiet) {
+                o.storeLock.unlock();
+            }
         }
         int acc = flags & Libc.O_ACCMODE;
         boolean writer = acc != Libc.O_RDONLY || (flags & Libc.O_TRUNC) != 0;
@@ -1217,6 +1273,7 @@ public final class CacheLayer implements AutoCloseable {
                 if (!joining) {
                     // The kernel reads the cache file up to its own end: make that the file's size.
                     Libc.ftruncate(df.value, o.size);
+                    resealLocked(o);
                 }
                 mtime = Libc.fstat(df.value).mtimeNsTotal();
             } catch (IndexException e) {
@@ -1477,7 +1534,12 @@ public final class CacheLayer implements AutoCloseable {
                     df.release();
                 }
             }
-            Fetched f = fetch(o, idx, attempt >= 2);
+            Fetched f;
+            try {
+                f = fetch(o, idx, attempt >= 2);
+            } catch (ErrnoException e) {
+                throw damagedOr(o, idx, e);
+            }
             if (f != null) {
                 int n = (int) Math.max(0, Math.min(dst.byteSize(), f.length - inChunk));
                 MemorySegment.copy(f.buffer, inChunk, dst, 0, n);
@@ -1682,18 +1744,163 @@ public final class CacheLayer implements AutoCloseable {
             }
             if (ok) {
                 o.unverified.remove(idx);
+                if (o.unverified.isEmpty()) {
+                    resealLocked(o); // every chunk checked: this is the file as we vouch for it now
+                }
                 return true;
             }
+            // Only this chunk: the others have checksums of their own.
             o.chunks.remove(idx);
             o.unverified.remove(idx);
-            writer.submit(new IndexWriter.DropChunks(o.rec.id(), idx));
-            // DropChunks drops idx and above: forget those in memory too, they are fetched again.
-            o.chunks.tailMap(idx, true).clear();
+            o.damaged.add(idx);
+            writer.submit(new IndexWriter.DropChunk(o.rec.id(), idx));
             setStateLocked(o, o.chunks.isEmpty() ? ObjectState.METADATA_ONLY : ObjectState.PARTIAL);
+            if (o.unverified.isEmpty()) {
+                resealLocked(o);
+            }
         }
         stats.corruptChunks.increment();
         log.warn("cached chunk {} of {} fails its checksum; dropped, it is fetched again", idx, o.path);
         return false;
+    }
+
+    /**
+     * A failed fetch of chunk {@code idx}: if the cache held that chunk until it failed its check,
+     * the file is damaged here and the lower cannot give it again now (offline): EIO, logged and
+     * counted, never the damaged bytes and never "not cached".
+     */
+    private ErrnoException damagedOr(CachedObject o, long idx, ErrnoException e) {
+        boolean damaged;
+        synchronized (o) {
+            damaged = o.damaged.contains(idx);
+        }
+        if (!damaged) {
+            return e;
+        }
+        stats.damagedReads.increment();
+        limited.warn("damaged", "chunk {} of {} was damaged in the cache and cannot be fetched again ({}): EIO",
+                idx, o.path, e.getMessage());
+        return new ErrnoException(Errno.EIO, "damaged in the cache, and the lower cannot give it again: " + e.getMessage());
+    }
+
+    /** Takes the data file's seal as it is now (after cachefs wrote it). Call holding the object. */
+    private void resealLocked(CachedObject o) {
+        if (o.data == null) {
+            o.seal = null;
+            return;
+        }
+        try {
+            o.seal = DataSeal.of(Libc.fstat(o.data.value));
+        } catch (ErrnoException e) {
+            o.seal = null;
+        }
+    }
+
+    /**
+     * Before an open serves cached data: if the data file is not as cachefs left it (its seal), it
+     * was changed behind our back, so every chunk is checked against its CRC before it is served
+     * (by the daemon path per chunk, by a passthrough open all at once). Skipped while the kernel
+     * itself writes the file (passthrough writers) and while a check is already due.
+     */
+    private void checkSealLocked(CachedObject o) {
+        if (o.chunks.isEmpty() || !o.unverified.isEmpty() || (o.passthroughOpens > 0 && o.writers > 0)) {
+            return;
+        }
+        DataSeal now = null;
+        try {
+            Shared<Integer> df = dataLocked(o);
+            try {
+                now = DataSeal.of(Libc.fstat(df.value));
+            } finally {
+                df.release();
+            }
+        } catch (IndexException | ErrnoException e) {
+            // unreadable: treated as changed
+        }
+        if (now != null && now.equals(o.seal)) {
+            return;
+        }
+        o.unverified.addAll(o.chunks.keySet());
+        log.info("the cache file of {} is not as cachefs left it ({}, now {}); its {} chunks are checked before use",
+                o.path, o.seal, now, o.chunks.size());
+        o.seal = null;
+        stats.sealMismatches.increment();
+    }
+
+    /**
+     * Writes the object's seal to the index if it changed; none while some chunk is still to be
+     * checked (a seal vouches for every chunk). Call holding the object.
+     */
+    private void recordSealLocked(CachedObject o) {
+        DataSeal s = o.unverified.isEmpty() ? o.seal : null;
+        if (!java.util.Objects.equals(s, o.recordedSeal)) {
+            writer.submit(new IndexWriter.SetSeal(o.rec.id(), s));
+            o.recordedSeal = s;
+        }
+    }
+
+    // ------------------------------------------------------------------ scrub (Scrubber)
+
+    /** Checks every cached file now, as fast as it can (a command, tests); the files checked. */
+    public int scrubNow() throws InterruptedException {
+        return scrubber.pass(System.currentTimeMillis() + 1, 0);
+    }
+
+    /** The object of {@code id} if someone holds it now, else null. */
+    CachedObject loaded(FileId id) {
+        synchronized (objects) {
+            return objects.get(id);
+        }
+    }
+
+    /** The chunks of a loaded object to scrub, or null while the kernel writes its cache file itself. */
+    List<Chunk> scrubbable(CachedObject o) {
+        synchronized (o) {
+            return o.passthroughOpens > 0 && o.writers > 0 ? null : List.copyOf(o.chunks.values());
+        }
+    }
+
+    /** Checks chunk {@code c} of a loaded object (dropped if it fails, as any check does). */
+    void scrubLoaded(CachedObject o, Chunk c) {
+        synchronized (o) {
+            if (o.chunks.get(c.index()) != c || (o.passthroughOpens > 0 && o.writers > 0)) {
+                return; // changed meanwhile: that change recorded a fresh CRC
+            }
+            o.unverified.add(c.index());
+        }
+        verify(o, c.index());
+    }
+
+    /**
+     * Chunk {@code c} of {@code rec}, which no one held, failed its check: dropped from the index;
+     * or, if the object was loaded meanwhile, checked again through it before any use.
+     */
+    void scrubFailedUnloaded(ObjectRecord rec, Chunk c) {
+        synchronized (objects) {
+            CachedObject o = objects.get(rec.fileId());
+            if (o != null) {
+                synchronized (o) {
+                    if (o.chunks.containsKey(c.index())) {
+                        o.unverified.add(c.index());
+                    }
+                }
+                return;
+            }
+            try {
+                writer.flush(); // what the index says of it is complete
+                if (!index.chunk(rec.id(), c.index()).map(c::equals).orElse(false)) {
+                    return; // dropped or rewritten meanwhile (culled, evicted)
+                }
+                index.dropChunk(rec.id(), c.index());
+                index.setState(rec.id(), index.chunks(rec.id()).isEmpty() ? ObjectState.METADATA_ONLY : ObjectState.PARTIAL);
+            } catch (IndexException e) {
+                log.warn("cannot drop a damaged chunk of {}: {}", rec.path(), e.getMessage());
+                return;
+            }
+            scrubDamaged.computeIfAbsent(rec.id(), k -> ConcurrentHashMap.newKeySet()).add(c.index());
+        }
+        stats.corruptChunks.increment();
+        log.warn("the scrub found chunk {} of {} damaged in the cache; dropped, it is fetched again", c.index(), rec.path());
     }
 
     /** Sequential reader: fetch the chunks after this read ahead of it, in parallel. */
@@ -1884,6 +2091,7 @@ public final class CacheLayer implements AutoCloseable {
                     Shared<Integer> df = dataLocked(o);
                     try {
                         Libc.ftruncate(df.value, size);
+                        resealLocked(o);
                         Chunk c = o.chunks.get(keep);
                         if (c != null && size % cs != 0) {
                             int len = (int) (size - keep * cs);
@@ -1977,6 +2185,7 @@ public final class CacheLayer implements AutoCloseable {
     @Override
     public void close() {
         closing = true;
+        scrubber.close();
         culler.interrupt();
         synchronized (this) {
             // a culling pass in progress has finished
@@ -1986,6 +2195,13 @@ public final class CacheLayer implements AutoCloseable {
             fetchPool.awaitTermination(30, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        synchronized (objects) {
+            for (CachedObject o : objects.values()) {
+                synchronized (o) {
+                    recordSealLocked(o);
+                }
+            }
         }
         writer.close();
         synchronized (objects) {

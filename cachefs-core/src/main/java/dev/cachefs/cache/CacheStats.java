@@ -44,6 +44,13 @@ public final class CacheStats {
     public final LongAdder writeBytes = new LongAdder();
     /** Chunks that failed their checksum (dropped, fetched again). */
     public final LongAdder corruptChunks = new LongAdder();
+    /** Opens that found a data file changed behind cachefs's back (its chunks checked before use). */
+    public final LongAdder sealMismatches = new LongAdder();
+    /** Reads refused with EIO: the data was damaged in the cache and the lower could not give it again. */
+    public final LongAdder damagedReads = new LongAdder();
+    /** Files and bytes the background scrub checked against their checksums. */
+    public final LongAdder scrubObjects = new LongAdder();
+    public final LongAdder scrubBytes = new LongAdder();
     /** Data removed by culling to keep within the limits, and the files it came from. */
     public final LongAdder culledBytes = new LongAdder();
     public final LongAdder culledFiles = new LongAdder();
@@ -77,6 +84,11 @@ public final class CacheStats {
                 new Counter("daemon_opens", "opens served by the daemon", daemonOpens),
                 new Counter("write_bytes", "bytes written through to the lower", writeBytes),
                 new Counter("corrupt_chunks", "cached chunks that failed their checksum (dropped, fetched again)", corruptChunks),
+                new Counter("seal_mismatches", "opens that found a cache file changed behind cachefs's back (checked before use)",
+                        sealMismatches),
+                new Counter("damaged_reads", "reads refused with EIO: damaged in the cache, not to be had from the lower", damagedReads),
+                new Counter("scrub_objects", "cached files the background scrub checked", scrubObjects),
+                new Counter("scrub_bytes", "bytes the background scrub checked", scrubBytes),
                 new Counter("culled_bytes", "cached data removed to keep within the limits", culledBytes),
                 new Counter("culled_files", "files whose cached data was culled", culledFiles),
                 new Counter("meta_hits", "metadata answered from the cache without asking the lower", metaHits),

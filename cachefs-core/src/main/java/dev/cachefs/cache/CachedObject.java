@@ -1,6 +1,7 @@
 package dev.cachefs.cache;
 
 import dev.cachefs.index.Chunk;
+import dev.cachefs.index.DataSeal;
 import dev.cachefs.index.Fingerprint;
 import dev.cachefs.index.ObjectRecord;
 import dev.cachefs.index.ObjectState;
@@ -32,8 +33,20 @@ final class CachedObject {
     long writeSeq;
     /** Present chunks of this generation, by index. */
     final TreeMap<Long, Chunk> chunks = new TreeMap<>();
-    /** Present chunks not yet checked against their CRC since the store was opened after a crash. */
+    /**
+     * Present chunks to check against their CRC before they are served: all of them after a crash,
+     * or when the data file no longer matches its {@link #seal}.
+     */
     final Set<Long> unverified = new HashSet<>();
+    /**
+     * Chunks dropped because they failed their check and not fetched again since: offline, where
+     * they cannot be fetched, a read of one is an I/O error (the file is damaged), not ENOTCONN.
+     */
+    final Set<Long> damaged = new HashSet<>();
+    /** The data file as cachefs last left it (null: unknown, or no data file). */
+    DataSeal seal;
+    /** The seal the index holds for this object. */
+    DataSeal recordedSeal;
     final Map<Long, CompletableFuture<Void>> inflight = new HashMap<>();
     /**
      * Held (before the object's monitor, never after it) by whatever writes bytes into the data

@@ -34,7 +34,13 @@ final class IndexWriter implements AutoCloseable {
     /** Drops chunks {@code from} and above (truncation; 0: all). */
     record DropChunks(long objId, long from) implements Op {}
 
+    /** Drops chunk {@code idx} alone (it failed its check). */
+    record DropChunk(long objId, long idx) implements Op {}
+
     record SetFingerprint(long objId, Fingerprint fp) implements Op {}
+
+    /** The seal of the object's data file (null: none). */
+    record SetSeal(long objId, dev.cachefs.index.DataSeal seal) implements Op {}
 
     record SetState(long objId, ObjectState state) implements Op {}
 
@@ -141,7 +147,9 @@ final class IndexWriter implements AutoCloseable {
                             run.add(a.chunk());
                         }
                         case DropChunks d -> index.dropChunksFrom(d.objId(), d.from());
+                        case DropChunk d -> index.dropChunk(d.objId(), d.idx());
                         case SetFingerprint f -> index.setFingerprint(f.objId(), f.fp());
+                        case SetSeal z -> index.setSeal(z.objId(), z.seal());
                         case SetState s -> index.setState(s.objId(), s.state());
                         case SetPinned p -> index.setPinned(p.objId(), p.pinned());
                         case PutAttrs a -> index.putAttrs(a.id(), a.path(), a.stat());

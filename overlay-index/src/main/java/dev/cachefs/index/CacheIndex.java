@@ -313,8 +313,8 @@ public final class CacheIndex implements AutoCloseable {
     public synchronized ObjectRecord upsert(FileId id, String path, ObjectState state, Fingerprint fp)
             throws IndexException {
         try (PreparedStatement p = db.prepareStatement("""
-                INSERT INTO objects(file_id, path, state, fp_size, fp_mtime_ns, fp_ctime_ns, fp_ino, data_name)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO objects(file_id, path, state, fp_size, fp_mtime_ns, fp_ctime_ns, fp_ino, data_name, verified_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(file_id) DO UPDATE SET path = excluded.path, state = excluded.state,
                   fp_size = excluded.fp_size, fp_mtime_ns = excluded.fp_mtime_ns,
                   fp_ctime_ns = excluded.fp_ctime_ns, fp_ino = excluded.fp_ino""")) {
@@ -332,6 +332,7 @@ public final class CacheIndex implements AutoCloseable {
                 p.setLong(7, fp.ino());
             }
             p.setString(8, CacheStore.dataNameOf(id));
+            p.setLong(9, System.currentTimeMillis()); // what it will hold is checked as it is stored
             p.executeUpdate();
         } catch (SQLException e) {
             throw fail(e);
@@ -594,6 +595,59 @@ public final class CacheIndex implements AutoCloseable {
             p.setBytes(1, RawPath.bytes(target));
             p.setLong(2, objId);
         });
+    }
+
+    /** The seal of an object's data file as last recorded, or null (never sealed, or unknown). */
+    public synchronized DataSeal seal(long objId) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("SELECT seal FROM objects WHERE id = ?")) {
+            p.setLong(1, objId);
+            try (ResultSet r = p.executeQuery()) {
+                return r.next() ? DataSeal.decode(r.getBytes(1)) : null;
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    /** Records the seal of an object's data file (null: none, its chunks are checked at next use). */
+    public synchronized void setSeal(long objId, DataSeal seal) throws IndexException {
+        update(objId, "UPDATE objects SET seal = ? WHERE id = ?", p -> {
+            p.setBytes(1, seal == null ? null : seal.encode());
+            p.setLong(2, objId);
+        });
+    }
+
+    /** Forgets every seal (after a crash): each object's chunks are checked at its next open. */
+    public synchronized void clearSeals() throws IndexException {
+        try (Statement st = db.createStatement()) {
+            st.executeUpdate("UPDATE objects SET seal = NULL WHERE seal IS NOT NULL");
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    /** Records that every chunk of the object was checked against its CRC at {@code ms}. */
+    public synchronized void setVerified(long objId, long ms) throws IndexException {
+        update(objId, "UPDATE objects SET verified_ms = ? WHERE id = ?", p -> {
+            p.setLong(1, ms);
+            p.setLong(2, objId);
+        });
+    }
+
+    /**
+     * Up to {@code limit} objects holding cached data whose chunks were last checked before
+     * {@code beforeMs}, the longest unchecked first (the scrub's order).
+     */
+    public synchronized List<ObjectRecord> scrubDue(long beforeMs, int limit) throws IndexException {
+        try (PreparedStatement p = db.prepareStatement("SELECT " + COLUMNS
+                + " FROM objects o WHERE o.verified_ms < ? AND EXISTS (SELECT 1 FROM chunks c WHERE c.obj_id = o.id)"
+                + " ORDER BY o.verified_ms, o.id LIMIT ?")) {
+            p.setLong(1, beforeMs);
+            p.setInt(2, limit);
+            return rows(p);
+        } catch (SQLException e) {
+            throw fail(e);
+        }
     }
 
     /**

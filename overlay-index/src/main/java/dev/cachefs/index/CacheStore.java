@@ -127,6 +127,11 @@ public final class CacheStore implements AutoCloseable {
             // Present from here to a clean close: a store opened while it is still "0" was not
             // closed cleanly, so its data may have lost writes that were never synced.
             boolean trusted = index.countObjects() == 0 || index.meta("clean").orElse("0").equals("1");
+            if (!trusted) {
+                // After a crash no seal vouches for anything: an object this run does not load
+                // would otherwise be trusted again after its next clean close.
+                index.clearSeals();
+            }
             index.putMeta("clean", "0");
             return new CacheStore(abs, dirFd, dataFd, lockFd, stored, index, trusted);
         } catch (ErrnoException e) {
@@ -348,6 +353,42 @@ public final class CacheStore implements AutoCloseable {
             throw new IndexException("cannot open cache data of " + obj.fileId() + ": " + e.getMessage()
                     + (e.errno() == Errno.ENOSPC ? " (the cache disk is full)" : ""));
         }
+    }
+
+    /**
+     * A new read-only descriptor of an object's existing data file, owned by the caller, or -1 if
+     * it has none (for the scrub, which reads files no one has open and must not keep them open).
+     */
+    public int openDataFileIfExists(ObjectRecord obj) throws IndexException {
+        try {
+            return Libc.openat(dataFd, relativeDataPath(obj.dataName()), Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+        } catch (ErrnoException e) {
+            if (e.errno() == Errno.ENOENT) {
+                return -1;
+            }
+            throw new IndexException("cannot open cache data of " + obj.fileId() + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * Whether chunk {@code c} as stored in the data file {@code fd} matches its CRC32C, read into
+     * {@code buf} (at least one chunk long). An unreadable or short chunk does not.
+     */
+    public boolean chunkIntact(int fd, Chunk c, MemorySegment buf) {
+        MemorySegment into = buf.asSlice(0, c.length());
+        long n = 0;
+        try {
+            while (n < c.length()) {
+                long r = Libc.pread(fd, into.asSlice(n), c.length() - n, c.index() * chunkSize + n);
+                if (r == 0) {
+                    break;
+                }
+                n += r;
+            }
+        } catch (ErrnoException e) {
+            return false;
+        }
+        return n == c.length() && crc(into) == c.crc();
     }
 
     /**

@@ -67,7 +67,11 @@ final class Migrations {
             // should know about it (where each version went), when.
             List.of("ALTER TABLE conflicts ADD COLUMN resolution TEXT",
                     "ALTER TABLE conflicts ADD COLUMN detail TEXT",
-                    "ALTER TABLE conflicts ADD COLUMN resolved_ms INTEGER")
+                    "ALTER TABLE conflicts ADD COLUMN resolved_ms INTEGER"),
+            // 4 -> 5: integrity of cached data. The seal of each data file (its inode, size and
+            // ctime as cachefs last left it) and when its chunks were last checked (the scrub).
+            List.of("ALTER TABLE objects ADD COLUMN seal BLOB",
+                    "ALTER TABLE objects ADD COLUMN verified_ms INTEGER NOT NULL DEFAULT 0")
     );
 
     static int latest() {

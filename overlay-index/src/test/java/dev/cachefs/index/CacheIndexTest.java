@@ -57,6 +57,40 @@ class CacheIndexTest {
     }
 
     @Test
+    void sealsSurviveReopeningAndTheScrubTakesTheLongestUncheckedFirst() throws Exception {
+        Path db = tmp.resolve("index.db");
+        long a;
+        long b;
+        long c;
+        try (CacheIndex ix = CacheIndex.open(db)) {
+            a = ix.upsert(id("a"), "a", ObjectState.CACHED, new Fingerprint(1, 1, 1, 1)).id();
+            b = ix.upsert(id("b"), "b", ObjectState.CACHED, new Fingerprint(1, 1, 1, 1)).id();
+            c = ix.upsert(id("c"), "c", ObjectState.METADATA_ONLY, null).id();
+            ix.addChunks(a, List.of(new Chunk(0, 1, 1)));
+            ix.addChunks(b, List.of(new Chunk(0, 1, 1)));
+            assertEquals(null, ix.seal(a), "never sealed");
+            ix.setSeal(a, new DataSeal(12, 34, 56_000_000_007L));
+            ix.setVerified(a, 200);
+            ix.setVerified(b, 100);
+        }
+        try (CacheIndex ix = CacheIndex.open(db)) {
+            assertEquals(new DataSeal(12, 34, 56_000_000_007L), ix.seal(a));
+            assertEquals(List.of(b, a), ix.scrubDue(1000, 10).stream().map(ObjectRecord::id).toList(),
+                    "oldest check first, objects without data (c) never");
+            assertEquals(List.of(b), ix.scrubDue(150, 10).stream().map(ObjectRecord::id).toList());
+            ix.setSeal(a, null);
+            assertEquals(null, ix.seal(a));
+            long fresh = ix.upsert(id("d"), "d", ObjectState.CACHED, null).id();
+            ix.addChunks(fresh, List.of(new Chunk(0, 1, 1)));
+            assertFalse(ix.scrubDue(System.currentTimeMillis() - 60_000, 10).stream().anyMatch(r -> r.id() == fresh),
+                    "a new object's data is checked as it is stored: not due at once");
+        }
+        assertEquals(null, DataSeal.decode(new byte[] {2, 0}), "an unknown encoding is no seal");
+        DataSeal s = new DataSeal(-1, Long.MAX_VALUE, 0);
+        assertEquals(s, DataSeal.decode(s.encode()));
+    }
+
+    @Test
     void upsertKeepsTheObjectNumberAndUpdatesItsVersion() throws Exception {
         try (CacheIndex ix = CacheIndex.open(tmp.resolve("i.db"))) {
             ObjectRecord a = ix.upsert(id("x"), "x", ObjectState.CACHED, new Fingerprint(1, 1, 1, 1));

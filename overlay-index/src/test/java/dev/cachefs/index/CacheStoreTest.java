@@ -76,6 +76,28 @@ class CacheStoreTest {
     }
 
     @Test
+    void afterACrashNoSealVouchesForAnything() throws Exception {
+        Path cache = tmp.resolve("cache");
+        long id;
+        try (CacheStore s = CacheStore.open(cache, CHUNK)) {
+            id = object(s, "f").id();
+            s.index().setSeal(id, new DataSeal(1, 2, 3));
+        }
+        try (CacheStore s = CacheStore.open(cache, CHUNK)) {
+            assertTrue(s.trustsData());
+            assertEquals(new DataSeal(1, 2, 3), s.index().seal(id), "kept across a clean close");
+        }
+        try (var c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + cache.resolve("index.db"));
+             var st = c.createStatement()) {
+            st.executeUpdate("UPDATE meta SET value = '0' WHERE key = 'clean'");
+        }
+        try (CacheStore s = CacheStore.open(cache, CHUNK)) {
+            assertFalse(s.trustsData());
+            assertEquals(null, s.index().seal(id), "dropped: the object is checked at its next open, in any later run");
+        }
+    }
+
+    @Test
     void oneStorePerDirectory() throws Exception {
         Path cache = tmp.resolve("cache");
         try (CacheStore s = CacheStore.open(cache, CHUNK)) {

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.cachefs.harness.Lower;
 import dev.cachefs.harness.Lowers;
 import dev.cachefs.harness.Stack;
+import dev.cachefs.fs.StackedFs;
 import dev.cachefs.harness.Sys;
 import dev.cachefs.nativeio.Libc;
 import java.lang.foreign.Arena;
@@ -342,6 +343,8 @@ abstract class CacheSuite {
         }
         assertTrue(s.stats().lowerReads.sum() <= 16, "each chunk fetched once, not once per reader: " + s.stats().snapshot());
         assertArrayEquals(d, Files.readAllBytes(s.mnt.resolve("f")));
+        // Opens racing the stores of other readers' fetches: never taken for damage.
+        assertEquals(0, s.stats().sealMismatches.sum(), s.stats().snapshot().toString());
     }
 
     private void assumeWriteInPlace() {
@@ -435,6 +438,7 @@ abstract class CacheSuite {
             assertArrayEquals(data.get(i), Files.readAllBytes(again.mnt.resolve("f" + i)), "f" + i);
         }
         assertEquals(0, again.stats().lowerReads.sum(), "nothing read from the lower after the remount: " + again.stats().snapshot());
+        assertEquals(0, again.stats().sealMismatches.sum(), "every cache file as sealed: " + again.stats().snapshot());
         // A file changed while unmounted is not served from the old cache.
         byte[] changed = random(rnd, data.get(0).length);
         Files.write(again.lower.resolve("f0"), changed);
@@ -621,6 +625,160 @@ abstract class CacheSuite {
         fx = Stack.again(s).chunkSize(CHUNK).mount();
         assertArrayEquals(d, Files.readAllBytes(fx.mnt.resolve("f")), "the garbled chunk was fetched again");
         assertTrue(fx.stats().corruptChunks.sum() >= 1, "the garbled chunk was caught: " + fx.stats().snapshot());
+    }
+
+    /** Where a cache file is damaged, while the store was closed cleanly (no crash to excuse it). */
+    private enum Damage { MIDDLE_CHUNK, LAST_SHORT_CHUNK, TRUNCATED }
+
+    /** 3.5 chunks: a middle chunk, and a short last one. */
+    private static final int DAMAGED_FILE = 3 * CHUNK + CHUNK / 2;
+
+    /** Damages every data file of the cache as {@code how} says (a disk error, a stray tool, a user's mistake). */
+    private static void damage(Path cacheDir, Damage how) throws Exception {
+        try (var walk = Files.walk(cacheDir.resolve("data"))) {
+            for (Path p : walk.filter(Files::isRegularFile).toList()) {
+                try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
+                    byte[] junk = random(new Random(99), 4096);
+                    switch (how) {
+                        case MIDDLE_CHUNK -> ch.write(ByteBuffer.wrap(junk), CHUNK + 1000);
+                        case LAST_SHORT_CHUNK -> ch.write(ByteBuffer.wrap(junk), 3L * CHUNK + 10);
+                        case TRUNCATED -> ch.truncate(2L * CHUNK + 5);
+                    }
+                }
+            }
+        }
+    }
+
+    private Stack mount(boolean passthrough) throws Exception {
+        fx = Stack.on(lowerFs).chunkSize(CHUNK).options(new StackedFs.Options(1_000_000_000L, 1_000_000_000L, passthrough))
+                .mount();
+        return fx;
+    }
+
+    /**
+     * A fully cached file whose cache file is damaged while unmounted (the store closed cleanly, so
+     * no crash check runs) is never served damaged: online the damaged chunk is fetched again;
+     * offline the read fails with EIO, while the undamaged chunks are still served.
+     */
+    private void aDamagedCacheFileIsNeverServed(boolean passthrough, boolean offline, Damage how) throws Exception {
+        Stack s = mount(passthrough);
+        byte[] d = random(new Random(how.ordinal() * 4 + (passthrough ? 2 : 0) + (offline ? 1 : 0)), DAMAGED_FILE);
+        Files.write(s.lower.resolve("f"), d);
+        assertArrayEquals(d, Files.readAllBytes(s.mnt.resolve("f")));
+        s.close();
+        fx = null;
+        damage(s.cacheDir, how);
+        Stack again = Stack.again(s).chunkSize(CHUNK).options(new StackedFs.Options(1_000_000_000L, 1_000_000_000L, passthrough))
+                .mount();
+        fx = again;
+        if (offline) {
+            again.uplink.connectivity().forceOffline();
+            assertArrayEquals(slice(d, 0, CHUNK), pread(again.mnt.resolve("f"), 0, CHUNK, false), "an undamaged chunk is served");
+            Exception e = org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class,
+                    () -> Files.readAllBytes(again.mnt.resolve("f")), "offline, the damaged part cannot be served");
+            assertTrue(String.valueOf(e.getMessage()).contains("Input/output error"), "EIO, not ENOTCONN: " + e);
+            assertTrue(again.stats().damagedReads.sum() >= 1, again.stats().snapshot().toString());
+        } else {
+            assertArrayEquals(d, Files.readAllBytes(again.mnt.resolve("f")), "the damaged chunk was fetched again");
+            assertTrue(again.stats().lowerReads.sum() >= 1, "fetched from the lower: " + again.stats().snapshot());
+            assertArrayEquals(d, Files.readAllBytes(again.mnt.resolve("f")), "and read again");
+        }
+        assertTrue(again.stats().sealMismatches.sum() >= 1, "the seal caught it: " + again.stats().snapshot());
+        assertTrue(again.stats().corruptChunks.sum() >= 1, "the chunk was caught: " + again.stats().snapshot());
+    }
+
+    @Test
+    void aDamagedMiddleChunkIsNotServedByPassthrough() throws Exception {
+        aDamagedCacheFileIsNeverServed(true, false, Damage.MIDDLE_CHUNK);
+    }
+
+    @Test
+    void aDamagedMiddleChunkIsNotServedByTheDaemon() throws Exception {
+        aDamagedCacheFileIsNeverServed(false, false, Damage.MIDDLE_CHUNK);
+    }
+
+    @Test
+    void aDamagedLastShortChunkIsNotServedByPassthrough() throws Exception {
+        aDamagedCacheFileIsNeverServed(true, false, Damage.LAST_SHORT_CHUNK);
+    }
+
+    @Test
+    void aDamagedLastShortChunkIsNotServedByTheDaemon() throws Exception {
+        aDamagedCacheFileIsNeverServed(false, false, Damage.LAST_SHORT_CHUNK);
+    }
+
+    @Test
+    void aTruncatedCacheFileIsNotServed() throws Exception {
+        aDamagedCacheFileIsNeverServed(true, false, Damage.TRUNCATED);
+    }
+
+    @Test
+    void offlineADamagedChunkIsAnIoErrorByPassthrough() throws Exception {
+        aDamagedCacheFileIsNeverServed(true, true, Damage.MIDDLE_CHUNK);
+    }
+
+    @Test
+    void offlineADamagedChunkIsAnIoErrorByTheDaemon() throws Exception {
+        aDamagedCacheFileIsNeverServed(false, true, Damage.LAST_SHORT_CHUNK);
+    }
+
+    @Test
+    void aCacheFileDamagedWhileMountedIsCaughtAtTheNextOpen() throws Exception {
+        Stack s = mount();
+        byte[] d = random(new Random(71), DAMAGED_FILE);
+        Files.write(s.lower.resolve("f"), d);
+        assertArrayEquals(d, Files.readAllBytes(s.mnt.resolve("f")));
+        damage(s.cacheDir, Damage.MIDDLE_CHUNK);
+        // O_DIRECT: past the kernel's pages of the mount, which still hold what was read first.
+        assertArrayEquals(d, pread(s.mnt.resolve("f"), 0, d.length, true), "the damaged chunk was fetched again");
+        assertTrue(s.stats().sealMismatches.sum() >= 1, "the open saw the file changed: " + s.stats().snapshot());
+        assertTrue(s.stats().corruptChunks.sum() >= 1, s.stats().snapshot().toString());
+        assertArrayEquals(d, Files.readAllBytes(s.mnt.resolve("f")));
+    }
+
+    @Test
+    void theScrubFindsDamageNobodyRead() throws Exception {
+        Stack s = mount();
+        byte[] a = random(new Random(72), DAMAGED_FILE);
+        byte[] b = random(new Random(73), 2 * CHUNK);
+        Files.write(s.lower.resolve("a"), a);
+        Files.write(s.lower.resolve("b"), b);
+        assertArrayEquals(a, Files.readAllBytes(s.mnt.resolve("a")));
+        assertArrayEquals(b, Files.readAllBytes(s.mnt.resolve("b")));
+        // Held by the kernel (its nodes): checked through the cache layer.
+        damage(s.cacheDir, Damage.MIDDLE_CHUNK);
+        assertTrue(s.cache.scrubNow() >= 2, "both files checked");
+        assertTrue(s.stats().corruptChunks.sum() >= 2, "one damaged chunk in each: " + s.stats().snapshot());
+        assertTrue(s.stats().scrubBytes.sum() >= a.length + b.length - 2L * CHUNK, s.stats().snapshot().toString());
+        assertEquals(0, s.stats().sealMismatches.sum(), "found by the scrub, before any open");
+        assertArrayEquals(a, pread(s.mnt.resolve("a"), 0, a.length, true));
+        // Held by no one after a remount: read from the data files directly.
+        Stack again = remount(s);
+        damage(again.cacheDir, Damage.LAST_SHORT_CHUNK);
+        assertTrue(again.cache.scrubNow() >= 2);
+        assertTrue(again.stats().corruptChunks.sum() >= 1, "the damaged last chunk of a: " + again.stats().snapshot());
+        assertArrayEquals(a, Files.readAllBytes(again.mnt.resolve("a")), "fetched again");
+        assertArrayEquals(b, Files.readAllBytes(again.mnt.resolve("b")));
+        long corrupt = again.stats().corruptChunks.sum();
+        again.cache.scrubNow();
+        assertEquals(corrupt, again.stats().corruptChunks.sum(), "nothing damaged is left");
+    }
+
+    @Test
+    void aCleanUnmountSealsEveryCacheFile() throws Exception {
+        Stack s = mount();
+        byte[] d = random(new Random(74), DAMAGED_FILE);
+        Files.write(s.lower.resolve("f"), d);
+        assertArrayEquals(d, Files.readAllBytes(s.mnt.resolve("f")));
+        Stack again = remount(s);
+        try (var c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + again.cacheDir.resolve("index.db"));
+             var st = c.createStatement();
+             var r = st.executeQuery("SELECT count(*) FROM objects WHERE seal IS NOT NULL")) {
+            assertTrue(r.next() && r.getInt(1) >= 1, "the cached file has a seal");
+        }
+        assertArrayEquals(d, Files.readAllBytes(again.mnt.resolve("f")));
+        assertEquals(0, again.stats().sealMismatches.sum(), "an untouched file matches its seal: " + again.stats().snapshot());
+        assertEquals(0, again.stats().lowerReads.sum());
     }
 
     /** Sets the index's clean flag to 0 with plain SQLite, as a crash would leave it. */

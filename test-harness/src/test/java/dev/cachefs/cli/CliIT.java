@@ -260,6 +260,41 @@ class CliIT {
         assertTrue(again.get("passthrough_opens") + again.get("hit_bytes") > 0, again.toString());
     }
 
+    /**
+     * --cache-size caps the cached data; status shows the whole directory on disk, part by part,
+     * and the parts add up to what du measures.
+     */
+    @Test
+    void statusShowsWhatTheCacheDirectoryHoldsBesideTheCap() throws Exception {
+        byte[] data = new byte[3 << 20];
+        new java.util.Random(12).nextBytes(data);
+        for (int i = 0; i < 4; i++) {
+            Files.write(lower.resolve("f" + i), data);
+        }
+        mountInBackground("--cache-size", "48M");
+        for (int i = 0; i < 4; i++) {
+            assertArrayEquals(data, Files.readAllBytes(mnt.resolve("f" + i)));
+        }
+        Map<String, String> st = statusOf(run("status", mnt.toString()).out());
+        String line = st.get("cache directory");
+        Matcher m = Pattern.compile("(\\d+) bytes on disk: data (\\d+), index (\\d+), journal reserve (\\d+),"
+                + " offline changes (\\d+), conflict versions (\\d+), other (\\d+) .*--cache-size caps the data.*")
+                .matcher(line == null ? "" : line);
+        assertTrue(m.matches(), "status: " + st);
+        long total = Long.parseLong(m.group(1));
+        long sum = 0;
+        for (int g = 2; g <= 7; g++) {
+            sum += Long.parseLong(m.group(g));
+        }
+        assertEquals(total, sum, "the parts add up");
+        assertTrue(Long.parseLong(m.group(2)) >= 4L * data.length, "the data read is there: " + line);
+        assertTrue(Long.parseLong(m.group(4)) > 0, "the journal reserve is shown: " + line);
+        Process du = new ProcessBuilder("du", "-s", "-B1", tmp.resolve("cache").toString()).start();
+        long measured = Long.parseLong(new String(du.getInputStream().readAllBytes(), StandardCharsets.UTF_8).split("\\s+")[0]);
+        du.waitFor();
+        assertTrue(Math.abs(measured - total) <= Math.max(measured / 5, 2L << 20), "du says " + measured + ", status " + total);
+    }
+
     @Test
     void pinListEvictAndUnpinThroughTheCli() throws Exception {
         Files.createDirectories(lower.resolve("proj/src"));
