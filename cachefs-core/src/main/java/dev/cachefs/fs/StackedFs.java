@@ -77,8 +77,11 @@ public final class StackedFs implements FuseFilesystem {
     private final java.util.concurrent.ExecutorService notifier =
             java.util.concurrent.Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().daemon().name("cachefs-notify").unstarted(r));
 
-    /** An open file: the lower's descriptor (null when the cache serves it alone), and the cache's handle. */
-    private record OpenFile(LowerFile lower, CacheLayer.Handle cached) {
+    /**
+     * An open file of node {@code nodeid}: the lower's descriptor (null when the cache serves it
+     * alone), the cache's handle, and the attributes it was opened with (for a cache-served open).
+     */
+    private record OpenFile(long nodeid, LowerFile lower, CacheLayer.Handle cached, Stat openedWith) {
         LowerFile need() throws ErrnoException {
             if (lower == null) {
                 throw new ErrnoException(Errno.EBADF);
@@ -477,7 +480,21 @@ public final class StackedFs implements FuseFilesystem {
     public Attributes getattr(Ctx ctx, long nodeid, long fh) throws ErrnoException {
         OpenFile f = fh >= 0 ? files.get(fh) : null;
         String path = nodes.path(nodeid);
-        Stat st = f != null && f.lower() != null ? f.lower().stat() : statLower(path);
+        Stat st;
+        if (f != null && f.lower() != null) {
+            st = f.lower().stat();
+        } else {
+            try {
+                st = statLower(path);
+            } catch (ErrnoException e) {
+                // fstat(2) of a file whose name is gone: the kernel asks without the handle.
+                Stat open = (e.errno() == Errno.ENOENT || e.errno() == Errno.ESTALE) ? ofOpenFile(nodeid) : null;
+                if (open == null) {
+                    throw e;
+                }
+                return attrs(open);
+            }
+        }
         observed(nodeid, st);
         if (cache != null && !lower.opensLocally(path, Libc.O_RDONLY)) {
             cache.meta().attrs(path, st);
@@ -666,7 +683,7 @@ public final class StackedFs implements FuseFilesystem {
         return flags & ~(Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOCTTY);
     }
 
-    private OpenResult opened(long nodeid, CacheLayer.Opened o) {
+    private OpenResult opened(long nodeid, CacheLayer.Opened o, Stat st) {
         FuseConnection c = connection;
         if (o.versionChanged() && c != null) {
             // Attributes only (no page locks taken), so safe inside this open: the kernel asks for
@@ -675,8 +692,35 @@ public final class StackedFs implements FuseFilesystem {
             cache.stats().kernelInvalidations.increment();
         }
         long fh = nextHandle.getAndIncrement();
-        files.put(fh, new OpenFile(o.handle().lower(), o.handle()));
+        files.put(fh, new OpenFile(nodeid, o.handle().lower(), o.handle(), st));
         return new OpenResult(fh, o.openFlags(), o.passthroughFd());
+    }
+
+    /**
+     * The attributes of node {@code nodeid} from a file open on it, for a node whose name is gone:
+     * the lower's descriptor if an open has one, else the attributes a cache-served open was
+     * opened with, with no links left; null if none is open.
+     */
+    private Stat ofOpenFile(long nodeid) {
+        Stat cached = null;
+        for (OpenFile o : files.values()) {
+            if (o.nodeid() != nodeid) {
+                continue;
+            }
+            if (o.lower() != null) {
+                try {
+                    return o.lower().stat();
+                } catch (ErrnoException e) {
+                    continue;
+                }
+            }
+            if (o.openedWith() != null) {
+                Stat w = o.openedWith();
+                cached = new Stat(w.ino(), w.size(), w.blocks(), w.mode(), 0, w.uid(), w.gid(), w.rdevMajor(), w.rdevMinor(),
+                        w.blksize(), w.atimeSec(), w.atimeNsec(), w.mtimeSec(), w.mtimeNsec(), w.ctimeSec(), w.ctimeNsec(), w.dev());
+            }
+        }
+        return cached;
     }
 
     private boolean passthroughNow() {
@@ -684,14 +728,14 @@ public final class StackedFs implements FuseFilesystem {
         return options.passthrough() && c != null && c.passthroughAvailable();
     }
 
-    private OpenResult opened(LowerFile f, int flags) {
-        return opened(f, flags, true);
+    private OpenResult opened(long nodeid, LowerFile f, int flags) {
+        return opened(nodeid, f, flags, true);
     }
 
     /** @param mayPass whether the kernel may be handed {@code f}'s descriptor (passthrough) */
-    private OpenResult opened(LowerFile f, int flags, boolean mayPass) {
+    private OpenResult opened(long nodeid, LowerFile f, int flags, boolean mayPass) {
         long fh = nextHandle.getAndIncrement();
-        files.put(fh, new OpenFile(f, null));
+        files.put(fh, new OpenFile(nodeid, f, null, null));
         boolean pass = mayPass && options.passthrough() && f.fd() >= 0;
         // Without passthrough, an O_DIRECT open bypasses the kernel's page cache of the mount too.
         int openFlags = !pass && (flags & Libc.O_DIRECT) != 0 ? Fuse.FOPEN_DIRECT_IO : 0;
@@ -709,14 +753,18 @@ public final class StackedFs implements FuseFilesystem {
     private OpenResult openAtPath(long nodeid, String path, int flags) throws ErrnoException {
         if (cache != null && !lower.opensLocally(path, flags)) {
             Stat st = freshStat(nodeid, path); // close-to-open: every open checks the lower's version
+            if (lower.opensLocally(path, flags)) {
+                // That stat is what found the lower gone: offline now, opened as offline opens are.
+                return openAtPath(nodeid, path, flags);
+            }
             if (st.isRegular() && policy.uncached(path, st.size())) {
                 // Kept out of the cache by the config: served by the daemon (under deadlines), never
                 // by passthrough onto the lower's descriptor, where a hung lower would hang the reader.
                 cache.stats().policyUncachedOpens.increment();
-                return opened(lower.open(path, lowerFlags(flags), 0), flags, false);
+                return opened(nodeid, lower.open(path, lowerFlags(flags), 0), flags, false);
             }
             if (st.isRegular()) {
-                return opened(nodeid, cache.open(nodeid, path, st, flags, lowerFlags(flags), passthroughNow()));
+                return opened(nodeid, cache.open(nodeid, path, st, flags, lowerFlags(flags), passthroughNow()), st);
             }
         }
         if (cache != null) {
@@ -727,7 +775,7 @@ public final class StackedFs implements FuseFilesystem {
         // Local copies (offline changes, open conflicts) are served by the daemon, never passed
         // through: the kernel allows one backing file per inode and no mix of passthrough and
         // other opens (a mapping left by an earlier open counts), and fails the open with EIO.
-        return opened(f, flags, cache == null);
+        return opened(nodeid, f, flags, cache == null);
     }
 
     @Override
@@ -763,7 +811,7 @@ public final class StackedFs implements FuseFilesystem {
             }
             if (cache != null && st.isRegular() && !lower.opensLocally(path, flags) && !policy.uncached(path, 0)) {
                 try {
-                    return new Created(e, opened(e.nodeid(), cache.created(e.nodeid(), path, f, flags)));
+                    return new Created(e, opened(e.nodeid(), cache.created(e.nodeid(), path, f, flags), null));
                 } catch (ErrnoException | RuntimeException ex) {
                     forget(e.nodeid(), 1);
                     throw ex;
@@ -771,7 +819,7 @@ public final class StackedFs implements FuseFilesystem {
             }
             // Not cached: a local file (offline) or a lower file kept out of the cache by the
             // config is served by the daemon (see open for why local files are not passed through).
-            return new Created(e, opened(f, flags, cache == null));
+            return new Created(e, opened(e.nodeid(), f, flags, cache == null));
         } catch (ErrnoException | RuntimeException e) {
             f.close();
             throw e;

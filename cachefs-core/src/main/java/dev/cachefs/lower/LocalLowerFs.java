@@ -39,6 +39,35 @@ public final class LocalLowerFs implements LowerFs {
         return path.isEmpty() ? root : root + "/" + path;
     }
 
+    /** Longest path (with its NUL) the kernel takes in one argument. */
+    private static final int PATH_MAX = 4096;
+
+    /** A call that has no *at form: it takes a path. */
+    private interface PathCall<T> {
+        T apply(String path) throws ErrnoException;
+    }
+
+    /**
+     * Runs {@code call} on {@code path} as the kernel can take it: the absolute path while that
+     * fits in PATH_MAX; past it (the root's prefix made a path the lower accepts too long),
+     * {@code /proc/self/fd/N/NAME} on a descriptor of its parent, so that every path the lower
+     * takes relative to its root works here too.
+     */
+    private <T> T byPath(String path, PathCall<T> call) throws ErrnoException {
+        String a = abs(path);
+        if (a.length() < PATH_MAX) {
+            return call.apply(a);
+        }
+        int slash = path.lastIndexOf('/');
+        String parent = slash < 0 ? "." : path.substring(0, slash);
+        int fd = Libc.openat(rootFd, parent, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        try {
+            return call.apply("/proc/self/fd/" + fd + "/" + path.substring(slash + 1));
+        } finally {
+            Libc.close(fd);
+        }
+    }
+
     public String root() {
         return root;
     }
@@ -106,7 +135,10 @@ public final class LocalLowerFs implements LowerFs {
 
     @Override
     public void truncate(String path, long size) throws ErrnoException {
-        Libc.truncate(abs(path), size);
+        byPath(path, p -> {
+            Libc.truncate(p, size);
+            return null;
+        });
     }
 
     @Override
@@ -133,22 +165,28 @@ public final class LocalLowerFs implements LowerFs {
 
     @Override
     public int getxattr(String path, String name, MemorySegment dst) throws ErrnoException {
-        return (int) Libc.lgetxattr(abs(path), name, dst);
+        return byPath(path, p -> (int) Libc.lgetxattr(p, name, dst));
     }
 
     @Override
     public int listxattr(String path, MemorySegment dst) throws ErrnoException {
-        return (int) Libc.llistxattr(abs(path), dst);
+        return byPath(path, p -> (int) Libc.llistxattr(p, dst));
     }
 
     @Override
     public void setxattr(String path, String name, MemorySegment value, int flags) throws ErrnoException {
-        Libc.lsetxattr(abs(path), name, value, flags);
+        byPath(path, p -> {
+            Libc.lsetxattr(p, name, value, flags);
+            return null;
+        });
     }
 
     @Override
     public void removexattr(String path, String name) throws ErrnoException {
-        Libc.lremovexattr(abs(path), name);
+        byPath(path, p -> {
+            Libc.lremovexattr(p, name);
+            return null;
+        });
     }
 
     @Override

@@ -41,7 +41,12 @@ public abstract class Lower implements AutoCloseable {
         /** A 256-byte name gets an error and the client keeps working (smbnetfs does not: EIO ever after). */
         LONG_NAMES,
         /** Opening for writing without O_TRUNC keeps the content (gvfs's NFS client truncates). */
-        WRITE_IN_PLACE
+        WRITE_IN_PLACE,
+        /**
+         * Paths of about 4,000 bytes below the root work (sshd refuses them, as its own root plus
+         * the path passes PATH_MAX; smbnetfs answers EIO to everything after one).
+         */
+        DEEP_PATHS
     }
 
     /** "local", "sftp", "nfs", "smb". */

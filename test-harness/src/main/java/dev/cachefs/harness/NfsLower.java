@@ -54,7 +54,7 @@ public final class NfsLower extends NetworkLower {
 
     @Override
     public Set<Capability> capabilities() {
-        return EnumSet.of(Capability.UNIX_MODES, Capability.RAW_NAMES, Capability.LONG_NAMES);
+        return EnumSet.of(Capability.UNIX_MODES, Capability.RAW_NAMES, Capability.LONG_NAMES, Capability.DEEP_PATHS);
     }
 
     private Map<String, String> busEnv() {

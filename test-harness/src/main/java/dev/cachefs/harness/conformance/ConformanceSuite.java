@@ -604,6 +604,74 @@ public abstract class ConformanceSuite {
     }
 
     @Test
+    public void fstatOfAnOpenFileWhoseNameIsGoneAnswersFromTheOpenFile() {
+        Assumptions.assumeTrue(can(Capability.UNLINKED_OPEN_FILES), "the lower drops unlinked files at once");
+        // "cached": read-only and fully cached, so served from the cache with no lower descriptor;
+        // "written": open for writing, with one.
+        assertEquals("ok:10 10", same("open, unlink, fstat", r -> {
+            write(r + "/cached", Libc.O_WRONLY | Libc.O_CREAT, 0, "0123456789");
+            write(r + "/written", Libc.O_WRONLY | Libc.O_CREAT, 0, "0123456789");
+            read(r + "/cached");
+            int ro = Libc.open(r + "/cached", Libc.O_RDONLY, 0);
+            int rw = Libc.open(r + "/written", Libc.O_RDWR, 0);
+            try {
+                Libc.unlinkat(Libc.AT_FDCWD, r + "/cached", 0);
+                Libc.unlinkat(Libc.AT_FDCWD, r + "/written", 0);
+                return Libc.fstat(ro).size() + " " + Libc.fstat(rw).size();
+            } finally {
+                Libc.close(ro);
+                Libc.close(rw);
+            }
+        }));
+    }
+
+    /**
+     * Calls by path (truncate, the xattr calls) on a path that fits PATH_MAX below the mount but
+     * not with the lower's own prefix in front: the daemon reaches it relative to a directory.
+     */
+    @Test
+    public void callsByPathWorkWhereTheLowersPrefixPassesPathMax() {
+        Assumptions.assumeTrue(can(Capability.DEEP_PATHS), "the lower refuses paths near PATH_MAX, or breaks on them");
+        String xattr = can(Capability.XATTRS) ? " user.k=v" : "";
+        assertEquals("ok:5" + xattr, same("truncate and xattrs at a deep path", r -> {
+            int dir = Libc.open(r, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            try {
+                // 19 levels of 200 bytes and a 250-byte name: 4,069 bytes below the root.
+                for (int i = 0; i < 19; i++) {
+                    String name = String.valueOf((char) ('a' + i)).repeat(200);
+                    Libc.mkdirat(dir, name, 0755);
+                    int next = Libc.openat(dir, name, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+                    Libc.close(dir);
+                    dir = next;
+                }
+                String name = "f".repeat(250);
+                int fd = Libc.openat(dir, name, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_CLOEXEC, 0644);
+                try (Arena a = Arena.ofConfined()) {
+                    Libc.pwrite(fd, a.allocateFrom("0123456789"), 10, 0);
+                } finally {
+                    Libc.close(fd);
+                }
+                String viaFd = "/proc/self/fd/" + dir + "/" + name;
+                Libc.truncate(viaFd, 5);
+                String out = Long.toString(Libc.statx(dir, name, Libc.AT_SYMLINK_NOFOLLOW).size());
+                if (!xattr.isEmpty()) {
+                    try (Arena a = Arena.ofConfined()) {
+                        MemorySegment v = a.allocate(1);
+                        v.set(ValueLayout.JAVA_BYTE, 0, (byte) 'v');
+                        Libc.lsetxattr(viaFd, "user.k", v, 0);
+                        MemorySegment b = a.allocate(16);
+                        long n = Libc.lgetxattr(viaFd, "user.k", b);
+                        out += " user.k=" + new String(b.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.US_ASCII);
+                    }
+                }
+                return out;
+            } finally {
+                Libc.close(dir);
+            }
+        }));
+    }
+
+    @Test
     public void dataWrittenThroughTheMountIsOnTheLower() throws Exception {
         byte[] data = new byte[5 * 1024 * 1024 + 3];
         new java.util.Random(7).nextBytes(data);
