@@ -1,9 +1,11 @@
 package dev.cachefs.cli;
 
 import dev.cachefs.cache.CacheLayer;
+import dev.cachefs.cache.Scrubber;
 import dev.cachefs.cache.CacheStats;
 import dev.cachefs.fs.StackedFs;
 import dev.cachefs.offline.Connectivity;
+import dev.cachefs.offline.Guard;
 import dev.cachefs.offline.Uplink;
 import dev.cachefs.lower.CountingLowerFs;
 import dev.cachefs.lower.LowerFs;
@@ -14,7 +16,9 @@ import dev.cachefs.index.IdentityMode;
 import dev.cachefs.index.IndexException;
 import dev.cachefs.index.LowerIdentity;
 import dev.cachefs.lower.LocalLowerFs;
+import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Stat;
 import dev.cachefs.nativeio.Libc;
 import dev.cachefs.nativeio.RawPath;
 import java.io.BufferedReader;
@@ -60,6 +64,9 @@ final class MountCommand implements Callable<Integer> {
             {"cull_free=P%", "cull cached data when the cache disk has less than P% free (default 7)"},
             {"stop_free=P%", "cache no new data below P% free (default 3) ..."},
             {"resume_free=P%", "... until P% is free again (default 10)"},
+            {"scrub_interval=SEC", "how long a cached file's check against its checksums stays good before the"
+                    + " background scrub reads it again (default 604800: a week)"},
+            {"scrub_rate=SIZE", "how fast the background scrub reads, per second (default 8M; 0: no scrub)"},
             {"deadline=SEC", "longest a lower call may take before the lower counts as unreachable (default 5;"
                     + " 0: none, a hung lower then hangs its callers: for measurements only)"},
             {"probe_interval=SEC", "how often an offline mount checks whether the lower is back (default 2)"},
@@ -356,7 +363,7 @@ final class MountCommand implements Callable<Integer> {
                         if (n < 0 || n > 64) {
                             throw new Main.UserError(Main.USAGE, "readahead must be 0..64 chunks");
                         }
-                        co = new CacheLayer.Options(n, co.directIo());
+                        co = co.withReadahead(n);
                     }
                     case "kernel_readahead" -> {
                         kernelRa = (int) (Sizes.parse(need(key, val)) / 1024);
@@ -364,6 +371,10 @@ final class MountCommand implements Callable<Integer> {
                             throw new Main.UserError(Main.USAGE, "kernel_readahead must be 0..1G");
                         }
                     }
+                    case "scrub_interval" -> co = co.withScrub(new Scrubber.Options(seconds(key, val) / 1_000_000,
+                            co.scrub().bytesPerSecond()));
+                    case "scrub_rate" -> co = co.withScrub(new Scrubber.Options(co.scrub().intervalMs(),
+                            Sizes.parse(need(key, val))));
                     case "cull_free" -> cull = percent(key, val);
                     case "stop_free" -> stop = percent(key, val);
                     case "resume_free" -> resume = percent(key, val);
@@ -385,8 +396,8 @@ final class MountCommand implements Callable<Integer> {
                     case "metrics" -> metrics = Metrics.listenAddress(need(key, val));
                     case "stats_file" -> statsFile = Path.of(need(key, val)).toAbsolutePath();
                     case "stats_interval" -> statsMs = Math.max(1000, seconds(key, val) / 1_000_000);
-                    case "direct_io" -> co = new CacheLayer.Options(co.readaheadChunks(), true);
-                    case "nodirect_io" -> co = new CacheLayer.Options(co.readaheadChunks(), false);
+                    case "direct_io" -> co = co.withDirectIo(true);
+                    case "nodirect_io" -> co = co.withDirectIo(false);
                     default -> throw new Main.UserError(Main.USAGE, "unknown mount option '" + o
                             + "' (see cachefs mount --help)");
                 }
@@ -445,22 +456,37 @@ final class MountCommand implements Callable<Integer> {
      */
     private static Path checkLower(Path lowerDir) throws IOException {
         java.util.concurrent.CompletableFuture<Path> f = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
-            if (!Files.exists(lowerDir)) {
-                throw new Main.UserError(Main.USAGE, "lower directory " + lowerDir + " does not exist");
-            }
-            if (!Files.isDirectory(lowerDir)) {
-                throw new Main.UserError(Main.USAGE, "lower " + lowerDir + " is not a directory");
+            // statx, not Files.exists: that answers "no" to an I/O error too, and a lower whose
+            // server is gone (sshfs with reconnect) answers EIO at once. Only a path that truly is
+            // missing or not a directory is refused; an unreachable lower is the Uplink's to
+            // decide (offline from the cache's record, or a one-line refusal without one).
+            try {
+                Stat st = Libc.statx(Libc.AT_FDCWD, RawPath.fromText(lowerDir.toString()), 0);
+                if (!st.isDirectory()) {
+                    throw new Main.UserError(Main.USAGE, "lower " + lowerDir + " is not a directory");
+                }
+            } catch (ErrnoException e) {
+                if (e.errno() == Errno.ENOENT || e.errno() == Errno.ENOTDIR) {
+                    throw new Main.UserError(Main.USAGE, "lower directory " + lowerDir + " does not exist");
+                }
+                if (e.errno() == Errno.EIO || Guard.unreachableErrno(e.errno())) {
+                    // Said once, by the Uplink (offline from the record, or the one-line refusal).
+                    org.slf4j.LoggerFactory.getLogger(MountCommand.class).debug("lower {} answers {}: unreachable",
+                            lowerDir, Errno.name(e.errno()));
+                    return lowerDir;
+                }
+                throw new Main.UserError(Main.USAGE, "cannot use lower " + lowerDir + ": " + e.getMessage());
             }
             try {
                 return lowerDir.toRealPath();
             } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
+                return lowerDir; // answered the stat, then not: the Uplink decides
             }
         }, r -> Thread.ofPlatform().daemon().start(r));
         try {
             return f.get(5, TimeUnit.SECONDS);
         } catch (java.util.concurrent.TimeoutException e) {
-            org.slf4j.LoggerFactory.getLogger(MountCommand.class).warn("lower {} does not answer", lowerDir);
+            org.slf4j.LoggerFactory.getLogger(MountCommand.class).debug("lower {} does not answer", lowerDir);
             return lowerDir;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -594,9 +620,11 @@ final class MountCommand implements Callable<Integer> {
         BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
         String line;
         while ((line = r.readLine()) != null) {
-            if (line.equals(READY)) {
+            if (line.startsWith(READY)) {
+                String offline = line.length() > READY.length() ? "; OFFLINE (" + line.substring(READY.length() + 1)
+                        + "): serving from the cache, online when the lower answers" : "";
                 System.out.println("cachefs: mounted " + lower.toAbsolutePath().normalize() + " on "
-                        + mountpoint.toAbsolutePath().normalize() + " (pid " + p.pid() + ", log " + log + ")");
+                        + mountpoint.toAbsolutePath().normalize() + " (pid " + p.pid() + ", log " + log + ")" + offline);
                 return 0;
             }
             if (line.startsWith(FAILED)) {
@@ -780,7 +808,9 @@ final class MountCommand implements Callable<Integer> {
             uplink.whenOnline("cachefs-config-pins", () -> cache.pinByPolicy(policy));
         }
         if (notifyReady) {
-            System.out.println(READY);
+            // READY, or READY and why it starts offline: the background parent's one line says so.
+            var conn = uplink.connectivity();
+            System.out.println(conn.offline() ? READY + " " + conn.reason().replace('\n', ' ') : READY);
             System.out.flush();
             System.setOut(new PrintStream(System.err, true, StandardCharsets.UTF_8));
         }

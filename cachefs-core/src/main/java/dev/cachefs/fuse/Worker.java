@@ -134,7 +134,18 @@ final class Worker implements DirSink {
         interrupted = false;
         currentUnique = unique;
         try {
-            int outLen = dispatch(opcode, nodeid, arg);
+            int outLen;
+            try {
+                outLen = dispatch(opcode, nodeid, arg);
+            } catch (ErrnoException e) {
+                if (!e.retryable()) {
+                    throw e;
+                }
+                // The failure changed how the filesystem serves this request (it went offline on
+                // it): run it once more, as if it had arrived a moment later.
+                log.debug("{} of node {} runs again: {}", Fuse.opName(opcode), nodeid, e.getMessage());
+                outLen = dispatch(opcode, nodeid, arg);
+            }
             if (outLen >= 0) {
                 replyOk(unique, outLen);
             }

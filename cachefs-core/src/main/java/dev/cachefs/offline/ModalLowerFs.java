@@ -14,9 +14,11 @@ import java.util.List;
 /**
  * The lower the mount uses: the real one under deadlines while online, the cache's
  * ({@link OfflineFs}) while offline. A query that finds the lower unreachable is answered from the
- * cache at once (the mount has gone offline meanwhile); a change that does is failed with the
- * errno that says so, since it may or may not have reached the lower (replaying it could apply
- * it twice). Files and directories opened online keep their lower descriptors, under deadlines.
+ * cache at once (the mount has gone offline meanwhile). A change by path that does is failed
+ * with a retryable errno: the FUSE layer runs the request once more, and the second run, offline
+ * now, is journaled, so a user who saves just as the network drops sees no error. (Had the change
+ * reached the lower after all, replay finds the lower already holding it.) Files and directories
+ * opened online keep their lower descriptors, under deadlines.
  */
 public final class ModalLowerFs implements LowerFs {
     private final Guard guard;
@@ -143,13 +145,28 @@ public final class ModalLowerFs implements LowerFs {
     private void change(String what, VoidOn on, VoidOff off) throws ErrnoException {
         LowerFs l = online;
         if (useOnline(l)) {
-            guard.call(what, () -> {
-                on.apply(l);
-                return null;
-            });
+            try {
+                guard.call(what, () -> {
+                    on.apply(l);
+                    return null;
+                });
+            } catch (Guard.Unreachable u) {
+                throw retryOffline(u);
+            }
             return;
         }
         off.apply(offline);
+    }
+
+    /**
+     * A change by path met an unreachable lower: if that put the mount offline, the request may
+     * run again (offline, journaled); else (replay's own view) the failure as it is.
+     */
+    private ErrnoException retryOffline(Guard.Unreachable u) {
+        if (onlineOnly || !connectivity.offline()) {
+            return u;
+        }
+        return new ErrnoException(u.errno(), u.getMessage() + " (offline now: the request runs again)", true);
     }
 
     @Override
@@ -291,7 +308,7 @@ public final class ModalLowerFs implements LowerFs {
                 return new GuardedFile(path, guard.call("open", () -> l.open(path, flags, mode)));
             } catch (Guard.Unreachable u) {
                 if (changes || onlineOnly) {
-                    throw u;
+                    throw retryOffline(u);
                 }
             }
         }
@@ -366,10 +383,14 @@ public final class ModalLowerFs implements LowerFs {
         writable(path);
         LowerFs l = online;
         if (useOnline(l)) {
-            guard.drain("setxattr", value, b -> {
-                l.setxattr(path, name, b, flags);
-                return null;
-            });
+            try {
+                guard.drain("setxattr", value, b -> {
+                    l.setxattr(path, name, b, flags);
+                    return null;
+                });
+            } catch (Guard.Unreachable u) {
+                throw retryOffline(u);
+            }
             return;
         }
         offline.setxattr(path, name, value, flags);

@@ -155,6 +155,41 @@ class FaultInjectionIT {
         assertEquals("x", Files.readString(stack.mnt.resolve("x")), "online again, the lower answers");
     }
 
+    /**
+     * The save that finds the lower gone (its stat still answered, as a client's attribute cache
+     * does, but the open hangs) is carried out offline and journaled, not failed: the request runs
+     * once more after the deadline took the mount offline.
+     */
+    @Test
+    void theChangeThatFindsTheLowerGoneRunsAgainOffline() throws Exception {
+        uplink = Uplink.Options.defaults().withDeadline(1000).withReconnect(Connectivity.Reconnect.MANUAL);
+        mount(f -> {});
+        Files.writeString(stack.lower.resolve("doc.txt"), "before");
+        assertEquals("before", Files.readString(stack.mnt.resolve("doc.txt")));
+        stack.cache.flushIndex();
+        faulty.inject(FaultyLowerFs.hang(Op.OPEN));
+        long opensBefore = faulty.calls(Op.OPEN);
+        CompletableFuture<Integer> save = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().start(() -> {
+            try {
+                Sys.writeAll(stack.inMnt("doc.txt"), "saved as the link went".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                save.complete(0);
+            } catch (ErrnoException e) {
+                save.complete(e.errno());
+            }
+        });
+        assertEquals(0, save.get(10, TimeUnit.SECONDS), "the save succeeds");
+        assertTrue(faulty.calls(Op.OPEN) > opensBefore, "the open for writing reached the lower, and found it gone");
+        assertTrue(stack.uplink.connectivity().offline());
+        assertEquals("saved as the link went", Files.readString(stack.mnt.resolve("doc.txt")));
+        assertEquals("before", Files.readString(stack.lower.resolve("doc.txt")), "not on the lower yet");
+        assertFalse(stack.uplink.journal().isEmpty(), "journaled");
+        faulty.heal();
+        faulty.releaseHangs();
+        assertEquals("online", stack.uplink.connectivity().goOnline("test", true));
+        assertEquals("saved as the link went", Files.readString(stack.lower.resolve("doc.txt")), "replayed");
+    }
+
     @Test
     void slowCallsAreAtLeastThatSlow() throws Exception {
         mount(f -> f.inject(FaultyLowerFs.slow(Op.STAT, 200)));

@@ -482,6 +482,35 @@ abstract class OfflineSuite {
         return s.uplink.journal();
     }
 
+    /**
+     * A user saves just after the network dropped: the save is what finds the lower gone (the
+     * client still answers lookups from its own attribute cache, as sshfs does, and fails the
+     * open). It must be carried out offline, journaled, and replayed, never an I/O error.
+     */
+    @Test
+    void theChangeThatDiscoversTheOutageIsCarriedOutOffline() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(lower.isNetwork(), "a local lower has no link to cut");
+        Stack s = mount();
+        prepare(s);
+        Path m = s.mnt.resolve("d");
+        lower.cutLink();
+        Thread.sleep(3000); // the client notices by itself (sshfs: EIO after about 2 s)
+        within(DEADLINE_MS + SLACK_MS, "a save right after the cut", () -> {
+            Files.writeString(m.resolve("a"), "saved at the cut");
+            return null;
+        });
+        within(DEADLINE_MS + SLACK_MS, "a mkdir", () -> Files.createDirectory(m.resolve("made-at-cut")));
+        assertTrue(s.uplink.connectivity().offline(), "offline");
+        assertEquals("saved at the cut", Files.readString(m.resolve("a")));
+        assertTrue(s.uplink.journal().size() >= 2, "both changes journaled: " + s.uplink.journal());
+        s.uplink.connectivity().forceOffline();
+        restore();
+        assertEquals("online", s.uplink.connectivity().goOnline("test", true));
+        assertEquals(0, s.uplink.journal().size(), "replayed");
+        assertEquals("saved at the cut", Files.readString(s.lower.resolve("d/a")));
+        assertTrue(Files.isDirectory(s.lower.resolve("d/made-at-cut")));
+    }
+
     @Test
     void theLowerComingBackIsDetectedAndTheMountGoesOnline() throws Exception {
         Stack s = mount();
