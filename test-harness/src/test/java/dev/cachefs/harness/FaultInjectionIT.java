@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cachefs.fs.StackedFs;
-import dev.cachefs.harness.FaultyLowerFs.Op;
+import dev.cachefs.lower.LowerOp;
 import dev.cachefs.lower.LocalLowerFs;
 import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
@@ -84,9 +84,9 @@ class FaultInjectionIT {
         byte[] data = new byte[4 * 1024 * 1024];
         Sys.writeAll(stack.inLower("f"), data);
         // Every READ: the kernel retries a failed readahead page by page, so one fault alone may not show.
-        faulty.inject(FaultyLowerFs.failAll(Op.READ, Errno.EIO));
+        faulty.inject(FaultyLowerFs.failAll(LowerOp.READ, Errno.EIO));
         assertEquals(Errno.EIO, errnoOf(() -> Sys.readAll(stack.inMnt("f"))), "reads fail with EIO");
-        assertTrue(faulty.calls(Op.READ) >= 1);
+        assertTrue(faulty.calls(LowerOp.READ) >= 1);
         faulty.heal();
         assertEquals(data.length, Sys.readAll(stack.inMnt("f")).length, "healed, the file reads whole");
     }
@@ -95,7 +95,7 @@ class FaultInjectionIT {
     void theNthOpenFailsAndOnlyIt() throws Exception {
         mount(f -> {}, false);
         Files.writeString(stack.lower.resolve("g"), "g");
-        faulty.inject(FaultyLowerFs.failNth(Op.OPEN, faulty.calls(Op.OPEN) + 2, Errno.EIO));
+        faulty.inject(FaultyLowerFs.failNth(LowerOp.OPEN, faulty.calls(LowerOp.OPEN) + 2, Errno.EIO));
         List<Integer> outcomes = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
             outcomes.add(errnoOf(() -> Sys.readAll(stack.inMnt("g"))));
@@ -128,8 +128,8 @@ class FaultInjectionIT {
         assertArrayEquals(data, Sys.readAll(stack.inMnt("cached")));
         Libc.lstat(stack.inMnt("seen"));
         stack.cache.flushIndex();
-        faulty.inject(FaultyLowerFs.hang(Op.STAT));
-        faulty.inject(FaultyLowerFs.hang(Op.OPEN));
+        faulty.inject(FaultyLowerFs.hang(LowerOp.STAT));
+        faulty.inject(FaultyLowerFs.hang(LowerOp.OPEN));
         CompletableFuture<Integer> stat = new CompletableFuture<>();
         long t0 = System.nanoTime();
         Thread.ofPlatform().daemon().start(() -> {
@@ -167,8 +167,8 @@ class FaultInjectionIT {
         Files.writeString(stack.lower.resolve("doc.txt"), "before");
         assertEquals("before", Files.readString(stack.mnt.resolve("doc.txt")));
         stack.cache.flushIndex();
-        faulty.inject(FaultyLowerFs.hang(Op.OPEN));
-        long opensBefore = faulty.calls(Op.OPEN);
+        faulty.inject(FaultyLowerFs.hang(LowerOp.OPEN));
+        long opensBefore = faulty.calls(LowerOp.OPEN);
         CompletableFuture<Integer> save = new CompletableFuture<>();
         Thread.ofPlatform().daemon().start(() -> {
             try {
@@ -179,7 +179,7 @@ class FaultInjectionIT {
             }
         });
         assertEquals(0, save.get(10, TimeUnit.SECONDS), "the save succeeds");
-        assertTrue(faulty.calls(Op.OPEN) > opensBefore, "the open for writing reached the lower, and found it gone");
+        assertTrue(faulty.calls(LowerOp.OPEN) > opensBefore, "the open for writing reached the lower, and found it gone");
         assertTrue(stack.uplink.connectivity().offline());
         assertEquals("saved as the link went", Files.readString(stack.mnt.resolve("doc.txt")));
         assertEquals("before", Files.readString(stack.lower.resolve("doc.txt")), "not on the lower yet");
@@ -192,7 +192,7 @@ class FaultInjectionIT {
 
     @Test
     void slowCallsAreAtLeastThatSlow() throws Exception {
-        mount(f -> f.inject(FaultyLowerFs.slow(Op.STAT, 200)));
+        mount(f -> f.inject(FaultyLowerFs.slow(LowerOp.STAT, 200)));
         Files.writeString(stack.lower.resolve("y"), "y");
         long t0 = System.nanoTime();
         Libc.lstat(stack.inMnt("y"));
@@ -206,7 +206,7 @@ class FaultInjectionIT {
         List<List<Integer>> runs = new ArrayList<>();
         for (long seed : new long[] {7, 7, 8}) {
             try (FaultyLowerFs f = new FaultyLowerFs(new LocalLowerFs(Sys.raw(local.root())), seed)) {
-                f.inject(FaultyLowerFs.failRandomly(0.3, Errno.EIO, Op.STAT));
+                f.inject(FaultyLowerFs.failRandomly(0.3, Errno.EIO, LowerOp.STAT));
                 List<Integer> outcomes = new ArrayList<>();
                 for (int i = 0; i < 200; i++) {
                     outcomes.add(errnoOf(() -> f.stat("z")));
