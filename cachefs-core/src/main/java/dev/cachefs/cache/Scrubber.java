@@ -46,7 +46,7 @@ public final class Scrubber implements AutoCloseable {
         }
     }
 
-    private final CacheLayer layer;
+    private final Integrity layer;
     private final CacheStore store;
     private final CacheIndex index;
     private final CacheStats stats;
@@ -54,7 +54,7 @@ public final class Scrubber implements AutoCloseable {
     private final Thread thread;
     private volatile boolean closing;
 
-    Scrubber(CacheLayer layer, CacheStore store, CacheStats stats, Options options) {
+    Scrubber(Integrity layer, CacheStore store, CacheStats stats, Options options) {
         this.layer = layer;
         this.store = store;
         this.index = store.index();

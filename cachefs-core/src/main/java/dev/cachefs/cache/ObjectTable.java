@@ -1,0 +1,262 @@
+package dev.cachefs.cache;
+
+import dev.cachefs.index.CacheIndex;
+import dev.cachefs.index.CacheStore;
+import dev.cachefs.index.Chunk;
+import dev.cachefs.index.FileId;
+import dev.cachefs.index.IndexException;
+import dev.cachefs.index.ObjectRecord;
+import dev.cachefs.index.ObjectState;
+import dev.cachefs.lower.LowerFile;
+import dev.cachefs.nativeio.Errno;
+import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Stat;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import dev.cachefs.index.Fingerprint;
+import dev.cachefs.index.IdentityMode;
+
+/**
+ * The lower files the cache layer holds in memory: one {@link CachedObject} per identity while the
+ * kernel knows a node of it, an open file or a pin uses it, loaded from the index on first use
+ * (its chunks, its version checked against fresh attributes) and let go when the last user goes
+ * (its seal recorded). Also the node-to-object map, and what renames and unlinks through the
+ * mount do to identities.
+ *
+ * <p>Locks: {@link #objects}'s monitor before any object's; {@link #byNode} is concurrent.
+ */
+final class ObjectTable {
+    private static final Logger log = LoggerFactory.getLogger(CacheLayer.class);
+    /** Loaded objects by identity; guarded by itself. */
+    final Map<FileId, CachedObject> objects;
+    /** The object of each kernel node that has one. */
+    final Map<Long, CachedObject> byNode = new ConcurrentHashMap<>();
+    private final CacheStore store;
+    private final CacheIndex index;
+    private final IndexWriter writer;
+    private final CacheLayer.Identifier ids;
+    private final IdentityMode identityMode;
+    private final CacheStats stats;
+    private final Integrity integrity;
+    private final LogLimiter limited;
+
+    ObjectTable(Map<FileId, CachedObject> objects, CacheStore store, IndexWriter writer, CacheLayer.Identifier ids,
+                IdentityMode identityMode, CacheStats stats, Integrity integrity, LogLimiter limited) {
+        this.objects = objects;
+        this.store = store;
+        this.index = store.index();
+        this.writer = writer;
+        this.ids = ids;
+        this.identityMode = identityMode;
+        this.stats = stats;
+        this.integrity = integrity;
+        this.limited = limited;
+    }
+
+    /** The object of {@code id}, loaded from the index if no one holds it now. Call holding {@code objects}. */
+    CachedObject loadedLocked(FileId id, String path, Stat st) throws ErrnoException {
+        CachedObject o = objects.get(id);
+        if (o == null) {
+            o = load(id, path, st);
+            objects.put(id, o);
+        }
+        return o;
+    }
+
+    void releaseIfIdle(CachedObject o) {
+        Shared<LowerFile> idle = null;
+        synchronized (objects) {
+            synchronized (o) {
+                if (o.nodeRefs <= 0 && o.opens() == 0 && o.inflight.isEmpty() && o.adopting == 0) {
+                    objects.remove(o.rec.fileId(), o);
+                    integrity.recordSealLocked(o);
+                    if (o.data != null) {
+                        o.data.release();
+                        o.data = null;
+                    }
+                    idle = o.reader;
+                    o.reader = null;
+                }
+            }
+        }
+        if (idle != null) {
+            idle.release();
+        }
+    }
+
+    /**
+     * Lets go of every lower descriptor kept for fetching (the lower came back: descriptors from
+     * before an outage may stay broken); the next miss opens the file again.
+     */
+    void dropReaders() {
+        List<CachedObject> all;
+        synchronized (objects) {
+            all = new ArrayList<>(objects.values());
+        }
+        for (CachedObject o : all) {
+            Shared<LowerFile> r = null;
+            synchronized (o) {
+                if (o.reader != null && o.inflight.isEmpty()) {
+                    r = o.reader;
+                    o.reader = null;
+                }
+            }
+            if (r != null) {
+                r.release();
+            }
+        }
+    }
+
+    /**
+     * The cached object of regular file node {@code nodeid} at {@code path}, loaded from the index
+     * (and checked against {@code st}, just read from the lower) the first time the node is seen.
+     */
+    CachedObject object(long nodeid, String path, Stat st) throws ErrnoException {
+        CachedObject o = byNode.get(nodeid);
+        if (o == null) {
+            FileId id = ids.idOf(path);
+            synchronized (objects) {
+                o = loadedLocked(id, path, st);
+                if (byNode.putIfAbsent(nodeid, o) == null) {
+                    synchronized (o) {
+                        o.nodeRefs++;
+                    }
+                } else {
+                    o = byNode.get(nodeid);
+                }
+            }
+        }
+        synchronized (o) {
+            o.path = path;
+        }
+        return o;
+    }
+
+    CachedObject load(FileId id, String path, Stat st) throws ErrnoException {
+        Fingerprint fp = Fingerprint.of(st);
+        try {
+            if (!writer.idle()) {
+                writer.flush(); // what the index says of this object must be complete
+            }
+            Optional<ObjectRecord> found = index.find(id);
+            List<Chunk> chunks = List.of();
+            ObjectRecord rec;
+            if (found.isEmpty()) {
+                rec = index.upsert(id, path, ObjectState.METADATA_ONLY, fp);
+            } else if (found.get().fingerprint() != null && found.get().fingerprint().sameVersion(fp, identityMode)) {
+                rec = found.get();
+                chunks = index.chunks(rec.id());
+                if (!path.equals(rec.path())) {
+                    rec = index.upsert(id, path, rec.state(), fp);
+                }
+            } else {
+                stats.invalidations.increment();
+                store.removeData(found.get());
+                rec = index.upsert(id, path, ObjectState.METADATA_ONLY, fp);
+            }
+            CachedObject o = new CachedObject(rec, path, fp);
+            for (Chunk c : chunks) {
+                o.chunks.put(c.index(), c);
+                if (!store.trustsData()) {
+                    o.unverified.add(c.index());
+                }
+            }
+            integrity.onLoad(o);
+            return o;
+        } catch (IndexException e) {
+            limited.warn("index", "cache index unusable for {}: {}", path, e.getMessage());
+            throw new ErrnoException(Errno.EIO, e.getMessage());
+        }
+    }
+
+    /**
+     * The name of node {@code nodeid} was removed or replaced on the lower through the mount: a new
+     * file under that name (the same identity, with path identity) must not find this object.
+     */
+    void detach(long nodeid) {
+        CachedObject o = byNode.get(nodeid);
+        if (o != null) {
+            synchronized (objects) {
+                objects.remove(o.rec.fileId(), o);
+            }
+        }
+    }
+
+    /**
+     * {@code from} was renamed to {@code to} through the mount. With path identity the objects
+     * there (the file, or everything under a directory) get the identities of their new paths,
+     * in memory and in the index, so their cached data stays theirs across remounts.
+     */
+    void renamed(String from, String to) {
+        if (identityMode != IdentityMode.PATH) {
+            return;
+        }
+        String prefix = from + "/";
+        synchronized (objects) {
+            List<CachedObject> moved = new java.util.ArrayList<>();
+            objects.values().removeIf(o -> {
+                String p;
+                synchronized (o) {
+                    p = o.path;
+                }
+                if (p.equals(from) || p.startsWith(prefix)) {
+                    moved.add(o);
+                    return true;
+                }
+                return false;
+            });
+            for (CachedObject o : moved) {
+                synchronized (o) {
+                    String np = to + o.path.substring(from.length());
+                    try {
+                        FileId id = ids.idOf(np);
+                        ObjectRecord r = o.rec;
+                        o.rec = new ObjectRecord(r.id(), id, np, r.state(), r.fingerprint(), r.dataName(), r.pinned(),
+                                r.dirComplete(), r.symlinkTarget(), r.lastAccessMs(), r.accessCount());
+                        o.path = np;
+                        objects.put(id, o);
+                    } catch (ErrnoException e) {
+                        log.debug("no identity for {}: {}", np, e.getMessage());
+                    }
+                }
+            }
+        }
+        writer.submit(new IndexWriter.Rekey(from, to, p -> {
+            try {
+                return ids.idOf(p);
+            } catch (ErrnoException e) {
+                throw new IllegalStateException(e);
+            }
+        }));
+    }
+
+    /** Whether the cache holds an object for node {@code nodeid}. */
+    boolean knows(long nodeid) {
+        return byNode.containsKey(nodeid);
+    }
+
+    /** The kernel forgot node {@code nodeid}. */
+    void forgetNode(long nodeid) {
+        CachedObject o = byNode.remove(nodeid);
+        if (o == null) {
+            return;
+        }
+        synchronized (objects) {
+            synchronized (o) {
+                if (--o.nodeRefs <= 0 && o.opens() == 0 && o.adopting == 0) {
+                    objects.remove(o.rec.fileId(), o);
+                    integrity.recordSealLocked(o);
+                    if (o.data != null) {
+                        o.data.release();
+                        o.data = null;
+                    }
+                }
+            }
+        }
+    }
+}
