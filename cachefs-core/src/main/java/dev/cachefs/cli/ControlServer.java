@@ -231,6 +231,19 @@ final class ControlServer implements AutoCloseable {
      * Asks the daemon of cachefs mount {@code mp} (after checking it is one), with a 10 s bound so
      * a wedged daemon cannot wedge the command; failures are {@link Main.UserError}s naming the fix.
      */
+    /**
+     * Asks the daemon of {@code mountpoint} (as the user gave it) for {@code command}; its answer,
+     * or a clear error if it answered with one.
+     */
+    static Map<String, String> answer(Path mountpoint, String command) {
+        Path mp = mountpoint.toAbsolutePath().normalize();
+        Map<String, String> a = query(mp, command);
+        if (a.containsKey("error")) {
+            throw new Main.UserError(Main.FAILED, "the daemon of " + mp + " answered: " + a.get("error"));
+        }
+        return a;
+    }
+
     static Map<String, String> query(Path mp, String command) {
         java.util.Optional<MountTable.Mount> m;
         try {

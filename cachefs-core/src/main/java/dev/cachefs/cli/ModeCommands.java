@@ -127,10 +127,7 @@ final class ModeCommands {
         @Override
         public Integer call() {
             Path mp = mountpoint.toAbsolutePath().normalize();
-            Map<String, String> a = ControlServer.query(mp, "conflicts");
-            if (a.containsKey("error")) {
-                throw new Main.UserError(Main.FAILED, a.get("error"));
-            }
+            Map<String, String> a = ControlServer.answer(mp, "conflicts");
             a.forEach((k, v) -> {
                 if (!k.startsWith("conflict ")) {
                     return;

@@ -16,6 +16,7 @@ import dev.cachefs.index.IdentityMode;
 import dev.cachefs.index.IndexException;
 import dev.cachefs.index.LowerIdentity;
 import dev.cachefs.lower.LocalLowerFs;
+import dev.cachefs.mount.CacheStack;
 import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Stat;
@@ -644,57 +645,34 @@ final class MountCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new Main.UserError(Main.USAGE, e.getMessage());
         }
-        CacheStore store;
+        CacheStats stats = new CacheStats();
+        CacheStack stack;
         try {
-            store = CacheStore.open(cacheDir, settings.chunkSize());
-            if (store.chunkSize() != settings.chunkSize() && options.stream().anyMatch(o -> o.startsWith("chunk_size="))) {
-                org.slf4j.LoggerFactory.getLogger(MountCommand.class).warn(
-                        "cache {} keeps its chunk size of {} bytes (chunk_size applies to new cache directories)",
-                        cacheDir, store.chunkSize());
-            }
+            stack = CacheStack.open(new CacheStack.Config(RawPath.fromText(lowerDir.toString()), cacheDir,
+                    settings.chunkSize(), mode, settings.uplink(), settings.cache(), settings.fs(), policy, metaTtlMs,
+                    mp.toString(), l -> l), stats);
         } catch (IndexException e) {
             throw new Main.UserError(Main.USAGE, e.getMessage());
-        }
-        CacheStats stats = new CacheStats();
-        Uplink uplink;
-        try {
-            uplink = new Uplink(RawPath.fromText(lowerDir.toString()), store, mode,
-                    settings.uplink().withConflictRules(policy.conflictRules()), mp.toString(),
-                    l -> CountingLowerFs.wrap(l, stats.lowerCalls));
         } catch (ErrnoException e) {
-            store.close();
             throw new Main.UserError(Main.USAGE, "lower " + lowerDir + ": " + e.getMessage());
         }
+        if (stack.store.chunkSize() != settings.chunkSize() && options.stream().anyMatch(o -> o.startsWith("chunk_size="))) {
+            org.slf4j.LoggerFactory.getLogger(MountCommand.class).warn(
+                    "cache {} keeps its chunk size of {} bytes (chunk_size applies to new cache directories)",
+                    cacheDir, stack.store.chunkSize());
+        }
+        Uplink uplink = stack.uplink;
+        CacheLayer cache = stack.cache;
+        StackedFs fs = stack.fs;
         LowerIdentity id = uplink.identity();
-        org.slf4j.LoggerFactory.getLogger(MountCommand.class).info("identity {}: {}",
-                id.mode().name().toLowerCase(java.util.Locale.ROOT), id.reason());
-        LowerFs counted = uplink.lower();
-        CacheLayer cache = new CacheLayer(store, counted, uplink.identifier(), id.mode(), settings.cache(), stats);
-        uplink.attach(cache);
-        StackedFs fs;
-        try {
-            fs = new StackedFs(counted, settings.fs(), cache);
-        } catch (ErrnoException e) {
-            cache.close();
-            uplink.close();
-            store.close();
-            throw new Main.UserError(Main.USAGE, "lower " + lowerDir + ": " + e.getMessage());
-        }
-        fs.policy(policy);
-        fs.metaTtl(metaTtlMs);
-        uplink.onBackOnline(fs::forgetRecentAttributes, fs::renewNames);
         FuseSession session;
         try {
             session = FuseSession.mount(mp, fs, settings.mount());
         } catch (IOException e) {
-            cache.close();
-            uplink.close();
-            store.close();
+            stack.close();
             throw new Main.UserError(Main.FAILED, e.getMessage());
         }
-        if (Libc.geteuid() == 0 && settings.kernelReadaheadKb() > 0) {
-            session.setReadahead(settings.kernelReadaheadKb());
-        }
+        stack.mounted(session, settings.kernelReadaheadKb());
         org.slf4j.LoggerFactory.getLogger(MountCommand.class).info("mounted {} on {} (passthrough {})",
                 lowerDir, mp, session.passthroughAvailable());
         long started = System.currentTimeMillis();
@@ -805,7 +783,6 @@ final class MountCommand implements Callable<Integer> {
         }
         if (!policy.isEmpty()) {
             org.slf4j.LoggerFactory.getLogger(MountCommand.class).info("config {}: {}", config, policy);
-            uplink.whenOnline("cachefs-config-pins", () -> cache.pinByPolicy(policy));
         }
         if (notifyReady) {
             // READY, or READY and why it starts offline: the background parent's one line says so.
@@ -822,9 +799,7 @@ final class MountCommand implements Callable<Integer> {
         if (metrics != null) {
             metrics.close();
         }
-        cache.close();
-        uplink.close();
-        store.close();
+        stack.close();
         return 0;
     }
 

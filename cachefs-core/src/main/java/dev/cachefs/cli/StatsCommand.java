@@ -22,11 +22,7 @@ final class StatsCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Path mp = mountpoint.toAbsolutePath().normalize();
-        Map<String, String> stats = ControlServer.query(mp, "stats");
-        if (stats.containsKey("error")) {
-            throw new Main.UserError(Main.FAILED, "the daemon of " + mp + " answered: " + stats.get("error"));
-        }
+        Map<String, String> stats = ControlServer.answer(mountpoint, "stats");
         if (json) {
             StringBuilder b = new StringBuilder("{");
             stats.forEach((k, v) -> b.append(b.length() > 1 ? ", " : "").append('"').append(k).append("\": ").append(v));

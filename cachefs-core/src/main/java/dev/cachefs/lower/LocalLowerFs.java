@@ -194,11 +194,15 @@ public final class LocalLowerFs implements LowerFs {
         Libc.close(rootFd);
     }
 
-    /** An open lower file: a kernel descriptor used only with positional calls. */
-    static final class FdFile implements LowerFile {
-        private final int fd;
+    /**
+     * An open file: a kernel descriptor used only with positional calls. Also the base of other
+     * descriptor-backed files (the offline layer's local copies), which override what they answer
+     * differently.
+     */
+    public static class FdFile implements LowerFile {
+        protected final int fd;
 
-        FdFile(int fd) {
+        public FdFile(int fd) {
             this.fd = fd;
         }
 

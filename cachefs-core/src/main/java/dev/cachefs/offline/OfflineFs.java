@@ -9,6 +9,7 @@ import dev.cachefs.index.IndexException;
 import dev.cachefs.index.ObjectRecord;
 import dev.cachefs.index.ObjectState;
 import dev.cachefs.lower.LowerDir;
+import dev.cachefs.lower.LocalLowerFs;
 import dev.cachefs.lower.LowerFile;
 import dev.cachefs.lower.LowerFs;
 import dev.cachefs.nativeio.Errno;
@@ -918,26 +919,18 @@ public final class OfflineFs implements LowerFs {
         return new LocalFile(path, n.id(), fd);
     }
 
-    /** An open of a file's local copy: data from the copy, attributes from the index. */
-    private final class LocalFile implements LowerFile {
+    /**
+     * An open of a file's local copy: data from the copy (as any descriptor), attributes from the
+     * index, owner and mode changes journaled.
+     */
+    private final class LocalFile extends LocalLowerFs.FdFile {
         private final String path;
         private final long objId;
-        private final int fd;
 
         LocalFile(String path, long objId, int fd) {
+            super(fd);
             this.path = path;
             this.objId = objId;
-            this.fd = fd;
-        }
-
-        @Override
-        public int read(long offset, MemorySegment dst) throws ErrnoException {
-            return (int) Libc.pread(fd, dst, dst.byteSize(), offset);
-        }
-
-        @Override
-        public int write(long offset, MemorySegment src) throws ErrnoException {
-            return (int) Libc.pwrite(fd, src, src.byteSize(), offset);
         }
 
         @Override
@@ -946,7 +939,7 @@ public final class OfflineFs implements LowerFs {
                 ObjectRecord rec = index.get(objId).orElseThrow(() -> new ErrnoException(Errno.ESTALE));
                 Stat st = index.stat(objId).orElseThrow(() -> new ErrnoException(Errno.ESTALE));
                 if (rec.path() != null) {
-                    return stat(rec.path());
+                    return OfflineFs.this.stat(rec.path());
                 }
                 Stat f = Libc.fstat(fd); // unlinked while open: the descriptor still has it
                 return new Stat(st.ino(), f.size(), f.blocks(), st.mode(), 0, st.uid(), st.gid(), st.rdevMajor(),
@@ -957,32 +950,9 @@ public final class OfflineFs implements LowerFs {
             }
         }
 
-        private Stat stat(String current) throws ErrnoException {
-            return OfflineFs.this.stat(current);
-        }
-
-        @Override
-        public void truncate(long size) throws ErrnoException {
-            Libc.ftruncate(fd, size);
-        }
-
-        @Override
-        public void fsync(boolean dataOnly) throws ErrnoException {
-            Libc.fsync(fd, dataOnly);
-        }
-
+        /** Nothing to flush to: the copy is the file until replay. */
         @Override
         public void flush() {}
-
-        @Override
-        public void fallocate(int mode, long offset, long length) throws ErrnoException {
-            Libc.fallocate(fd, mode, offset, length);
-        }
-
-        @Override
-        public long lseek(long offset, int whence) throws ErrnoException {
-            return Libc.lseek(fd, offset, whence);
-        }
 
         @Override
         public void chown(int uid, int gid) throws ErrnoException {
@@ -1003,13 +973,8 @@ public final class OfflineFs implements LowerFs {
         }
 
         @Override
-        public int fd() {
-            return fd;
-        }
-
-        @Override
         public void close() {
-            Libc.close(fd);
+            super.close();
             localOpens.decrementAndGet();
         }
 

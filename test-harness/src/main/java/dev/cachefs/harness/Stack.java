@@ -8,10 +8,10 @@ import dev.cachefs.fuse.MountOptions;
 import dev.cachefs.index.CacheStore;
 import dev.cachefs.index.IdentityMode;
 import dev.cachefs.index.IndexException;
-import dev.cachefs.index.LowerIdentity;
 import dev.cachefs.lower.CountingLowerFs;
 import dev.cachefs.lower.LocalLowerFs;
 import dev.cachefs.lower.LowerFs;
+import dev.cachefs.mount.CacheStack;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
 import java.io.IOException;
@@ -43,7 +43,8 @@ public final class Stack implements AutoCloseable {
     /** The link to the lower (deadlines, connectivity, disconnected operation), or null without a cache. */
     public final Uplink uplink;
     private final LowerFs lowerFs;
-    private final CacheStore store;
+    /** The daemon's assembly of the layers, or null without a cache. */
+    private final CacheStack parts;
     private final CacheStats stats;
 
     /** How to build a stack; {@link #mount} makes it. */
@@ -131,59 +132,40 @@ public final class Stack implements AutoCloseable {
         this.mnt = Harness.newDir("mnt");
         this.stats = new CacheStats();
         this.cacheDir = b.cached ? (b.cacheDir != null ? b.cacheDir : Harness.newDir("cache")) : null;
-        CacheStore st = null;
-        CacheLayer layer = null;
-        Uplink up = null;
-        StackedFs made = null;
-        Mounts.Live mounted = null;
+        CacheStack made = null;
+        StackedFs plain = null;
         LowerFs used = null;
+        Mounts.Live mounted = null;
         try {
             if (b.cached) {
-                st = CacheStore.open(cacheDir, b.chunkSize);
-                // As the daemon builds it: the real lower (wrapped) under deadlines, the cache for when it is gone.
-                up = new Uplink(Sys.raw(lower), st, b.identity, b.uplinkOptions, mnt.toString(),
-                        l -> CountingLowerFs.wrap(b.wrap.apply(l), stats.lowerCalls));
-                used = up.lower();
-                layer = new CacheLayer(st, used, up.identifier(), up.identity().mode(), b.cacheOptions, stats);
-                up.attach(layer);
+                // As the daemon builds it (the one assembly), the real lower wrapped as the test asks.
+                made = CacheStack.open(new CacheStack.Config(Sys.raw(lower), cacheDir, b.chunkSize, b.identity,
+                        b.uplinkOptions, b.cacheOptions, b.options, b.policy, 0, mnt.toString(), b.wrap::apply), stats);
+                used = made.uplink.lower();
+                mounted = Mounts.mount(mnt, made.fs, b.mountOptions);
+                made.mounted(mounted.session, Libc.geteuid() == 0 ? 4096 : 0);
             } else {
                 used = CountingLowerFs.wrap(b.wrap.apply(new LocalLowerFs(Sys.raw(lower))), stats.lowerCalls);
-            }
-            made = new StackedFs(used, b.options, layer);
-            made.policy(b.policy);
-            if (up != null) { // as the daemon does
-                up.onBackOnline(made::forgetRecentAttributes, made::renewNames);
-            }
-            mounted = Mounts.mount(mnt, made, b.mountOptions);
-            if (layer != null && !b.policy.isEmpty()) {
-                CacheLayer l = layer;
-                up.whenOnline("cachefs-config-pins", () -> l.pinByPolicy(b.policy));
-            }
-            if (Libc.geteuid() == 0) {
-                mounted.session.setReadahead(4096); // as the daemon does
+                plain = new StackedFs(used, b.options, null);
+                plain.policy(b.policy);
+                mounted = Mounts.mount(mnt, plain, b.mountOptions);
             }
         } catch (IndexException e) {
             throw new IOException(e.getMessage(), e);
         } finally {
             if (mounted == null) {
-                if (layer != null) {
-                    layer.close();
-                }
-                if (up != null) {
-                    up.close();
+                if (made != null) {
+                    made.close();
                 } else if (used != null) {
                     used.close();
                 }
-                if (st != null) {
-                    st.close();
-                }
             }
         }
+        this.parts = made;
         this.lowerFs = used;
-        this.uplink = up;
-        this.store = st;
-        this.cache = layer;
-        this.fs = made;
+        this.uplink = made == null ? null : made.uplink;
+        this.cache = made == null ? null : made.cache;
+        this.fs = made == null ? plain : made.fs;
         this.live = mounted;
     }
 
@@ -249,16 +231,10 @@ public final class Stack implements AutoCloseable {
         try {
             live.close();
         } finally {
-            if (cache != null) {
-                cache.close();
-            }
-            if (uplink != null) {
-                uplink.close();
+            if (parts != null) {
+                parts.close();
             } else {
                 lowerFs.close();
-            }
-            if (store != null) {
-                store.close();
             }
         }
     }

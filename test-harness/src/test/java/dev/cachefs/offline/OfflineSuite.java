@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cachefs.harness.Lower;
-import dev.cachefs.harness.Lowers;
 import dev.cachefs.harness.NetworkLower;
 import dev.cachefs.harness.Stack;
 import dev.cachefs.harness.Sys;
@@ -32,11 +31,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Timeout;
 
 /**
@@ -47,40 +42,10 @@ import org.junit.jupiter.api.Timeout;
  * runs under a bound here, so a hang fails the test instead of stalling it.
  */
 @Timeout(300)
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-abstract class OfflineSuite {
+abstract class OfflineSuite extends SuiteOnLower {
     /** The deadline of the mounts under test, and the slack a call may take beyond it. */
     static final long DEADLINE_MS = 2000;
     static final long SLACK_MS = 4000;
-
-    private Lower lower;
-    private Stack fx;
-
-    protected abstract String kind();
-
-    @BeforeAll
-    void startLower() {
-        lower = Lowers.start(kind());
-    }
-
-    @AfterAll
-    void stopLower() {
-        if (lower != null) {
-            lower.close();
-        }
-    }
-
-    @AfterEach
-    void cleanUp() {
-        try {
-            if (fx != null) {
-                fx.close();
-                fx = null;
-            }
-        } finally {
-            restore();
-        }
-    }
 
     static Uplink.Options uplinkOptions() {
         return Uplink.Options.defaults().withDeadline(DEADLINE_MS).withProbe(300);
@@ -104,22 +69,6 @@ abstract class OfflineSuite {
             lower.cutLink();
         } else {
             s.uplink.connectivity().forceOffline();
-        }
-    }
-
-    private void restore() {
-        if (lower.isNetwork()) {
-            lower.restoreLink();
-            try { // the client reconnects on its own time: the next test needs it back
-                NetworkLower.awaitTrue(Duration.ofSeconds(60), "the " + kind() + " client to reconnect", () -> {
-                    try (var l = Files.list(lower.root())) {
-                        l.count();
-                    }
-                    return true;
-                });
-            } catch (Exception e) {
-                throw new AssertionError(e);
-            }
         }
     }
 

@@ -10,9 +10,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cachefs.cache.Policy;
-import dev.cachefs.harness.Lower;
-import dev.cachefs.harness.Lowers;
-import dev.cachefs.harness.NetworkLower;
 import dev.cachefs.harness.Stack;
 import dev.cachefs.harness.Sys;
 import dev.cachefs.index.CacheIndex;
@@ -22,7 +19,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -34,12 +30,8 @@ import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Timeout;
 
 /**
@@ -50,37 +42,7 @@ import org.junit.jupiter.api.Timeout;
  * in an open conflict.
  */
 @Timeout(300)
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-abstract class ResyncSuite {
-    private Lower lower;
-    private Stack fx;
-
-    protected abstract String kind();
-
-    @BeforeAll
-    void startLower() {
-        lower = Lowers.start(kind());
-    }
-
-    @AfterAll
-    void stopLower() {
-        if (lower != null) {
-            lower.close();
-        }
-    }
-
-    @AfterEach
-    void cleanUp() {
-        try {
-            if (fx != null) {
-                fx.close();
-                fx = null;
-            }
-        } finally {
-            restore();
-        }
-    }
-
+abstract class ResyncSuite extends SuiteOnLower {
     static Policy.ConflictRule rule(String pattern, String action) {
         return new Policy.ConflictRule(Policy.glob(pattern), action);
     }
@@ -88,25 +50,6 @@ abstract class ResyncSuite {
     private Stack mount(List<Policy.ConflictRule> rules) throws Exception {
         fx = Stack.on(lower).uplink(OfflineSuite.uplinkOptions().withConflictRules(rules)).mount();
         return fx;
-    }
-
-    private void restore() {
-        if (lower.isNetwork()) {
-            lower.bandwidth(0);
-            lower.restoreLink();
-            try {
-                // A write, not a listing: a client that has not yet noticed the cut answers a
-                // listing from its own cache, and fails the next test's first change with EIO.
-                NetworkLower.awaitTrue(Duration.ofSeconds(60), "the " + kind() + " client to reconnect", () -> {
-                    Path probe = lower.root().resolve(".reconnected-" + System.nanoTime());
-                    Files.createDirectory(probe);
-                    Files.delete(probe);
-                    return true;
-                });
-            } catch (Exception e) {
-                throw new AssertionError(e);
-            }
-        }
     }
 
     /** Takes the lower away and makes the mount notice (a lookup of a fresh name must reach it). */
