@@ -391,6 +391,27 @@ public final class Uplink implements AutoCloseable {
             });
         }
 
+        /**
+         * Whether no file changed offline is open, waiting {@code ms} at most: close(2) returns
+         * before the kernel's RELEASE reaches the daemon, so a save followed at once by
+         * {@code cachefs online} would otherwise find its own file still open.
+         */
+        private boolean localOpensClosed(long ms) {
+            long end = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(ms);
+            while (offline.localOpens() > 0) {
+                if (System.nanoTime() > end) {
+                    return false;
+                }
+                try {
+                    Thread.sleep(5);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
+            }
+            return true;
+        }
+
         @Override
         public String onlineBlocker() {
             try {
@@ -400,7 +421,7 @@ public final class Uplink implements AutoCloseable {
                 if (!replay) {
                     return store.index().journalSize() + " local changes made offline wait for replay";
                 }
-                if (offline.localOpens() > 0) {
+                if (!localOpensClosed(1000)) {
                     return offline.localOpens() + " files changed offline are open; replay waits until they are closed";
                 }
                 Replayer.Outcome o = replayer.replay(modal.guardedOnline());
