@@ -12,7 +12,6 @@ import dev.cachefs.fuse.FuseFilesystem;
 import dev.cachefs.fuse.OpenResult;
 import dev.cachefs.fuse.SetAttr;
 import dev.cachefs.fuse.StatFs;
-import dev.cachefs.lower.LowerDir;
 import dev.cachefs.lower.LowerFile;
 import dev.cachefs.lower.LowerFs;
 import dev.cachefs.nativeio.Errno;
@@ -74,41 +73,15 @@ public final class StackedFs implements FuseFilesystem {
     /** Extended attributes for the attribute timeout (with the cache and a non-zero timeout), else null. */
     private final dev.cachefs.cache.XattrCache xattrs;
     /** Sends kernel notifications outside the request that finds them needed (no deadlock on its inode). */
-    private final java.util.concurrent.ExecutorService notifier =
-            java.util.concurrent.Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().daemon().name("cachefs-notify").unstarted(r));
 
-    /**
-     * An open file of node {@code nodeid}: the lower's descriptor (null when the cache serves it
-     * alone), the cache's handle, and the attributes it was opened with (for a cache-served open).
-     */
-    private record OpenFile(long nodeid, LowerFile lower, CacheLayer.Handle cached, Stat openedWith) {
-        LowerFile need() throws ErrnoException {
-            if (lower == null) {
-                throw new ErrnoException(Errno.EBADF);
-            }
-            return lower;
-        }
-    }
-    private final Map<Long, DirHandle> dirs = new ConcurrentHashMap<>();
+    private final OpenDirs dirs;
 
-    /**
-     * Attributes the lower gave for a path, trusted for {@link #metaTtl} without asking again
-     * (0: always ask), as an NFS client's actimeo: a walk of a tree the mount saw recently costs
-     * no round trip. Opens still ask the lower (close-to-open), files open through the mount are
-     * always asked, and every change through the mount drops what it touches.
-     */
-    private record Seen(Stat st, long atNs) {}
-
-    private final com.github.benmanes.caffeine.cache.Cache<String, Seen> recent =
-            com.github.benmanes.caffeine.cache.Caffeine.newBuilder().maximumSize(200_000).build();
-    private volatile long metaTtlNs;
-    /** Paths with files open through the mount (how many), whose attributes are never taken from {@link #recent}. */
-    private final Map<String, Integer> openPaths = new ConcurrentHashMap<>();
-    /** The path each open file was opened at. */
-    private final Map<Long, String> openedAt = new ConcurrentHashMap<>();
+    /** Attributes the lower gave, trusted for meta_ttl (see {@link RecentAttributes}). */
+    private final RecentAttributes recent;
     /** The config's caching rules (no-cache patterns, size limit). */
     private volatile dev.cachefs.cache.Policy policy = dev.cachefs.cache.Policy.NONE;
-    private volatile FuseConnection connection;
+    /** What the kernel is told to forget. */
+    private final KernelNotices notices;
     private final long nameMax;
 
     public StackedFs(LowerFs lower, Options options) throws ErrnoException {
@@ -120,10 +93,13 @@ public final class StackedFs implements FuseFilesystem {
         this.lower = lower;
         this.options = options;
         this.cache = cache;
+        this.recent = new RecentAttributes(lower, cache == null ? null : cache.stats(), System::nanoTime);
+        this.dirs = new OpenDirs(lower, cache, recent, nextHandle);
         this.xattrs = cache != null && options.attrTimeoutNs() > 0
                 ? new dev.cachefs.cache.XattrCache(options.attrTimeoutNs(), cache.stats()) : null;
         Stat rootStat = lower.stat("");
         this.nodes = new NodeTable(rootStat);
+        this.notices = new KernelNotices(nodes);
         if (cache != null) {
             cache.meta().attrs("", rootStat); // a mount that starts offline next time needs the root
         }
@@ -136,11 +112,6 @@ public final class StackedFs implements FuseFilesystem {
         // Linux names are at most 255 bytes (NAME_MAX); a FUSE client claiming more passes on what
         // its server then chokes on.
         this.nameMax = max > 0 ? Math.min(max, 255) : 255;
-    }
-
-    /** A READDIRPLUS entry the kernel takes as a plain dirent (node id 0): name, inode and type only. */
-    private static Entry attributeless(LowerDir.DirEntry e, int mode) {
-        return new Entry(0, 0, new Stat(e.ino(), 0, 0, mode, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), 0, 0);
     }
 
     /**
@@ -157,7 +128,7 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public void init(FuseConnection connection) {
-        this.connection = connection;
+        notices.connect(connection);
     }
 
     @Override
@@ -166,9 +137,8 @@ public final class StackedFs implements FuseFilesystem {
             close(f);
         }
         files.clear();
-        notifier.shutdown();
-        dirs.values().stream().filter(d -> d.dir != null).forEach(d -> d.dir.close());
-        dirs.clear();
+        notices.shutdown();
+        dirs.closeAll();
     }
 
     /**
@@ -181,31 +151,24 @@ public final class StackedFs implements FuseFilesystem {
         if (cache == null) {
             return 0;
         }
-        touched(rel, true);
+        recent.touched(rel, true);
         cache.dirs().dropUnder(rel);
         if (xattrs != null) {
             xattrs.dropUnder(rel);
         }
         cache.meta().dropUnder(rel);
-        FuseConnection c = connection;
         Map<Long, String> at = nodes.at(rel, recursive);
-        List<java.util.concurrent.Future<?>> sent = new java.util.ArrayList<>();
         for (var e : at.entrySet()) {
             try {
                 observed(e.getKey(), lower.stat(e.getValue()));
             } catch (ErrnoException gone) {
                 // gone or unreachable: the kernel asks again below
             }
-            if (c != null) {
-                cache.stats().kernelInvalidations.increment();
-                long id = e.getKey();
-                sent.add(notifier.submit(() -> c.invalidateInode(id, 0, 0)));
-            }
         }
-        if (c != null) { // the name itself: looked up afresh
-            invalidateName(c, rel, sent);
+        if (notices.connection() != null) {
+            cache.stats().kernelInvalidations.add(at.size());
         }
-        awaitTold(sent);
+        notices.forget(at.keySet(), List.of(rel)); // the name itself too: looked up afresh
         return at.size();
     }
 
@@ -218,151 +181,21 @@ public final class StackedFs implements FuseFilesystem {
      * call it on no FUSE request thread and holding no lock an offline change takes.
      */
     public void renewNames(java.util.Collection<String> paths) {
-        FuseConnection c = connection;
-        if (c == null || paths.isEmpty()) {
-            return;
-        }
-        List<java.util.concurrent.Future<?>> sent = new java.util.ArrayList<>();
-        for (String rel : paths) {
-            invalidateName(c, rel, sent);
-        }
-        awaitTold(sent);
-    }
-
-    /** Sends the kernel an invalidation of the name {@code rel} under each node of its directory. */
-    private void invalidateName(FuseConnection c, String rel, List<java.util.concurrent.Future<?>> sent) {
-        if (rel.isEmpty()) {
-            return;
-        }
-        int slash = rel.lastIndexOf('/');
-        Map<Long, String> parent = nodes.at(slash < 0 ? "" : rel.substring(0, slash), false);
-        String name = rel.substring(slash + 1);
-        for (long p : parent.keySet()) {
-            sent.add(notifier.submit(() -> c.invalidateEntry(p, name)));
-        }
-    }
-
-    /** Done when the kernel has been told, or 5 s per notification at most (the kernel may wait on a request). */
-    private static void awaitTold(List<java.util.concurrent.Future<?>> sent) {
-        for (var f : sent) {
-            try {
-                f.get(5, java.util.concurrent.TimeUnit.SECONDS);
-            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException ex) {
-                log.debug("kernel invalidation: {}", ex.toString());
-            } catch (InterruptedException ex) {
-                Thread.currentThread().interrupt();
-                return;
-            }
-        }
+        notices.forget(List.of(), paths);
     }
 
     public void policy(dev.cachefs.cache.Policy p) {
         this.policy = p;
     }
 
-    /** How long attributes the lower gave are trusted without asking again (see {@link #recent}); 0 = never. */
+    /** How long attributes the lower gave are trusted without asking again (see {@link RecentAttributes}); 0 = never. */
     public void metaTtl(long millis) {
-        this.metaTtlNs = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(Math.max(0, millis));
-        if (millis <= 0) {
-            recent.invalidateAll();
-        }
+        recent.ttl(millis);
     }
 
-    /** Forgets every attribute remembered for {@link #recent} (the lower may have changed a lot: replay, reconnection). */
+    /** Forgets every attribute remembered for {@link RecentAttributes} (the lower may have changed a lot: replay, reconnection). */
     public void forgetRecentAttributes() {
-        recent.invalidateAll();
-    }
-
-    /** The lower's attributes of {@code path}, from {@link #recent} while fresh. */
-    private Stat statLower(String path) throws ErrnoException {
-        long ttl = metaTtlNs;
-        if (ttl <= 0 || openPaths.containsKey(path)) {
-            return lower.stat(path);
-        }
-        Seen seen = recent.getIfPresent(path);
-        long now = System.nanoTime();
-        if (seen != null && now - seen.atNs() < ttl) {
-            if (cache != null) {
-                cache.stats().metaTtlHits.increment();
-            }
-            return seen.st();
-        }
-        Stat st = lower.stat(path);
-        if (!openPaths.containsKey(path)) {
-            recent.put(path, new Seen(st, now));
-        }
-        return st;
-    }
-
-    /**
-     * The lower's attributes of {@code path} now (an open: close-to-open). If {@link #recent} had
-     * handed the kernel other ones, the kernel is told to drop them (attributes only, safe inside
-     * the request), so it does not read the new version with the old size.
-     */
-    private Stat freshStat(long nodeid, String path) throws ErrnoException {
-        Seen old = recent.getIfPresent(path);
-        Stat st = lower.stat(path);
-        if (metaTtlNs > 0 && !openPaths.containsKey(path)) {
-            recent.put(path, new Seen(st, System.nanoTime())); // the newest answer
-        }
-        if (old != null) {
-            Stat o = old.st();
-            FuseConnection c = connection;
-            if (c != null && (o.size() != st.size() || o.mtimeNsTotal() != st.mtimeNsTotal() || o.ctimeSec() != st.ctimeSec()
-                    || o.ctimeNsec() != st.ctimeNsec() || o.mode() != st.mode())) {
-                c.invalidateInode(nodeid, -1, 0);
-            }
-        }
-        return st;
-    }
-
-    /** A change through the mount at {@code path}: what {@link #recent} has of it (and below it) goes. */
-    private void touched(String path, boolean under) {
-        if (metaTtlNs <= 0 && recent.estimatedSize() == 0) {
-            return;
-        }
-        recent.invalidate(path);
-        if (under) {
-            String prefix = path.isEmpty() ? "" : path + "/";
-            recent.asMap().keySet().removeIf(k -> k.startsWith(prefix));
-        }
-        int slash = path.lastIndexOf('/');
-        recent.invalidate(slash < 0 ? "" : path.substring(0, slash));
-    }
-
-    /** Files open under {@code from} (or at it) are open under {@code to} now. */
-    private void movedOpen(String from, String to) {
-        for (var e : openedAt.entrySet()) {
-            String p = e.getValue();
-            if (p.equals(from) || p.startsWith(from + "/")) {
-                String now = to + p.substring(from.length());
-                if (openedAt.replace(e.getKey(), p, now)) {
-                    openPaths.computeIfPresent(p, (k, n) -> n <= 1 ? null : n - 1);
-                    openPaths.merge(now, 1, Integer::sum);
-                }
-            }
-        }
-    }
-
-    /**
-     * A file opened through the mount: while open for writing its attributes are always asked
-     * (they change under the writer), and dropped at close. Read-only opens change nothing.
-     */
-    private void openAt(long fh, String path, int flags) {
-        if ((flags & (Libc.O_ACCMODE | Libc.O_TRUNC)) == Libc.O_RDONLY) {
-            return;
-        }
-        openedAt.put(fh, path);
-        openPaths.merge(path, 1, Integer::sum);
-        recent.invalidate(path);
-    }
-
-    private void closedAt(long fh) {
-        String path = openedAt.remove(fh);
-        if (path != null) {
-            openPaths.computeIfPresent(path, (k, n) -> n <= 1 ? null : n - 1);
-            recent.invalidate(path);
-        }
+        recent.forgetAll();
     }
 
     /** Number of nodes the kernel currently holds (for tests and stats). */
@@ -387,20 +220,9 @@ public final class StackedFs implements FuseFilesystem {
     /** Fresh attributes of a node: the cache checks its version against them. */
     private void observed(long nodeid, Stat st) {
         if (cache != null && cache.observe(nodeid, st)) {
-            invalidateKernelData(nodeid);
-        }
-    }
-
-    private void invalidateKernelData(long nodeid) {
-        FuseConnection c = connection;
-        if (c == null) {
-            return;
-        }
-        cache.stats().kernelInvalidations.increment();
-        try {
-            notifier.execute(() -> c.invalidateInode(nodeid, 0, 0));
-        } catch (java.util.concurrent.RejectedExecutionException e) {
-            // unmounting
+            if (notices.dropData(nodeid)) {
+                cache.stats().kernelInvalidations.increment();
+            }
         }
     }
 
@@ -452,7 +274,7 @@ public final class StackedFs implements FuseFilesystem {
         String path = child(parent, name);
         Stat st;
         try {
-            st = statLower(path);
+            st = recent.stat(path);
         } catch (ErrnoException e) {
             if (e.errno() == Errno.ENOENT && cache != null) {
                 cache.meta().gone(path, true);
@@ -485,10 +307,10 @@ public final class StackedFs implements FuseFilesystem {
             st = f.lower().stat();
         } else {
             try {
-                st = statLower(path);
+                st = recent.stat(path);
             } catch (ErrnoException e) {
                 // fstat(2) of a file whose name is gone: the kernel asks without the handle.
-                Stat open = (e.errno() == Errno.ENOENT || e.errno() == Errno.ESTALE) ? ofOpenFile(nodeid) : null;
+                Stat open = (e.errno() == Errno.ENOENT || e.errno() == Errno.ESTALE) ? OpenFile.ofNode(files.values(), nodeid) : null;
                 if (open == null) {
                     throw e;
                 }
@@ -505,7 +327,7 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public Attributes setattr(Ctx ctx, long nodeid, SetAttr c) throws ErrnoException {
         String path = nodes.path(nodeid);
-        touched(path, false);
+        recent.touched(path, false);
         if (xattrs != null) {
             xattrs.drop(path); // a mode change rewrites the ACL
         }
@@ -642,7 +464,7 @@ public final class StackedFs implements FuseFilesystem {
         }
         namesGone(from);
         namesGone(to);
-        movedOpen(from, to);
+        recent.movedOpen(from, to);
         long displaced = nodes.renamed(parent, name, newParent, newName, (flags & Libc.RENAME_EXCHANGE) != 0);
         detach(displaced);
         if (cache != null && (flags & Libc.RENAME_EXCHANGE) == 0) {
@@ -664,7 +486,7 @@ public final class StackedFs implements FuseFilesystem {
         String existing = nodes.path(nodeid);
         String path = child(newParent, newName);
         lower.link(existing, path);
-        touched(existing, false);
+        recent.touched(existing, false);
         dirChanged(newParent);
         Stat st = lower.stat(path);
         if (cache != null) {
@@ -684,7 +506,7 @@ public final class StackedFs implements FuseFilesystem {
     }
 
     private OpenResult opened(long nodeid, CacheLayer.Opened o, Stat st) {
-        FuseConnection c = connection;
+        FuseConnection c = notices.connection();
         if (o.versionChanged() && c != null) {
             // Attributes only (no page locks taken), so safe inside this open: the kernel asks for
             // the new size before its next read instead of trusting the old one until it expires.
@@ -696,35 +518,8 @@ public final class StackedFs implements FuseFilesystem {
         return new OpenResult(fh, o.openFlags(), o.passthroughFd());
     }
 
-    /**
-     * The attributes of node {@code nodeid} from a file open on it, for a node whose name is gone:
-     * the lower's descriptor if an open has one, else the attributes a cache-served open was
-     * opened with, with no links left; null if none is open.
-     */
-    private Stat ofOpenFile(long nodeid) {
-        Stat cached = null;
-        for (OpenFile o : files.values()) {
-            if (o.nodeid() != nodeid) {
-                continue;
-            }
-            if (o.lower() != null) {
-                try {
-                    return o.lower().stat();
-                } catch (ErrnoException e) {
-                    continue;
-                }
-            }
-            if (o.openedWith() != null) {
-                Stat w = o.openedWith();
-                cached = new Stat(w.ino(), w.size(), w.blocks(), w.mode(), 0, w.uid(), w.gid(), w.rdevMajor(), w.rdevMinor(),
-                        w.blksize(), w.atimeSec(), w.atimeNsec(), w.mtimeSec(), w.mtimeNsec(), w.ctimeSec(), w.ctimeNsec(), w.dev());
-            }
-        }
-        return cached;
-    }
-
     private boolean passthroughNow() {
-        FuseConnection c = connection;
+        FuseConnection c = notices.connection();
         return options.passthrough() && c != null && c.passthroughAvailable();
     }
 
@@ -746,13 +541,13 @@ public final class StackedFs implements FuseFilesystem {
     public OpenResult open(Ctx ctx, long nodeid, int flags) throws ErrnoException {
         String path = nodes.path(nodeid);
         OpenResult r = openAtPath(nodeid, path, flags);
-        openAt(r.fh(), path, flags);
+        recent.openAt(r.fh(), path, flags);
         return r;
     }
 
     private OpenResult openAtPath(long nodeid, String path, int flags) throws ErrnoException {
         if (cache != null && !lower.opensLocally(path, flags)) {
-            Stat st = freshStat(nodeid, path); // close-to-open: every open checks the lower's version
+            Stat st = recent.fresh(nodeid, path, notices.connection()); // close-to-open: every open checks the lower's version
             if (lower.opensLocally(path, flags)) {
                 // That stat is what found the lower gone: offline now, opened as offline opens are.
                 return openAtPath(nodeid, path, flags);
@@ -782,7 +577,7 @@ public final class StackedFs implements FuseFilesystem {
     public Created create(Ctx ctx, long parent, String name, int flags, int mode) throws ErrnoException {
         String path = child(parent, name);
         Created c = createAtPath(ctx, parent, name, path, flags, mode);
-        openAt(c.open().fh(), path, flags | Libc.O_WRONLY);
+        recent.openAt(c.open().fh(), path, flags | Libc.O_WRONLY);
         return c;
     }
 
@@ -852,7 +647,7 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public void release(Ctx ctx, long nodeid, long fh, int flags) {
-        closedAt(fh);
+        recent.closedAt(fh);
         OpenFile f = files.remove(fh);
         if (f != null) {
             close(f);
@@ -964,7 +759,7 @@ public final class StackedFs implements FuseFilesystem {
 
     /** Our own xattr change: drop what we remember, and keep the data (only ctime moved). */
     private void xattrsChanged(long nodeid, String path) {
-        touched(path, false);
+        recent.touched(path, false);
         if (xattrs != null) {
             xattrs.drop(path);
         }
@@ -983,7 +778,7 @@ public final class StackedFs implements FuseFilesystem {
 
     /** {@code under}: also what is below {@code path} (a scan of everything remembered; directories only). */
     private void namesGone(String path, boolean under) {
-        touched(path, under);
+        recent.touched(path, under);
         if (xattrs != null) {
             xattrs.dropUnder(path);
         }
@@ -994,58 +789,33 @@ public final class StackedFs implements FuseFilesystem {
 
     // ------------------------------------------------------------------ directories
 
-    /**
-     * An open directory: the lower descriptor and the batch being handed out, or a cached listing
-     * (then {@code dir} is null and offsets are positions in it). Guarded by itself.
-     */
-    private static final class DirHandle {
-        final LowerDir dir;
-        final boolean cached;
-        final String path;
-        final Stat opened;
-        List<LowerDir.DirEntry> batch = List.of();
-        int index;
-        long position;
-        /** What has been read from the lower, while it is the whole listing from its start; else null. */
-        List<LowerDir.DirEntry> collected;
-
-        DirHandle(LowerDir dir, String path, Stat opened, List<LowerDir.DirEntry> cachedListing) {
-            this.dir = dir;
-            this.path = path;
-            this.opened = opened;
-            this.cached = cachedListing != null;
-            if (cached) {
-                batch = cachedListing;
-            } else if (opened != null) {
-                collected = new java.util.ArrayList<>();
-            }
-        }
+    @Override
+    public OpenResult opendir(Ctx ctx, long nodeid, int flags) throws ErrnoException {
+        return dirs.open(nodes.path(nodeid));
     }
 
     @Override
-    public OpenResult opendir(Ctx ctx, long nodeid, int flags) throws ErrnoException {
-        String path = nodes.path(nodeid);
-        DirHandle h;
-        if (cache != null) {
-            Stat st = statLower(path); // one round trip (or none, while fresh) instead of reading the whole directory
-            var listing = cache.dirs().valid(path, st);
-            h = listing.isPresent() ? new DirHandle(null, path, st, listing.get())
-                    : new DirHandle(lower.openDir(path), path, st, null);
-        } else {
-            h = new DirHandle(lower.openDir(path), path, null, null);
-        }
-        long fh = nextHandle.getAndIncrement();
-        dirs.put(fh, h);
-        return new OpenResult(fh, 0);
+    public void readdir(Ctx ctx, long nodeid, long fh, long offset, DirSink sink) throws ErrnoException {
+        dirs.read(fh, offset, sink, name -> lookup(ctx, nodeid, name), id -> forget(id, 1));
+    }
+
+    @Override
+    public void releasedir(Ctx ctx, long nodeid, long fh) {
+        dirs.release(fh);
+    }
+
+    @Override
+    public void fsyncdir(Ctx ctx, long nodeid, long fh, boolean dataOnly) throws ErrnoException {
+        dirs.fsync(fh, dataOnly);
     }
 
     /** A namespace change in directory node {@code parent} through the mount. */
     private void dirChanged(long parent) {
         try {
             String p = nodes.path(parent);
-            recent.invalidate(p);
+            recent.forget(p);
         } catch (ErrnoException e) {
-            recent.invalidateAll();
+            recent.forgetAll();
         }
         if (cache != null) {
             try {
@@ -1056,106 +826,4 @@ public final class StackedFs implements FuseFilesystem {
         }
     }
 
-    @Override
-    public void readdir(Ctx ctx, long nodeid, long fh, long offset, DirSink sink) throws ErrnoException {
-        DirHandle h = dirs.get(fh);
-        if (h == null) {
-            throw new ErrnoException(Errno.EBADF);
-        }
-        synchronized (h) {
-            if (offset != h.position) {
-                if (h.cached) {
-                    h.index = (int) Math.min(offset, h.batch.size());
-                } else {
-                    h.dir.seek(offset);
-                    h.batch = List.of();
-                    h.index = 0;
-                    h.collected = null; // not read from the start in order: not a listing to keep
-                }
-                h.position = offset;
-            }
-            while (true) {
-                if (h.index >= h.batch.size()) {
-                    if (h.cached) {
-                        return;
-                    }
-                    h.batch = h.dir.next();
-                    h.index = 0;
-                    if (h.batch.isEmpty()) {
-                        if (h.collected != null) {
-                            cache.dirs().store(h.path, h.opened, h.collected);
-                            h.collected = null;
-                        }
-                        return;
-                    }
-                    if (h.collected != null) {
-                        h.collected.addAll(h.batch);
-                    }
-                }
-                LowerDir.DirEntry e = h.batch.get(h.index);
-                int mode = e.type() << 12;
-                if (!sink.plus()) {
-                    if (!sink.add(e.name(), e.ino(), mode, e.nextOffset())) {
-                        return;
-                    }
-                } else if (e.name().equals(".") || e.name().equals("..")) {
-                    if (!sink.addPlus(e.name(), attributeless(e, mode), e.nextOffset())) {
-                        return;
-                    }
-                } else {
-                    if (!sink.fits(e.name())) {
-                        return;
-                    }
-                    Entry entry;
-                    try {
-                        entry = lookup(ctx, nodeid, e.name());
-                        if (entry.nodeid() == 0) {
-                            throw new ErrnoException(Errno.ENOENT); // gone since it was listed
-                        }
-                    } catch (ErrnoException unreachable) {
-                        // Listed but not statable (removed since, or a lower that lists what it
-                        // cannot stat): list it as readdir would, without attributes (node id 0).
-                        entry = null;
-                        if (!sink.addPlus(e.name(), attributeless(e, mode), e.nextOffset())) {
-                            return;
-                        }
-                    }
-                    if (entry != null && !sink.addPlus(e.name(), entry, e.nextOffset())) {
-                        forget(entry.nodeid(), 1); // cannot happen after fits(), but keep the count right
-                        return;
-                    }
-                }
-                h.index++;
-                h.position = e.nextOffset();
-            }
-        }
-    }
-
-    @Override
-    public void releasedir(Ctx ctx, long nodeid, long fh) {
-        DirHandle h = dirs.remove(fh);
-        if (h != null && h.dir != null) {
-            synchronized (h) {
-                h.dir.close();
-            }
-        }
-    }
-
-    @Override
-    public void fsyncdir(Ctx ctx, long nodeid, long fh, boolean dataOnly) throws ErrnoException {
-        DirHandle h = dirs.get(fh);
-        if (h == null) {
-            throw new ErrnoException(Errno.EBADF);
-        }
-        if (h.dir != null) {
-            h.dir.fsync(dataOnly);
-        } else {
-            LowerDir d = lower.openDir(h.path); // served from the cache: sync the lower's own
-            try {
-                d.fsync(dataOnly);
-            } finally {
-                d.close();
-            }
-        }
-    }
 }
