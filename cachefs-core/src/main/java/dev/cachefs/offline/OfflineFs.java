@@ -6,6 +6,7 @@ import dev.cachefs.index.FileId;
 import dev.cachefs.index.Fingerprint;
 import dev.cachefs.index.IdentityMode;
 import dev.cachefs.index.IndexException;
+import dev.cachefs.index.JournalRecord;
 import dev.cachefs.index.ObjectRecord;
 import dev.cachefs.index.ObjectState;
 import dev.cachefs.lower.LowerDir;
@@ -21,15 +22,10 @@ import dev.cachefs.nativeio.StatVfs;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
-import java.util.HexFormat;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -375,31 +371,6 @@ public final class OfflineFs implements LowerFs {
         return first != null ? first : index.stat(n.id()).map(Stat::encode).orElse(null);
     }
 
-    /** Arguments of a journal entry: "key=value" lines; raw strings as hex. */
-    private static byte[] args(Object... kv) {
-        StringBuilder b = new StringBuilder();
-        for (int i = 0; i < kv.length; i += 2) {
-            Object v = kv[i + 1];
-            String text = v instanceof byte[] bytes ? HexFormat.of().formatHex(bytes) : String.valueOf(v);
-            b.append(kv[i]).append('=').append(text).append('\n');
-        }
-        return b.toString().getBytes(StandardCharsets.UTF_8);
-    }
-
-    /** Decodes {@link #args}. */
-    public static Map<String, String> parseArgs(byte[] a) {
-        Map<String, String> m = new LinkedHashMap<>();
-        if (a != null) {
-            for (String line : new String(a, StandardCharsets.UTF_8).split("\n")) {
-                int eq = line.indexOf('=');
-                if (eq > 0) {
-                    m.put(line.substring(0, eq), line.substring(eq + 1));
-                }
-            }
-        }
-        return m;
-    }
-
     /** A change: applied to the index and journaled in one durable transaction, or not at all. */
     private interface Change {
         void apply() throws java.sql.SQLException, IndexException, ErrnoException;
@@ -498,7 +469,7 @@ public final class OfflineFs implements LowerFs {
                 index.putListing(id, List.of(new CacheIndex.Dirent(".", id, DT_DIR, st.ino()),
                         new CacheIndex.Dirent("..", parent.id(), DT_DIR, parent.st().ino())), true);
                 index.setFingerprint(id, Fingerprint.of(st));
-                index.appendJournal("mkdir", id, path, null, args("mode", Integer.toOctalString(mode & 07777)), null);
+                index.appendJournal(new JournalRecord.Mkdir(path, mode & 07777), id, null);
             });
         }
     }
@@ -521,7 +492,7 @@ public final class OfflineFs implements LowerFs {
             commit("symlink " + path, () -> {
                 long id = made(parent, path, Libc.S_IFLNK | 0777, RawPath.bytes(target).length, DT_LNK);
                 index.setSymlinkTarget(id, target);
-                index.appendJournal("symlink", id, path, null, args("target", RawPath.bytes(target)), null);
+                index.appendJournal(new JournalRecord.Symlink(path, target), id, null);
             });
         }
     }
@@ -538,7 +509,7 @@ public final class OfflineFs implements LowerFs {
                 byte[] base = base(n);
                 removeName(parent, path, 0);
                 index.forgetPath(path, false);
-                index.appendJournal("unlink", n.id(), path, null, null, base);
+                index.appendJournal(new JournalRecord.Unlink(path, null), n.id(), base);
                 index.setLocal(n.id(), null);
             });
             dropLocal(n);
@@ -613,7 +584,7 @@ public final class OfflineFs implements LowerFs {
                 byte[] base = base(n);
                 removeName(parent, path, -1);
                 index.forgetPath(path, true);
-                index.appendJournal("rmdir", n.id(), path, null, null, base);
+                index.appendJournal(new JournalRecord.Rmdir(path, null), n.id(), base);
             });
         }
     }
@@ -650,7 +621,7 @@ public final class OfflineFs implements LowerFs {
                 if (there != null) {
                     byte[] b = base(there);
                     index.forgetPath(to, true);
-                    index.appendJournal(dir ? "rmdir" : "unlink", there.id(), to, null, args("replaced-by", from), b);
+                    index.appendJournal(dir ? new JournalRecord.Rmdir(to, from) : new JournalRecord.Unlink(to, from), there.id(), b);
                     index.setLocal(there.id(), null);
                 }
                 byte[] base = base(n);
@@ -669,7 +640,7 @@ public final class OfflineFs implements LowerFs {
                 }
                 index.movePaths(from, to);
                 index.setStat(n.id(), changedNow(n.st()));
-                index.appendJournal("rename", n.id(), from, to, args("flags", flags), base);
+                index.appendJournal(new JournalRecord.Rename(from, to, flags), n.id(), base);
             });
             if (there != null) {
                 dropLocal(there);
@@ -706,27 +677,27 @@ public final class OfflineFs implements LowerFs {
                     index.putDirent(parent.id(), new CacheIndex.Dirent(nameOf(newPath), id, DT_REG, linked.ino()));
                 }
                 index.setLocal(id, local);
-                index.appendJournal("link", n.id(), existing, newPath, args("new-obj", id), base(n));
+                index.appendJournal(new JournalRecord.Link(existing, newPath, id), n.id(), base(n));
             });
         }
     }
 
     /** Replaces the attributes of {@code path} by {@code change} of them, journaling {@code op}. */
-    private void setAttrs(String path, String op, byte[] args, java.util.function.UnaryOperator<Stat> change)
-            throws ErrnoException {
+    private void setAttrs(JournalRecord r, java.util.function.UnaryOperator<Stat> change) throws ErrnoException {
+        String path = r.path();
         synchronized (changes) {
             Node n = node(path);
-            commit(op + " " + path, () -> {
+            commit(r.getClass().getSimpleName().toLowerCase(java.util.Locale.ROOT) + " " + path, () -> {
                 byte[] base = base(n);
                 index.setStat(n.id(), changedNow(change.apply(index.stat(n.id()).orElse(n.st()))));
-                index.appendJournal(op, n.id(), path, null, args, base);
+                index.appendJournal(r, n.id(), base);
             });
         }
     }
 
     @Override
     public void chmod(String path, int mode) throws ErrnoException {
-        setAttrs(path, "chmod", args("mode", Integer.toOctalString(mode & 07777)), s -> new Stat(s.ino(), s.size(),
+        setAttrs(new JournalRecord.Chmod(path, mode & 07777), s -> new Stat(s.ino(), s.size(),
                 s.blocks(), (s.mode() & Libc.S_IFMT) | (mode & 07777), s.nlink(), s.uid(), s.gid(), s.rdevMajor(),
                 s.rdevMinor(), s.blksize(), s.atimeSec(), s.atimeNsec(), s.mtimeSec(), s.mtimeNsec(), s.ctimeSec(),
                 s.ctimeNsec(), s.dev()));
@@ -734,7 +705,7 @@ public final class OfflineFs implements LowerFs {
 
     @Override
     public void chown(String path, int uid, int gid) throws ErrnoException {
-        setAttrs(path, "chown", args("uid", uid, "gid", gid), s -> new Stat(s.ino(), s.size(), s.blocks(),
+        setAttrs(new JournalRecord.Chown(path, uid, gid), s -> new Stat(s.ino(), s.size(), s.blocks(),
                 // chown clears set-user-ID and set-group-ID of a non-directory, as on Linux
                 !s.isDirectory() && (uid != -1 || gid != -1) ? s.mode() & ~06000 : s.mode(), s.nlink(),
                 uid == -1 ? s.uid() : uid, gid == -1 ? s.gid() : gid, s.rdevMajor(), s.rdevMinor(), s.blksize(),
@@ -752,7 +723,7 @@ public final class OfflineFs implements LowerFs {
         if (local != null) { // the copy's times are the file's
             Libc.utimensat(Libc.AT_FDCWD, RawPath.fromText(localFile(local).toString()), as, an, ms, mn, 0);
         }
-        setAttrs(path, "utimens", args("atime", as + "." + an, "mtime", ms + "." + mn), s -> withTimes(s,
+        setAttrs(new JournalRecord.Utimens(path, as, an, ms, mn), s -> withTimes(s,
                 an == Libc.UTIME_OMIT ? s.atimeSec() : as, an == Libc.UTIME_OMIT ? s.atimeNsec() : an,
                 mn == Libc.UTIME_OMIT ? s.mtimeSec() : ms, mn == Libc.UTIME_OMIT ? s.mtimeNsec() : mn,
                 s.ctimeSec(), s.ctimeNsec()));
@@ -771,7 +742,7 @@ public final class OfflineFs implements LowerFs {
             }
             String local = ensureLocal(path, n, size == 0);
             Libc.truncate(RawPath.fromText(localFile(local).toString()), size);
-            commit("truncate " + path, () -> index.appendJournal("truncate", n.id(), path, null, args("size", size), base(n)));
+            commit("truncate " + path, () -> index.appendJournal(new JournalRecord.Truncate(path, size), n.id(), base(n)));
         }
     }
 
@@ -822,9 +793,8 @@ public final class OfflineFs implements LowerFs {
             commit("write " + path, () -> {
                 index.setLocal(n.id(), name);
                 index.setState(n.id(), ObjectState.DIRTY);
-                index.appendJournal("write", n.id(), path, null,
-                        args("local", name, "base-data", whole && !provisional && n.st().size() > 0 ? name : "none"),
-                        base(n));
+                index.appendJournal(new JournalRecord.Write(path, name,
+                        whole && !provisional && n.st().size() > 0 ? name : "none"), n.id(), base(n));
             });
             return name;
         } catch (IndexException e) {
@@ -871,8 +841,7 @@ public final class OfflineFs implements LowerFs {
                     commit("create " + path, () -> {
                         long id = made(parent, path, Libc.S_IFREG | (mode & 07777), 0, DT_REG);
                         index.setLocal(id, local);
-                        index.appendJournal("create", id, path, null, args("mode", Integer.toOctalString(mode & 07777),
-                                "local", local), null);
+                        index.appendJournal(new JournalRecord.Create(path, mode & 07777, local), id, null);
                     });
                 } catch (ErrnoException e) {
                     try {
@@ -1086,8 +1055,7 @@ public final class OfflineFs implements LowerFs {
                 byte[] base = base(n);
                 index.putXattr(n.id(), name, v);
                 index.setStat(n.id(), changedNow(index.stat(n.id()).orElse(n.st())));
-                index.appendJournal("setxattr", n.id(), path, null, args("name", RawPath.bytes(name), "value", v,
-                        "flags", flags), base);
+                index.appendJournal(new JournalRecord.SetXattr(path, name, v, flags), n.id(), base);
             });
         }
     }
@@ -1103,7 +1071,7 @@ public final class OfflineFs implements LowerFs {
                 byte[] base = base(n);
                 index.removeXattr(n.id(), name);
                 index.setStat(n.id(), changedNow(index.stat(n.id()).orElse(n.st())));
-                index.appendJournal("removexattr", n.id(), path, null, args("name", RawPath.bytes(name)), base);
+                index.appendJournal(new JournalRecord.RemoveXattr(path, name), n.id(), base);
             });
         }
     }

@@ -8,6 +8,7 @@ import dev.cachefs.index.FileId;
 import dev.cachefs.index.Fingerprint;
 import dev.cachefs.index.IdentityMode;
 import dev.cachefs.index.IndexException;
+import dev.cachefs.index.JournalRecord;
 import dev.cachefs.index.ObjectRecord;
 import dev.cachefs.index.ObjectState;
 import dev.cachefs.lower.LowerFile;
@@ -445,17 +446,17 @@ final class Replayer {
 
     /** Applies one entry; whether it was a conflict. */
     private boolean apply(LowerFs lower, CacheIndex.JournalEntry e) throws ErrnoException, IndexException {
-        Map<String, String> a = OfflineFs.parseArgs(e.args());
+        JournalRecord r = e.record();
         String path = redirected(e.objId(), e.path());
-        switch (e.op()) {
-            case "create", "mkdir", "symlink" -> parentsBack(lower, e, path);
-            case "rename", "link" -> parentsBack(lower, e, e.path2());
+        switch (r) {
+            case JournalRecord.Create _, JournalRecord.Mkdir _, JournalRecord.Symlink _ -> parentsBack(lower, e, path);
+            case JournalRecord.Rename _, JournalRecord.Link _ -> parentsBack(lower, e, e.path2());
             default -> { }
         }
-        switch (e.op()) {
-            case "create" -> {
+        switch (r) {
+            case JournalRecord.Create c -> {
                 Stat now = lstat(lower, path);
-                int m = Integer.parseInt(a.getOrDefault("mode", "644"), 8);
+                int m = c.mode();
                 if (now == null) {
                     upload(lower, offline.localCopy(e.objId()), path, m);
                 } else if (now.isRegular() && offline.localCopy(e.objId()) != null) {
@@ -468,20 +469,20 @@ final class Replayer {
                     return true;
                 }
             }
-            case "mkdir" -> {
+            case JournalRecord.Mkdir d -> {
                 Stat now = lstat(lower, path);
                 if (now == null) {
-                    lower.mkdir(path, Integer.parseInt(a.getOrDefault("mode", "755"), 8));
+                    lower.mkdir(path, d.mode());
                 } else if (!now.isDirectory()) {
                     String target = conflictName(lower, path, e.timeMs(), null);
-                    lower.mkdir(target, Integer.parseInt(a.getOrDefault("mode", "755"), 8));
+                    lower.mkdir(target, d.mode());
                     redirect(e.objId(), target);
                     conflict(e.objId(), path, "both-created", "keep-both", "the lower has a file there; the directory is " + target);
                     return true;
                 } // both made the directory: one directory, with what each put in it
             }
-            case "symlink" -> {
-                String target = new String(HexFormat.of().parseHex(a.get("target")), java.nio.charset.StandardCharsets.ISO_8859_1);
+            case JournalRecord.Symlink sl -> {
+                String target = sl.target();
                 Stat now = lstat(lower, path);
                 if (now == null) {
                     lower.symlink(target, path);
@@ -495,7 +496,7 @@ final class Replayer {
                     return true;
                 }
             }
-            case "write" -> {
+            case JournalRecord.Write _ -> {
                 if (offline.localCopy(e.objId()) == null) {
                     return false; // deleted offline after: nothing to send
                 }
@@ -514,10 +515,10 @@ final class Replayer {
                     return dataConflict(lower, e, path, "both-updated", now, now.mode() & 07777);
                 }
             }
-            case "truncate" -> {
+            case JournalRecord.Truncate _ -> {
                 // the write entry before it sends the whole content
             }
-            case "unlink" -> {
+            case JournalRecord.Unlink _ -> {
                 Stat now = lstat(lower, path);
                 if (now == null) {
                     return false;
@@ -530,7 +531,7 @@ final class Replayer {
                     return deletedLocallyUpdatedRemotely(lower, e, path, now);
                 }
             }
-            case "rmdir" -> {
+            case JournalRecord.Rmdir _ -> {
                 try {
                     lower.rmdir(path);
                 } catch (ErrnoException ex) {
@@ -544,7 +545,7 @@ final class Replayer {
                     return true;
                 }
             }
-            case "rename" -> {
+            case JournalRecord.Rename _ -> {
                 String to = e.path2();
                 Stat now = lstat(lower, path);
                 if (now == null) {
@@ -570,10 +571,10 @@ final class Replayer {
                     return true;
                 }
             }
-            case "link" -> {
+            case JournalRecord.Link l -> {
                 String to = e.path2();
                 Stat now = lstat(lower, path);
-                long linked = Long.parseLong(a.getOrDefault("new-obj", "-1"));
+                long linked = l.newObj();
                 if (now == null) {
                     Stat there = lstat(lower, to);
                     if (there != null && sameContent(lower, to, there, offline.localCopy(linked))) {
@@ -602,30 +603,22 @@ final class Replayer {
                     return true;
                 }
             }
-            case "chmod" -> quietly(lower, path, () -> lower.chmod(path, Integer.parseInt(a.get("mode"), 8)));
-            case "chown" -> quietly(lower, path, () -> lower.chown(path, Integer.parseInt(a.get("uid")),
-                    Integer.parseInt(a.get("gid"))));
-            case "utimens" -> quietly(lower, path, () -> {
-                String[] at = a.get("atime").split("\\.");
-                String[] mt = a.get("mtime").split("\\.");
-                lower.utimens(path, Long.parseLong(at[0]), Long.parseLong(at[1]), Long.parseLong(mt[0]), Long.parseLong(mt[1]));
-            });
-            case "setxattr" -> quietly(lower, path, () -> {
-                byte[] v = HexFormat.of().parseHex(a.get("value"));
+            case JournalRecord.Chmod c -> quietly(lower, path, () -> lower.chmod(path, c.mode()));
+            case JournalRecord.Chown c -> quietly(lower, path, () -> lower.chown(path, c.uid(), c.gid()));
+            case JournalRecord.Utimens t -> quietly(lower, path, () ->
+                    lower.utimens(path, t.atimeSec(), t.atimeNsec(), t.mtimeSec(), t.mtimeNsec()));
+            case JournalRecord.SetXattr x -> quietly(lower, path, () -> {
+                byte[] v = x.value();
                 try (Arena arena = Arena.ofConfined()) {
                     MemorySegment seg = arena.allocate(Math.max(1, v.length));
                     MemorySegment.copy(v, 0, seg, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, v.length);
-                    lower.setxattr(path, name(a), seg.asSlice(0, v.length), 0);
+                    lower.setxattr(path, x.name(), seg.asSlice(0, v.length), 0);
                 }
             });
-            case "removexattr" -> quietly(lower, path, () -> lower.removexattr(path, name(a)));
-            default -> log.warn("journal entry {} has an unknown operation {}; left alone", e.seq(), e.op());
+            case JournalRecord.RemoveXattr x -> quietly(lower, path, () -> lower.removexattr(path, x.name()));
+            case JournalRecord.Unknown u -> log.warn("journal entry {} has an unknown operation {}; left alone", e.seq(), u.op());
         }
         return false;
-    }
-
-    private static String name(Map<String, String> a) {
-        return new String(HexFormat.of().parseHex(a.get("name")), java.nio.charset.StandardCharsets.ISO_8859_1);
     }
 
     private interface Call {
@@ -881,10 +874,10 @@ final class Replayer {
      * Kept in the index with the entry's done mark, so a crash before retirement loses nothing.
      */
     private byte[] landed(LowerFs lower, CacheIndex.JournalEntry e, boolean settled) throws ErrnoException, IndexException {
-        if (e.objId() == null || e.op().equals("unlink") || e.op().equals("rmdir")) {
+        if (e.objId() == null || e.record() instanceof JournalRecord.Unlink || e.record() instanceof JournalRecord.Rmdir) {
             return null;
         }
-        boolean moves = e.op().equals("rename") || e.op().equals("link");
+        boolean moves = e.record() instanceof JournalRecord.Rename || e.record() instanceof JournalRecord.Link;
         // a settled conflict may have sent the object elsewhere (keep-both: under its conflict name)
         String at = moves ? e.path2() : settled ? redirected(e.objId(), e.path()) : e.path();
         Stat st = lstat(lower, at);

@@ -1044,10 +1044,21 @@ public final class CacheIndex implements AutoCloseable {
      * change, encoded as by {@link Stat#encode}; null for what the lower never had).
      */
     public record JournalEntry(long seq, String op, Long objId, String path, String path2, byte[] args, byte[] base,
-                               long timeMs) {}
+                               long timeMs) {
+        /** The change itself, typed. */
+        public JournalRecord record() {
+            return JournalCodec.decode(op, path, path2, args);
+        }
+    }
 
-    /** Appends a change (in the caller's transaction, if any); returns its sequence number. */
-    public synchronized long appendJournal(String op, Long objId, String path, String path2, byte[] args, byte[] base)
+    /** Appends change {@code r} of object {@code objId} (in the caller's transaction, if any); its sequence number. */
+    public synchronized long appendJournal(JournalRecord r, Long objId, byte[] base) throws IndexException {
+        JournalCodec.Stored s = JournalCodec.encode(r);
+        return appendJournal(s.op(), objId, s.path(), s.path2(), s.args(), base);
+    }
+
+    /** Appends a change in its stored form (see {@link JournalCodec}); its sequence number. */
+    synchronized long appendJournal(String op, Long objId, String path, String path2, byte[] args, byte[] base)
             throws IndexException {
         try (PreparedStatement p = db.prepareStatement(
                 "INSERT INTO journal(op, obj_id, path, path2, args, base_fp, time_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
