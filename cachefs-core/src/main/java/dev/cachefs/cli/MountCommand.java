@@ -7,15 +7,12 @@ import dev.cachefs.fs.StackedFs;
 import dev.cachefs.offline.Connectivity;
 import dev.cachefs.offline.Guard;
 import dev.cachefs.offline.Uplink;
-import dev.cachefs.lower.CountingLowerFs;
-import dev.cachefs.lower.LowerFs;
 import dev.cachefs.fuse.FuseSession;
 import dev.cachefs.fuse.MountOptions;
 import dev.cachefs.index.CacheStore;
 import dev.cachefs.index.IdentityMode;
 import dev.cachefs.index.IndexException;
 import dev.cachefs.index.LowerIdentity;
-import dev.cachefs.lower.LocalLowerFs;
 import dev.cachefs.mount.CacheStack;
 import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
@@ -213,26 +210,6 @@ final class MountCommand implements Callable<Integer> {
     private dev.cachefs.cache.Policy policy = dev.cachefs.cache.Policy.NONE;
     /** meta_ttl, in milliseconds. */
     private long metaTtlMs = 30_000;
-
-    /** Resolves the open conflict at {@code rel} and drops what the kernel holds of it. */
-    private static java.util.Map<String, String> resolveOne(Uplink uplink, StackedFs fs, String rel, String keep) {
-        for (String part : rel.split("/")) {
-            if (part.equals("..")) {
-                return java.util.Map.of("error", "path leaves the mount: " + rel);
-            }
-        }
-        try {
-            String detail = uplink.resolve(rel, keep);
-            try {
-                fs.invalidate(rel, false);
-            } catch (dev.cachefs.nativeio.ErrnoException e) {
-                // gone from the lower (kept remote of a file deleted there): nothing to drop
-            }
-            return java.util.Map.of("result", detail);
-        } catch (dev.cachefs.nativeio.ErrnoException | IndexException e) {
-            return java.util.Map.of("error", "cannot resolve " + RawPath.display(rel) + ": " + e.getMessage());
-        }
-    }
 
     /** Fills what the command line left out from the config's {@code [mount]} section: the command line wins. */
     private void applyConfig() {
@@ -691,91 +668,8 @@ final class MountCommand implements Callable<Integer> {
         }
         String metricsUrl = metrics == null ? null : metrics.url();
         try {
-            java.util.Map<String, ControlServer.Handler> handlers = new java.util.HashMap<>();
-            handlers.put("status", ControlServer.answering(() -> {
-                java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
-                m.put("mountpoint", mp.toString());
-                m.put("lower", lowerDir.toString());
-                m.put("cache", cacheDir.toString());
-                m.put("daemon pid", Long.toString(ProcessHandle.current().pid()));
-                m.put("mounted since", java.time.Instant.ofEpochMilli(started).toString());
-                m.put("identity", id.mode().name().toLowerCase(java.util.Locale.ROOT));
-                m.put("identity reason", id.reason());
-                m.put("lower fsid", java.util.HexFormat.of().formatHex(id.fsid()));
-                m.put("passthrough", Boolean.toString(live.passthroughAvailable()));
-                m.put("open files", Integer.toString(fs.openFiles()));
-                m.put("known nodes", Integer.toString(fs.liveNodes()));
-                m.put("chunk size", Integer.toString(cache.chunkSize()));
-                m.putAll(cache.usage());
-                uplink.status(m);
-                if (metricsUrl != null) {
-                    m.put("metrics", metricsUrl);
-                }
-                if (settings.statsFile() != null) {
-                    m.put("stats file", settings.statsFile().toString());
-                }
-                return m;
-            }));
-            handlers.put("offline", ControlServer.answering(() -> {
-                uplink.connectivity().forceOffline();
-                return java.util.Map.of("mode", "offline");
-            }));
-            handlers.put("conflicts", ControlServer.answering(() -> {
-                java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
-                java.util.List<dev.cachefs.index.CacheIndex.Conflict> all;
-                try {
-                    all = uplink.conflicts();
-                } catch (IndexException e) {
-                    return java.util.Map.of("error", e.getMessage());
-                }
-                int open = 0;
-                for (var c : all) {
-                    open += c.open() ? 1 : 0;
-                    m.put("conflict " + c.id(), String.join("\t", java.time.Instant.ofEpochMilli(c.detectedMs()).toString(),
-                            c.kind(), java.util.HexFormat.of().formatHex(RawPath.bytes(c.path())), c.state(),
-                            c.resolution() == null ? "" : c.resolution(), c.detail() == null ? "" : c.detail()));
-                }
-                m.put("count", Integer.toString(all.size()));
-                m.put("open", Integer.toString(open));
-                return m;
-            }));
-            handlers.put("resolve", (args, out) -> {
-                // resolve KEEP HEXPATH (one) or resolve-all KEEP HEXGLOB (every open one matching; empty: all)
-                if (args.size() != 2) {
-                    out.send(java.util.Map.of("error", "expected KEEP HEXPATH"));
-                    return;
-                }
-                String rel = RawPath.fromBytes(java.util.HexFormat.of().parseHex(args.get(1)), 0, args.get(1).length() / 2);
-                out.send(resolveOne(uplink, fs, rel, args.get(0)));
-            });
-            handlers.put("resolve-all", (args, out) -> {
-                if (args.size() != 2) {
-                    out.send(java.util.Map.of("error", "expected KEEP HEXGLOB"));
-                    return;
-                }
-                String glob = RawPath.fromBytes(java.util.HexFormat.of().parseHex(args.get(1)), 0, args.get(1).length() / 2);
-                dev.cachefs.cache.Policy.Glob g = glob.isEmpty() ? null : dev.cachefs.cache.Policy.glob(glob);
-                java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
-                int n = 0;
-                for (String path : new java.util.ArrayList<>(uplink.openConflicts().keySet())) {
-                    if (g == null || g.matches(path)) {
-                        java.util.Map<String, String> a = resolveOne(uplink, fs, path, args.get(0));
-                        m.put("resolved " + java.util.HexFormat.of().formatHex(RawPath.bytes(path)),
-                                a.getOrDefault("result", "error: " + a.get("error")));
-                        n++;
-                    }
-                }
-                m.put("count", Integer.toString(n));
-                out.send(m);
-            });
-            handlers.put("online", ControlServer.answering(() ->
-                    java.util.Map.of("result", uplink.connectivity().goOnline("asked to (cachefs online)", true))));
-            handlers.put("stats", ControlServer.answering(() -> {
-                java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
-                stats.snapshot().forEach((k, v) -> m.put(k, Long.toString(v)));
-                return m;
-            }));
-            PinControl.register(handlers, cache, fs, uplink.connectivity());
+            java.util.Map<String, ControlServer.Handler> handlers = DaemonControl.handlers(new DaemonControl.Mount(mp,
+                    lowerDir, cacheDir, started, stack, live, metricsUrl, settings.statsFile()));
             control = ControlServer.start(mp, handlers);
         } catch (IOException e) {
             // The mount works without it; only `cachefs status` cannot reach this daemon.
