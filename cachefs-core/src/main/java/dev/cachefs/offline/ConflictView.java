@@ -230,7 +230,7 @@ final class ConflictView {
                 }
             }
         }
-        return new OfflineFs.ListedDir(out);
+        return new ListedDir(out);
     }
 
     void close() {

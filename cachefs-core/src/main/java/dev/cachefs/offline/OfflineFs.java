@@ -265,34 +265,6 @@ public final class OfflineFs implements LowerFs {
         return new ListedDir(entries);
     }
 
-    /** A listing from the index, handed out in one batch. */
-    static final class ListedDir implements LowerDir {
-        private final List<DirEntry> entries;
-        private int next;
-
-        ListedDir(List<DirEntry> entries) {
-            this.entries = entries;
-        }
-
-        @Override
-        public synchronized List<DirEntry> next() {
-            List<DirEntry> out = entries.subList(next, entries.size());
-            next = entries.size();
-            return out;
-        }
-
-        @Override
-        public synchronized void seek(long offset) {
-            next = (int) Math.max(0, Math.min(offset, entries.size()));
-        }
-
-        @Override
-        public void fsync(boolean dataOnly) {}
-
-        @Override
-        public void close() {}
-    }
-
     @Override
     public int getxattr(String path, String name, MemorySegment dst) throws ErrnoException {
         Node n = node(path);
@@ -818,7 +790,7 @@ public final class OfflineFs implements LowerFs {
             if (!n.st().isRegular()) {
                 throw notCached("the special file '" + path + "'");
             }
-            return new MissingData(path, n.st());
+            return new MissingData(this, path, n.st(), missWaitMs, connectivity, reopen);
         }
         synchronized (changes) {
             Node n = nodeOrNull(path);
@@ -950,92 +922,6 @@ public final class OfflineFs implements LowerFs {
         @Override
         public String toString() {
             return "local copy of " + path;
-        }
-    }
-
-    /**
-     * An open of an unchanged file offline: the cache layer serves what it holds; a read of what it
-     * does not reaches here and fails (or waits for the lower, by policy).
-     */
-    private final class MissingData implements LowerFile {
-        private final String path;
-        private final Stat st;
-        private LowerFile reopened;
-
-        MissingData(String path, Stat st) {
-            this.path = path;
-            this.st = st;
-        }
-
-        @Override
-        public synchronized int read(long offset, MemorySegment dst) throws ErrnoException {
-            if (reopened == null && missWaitMs > 0) {
-                try {
-                    if (connectivity.awaitOnline(missWaitMs)) {
-                        reopened = reopen.open(path);
-                    }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new ErrnoException(Errno.EINTR);
-                }
-            }
-            if (reopened != null) {
-                return reopened.read(offset, dst);
-            }
-            throw notCached("this part of '" + path + "'");
-        }
-
-        @Override
-        public int write(long offset, MemorySegment src) throws ErrnoException {
-            throw new ErrnoException(Errno.EBADF);
-        }
-
-        @Override
-        public Stat stat() {
-            return st;
-        }
-
-        @Override
-        public void truncate(long size) throws ErrnoException {
-            throw new ErrnoException(Errno.EBADF);
-        }
-
-        @Override
-        public void fsync(boolean dataOnly) {}
-
-        @Override
-        public void flush() {}
-
-        @Override
-        public void fallocate(int mode, long offset, long length) throws ErrnoException {
-            throw new ErrnoException(Errno.EBADF);
-        }
-
-        @Override
-        public long lseek(long offset, int whence) throws ErrnoException {
-            throw notCached("'" + path + "' for SEEK_DATA/SEEK_HOLE");
-        }
-
-        @Override
-        public void chown(int uid, int gid) throws ErrnoException {
-            OfflineFs.this.chown(path, uid, gid);
-        }
-
-        @Override
-        public void chmod(int mode) throws ErrnoException {
-            OfflineFs.this.chmod(path, mode);
-        }
-
-        @Override
-        public int fd() {
-            return -1;
-        }
-
-        @Override
-        public synchronized void close() {
-            if (reopened != null) {
-                reopened.close();
-            }
         }
     }
 
