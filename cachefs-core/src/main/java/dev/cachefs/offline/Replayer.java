@@ -453,156 +453,16 @@ final class Replayer {
             case JournalRecord.Rename _, JournalRecord.Link _ -> parentsBack(lower, e, e.path2());
             default -> { }
         }
-        switch (r) {
-            case JournalRecord.Create c -> {
-                Stat now = lstat(lower, path);
-                int m = c.mode();
-                if (now == null) {
-                    upload(lower, offline.localCopy(e.objId()), path, m);
-                } else if (now.isRegular() && offline.localCopy(e.objId()) != null) {
-                    return dataConflict(lower, e, path, "both-created", now, m);
-                } else {
-                    String target = conflictName(lower, path, e.timeMs(), offline.localCopy(e.objId()));
-                    upload(lower, offline.localCopy(e.objId()), target, m);
-                    redirect(e.objId(), target);
-                    conflict(e.objId(), path, "both-created", "keep-both", "the lower has another kind of file there; the local one is " + target);
-                    return true;
-                }
-            }
-            case JournalRecord.Mkdir d -> {
-                Stat now = lstat(lower, path);
-                if (now == null) {
-                    lower.mkdir(path, d.mode());
-                } else if (!now.isDirectory()) {
-                    String target = conflictName(lower, path, e.timeMs(), null);
-                    lower.mkdir(target, d.mode());
-                    redirect(e.objId(), target);
-                    conflict(e.objId(), path, "both-created", "keep-both", "the lower has a file there; the directory is " + target);
-                    return true;
-                } // both made the directory: one directory, with what each put in it
-            }
-            case JournalRecord.Symlink sl -> {
-                String target = sl.target();
-                Stat now = lstat(lower, path);
-                if (now == null) {
-                    lower.symlink(target, path);
-                } else if (!(now.isSymlink() && lower.readlink(path).equals(target))) {
-                    String other = symlinkConflictName(lower, path, e.timeMs(), target);
-                    if (lstat(lower, other) == null) {
-                        lower.symlink(target, other);
-                    }
-                    redirect(e.objId(), other);
-                    conflict(e.objId(), path, "both-created", "keep-both", "the lower has another " + path + "; the symlink is " + other);
-                    return true;
-                }
-            }
-            case JournalRecord.Write _ -> {
-                if (offline.localCopy(e.objId()) == null) {
-                    return false; // deleted offline after: nothing to send
-                }
-                ObjectRecord rec = index.get(e.objId()).orElse(null);
-                if (rec != null && rec.fileId().isProvisional()) {
-                    return false; // made offline: its create sends the data
-                }
-                Stat now = lstat(lower, path);
-                int m = index.stat(e.objId()).map(st -> st.mode() & 07777).orElse(0644);
-                if (now == null) {
-                    return dataConflict(lower, e, path, "updated-locally-deleted-remotely", null, m);
-                }
-                if (sameAsBase(now, e.base())) {
-                    upload(lower, offline.localCopy(e.objId()), path, now.mode() & 07777);
-                } else {
-                    return dataConflict(lower, e, path, "both-updated", now, now.mode() & 07777);
-                }
-            }
-            case JournalRecord.Truncate _ -> {
-                // the write entry before it sends the whole content
-            }
-            case JournalRecord.Unlink _ -> {
-                Stat now = lstat(lower, path);
-                if (now == null) {
-                    return false;
-                }
-                ObjectRecord rec = index.get(e.objId()).orElse(null);
-                boolean ours = rec != null && rec.fileId().isProvisional();
-                if (ours || sameAsBase(now, e.base()) || e.base() == null) {
-                    lower.unlink(path);
-                } else {
-                    return deletedLocallyUpdatedRemotely(lower, e, path, now);
-                }
-            }
-            case JournalRecord.Rmdir _ -> {
-                try {
-                    lower.rmdir(path);
-                } catch (ErrnoException ex) {
-                    if (ex.errno() == Errno.ENOENT) {
-                        return false;
-                    }
-                    if (ex.errno() != Errno.ENOTEMPTY && ex.errno() != Errno.EEXIST) {
-                        throw ex;
-                    }
-                    conflict(e.objId(), path, "removed-locally-changed-remotely", "keep-remote", "the lower has new entries in it; it stays");
-                    return true;
-                }
-            }
-            case JournalRecord.Rename _ -> {
-                String to = e.path2();
-                Stat now = lstat(lower, path);
-                if (now == null) {
-                    Stat there = lstat(lower, to);
-                    Path local = e.objId() == null ? null : offline.localCopy(e.objId());
-                    if (there != null && sameContent(lower, to, there, local)) {
-                        return false; // renamed before a crash or an outage
-                    }
-                    if (local != null) {
-                        upload(lower, local, there == null ? to : conflictName(lower, to, e.timeMs(), local), 0644);
-                    }
-                    redirect(e.objId(), to);
-                    conflict(e.objId(), path, "renamed-locally-deleted-remotely", "keep-local", "what the cache has of it is at " + to);
-                    return true;
-                }
-                String target = lstat(lower, to) == null ? to : conflictName(lower, to, e.timeMs(), null);
-                lower.rename(path, target, 0);
-                if (e.objId() != null) {
-                    redirect(e.objId(), target); // where it is now, for its later entries
-                }
-                if (!target.equals(to)) {
-                    conflict(e.objId(), to, "rename-onto-existing", "keep-both", "the lower made " + to + " meanwhile; this is " + target);
-                    return true;
-                }
-            }
-            case JournalRecord.Link l -> {
-                String to = e.path2();
-                Stat now = lstat(lower, path);
-                long linked = l.newObj();
-                if (now == null) {
-                    Stat there = lstat(lower, to);
-                    if (there != null && sameContent(lower, to, there, offline.localCopy(linked))) {
-                        return false;
-                    }
-                    upload(lower, offline.localCopy(linked), to, 0644);
-                    conflict(e.objId(), to, "linked-locally-deleted-remotely", "keep-local", "the lower lost " + path + "; its copy is " + to);
-                    return true;
-                }
-                Stat there = lstat(lower, to);
-                if (there != null && there.ino() == now.ino() && there.dev() == now.dev()) {
-                    return false; // linked before a crash or an outage
-                }
-                String target = there == null ? to : conflictName(lower, to, e.timeMs(), null);
-                try {
-                    lower.link(path, target);
-                } catch (Guard.Unreachable u) {
-                    throw u;
-                } catch (ErrnoException ex) {
-                    upload(lower, offline.localCopy(linked), target, now.mode() & 07777); // no hard links there: a copy
-                    log.warn("replay: the lower cannot hard link {} ({}); {} is a copy", path, ex.getMessage(), target);
-                }
-                redirect(linked, target);
-                if (!target.equals(to)) {
-                    conflict(linked, to, "both-created", "keep-both", "the lower made " + to + " too; the link is " + target);
-                    return true;
-                }
-            }
+        return switch (r) {
+            case JournalRecord.Create c -> applyCreate(lower, e, path, c);
+            case JournalRecord.Mkdir d -> applyMkdir(lower, e, path, d);
+            case JournalRecord.Symlink sl -> applySymlink(lower, e, path, sl);
+            case JournalRecord.Write _ -> applyWrite(lower, e, path);
+            case JournalRecord.Truncate _ -> false; // the write entry before it sends the whole content
+            case JournalRecord.Unlink _ -> applyUnlink(lower, e, path);
+            case JournalRecord.Rmdir _ -> applyRmdir(lower, e, path);
+            case JournalRecord.Rename _ -> applyRename(lower, e, path);
+            case JournalRecord.Link l -> applyLink(lower, e, path, l);
             case JournalRecord.Chmod c -> quietly(lower, path, () -> lower.chmod(path, c.mode()));
             case JournalRecord.Chown c -> quietly(lower, path, () -> lower.chown(path, c.uid(), c.gid()));
             case JournalRecord.Utimens t -> quietly(lower, path, () ->
@@ -616,7 +476,179 @@ final class Replayer {
                 }
             });
             case JournalRecord.RemoveXattr x -> quietly(lower, path, () -> lower.removexattr(path, x.name()));
-            case JournalRecord.Unknown u -> log.warn("journal entry {} has an unknown operation {}; left alone", e.seq(), u.op());
+            case JournalRecord.Unknown u -> {
+                log.warn("journal entry {} has an unknown operation {}; left alone", e.seq(), u.op());
+                yield false;
+            }
+        };
+    }
+
+    private boolean applyCreate(LowerFs lower, CacheIndex.JournalEntry e, String path, JournalRecord.Create c)
+            throws ErrnoException, IndexException {
+        Stat now = lstat(lower, path);
+        int m = c.mode();
+        if (now == null) {
+            upload(lower, offline.localCopy(e.objId()), path, m);
+        } else if (now.isRegular() && offline.localCopy(e.objId()) != null) {
+            return dataConflict(lower, e, path, "both-created", now, m);
+        } else {
+            String target = conflictName(lower, path, e.timeMs(), offline.localCopy(e.objId()));
+            upload(lower, offline.localCopy(e.objId()), target, m);
+            redirect(e.objId(), target);
+            conflict(e.objId(), path, "both-created", "keep-both", "the lower has another kind of file there; the local one is " + target);
+            return true;
+        }
+        return false;
+    }
+
+    private boolean applyMkdir(LowerFs lower, CacheIndex.JournalEntry e, String path, JournalRecord.Mkdir d)
+            throws ErrnoException, IndexException {
+        Stat now = lstat(lower, path);
+        if (now == null) {
+            lower.mkdir(path, d.mode());
+        } else if (!now.isDirectory()) {
+            String target = conflictName(lower, path, e.timeMs(), null);
+            lower.mkdir(target, d.mode());
+            redirect(e.objId(), target);
+            conflict(e.objId(), path, "both-created", "keep-both", "the lower has a file there; the directory is " + target);
+            return true;
+        } // both made the directory: one directory, with what each put in it
+        return false;
+    }
+
+    private boolean applySymlink(LowerFs lower, CacheIndex.JournalEntry e, String path, JournalRecord.Symlink sl)
+            throws ErrnoException, IndexException {
+        String target = sl.target();
+        Stat now = lstat(lower, path);
+        if (now == null) {
+            lower.symlink(target, path);
+        } else if (!(now.isSymlink() && lower.readlink(path).equals(target))) {
+            String other = symlinkConflictName(lower, path, e.timeMs(), target);
+            if (lstat(lower, other) == null) {
+                lower.symlink(target, other);
+            }
+            redirect(e.objId(), other);
+            conflict(e.objId(), path, "both-created", "keep-both", "the lower has another " + path + "; the symlink is " + other);
+            return true;
+        }
+        return false;
+    }
+
+    private boolean applyWrite(LowerFs lower, CacheIndex.JournalEntry e, String path)
+            throws ErrnoException, IndexException {
+        if (offline.localCopy(e.objId()) == null) {
+            return false; // deleted offline after: nothing to send
+        }
+        ObjectRecord rec = index.get(e.objId()).orElse(null);
+        if (rec != null && rec.fileId().isProvisional()) {
+            return false; // made offline: its create sends the data
+        }
+        Stat now = lstat(lower, path);
+        int m = index.stat(e.objId()).map(st -> st.mode() & 07777).orElse(0644);
+        if (now == null) {
+            return dataConflict(lower, e, path, "updated-locally-deleted-remotely", null, m);
+        }
+        if (sameAsBase(now, e.base())) {
+            upload(lower, offline.localCopy(e.objId()), path, now.mode() & 07777);
+        } else {
+            return dataConflict(lower, e, path, "both-updated", now, now.mode() & 07777);
+        }
+        return false;
+    }
+
+    private boolean applyUnlink(LowerFs lower, CacheIndex.JournalEntry e, String path)
+            throws ErrnoException, IndexException {
+        Stat now = lstat(lower, path);
+        if (now == null) {
+            return false;
+        }
+        ObjectRecord rec = index.get(e.objId()).orElse(null);
+        boolean ours = rec != null && rec.fileId().isProvisional();
+        if (ours || sameAsBase(now, e.base()) || e.base() == null) {
+            lower.unlink(path);
+        } else {
+            return deletedLocallyUpdatedRemotely(lower, e, path, now);
+        }
+        return false;
+    }
+
+    private boolean applyRmdir(LowerFs lower, CacheIndex.JournalEntry e, String path)
+            throws ErrnoException, IndexException {
+        try {
+            lower.rmdir(path);
+        } catch (ErrnoException ex) {
+            if (ex.errno() == Errno.ENOENT) {
+                return false;
+            }
+            if (ex.errno() != Errno.ENOTEMPTY && ex.errno() != Errno.EEXIST) {
+                throw ex;
+            }
+            conflict(e.objId(), path, "removed-locally-changed-remotely", "keep-remote", "the lower has new entries in it; it stays");
+            return true;
+        }
+        return false;
+    }
+
+    private boolean applyRename(LowerFs lower, CacheIndex.JournalEntry e, String path)
+            throws ErrnoException, IndexException {
+        String to = e.path2();
+        Stat now = lstat(lower, path);
+        if (now == null) {
+            Stat there = lstat(lower, to);
+            Path local = e.objId() == null ? null : offline.localCopy(e.objId());
+            if (there != null && sameContent(lower, to, there, local)) {
+                return false; // renamed before a crash or an outage
+            }
+            if (local != null) {
+                upload(lower, local, there == null ? to : conflictName(lower, to, e.timeMs(), local), 0644);
+            }
+            redirect(e.objId(), to);
+            conflict(e.objId(), path, "renamed-locally-deleted-remotely", "keep-local", "what the cache has of it is at " + to);
+            return true;
+        }
+        String target = lstat(lower, to) == null ? to : conflictName(lower, to, e.timeMs(), null);
+        lower.rename(path, target, 0);
+        if (e.objId() != null) {
+            redirect(e.objId(), target); // where it is now, for its later entries
+        }
+        if (!target.equals(to)) {
+            conflict(e.objId(), to, "rename-onto-existing", "keep-both", "the lower made " + to + " meanwhile; this is " + target);
+            return true;
+        }
+        return false;
+    }
+
+    private boolean applyLink(LowerFs lower, CacheIndex.JournalEntry e, String path, JournalRecord.Link l)
+            throws ErrnoException, IndexException {
+        String to = e.path2();
+        Stat now = lstat(lower, path);
+        long linked = l.newObj();
+        if (now == null) {
+            Stat there = lstat(lower, to);
+            if (there != null && sameContent(lower, to, there, offline.localCopy(linked))) {
+                return false;
+            }
+            upload(lower, offline.localCopy(linked), to, 0644);
+            conflict(e.objId(), to, "linked-locally-deleted-remotely", "keep-local", "the lower lost " + path + "; its copy is " + to);
+            return true;
+        }
+        Stat there = lstat(lower, to);
+        if (there != null && there.ino() == now.ino() && there.dev() == now.dev()) {
+            return false; // linked before a crash or an outage
+        }
+        String target = there == null ? to : conflictName(lower, to, e.timeMs(), null);
+        try {
+            lower.link(path, target);
+        } catch (Guard.Unreachable u) {
+            throw u;
+        } catch (ErrnoException ex) {
+            upload(lower, offline.localCopy(linked), target, now.mode() & 07777); // no hard links there: a copy
+            log.warn("replay: the lower cannot hard link {} ({}); {} is a copy", path, ex.getMessage(), target);
+        }
+        redirect(linked, target);
+        if (!target.equals(to)) {
+            conflict(linked, to, "both-created", "keep-both", "the lower made " + to + " too; the link is " + target);
+            return true;
         }
         return false;
     }
@@ -629,9 +661,10 @@ final class Replayer {
      * A metadata change: applied if the object is still there; a lower that cannot take it (no
      * chown on SMB, no xattrs on NFS via gvfs) says so in the log and the change stays local.
      */
-    private void quietly(LowerFs lower, String path, Call c) throws ErrnoException {
+    /** Applies a metadata change where the object still is; never a conflict (false). */
+    private boolean quietly(LowerFs lower, String path, Call c) throws ErrnoException {
         if (lstat(lower, path) == null) {
-            return;
+            return false;
         }
         try {
             c.run();
@@ -640,6 +673,7 @@ final class Replayer {
         } catch (ErrnoException e) {
             log.warn("replay: the lower refused a metadata change of {}: {}", path, e.getMessage());
         }
+        return false;
     }
 
     /**
