@@ -61,6 +61,24 @@ final class CacheSpace implements AutoCloseable {
         this.culler = Thread.ofPlatform().daemon().name("cachefs-culler").start(this::cullLoop);
     }
 
+    private volatile dev.cachefs.index.DirectoryUsage dirUsage;
+    private volatile long dirUsageAtNs;
+
+    /**
+     * What the cache directory holds on disk, walked at most every 10 s (a metrics scrape or a
+     * status every few seconds must not stat every data file each time).
+     */
+    private dev.cachefs.index.DirectoryUsage directoryUsage() {
+        long now = System.nanoTime();
+        dev.cachefs.index.DirectoryUsage u = dirUsage;
+        if (u == null || now - dirUsageAtNs > 10_000_000_000L) {
+            u = dev.cachefs.index.DirectoryUsage.of(store.directory());
+            dirUsage = u;
+            dirUsageAtNs = now;
+        }
+        return u;
+    }
+
     /** {@code n} more bytes were stored. */
     void stored(long n) {
         storedSince.addAndGet(n);
@@ -308,7 +326,7 @@ final class CacheSpace implements AutoCloseable {
         m.put("cache files", usedFiles + (l.maxFiles() > 0 ? " of " + l.maxFiles() : " (no file limit)"));
         m.put("cache disk free", freePct + "% (cull below " + l.cullFreePct() + "%, stop below " + l.stopFreePct()
                 + "%, resume at " + l.resumeFreePct() + "%)" + (diskLow ? ", caching stopped" : ""));
-        dev.cachefs.index.DirectoryUsage du = dev.cachefs.index.DirectoryUsage.of(store.directory());
+        dev.cachefs.index.DirectoryUsage du = directoryUsage();
         StringBuilder parts = new StringBuilder();
         du.parts().forEach((k, v) -> parts.append(parts.isEmpty() ? "" : ", ").append(k).append(' ').append(v));
         m.put("cache directory", du.total() + " bytes on disk: " + parts + " (--cache-size caps the data; pinned data"
@@ -328,7 +346,7 @@ final class CacheSpace implements AutoCloseable {
         m.put("cache_files_limit", l.maxFiles());
         m.put("cache_disk_free_percent", (long) freePct);
         m.put("cache_stopped", diskLow ? 1L : 0L);
-        dev.cachefs.index.DirectoryUsage du = dev.cachefs.index.DirectoryUsage.of(store.directory());
+        dev.cachefs.index.DirectoryUsage du = directoryUsage();
         m.put("cache_directory_bytes", du.total());
         m.put("cache_index_bytes", du.index());
         m.put("cache_reserve_bytes", du.reserve());
