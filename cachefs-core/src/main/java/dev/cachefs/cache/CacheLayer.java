@@ -297,7 +297,7 @@ public final class CacheLayer implements AutoCloseable {
         return pinner.pinByPolicy(policy);
     }
 
-    // ------------------------------------------------------------------ objects
+    // ------------------------------------------------------------------ objects (ObjectTable)
 
     /** The object of a lower file outside any kernel node (pinning). */
     CachedObject objectFor(String path, Stat st) throws ErrnoException {
@@ -362,14 +362,8 @@ public final class CacheLayer implements AutoCloseable {
         return cs;
     }
 
-    // ------------------------------------------------------------------ objects
+    // ------------------------------------------------------------------ versions
 
-    /**
-     * Fresh attributes of node {@code nodeid} came from the lower (lookup, getattr, open): if they
-     * show another version than the cached one, the cached data is dropped.
-     *
-     * @return true if the kernel may hold pages of the dropped version (send it an invalidation)
-     */
     /**
      * Waits (at most {@code maxMs}) until the kernel has released every passthrough open of node
      * {@code nodeid} onto its cache file: the kernel allows one backing file per inode, and fails
@@ -398,6 +392,12 @@ public final class CacheLayer implements AutoCloseable {
         log.warn("passthrough opens of node {} still live after {} ms; an open onto another backing file may fail", nodeid, maxMs);
     }
 
+    /**
+     * Fresh attributes of node {@code nodeid} came from the lower (lookup, getattr, open): if they
+     * show another version than the cached one, the cached data is dropped.
+     *
+     * @return true if the kernel may hold pages of the dropped version (send it an invalidation)
+     */
     public boolean observe(long nodeid, Stat st) {
         CachedObject o = table.byNode.get(nodeid);
         return o != null && st.isRegular() && revalidate(o, st);
@@ -707,17 +707,17 @@ public final class CacheLayer implements AutoCloseable {
 
     // ------------------------------------------------------------------ scrub (Scrubber)
 
-    /** Writes through to the lower, then into present chunks of the cache. */
-    public int write(Handle h, long offset, MemorySegment src) throws ErrnoException {
-        return writes.write(h, offset, src);
-    }
-
     /** Checks every cached file now, as fast as it can (a command, tests); the files checked. */
     public int scrubNow() throws InterruptedException {
         return scrubber.pass(System.currentTimeMillis() + 1, 0);
     }
 
-    // ------------------------------------------------------------------ writes
+    // ------------------------------------------------------------------ writes (WritePath)
+
+    /** Writes through to the lower, then into present chunks of the cache. */
+    public int write(Handle h, long offset, MemorySegment src) throws ErrnoException {
+        return writes.write(h, offset, src);
+    }
 
     /** The file was truncated (or extended) to {@code size} on the lower through the mount. */
     public void truncated(long nodeid, long size) {
