@@ -25,14 +25,45 @@ public final class Connectivity implements AutoCloseable {
     public enum Reconnect { AUTO, MANUAL }
 
     /**
-     * A transition or a finding. Names: {@code offline}, {@code online}, {@code lower-reachable},
-     * {@code lower-unreachable}, {@code online-refused}, {@code local-change-failed},
-     * {@code cache-disk-full}.
+     * What an event is about; {@link #wire} is its name for the hook ({@code CACHEFS_EVENT}, the
+     * JSON's {@code event}) and the log.
      */
-    public record Event(String name, Mode mode, String reason, long timeMs) {
+    public enum Kind {
+        /** The mount went offline (a lower call failed, or cachefs offline). */
+        OFFLINE("offline"),
+        /** The mount went online (replay done). */
+        ONLINE("online"),
+        /** The probe found the lower answering again, or not answering any more. */
+        LOWER_REACHABLE("lower-reachable"),
+        LOWER_UNREACHABLE("lower-unreachable"),
+        /** The lower answers, but something keeps the mount offline (the reason says what). */
+        ONLINE_REFUSED("online-refused"),
+        /** A replay finished (how many changes, how many conflicts). */
+        REPLAYED("replayed"),
+        /** Replay found a conflict (kind, path, how it was settled or that it waits). */
+        CONFLICT("conflict"),
+        /** A change made offline could not be recorded; nothing of it was applied. */
+        LOCAL_CHANGE_FAILED("local-change-failed"),
+        /** The cache disk is full while offline. */
+        CACHE_DISK_FULL("cache-disk-full");
+
+        public final String wire;
+
+        Kind(String wire) {
+            this.wire = wire;
+        }
+    }
+
+    /** A transition or a finding, of a kind the hook and the log name by {@link Kind#wire}. */
+    public record Event(Kind kind, Mode mode, String reason, long timeMs) {
+        /** The name the hook sees. */
+        public String name() {
+            return kind.wire;
+        }
+
         /** The event as one line of JSON, for the hook. */
         public String json(String mountpoint) {
-            return "{\"event\":" + quote(name) + ",\"mode\":" + quote(mode.name().toLowerCase(java.util.Locale.ROOT))
+            return "{\"event\":" + quote(kind.wire) + ",\"mode\":" + quote(mode.name().toLowerCase(java.util.Locale.ROOT))
                     + ",\"reason\":" + quote(reason) + ",\"time\":" + quote(Instant.ofEpochMilli(timeMs).toString())
                     + ",\"mountpoint\":" + quote(mountpoint) + "}";
         }
@@ -226,7 +257,7 @@ public final class Connectivity implements AutoCloseable {
             String blocker = link.onlineBlocker();
             if (blocker != null) {
                 if (asked || !blocker.equals(lastRefusal)) { // the probe says it once, not every round
-                    emit(new Event("online-refused", Mode.OFFLINE, blocker, System.currentTimeMillis()));
+                    emit(new Event(Kind.ONLINE_REFUSED, Mode.OFFLINE, blocker, System.currentTimeMillis()));
                 }
                 lastRefusal = blocker;
                 return "staying offline: " + blocker;
@@ -244,7 +275,7 @@ public final class Connectivity implements AutoCloseable {
                 return "staying offline: changes were made during the replay; the next round sends them";
             }
             log.info("ONLINE: {}", why);
-            emit(new Event("online", Mode.ONLINE, why, sinceMs));
+            emit(new Event(Kind.ONLINE, Mode.ONLINE, why, sinceMs));
             synchronized (this) {
                 notifyAll(); // readers waiting for the lower
             }
@@ -264,15 +295,15 @@ public final class Connectivity implements AutoCloseable {
             }
         }
         log.warn("OFFLINE: {}; serving from the cache", why);
-        emit(new Event("offline", Mode.OFFLINE, why, sinceMs));
+        emit(new Event(Kind.OFFLINE, Mode.OFFLINE, why, sinceMs));
         synchronized (this) {
             notifyAll(); // the probe starts at once
         }
     }
 
     /** A finding to announce without a transition (e.g. a local change refused for lack of space). */
-    public void report(String name, String why) {
-        emit(new Event(name, mode, why, System.currentTimeMillis()));
+    public void report(Kind kind, String why) {
+        emit(new Event(kind, mode, why, System.currentTimeMillis()));
     }
 
     private void emit(Event e) {
@@ -326,7 +357,7 @@ public final class Connectivity implements AutoCloseable {
             reachable = now;
             if (before == null || before != now) {
                 log.info("lower {}{}", now ? "reachable" : "unreachable", why == null ? "" : ": " + why);
-                emit(new Event(now ? "lower-reachable" : "lower-unreachable", mode,
+                emit(new Event(now ? Kind.LOWER_REACHABLE : Kind.LOWER_UNREACHABLE, mode,
                         now ? "the probe reached the lower" : why, System.currentTimeMillis()));
             }
             if (now && policy == Reconnect.AUTO && !forced) {

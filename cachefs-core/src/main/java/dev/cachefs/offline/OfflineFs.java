@@ -357,7 +357,7 @@ public final class OfflineFs implements LowerFs {
             }
             log.error("the cache disk is full: the journal's reserve of {} bytes is used now; free space"
                     + " (cachefs evict, or delete files) before making more changes offline", CacheStore.RESERVE_BYTES);
-            connectivity.report("cache-disk-full", "the cache disk is full; its last reserve is in use");
+            connectivity.report(Connectivity.Kind.CACHE_DISK_FULL, "the cache disk is full; its last reserve is in use");
             commitOnce(what, c);
         }
     }
@@ -379,7 +379,7 @@ public final class OfflineFs implements LowerFs {
             }
             ErrnoException ee = indexFailed(e);
             if (limited.error("refused", "offline change refused, nothing was changed ({}): {}", what, e.getMessage())) {
-                connectivity.report("local-change-failed", what + ": " + Errno.name(ee.errno()) + " (" + e.getMessage() + ")");
+                connectivity.report(Connectivity.Kind.LOCAL_CHANGE_FAILED, what + ": " + Errno.name(ee.errno()) + " (" + e.getMessage() + ")");
             }
             throw ee;
         }
@@ -773,7 +773,7 @@ public final class OfflineFs implements LowerFs {
             throw indexFailed(e);
         } catch (IOException e) {
             boolean full = e.getMessage() != null && e.getMessage().contains("No space left");
-            connectivity.report("local-change-failed", "copy of " + path + ": " + e.getMessage());
+            connectivity.report(Connectivity.Kind.LOCAL_CHANGE_FAILED, "copy of " + path + ": " + e.getMessage());
             throw new ErrnoException(full ? Errno.ENOSPC : Errno.EIO, "cannot make the local copy of " + path + ": "
                     + e.getMessage());
         }

@@ -369,7 +369,7 @@ final class Replayer {
     private void announce(Pending p) {
         String how = p.resolution() == null ? "open: resolve with cachefs resolve" : p.resolution();
         log.warn("conflict ({}) at {}: {} ({})", p.kind(), p.path(), how, p.detail());
-        connectivity.report("conflict", p.kind() + " at " + p.path() + ": " + how + "; " + p.detail());
+        connectivity.report(Connectivity.Kind.CONFLICT, p.kind() + " at " + p.path() + ": " + how + "; " + p.detail());
     }
 
     /**

@@ -294,7 +294,7 @@ public final class Uplink implements AutoCloseable {
             }
         });
         connectivity.onEvent(e -> {
-            if (e.name().equals("online")) {
+            if (e.kind() == Connectivity.Kind.ONLINE) {
                 start.run();
             }
         });
@@ -425,7 +425,7 @@ public final class Uplink implements AutoCloseable {
                     return offline.localOpens() + " files changed offline are open; replay waits until they are closed";
                 }
                 Replayer.Outcome o = replayer.replay(modal.guardedOnline());
-                connectivity.report("replayed", o.applied() + " offline changes replayed; " + o.conflicts()
+                connectivity.report(Connectivity.Kind.REPLAYED, o.applied() + " offline changes replayed; " + o.conflicts()
                         + " conflicts, " + o.open() + " of them left open (cachefs conflicts)");
                 return null;
             } catch (ErrnoException e) {
