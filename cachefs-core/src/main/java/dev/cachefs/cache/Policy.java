@@ -43,8 +43,64 @@ public final class Policy {
     public static final List<String> MOUNT_KEYS = List.of("lower", "mountpoint", "cache", "cache-size", "pin-size",
             "cache-files", "identity", "on-event", "log-level", "options");
 
+    /**
+     * What replay does with a conflict: one of the built-in policies, or a resolver named by the
+     * config (the built-in three-way {@code merge}, or a plug-in), checked to exist at mount.
+     */
+    public sealed interface ConflictAction permits Builtin, Resolver {
+        /** As the config writes it. */
+        String text();
+
+        /** The action {@code text} names: a built-in policy, else a resolver of that name. */
+        static ConflictAction parse(String text) {
+            for (Builtin b : Builtin.values()) {
+                if (b.text.equals(text)) {
+                    return b;
+                }
+            }
+            return new Resolver(text);
+        }
+    }
+
+    /** The built-in policies. */
+    public enum Builtin implements ConflictAction {
+        /** Leave it open: the mount shows the local version until cachefs resolve. */
+        ASK("ask"),
+        KEEP_LOCAL("keep-local"),
+        KEEP_REMOTE("keep-remote"),
+        /** keep-remote, said of the local side (e.g. for build outputs). */
+        DISCARD_LOCAL("discard-local"),
+        /** The local version goes up beside the lower's, under a conflict name. */
+        KEEP_BOTH("keep-both"),
+        /** The version changed last wins. */
+        NEWEST_WINS("newest-wins");
+
+        private final String text;
+
+        Builtin(String text) {
+            this.text = text;
+        }
+
+        @Override
+        public String text() {
+            return text;
+        }
+    }
+
+    /** A resolver by name: tried first; what it cannot merge cleanly is left open (ask). */
+    public record Resolver(String name) implements ConflictAction {
+        @Override
+        public String text() {
+            return name;
+        }
+    }
+
     /** A {@code [conflicts]} rule: what replay does with a conflict at a path matching {@code glob}. */
-    public record ConflictRule(Glob glob, String action) {}
+    public record ConflictRule(Glob glob, ConflictAction action) {
+        public ConflictRule(Glob glob, String action) {
+            this(glob, ConflictAction.parse(action));
+        }
+    }
 
     /** A pattern as written and as matched. */
     public record Glob(String text, Pattern regex) {

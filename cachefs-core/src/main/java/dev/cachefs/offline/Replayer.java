@@ -55,8 +55,8 @@ import org.slf4j.LoggerFactory;
 final class Replayer {
     private static final Logger log = LoggerFactory.getLogger(Replayer.class);
     private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss");
-    static final List<String> ACTIONS = List.of("ask", "keep-local", "keep-remote", "discard-local", "keep-both",
-            "newest-wins");
+    /** The built-in policies by name, for messages. */
+    static final List<String> ACTIONS = java.util.Arrays.stream(Policy.Builtin.values()).map(Policy.Builtin::text).toList();
 
     /** What one replay did. */
     record Outcome(int applied, int conflicts, int open) {}
@@ -119,13 +119,13 @@ final class Replayer {
     }
 
     /** The policy for a conflict at {@code path}: the first matching rule's, else ask. */
-    String actionFor(String path) {
+    Policy.ConflictAction actionFor(String path) {
         for (Policy.ConflictRule r : rules) {
             if (r.glob().matches(path)) {
                 return r.action();
             }
         }
-        return "ask";
+        return Policy.Builtin.ASK;
     }
 
     /** Replays what the journal holds now. Throws (resumable) when the lower fails. */
@@ -383,7 +383,7 @@ final class Replayer {
         if (remote != null && sameContent(lower, path, remote, local)) {
             return false; // applied before a crash or an outage, or both made the same change
         }
-        String action = actionFor(path);
+        Policy.ConflictAction action = actionFor(path);
         Path dir = variantsDir(e.seq());
         if (remote != null && remote.isRegular()) {
             fetch(lower, path, dir.resolve("remote"));
@@ -393,10 +393,10 @@ final class Replayer {
             copy(base, dir.resolve("base"));
         }
         String kept = "variants=" + e.seq();
-        String how = action;
-        ConflictResolver resolver = resolvers.get(action);
+        // A resolver is tried first; what it cannot merge cleanly is left open (ask).
+        Policy.Builtin how = action instanceof Policy.Builtin b ? b : Policy.Builtin.ASK;
+        ConflictResolver resolver = action instanceof Policy.Resolver r ? resolvers.get(r.name()) : null;
         if (resolver != null) {
-            how = "ask";
             byte[] r = remote != null ? readSmall(dir.resolve("remote")) : null;
             byte[] l = readSmall(local);
             if (r != null && l != null) {
@@ -416,27 +416,27 @@ final class Replayer {
                 }
             }
         }
-        if (how.equals("newest-wins")) {
+        if (how == Policy.Builtin.NEWEST_WINS) {
             long localMtime = index.stat(obj).map(Stat::mtimeNsTotal).orElse(e.timeMs() * 1_000_000L);
-            how = remote == null || localMtime >= remote.mtimeNsTotal() ? "keep-local" : "keep-remote";
-            kept = kept + "; newest-wins chose " + how.substring(5);
+            how = remote == null || localMtime >= remote.mtimeNsTotal() ? Policy.Builtin.KEEP_LOCAL : Policy.Builtin.KEEP_REMOTE;
+            kept = kept + "; newest-wins chose " + how.text().substring(5);
         }
         switch (how) {
-            case "keep-local" -> {
+            case KEEP_LOCAL -> {
                 upload(lower, local, path, fileMode);
                 conflict(obj, path, kind, "keep-local", kept + "; the lower's version before is kept in the cache");
             }
-            case "keep-remote", "discard-local" -> {
+            case KEEP_REMOTE, DISCARD_LOCAL -> {
                 copy(local, dir.resolve("local"));
-                conflict(obj, path, kind, how, kept + "; the local version is kept in the cache at " + dir.resolve("local"));
+                conflict(obj, path, kind, how.text(), kept + "; the local version is kept in the cache at " + dir.resolve("local"));
             }
-            case "keep-both" -> {
+            case KEEP_BOTH -> {
                 String target = conflictName(lower, path, e.timeMs(), local);
                 upload(lower, local, target, fileMode);
                 redirect(obj, target);
                 conflict(obj, path, kind, "keep-both", kept + "; the local version is " + target);
             }
-            default -> { // ask
+            case ASK, NEWEST_WINS -> { // newest-wins was decided above
                 held.add(obj);
                 conflict(obj, path, kind, null, kept + "; the mount shows the local version until resolved");
             }
@@ -767,7 +767,9 @@ final class Replayer {
     private boolean deletedLocallyUpdatedRemotely(LowerFs lower, CacheIndex.JournalEntry e, String path, Stat now)
             throws ErrnoException, IndexException {
         String kind = "deleted-locally-updated-remotely";
-        String how = actionFor(path);
+        // Only keep-local and ask differ here: every other action keeps the lower's newer version.
+        Policy.ConflictAction action = actionFor(path);
+        Policy.Builtin how = action instanceof Policy.Builtin b ? b : Policy.Builtin.KEEP_REMOTE;
         Path dir = variantsDir(e.seq());
         if (now.isRegular()) {
             fetch(lower, path, dir.resolve("remote"));
@@ -777,16 +779,16 @@ final class Replayer {
             copy(base, dir.resolve("base"));
         }
         String kept = "variants=" + e.seq();
-        if (how.equals("newest-wins")) {
-            how = e.timeMs() * 1_000_000L >= now.mtimeNsTotal() ? "keep-local" : "keep-remote";
-            kept = kept + "; newest-wins chose " + how.substring(5);
+        if (how == Policy.Builtin.NEWEST_WINS) {
+            how = e.timeMs() * 1_000_000L >= now.mtimeNsTotal() ? Policy.Builtin.KEEP_LOCAL : Policy.Builtin.KEEP_REMOTE;
+            kept = kept + "; newest-wins chose " + how.text().substring(5);
         }
         switch (how) {
-            case "keep-local" -> {
+            case KEEP_LOCAL -> {
                 lower.unlink(path);
                 conflict(e.objId(), path, kind, "keep-local", kept + "; deleted; the lower's version is kept in the cache");
             }
-            case "ask" -> conflict(e.objId(), path, kind, null, kept + "; the lower's version stays until resolved");
+            case ASK -> conflict(e.objId(), path, kind, null, kept + "; the lower's version stays until resolved");
             default -> conflict(e.objId(), path, kind, "keep-remote", kept + "; the lower's newer version stays");
         }
         return true;

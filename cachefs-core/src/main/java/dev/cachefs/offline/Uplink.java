@@ -511,8 +511,8 @@ public final class Uplink implements AutoCloseable {
     public static void checkConflictRules(List<Policy.ConflictRule> rules) {
         Map<String, ConflictResolver> resolvers = Replayer.resolvers();
         for (Policy.ConflictRule r : rules) {
-            if (!Replayer.ACTIONS.contains(r.action()) && !resolvers.containsKey(r.action())) {
-                throw new IllegalArgumentException("conflict rule '" + r.glob().text() + ": " + r.action()
+            if (r.action() instanceof Policy.Resolver res && !resolvers.containsKey(res.name())) {
+                throw new IllegalArgumentException("conflict rule '" + r.glob().text() + ": " + res.name()
                         + "': no such policy or resolver (" + String.join(", ", Replayer.ACTIONS) + ", or a resolver: "
                         + String.join(", ", resolvers.keySet()) + ")");
             }
@@ -520,7 +520,7 @@ public final class Uplink implements AutoCloseable {
     }
 
     /** The policy the rules give a conflict at {@code path}. */
-    public String conflictPolicy(String path) {
+    public Policy.ConflictAction conflictPolicy(String path) {
         return replayer.actionFor(path);
     }
 

@@ -10,6 +10,19 @@ import org.junit.jupiter.api.Test;
 
 class PolicyTest {
     @Test
+    void conflictActionsAreTheBuiltInPoliciesOrAResolverByName() {
+        assertEquals(Policy.Builtin.KEEP_BOTH, Policy.ConflictAction.parse("keep-both"));
+        assertEquals(Policy.Builtin.NEWEST_WINS, Policy.ConflictAction.parse("newest-wins"));
+        assertEquals(new Policy.Resolver("merge"), Policy.ConflictAction.parse("merge"));
+        for (Policy.Builtin b : Policy.Builtin.values()) {
+            assertEquals(b, Policy.ConflictAction.parse(b.text()), "its text names it");
+        }
+        Policy.ConflictRule r = new Policy.ConflictRule(Policy.glob("**/*.o"), "discard-local");
+        assertEquals(Policy.Builtin.DISCARD_LOCAL, r.action());
+        assertTrue(r.glob().matches("a/b.o"));
+    }
+
+    @Test
     void globsFollowGitignoreHabits() {
         assertTrue(Policy.glob("*.iso").matches("a.iso"), "a bare name matches at the root");
         assertTrue(Policy.glob("*.iso").matches("x/y/a.iso"), "and at any depth");
