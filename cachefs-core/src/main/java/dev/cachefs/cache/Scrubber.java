@@ -22,9 +22,9 @@ import org.slf4j.LoggerFactory;
  * cannot see (a change within one ctime tick that keeps the size) is caught here.
  *
  * <p>Threads: one daemon thread of its own; {@link #pass} may also be called from any thread
- * (tests, a command). A loaded object is checked through the cache layer (its in-memory state is
+ * (tests, a command). A loaded object is checked through {@link Integrity} (its in-memory state is
  * the truth); an object no one holds is read from its data file directly, and a failure is
- * handed back to the layer, which drops the chunk under its objects lock.
+ * handed back to it, and it drops the chunk under the objects lock.
  */
 public final class Scrubber implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Scrubber.class);
@@ -46,7 +46,7 @@ public final class Scrubber implements AutoCloseable {
         }
     }
 
-    private final Integrity layer;
+    private final Integrity integrity;
     private final CacheStore store;
     private final CacheIndex index;
     private final CacheStats stats;
@@ -54,8 +54,8 @@ public final class Scrubber implements AutoCloseable {
     private final Thread thread;
     private volatile boolean closing;
 
-    Scrubber(Integrity layer, CacheStore store, CacheStats stats, Options options) {
-        this.layer = layer;
+    Scrubber(Integrity integrity, CacheStore store, CacheStats stats, Options options) {
+        this.integrity = integrity;
         this.store = store;
         this.index = store.index();
         this.stats = stats;
@@ -117,14 +117,14 @@ public final class Scrubber implements AutoCloseable {
 
     /** Checks one file's chunks; whether it was checked (not skipped). */
     private boolean check(ObjectRecord r, MemorySegment buf, Throttle throttle) throws InterruptedException {
-        CachedObject o = layer.loaded(r.fileId());
+        CachedObject o = integrity.loaded(r.fileId());
         if (o != null) {
-            List<Chunk> chunks = layer.scrubbable(o);
+            List<Chunk> chunks = integrity.scrubbable(o);
             if (chunks == null) {
                 return false; // the kernel writes its cache file now: checked another time
             }
             for (Chunk c : chunks) {
-                layer.scrubLoaded(o, c);
+                integrity.scrubLoaded(o, c);
                 throttle.took(c.length());
             }
         } else {
@@ -143,7 +143,7 @@ public final class Scrubber implements AutoCloseable {
                         return false;
                     }
                     if (fd < 0 || !store.chunkIntact(fd, c, buf)) {
-                        layer.scrubFailedUnloaded(r, c);
+                        integrity.scrubFailedUnloaded(r, c);
                     }
                     throttle.took(c.length());
                 }
