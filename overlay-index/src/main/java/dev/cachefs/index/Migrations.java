@@ -71,7 +71,8 @@ final class Migrations {
             // 4 -> 5: integrity of cached data. The seal of each data file (its inode, size and
             // ctime as cachefs last left it) and when its chunks were last checked (the scrub).
             List.of("ALTER TABLE objects ADD COLUMN seal BLOB",
-                    "ALTER TABLE objects ADD COLUMN verified_ms INTEGER NOT NULL DEFAULT 0")
+                    "ALTER TABLE objects ADD COLUMN verified_ms INTEGER NOT NULL DEFAULT 0",
+                    "CREATE INDEX objects_verified ON objects(verified_ms)")
     );
 
     static int latest() {
