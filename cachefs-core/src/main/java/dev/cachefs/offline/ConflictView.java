@@ -55,7 +55,7 @@ final class ConflictView {
     /** Reads the open conflicts from the index again (after replay, after a resolve). */
     void refresh() throws IndexException {
         Map<String, CacheIndex.Conflict> m = new TreeMap<>();
-        for (CacheIndex.Conflict c : index.conflicts()) {
+        for (CacheIndex.Conflict c : index.conflictLog().all()) {
             if (c.open()) {
                 m.put(c.path(), c);
             }

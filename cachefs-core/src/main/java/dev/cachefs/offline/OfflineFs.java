@@ -339,7 +339,7 @@ public final class OfflineFs implements LowerFs {
         if (n.rec().fileId().isProvisional()) {
             return null; // the lower never had it
         }
-        byte[] first = index.firstJournalBase(n.id());
+        byte[] first = index.offlineJournal().firstBase(n.id());
         return first != null ? first : index.stat(n.id()).map(Stat::encode).orElse(null);
     }
 
@@ -441,7 +441,7 @@ public final class OfflineFs implements LowerFs {
                 index.putListing(id, List.of(new CacheIndex.Dirent(".", id, DT_DIR, st.ino()),
                         new CacheIndex.Dirent("..", parent.id(), DT_DIR, parent.st().ino())), true);
                 index.setFingerprint(id, Fingerprint.of(st));
-                index.appendJournal(new JournalRecord.Mkdir(path, mode & 07777), id, null);
+                index.offlineJournal().append(new JournalRecord.Mkdir(path, mode & 07777), id, null);
             });
         }
     }
@@ -464,7 +464,7 @@ public final class OfflineFs implements LowerFs {
             commit("symlink " + path, () -> {
                 long id = made(parent, path, Libc.S_IFLNK | 0777, RawPath.bytes(target).length, DT_LNK);
                 index.setSymlinkTarget(id, target);
-                index.appendJournal(new JournalRecord.Symlink(path, target), id, null);
+                index.offlineJournal().append(new JournalRecord.Symlink(path, target), id, null);
             });
         }
     }
@@ -481,7 +481,7 @@ public final class OfflineFs implements LowerFs {
                 byte[] base = base(n);
                 removeName(parent, path, 0);
                 index.forgetPath(path, false);
-                index.appendJournal(new JournalRecord.Unlink(path, null), n.id(), base);
+                index.offlineJournal().append(new JournalRecord.Unlink(path, null), n.id(), base);
                 index.setLocal(n.id(), null);
             });
             dropLocal(n);
@@ -556,7 +556,7 @@ public final class OfflineFs implements LowerFs {
                 byte[] base = base(n);
                 removeName(parent, path, -1);
                 index.forgetPath(path, true);
-                index.appendJournal(new JournalRecord.Rmdir(path, null), n.id(), base);
+                index.offlineJournal().append(new JournalRecord.Rmdir(path, null), n.id(), base);
             });
         }
     }
@@ -593,7 +593,7 @@ public final class OfflineFs implements LowerFs {
                 if (there != null) {
                     byte[] b = base(there);
                     index.forgetPath(to, true);
-                    index.appendJournal(dir ? new JournalRecord.Rmdir(to, from) : new JournalRecord.Unlink(to, from), there.id(), b);
+                    index.offlineJournal().append(dir ? new JournalRecord.Rmdir(to, from) : new JournalRecord.Unlink(to, from), there.id(), b);
                     index.setLocal(there.id(), null);
                 }
                 byte[] base = base(n);
@@ -612,7 +612,7 @@ public final class OfflineFs implements LowerFs {
                 }
                 index.movePaths(from, to);
                 index.setStat(n.id(), changedNow(n.st()));
-                index.appendJournal(new JournalRecord.Rename(from, to, flags), n.id(), base);
+                index.offlineJournal().append(new JournalRecord.Rename(from, to, flags), n.id(), base);
             });
             if (there != null) {
                 dropLocal(there);
@@ -649,7 +649,7 @@ public final class OfflineFs implements LowerFs {
                     index.putDirent(parent.id(), new CacheIndex.Dirent(nameOf(newPath), id, DT_REG, linked.ino()));
                 }
                 index.setLocal(id, local);
-                index.appendJournal(new JournalRecord.Link(existing, newPath, id), n.id(), base(n));
+                index.offlineJournal().append(new JournalRecord.Link(existing, newPath, id), n.id(), base(n));
             });
         }
     }
@@ -662,7 +662,7 @@ public final class OfflineFs implements LowerFs {
             commit(r.getClass().getSimpleName().toLowerCase(java.util.Locale.ROOT) + " " + path, () -> {
                 byte[] base = base(n);
                 index.setStat(n.id(), changedNow(change.apply(index.stat(n.id()).orElse(n.st()))));
-                index.appendJournal(r, n.id(), base);
+                index.offlineJournal().append(r, n.id(), base);
             });
         }
     }
@@ -714,7 +714,7 @@ public final class OfflineFs implements LowerFs {
             }
             String local = ensureLocal(path, n, size == 0);
             Libc.truncate(RawPath.fromText(localFile(local).toString()), size);
-            commit("truncate " + path, () -> index.appendJournal(new JournalRecord.Truncate(path, size), n.id(), base(n)));
+            commit("truncate " + path, () -> index.offlineJournal().append(new JournalRecord.Truncate(path, size), n.id(), base(n)));
         }
     }
 
@@ -765,7 +765,7 @@ public final class OfflineFs implements LowerFs {
             commit("write " + path, () -> {
                 index.setLocal(n.id(), name);
                 index.setState(n.id(), ObjectState.DIRTY);
-                index.appendJournal(new JournalRecord.Write(path, name,
+                index.offlineJournal().append(new JournalRecord.Write(path, name,
                         whole && !provisional && n.st().size() > 0 ? name : "none"), n.id(), base(n));
             });
             return name;
@@ -813,7 +813,7 @@ public final class OfflineFs implements LowerFs {
                     commit("create " + path, () -> {
                         long id = made(parent, path, Libc.S_IFREG | (mode & 07777), 0, DT_REG);
                         index.setLocal(id, local);
-                        index.appendJournal(new JournalRecord.Create(path, mode & 07777, local), id, null);
+                        index.offlineJournal().append(new JournalRecord.Create(path, mode & 07777, local), id, null);
                     });
                 } catch (ErrnoException e) {
                     try {
@@ -941,7 +941,7 @@ public final class OfflineFs implements LowerFs {
                 byte[] base = base(n);
                 index.putXattr(n.id(), name, v);
                 index.setStat(n.id(), changedNow(index.stat(n.id()).orElse(n.st())));
-                index.appendJournal(new JournalRecord.SetXattr(path, name, v, flags), n.id(), base);
+                index.offlineJournal().append(new JournalRecord.SetXattr(path, name, v, flags), n.id(), base);
             });
         }
     }
@@ -957,7 +957,7 @@ public final class OfflineFs implements LowerFs {
                 byte[] base = base(n);
                 index.removeXattr(n.id(), name);
                 index.setStat(n.id(), changedNow(index.stat(n.id()).orElse(n.st())));
-                index.appendJournal(new JournalRecord.RemoveXattr(path, name), n.id(), base);
+                index.offlineJournal().append(new JournalRecord.RemoveXattr(path, name), n.id(), base);
             });
         }
     }

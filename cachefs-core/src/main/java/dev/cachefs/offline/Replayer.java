@@ -133,7 +133,7 @@ final class Replayer {
         int applied = 0;
         int conflicts = 0;
         int opened = 0;
-        List<CacheIndex.JournalEntry> entries = index.journal();
+        List<CacheIndex.JournalEntry> entries = index.offlineJournal().entries();
         held.clear();
         for (CacheIndex.Conflict c : view.open().values()) {
             if (c.objId() != null) {
@@ -164,12 +164,12 @@ final class Replayer {
                         : landed(lower, e, p != null);
                 index.transaction(() -> {
                     if (p != null) {
-                        index.addConflict(p.objId(), p.path(), p.kind(), p.resolution(), p.detail());
+                        index.conflictLog().add(p.objId(), p.path(), p.kind(), p.resolution(), p.detail());
                     }
                     if (landedStat != null) {
                         index.putMeta(LANDED + e.objId(), HexFormat.of().formatHex(landedStat));
                     }
-                    index.journalDone(e.seq());
+                    index.offlineJournal().done(e.seq());
                 });
                 if (p != null) {
                     announce(p);
@@ -845,7 +845,7 @@ final class Replayer {
             }
             default -> throw new ErrnoException(Errno.EINVAL, "keep what? local, remote, both or merged, not " + keep);
         }
-        index.resolveConflict(c.id(), "keep-" + keep + " (by the user)", c.detail() + "; " + detail);
+        index.conflictLog().resolve(c.id(), "keep-" + keep + " (by the user)", c.detail() + "; " + detail);
         if (c.objId() != null) {
             held.remove(c.objId());
             ObjectRecord r = index.get(c.objId()).orElse(null);
@@ -975,7 +975,7 @@ final class Replayer {
         }
         Set<Long> conflicted = new java.util.HashSet<>();
         if (adopter != null) {
-            for (CacheIndex.Conflict c : index.conflicts()) {
+            for (CacheIndex.Conflict c : index.conflictLog().all()) {
                 if (c.objId() != null) {
                     conflicted.add(c.objId());
                 }

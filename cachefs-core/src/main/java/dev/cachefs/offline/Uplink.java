@@ -328,7 +328,7 @@ public final class Uplink implements AutoCloseable {
 
     private static int journalSize(CacheStore store) throws ErrnoException {
         try {
-            return store.index().journalSize();
+            return store.index().offlineJournal().size();
         } catch (IndexException e) {
             throw new ErrnoException(Errno.EIO, e.getMessage());
         }
@@ -415,11 +415,11 @@ public final class Uplink implements AutoCloseable {
         @Override
         public String onlineBlocker() {
             try {
-                if (store.index().journalSize() == 0) {
+                if (store.index().offlineJournal().size() == 0) {
                     return null;
                 }
                 if (!replay) {
-                    return store.index().journalSize() + " local changes made offline wait for replay";
+                    return store.index().offlineJournal().size() + " local changes made offline wait for replay";
                 }
                 if (!localOpensClosed(1000)) {
                     return offline.localOpens() + " files changed offline are open; replay waits until they are closed";
@@ -439,7 +439,7 @@ public final class Uplink implements AutoCloseable {
         public boolean flipQuietly(Runnable flip) {
             synchronized (offline.changesLock()) {
                 try {
-                    if (store.index().journalSize() > 0 || offline.localOpens() > 0) {
+                    if (store.index().offlineJournal().size() > 0 || offline.localOpens() > 0) {
                         return false;
                     }
                     CacheLayer c = cache;
@@ -504,7 +504,7 @@ public final class Uplink implements AutoCloseable {
 
     /** Conflicts replay found. */
     public java.util.List<dev.cachefs.index.CacheIndex.Conflict> conflicts() throws IndexException {
-        return store.index().conflicts();
+        return store.index().conflictLog().all();
     }
 
     /** Checks that every rule names a policy or a resolver on the class path (IllegalArgumentException). */
@@ -555,7 +555,7 @@ public final class Uplink implements AutoCloseable {
 
     /** The local changes not yet replayed, oldest first. */
     public java.util.List<dev.cachefs.index.CacheIndex.JournalEntry> journal() throws IndexException {
-        return store.index().journal();
+        return store.index().offlineJournal().entries();
     }
 
     public LowerIdentity identity() {
@@ -581,12 +581,12 @@ public final class Uplink implements AutoCloseable {
         m.put("lower deadline", guard.deadlineMs() + " ms");
         m.put("lower timeouts", Long.toString(guard.timeouts()));
         try {
-            m.put("journal", store.index().journalSize() + " local changes");
+            m.put("journal", store.index().offlineJournal().size() + " local changes");
             String progress = replayer.progress();
             if (progress != null) {
                 m.put("replay", progress + " changes replayed");
             }
-            long oldest = store.index().journalOldestMs();
+            long oldest = store.index().offlineJournal().oldestMs();
             m.put("last sync", oldest == 0 ? "up to date (no local change waits)"
                     : java.time.Instant.ofEpochMilli(oldest) + " (the oldest local change waiting for replay is of then)");
             m.put("open conflicts", Integer.toString(view.open().size()));
@@ -609,8 +609,8 @@ public final class Uplink implements AutoCloseable {
         m.put("lower_reachable", r == null ? (connectivity.mode() == Connectivity.Mode.ONLINE ? 1L : 0L) : r ? 1L : 0L);
         m.put("mode_since_seconds", connectivity.sinceMs() / 1000);
         m.put("lower_timeouts", guard.timeouts());
-        m.put("journal_entries", (long) store.index().journalSize());
-        m.put("journal_oldest_seconds", store.index().journalOldestMs() / 1000);
+        m.put("journal_entries", (long) store.index().offlineJournal().size());
+        m.put("journal_oldest_seconds", store.index().offlineJournal().oldestMs() / 1000);
         m.put("open_conflicts", (long) view.open().size());
         return m;
     }

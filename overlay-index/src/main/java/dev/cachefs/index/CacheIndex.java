@@ -33,7 +33,9 @@ public final class CacheIndex implements AutoCloseable {
     static final int APPLICATION_ID = 0x43464958;
 
     private final Path file;
-    private final Connection db;
+    final Connection db;
+    private final OfflineJournal journal = new OfflineJournal(this);
+    private final ConflictLog conflicts = new ConflictLog(this);
     /** Which FileId a cached record of an object id is under, so one write drops one entry. */
     private final java.util.Map<Long, FileId> hotIds = new java.util.concurrent.ConcurrentHashMap<>();
     private final Cache<FileId, ObjectRecord> hot = Caffeine.newBuilder().maximumSize(100_000)
@@ -145,7 +147,7 @@ public final class CacheIndex implements AutoCloseable {
         return queryInt("PRAGMA user_version");
     }
 
-    private int queryInt(String sql) throws IndexException {
+    int queryInt(String sql) throws IndexException {
         try (Statement s = db.createStatement(); ResultSet r = s.executeQuery(sql)) {
             return r.getInt(1);
         } catch (SQLException e) {
@@ -153,7 +155,7 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
-    private long queryLong(String sql) throws IndexException {
+    long queryLong(String sql) throws IndexException {
         try (Statement s = db.createStatement(); ResultSet r = s.executeQuery(sql)) {
             return r.getLong(1);
         } catch (SQLException e) {
@@ -161,7 +163,7 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
-    private IndexException fail(SQLException e) {
+    IndexException fail(SQLException e) {
         return new IndexException("cache index " + file + ": " + e.getMessage(), e);
     }
 
@@ -1038,6 +1040,16 @@ public final class CacheIndex implements AutoCloseable {
 
     // ------------------------------------------------------------------ journal
 
+    /** The journal of offline changes (its own room; this index's connection and lock). */
+    public OfflineJournal offlineJournal() {
+        return journal;
+    }
+
+    /** The conflicts replay found (its own room; this index's connection and lock). */
+    public ConflictLog conflictLog() {
+        return conflicts;
+    }
+
     /**
      * One local change made while disconnected, in order: the operation, the object and path(s) it
      * touched, its arguments, and the base (the lower object's attributes before the first local
@@ -1051,130 +1063,6 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
-    /** Appends change {@code r} of object {@code objId} (in the caller's transaction, if any); its sequence number. */
-    public synchronized long appendJournal(JournalRecord r, Long objId, byte[] base) throws IndexException {
-        JournalCodec.Stored s = JournalCodec.encode(r);
-        return appendJournal(s.op(), objId, s.path(), s.path2(), s.args(), base);
-    }
-
-    /** Appends a change in its stored form (see {@link JournalCodec}); its sequence number. */
-    synchronized long appendJournal(String op, Long objId, String path, String path2, byte[] args, byte[] base)
-            throws IndexException {
-        try (PreparedStatement p = db.prepareStatement(
-                "INSERT INTO journal(op, obj_id, path, path2, args, base_fp, time_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                Statement.RETURN_GENERATED_KEYS)) {
-            p.setString(1, op);
-            if (objId == null) {
-                p.setNull(2, java.sql.Types.INTEGER);
-            } else {
-                p.setLong(2, objId);
-            }
-            p.setBytes(3, path == null ? null : RawPath.bytes(path));
-            p.setBytes(4, path2 == null ? null : RawPath.bytes(path2));
-            p.setBytes(5, args);
-            p.setBytes(6, base);
-            p.setLong(7, System.currentTimeMillis());
-            p.executeUpdate();
-            try (ResultSet k = p.getGeneratedKeys()) {
-                return k.next() ? k.getLong(1) : -1;
-            }
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-    }
-
-    /** The changes not yet replayed, oldest first. */
-    public synchronized List<JournalEntry> journal() throws IndexException {
-        List<JournalEntry> out = new ArrayList<>();
-        try (PreparedStatement p = db.prepareStatement(
-                "SELECT seq, op, obj_id, path, path2, args, base_fp, time_ms FROM journal WHERE done = 0 ORDER BY seq")) {
-            try (ResultSet r = p.executeQuery()) {
-                while (r.next()) {
-                    long obj = r.getLong(3);
-                    Long objId = r.wasNull() ? null : obj;
-                    byte[] a = r.getBytes(4);
-                    byte[] b = r.getBytes(5);
-                    out.add(new JournalEntry(r.getLong(1), r.getString(2), objId,
-                            a == null ? null : RawPath.fromBytes(a, 0, a.length),
-                            b == null ? null : RawPath.fromBytes(b, 0, b.length), r.getBytes(6), r.getBytes(7), r.getLong(8)));
-                }
-            }
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-        return out;
-    }
-
-    /** When the oldest change not yet replayed was made (epoch ms), or 0 when none waits. */
-    public synchronized long journalOldestMs() throws IndexException {
-        return queryLong("SELECT coalesce(min(time_ms), 0) FROM journal WHERE done = 0");
-    }
-
-    public synchronized int journalSize() throws IndexException {
-        return queryInt("SELECT count(*) FROM journal WHERE done = 0");
-    }
-
-    /** A journal entry has reached the lower (or was settled as a conflict): it is not replayed again. */
-    public synchronized void journalDone(long seq) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("UPDATE journal SET done = 1 WHERE seq = ?")) {
-            p.setLong(1, seq);
-            p.executeUpdate();
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-    }
-
-    /**
-     * Records a conflict found by replay; returns its id. {@code resolution} null leaves it open
-     * (for the user); otherwise it says how replay settled it, and {@code detail} where each
-     * version went.
-     */
-    public synchronized long addConflict(Long objId, String path, String kind, String resolution, String detail)
-            throws IndexException {
-        try (PreparedStatement p = db.prepareStatement(
-                "INSERT INTO conflicts(obj_id, path, kind, detected_ms, state, resolution, detail, resolved_ms)"
-                        + " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                Statement.RETURN_GENERATED_KEYS)) {
-            if (objId == null) {
-                p.setNull(1, java.sql.Types.INTEGER);
-            } else {
-                p.setLong(1, objId);
-            }
-            long now = System.currentTimeMillis();
-            p.setBytes(2, RawPath.bytes(path));
-            p.setString(3, kind);
-            p.setLong(4, now);
-            p.setString(5, resolution == null ? "open" : "resolved");
-            p.setString(6, resolution);
-            p.setString(7, detail);
-            if (resolution == null) {
-                p.setNull(8, java.sql.Types.INTEGER);
-            } else {
-                p.setLong(8, now);
-            }
-            p.executeUpdate();
-            try (ResultSet k = p.getGeneratedKeys()) {
-                return k.next() ? k.getLong(1) : -1;
-            }
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-    }
-
-    /** An open conflict is settled: how, and where each version went. */
-    public synchronized void resolveConflict(long id, String resolution, String detail) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement(
-                "UPDATE conflicts SET state = 'resolved', resolution = ?, detail = ?, resolved_ms = ? WHERE id = ?")) {
-            p.setString(1, resolution);
-            p.setString(2, detail);
-            p.setLong(3, System.currentTimeMillis());
-            p.setLong(4, id);
-            p.executeUpdate();
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-    }
-
     /**
      * A conflict replay found: where, what kind, when, its state ({@code open} or
      * {@code resolved}), how it was resolved and what became of each version.
@@ -1184,24 +1072,6 @@ public final class CacheIndex implements AutoCloseable {
         public boolean open() {
             return "open".equals(state);
         }
-    }
-
-    public synchronized List<Conflict> conflicts() throws IndexException {
-        List<Conflict> out = new ArrayList<>();
-        try (PreparedStatement p = db.prepareStatement(
-                "SELECT id, obj_id, path, kind, detected_ms, state, resolution, detail FROM conflicts ORDER BY id");
-             ResultSet r = p.executeQuery()) {
-            while (r.next()) {
-                long obj = r.getLong(2);
-                Long objId = r.wasNull() ? null : obj;
-                byte[] path = r.getBytes(3);
-                out.add(new Conflict(r.getLong(1), objId, RawPath.fromBytes(path, 0, path.length), r.getString(4),
-                        r.getLong(5), r.getString(6), r.getString(7), r.getString(8)));
-            }
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-        return out;
     }
 
     /** Gives the object {@code objId} the identity {@code id} (an object made offline, once on the lower). */
@@ -1238,19 +1108,6 @@ public final class CacheIndex implements AutoCloseable {
         try (PreparedStatement p = db.prepareStatement("SELECT " + COLUMNS + " FROM objects WHERE local IS NOT NULL OR state = ?")) {
             p.setInt(1, ObjectState.DIRTY.code);
             return rows(p);
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-    }
-
-    /** The base recorded with the object's first change not yet replayed, or null (none, or the lower never had it). */
-    public synchronized byte[] firstJournalBase(long objId) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement(
-                "SELECT base_fp FROM journal WHERE obj_id = ? AND done = 0 ORDER BY seq LIMIT 1")) {
-            p.setLong(1, objId);
-            try (ResultSet r = p.executeQuery()) {
-                return r.next() ? r.getBytes(1) : null;
-            }
         } catch (SQLException e) {
             throw fail(e);
         }

@@ -88,10 +88,10 @@ class JournalCodecTest {
             }
         }
         try (CacheIndex ix = CacheIndex.open(db)) {
-            List<JournalRecord> read = ix.journal().stream().map(CacheIndex.JournalEntry::record).toList();
+            List<JournalRecord> read = ix.offlineJournal().entries().stream().map(CacheIndex.JournalEntry::record).toList();
             assertEquals(List.copyOf(todaysRows().values()), read);
-            long seq = ix.appendJournal(new JournalRecord.Mkdir("again", 0700), null, null);
-            CacheIndex.JournalEntry last = ix.journal().getLast();
+            long seq = ix.offlineJournal().append(new JournalRecord.Mkdir("again", 0700), null, null);
+            CacheIndex.JournalEntry last = ix.offlineJournal().entries().getLast();
             assertEquals(seq, last.seq());
             assertEquals("mkdir", last.op());
             assertEquals(new JournalRecord.Mkdir("again", 0700), last.record());
