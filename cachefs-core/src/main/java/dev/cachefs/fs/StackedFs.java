@@ -523,10 +523,6 @@ public final class StackedFs implements FuseFilesystem {
         return options.passthrough() && c != null && c.passthroughAvailable();
     }
 
-    private OpenResult opened(long nodeid, LowerFile f, int flags) {
-        return opened(nodeid, f, flags, true);
-    }
-
     /** @param mayPass whether the kernel may be handed {@code f}'s descriptor (passthrough) */
     private OpenResult opened(long nodeid, LowerFile f, int flags, boolean mayPass) {
         long fh = nextHandle.getAndIncrement();
