@@ -7,7 +7,7 @@
  * and the config's rules ({@code Policy}).
  *
  * <p>Uses: {@code index} (store and SQLite index), {@code lower} (the lower's SPI), {@code fuse}
- * (open flags only). Used by: {@code fs}, {@code offline}, {@code cli}.
+ * (open flags only). Used by: {@code fs}, {@code resync}, {@code mount}, {@code cli}.
  *
  * <h2>Lock order</h2>
  * Take them in this order, never the other way round:
@@ -23,7 +23,7 @@
  * No lower call is made under an object's monitor or the objects map's; fetches read the lower
  * holding nothing, and a chunk is checked against its CRC holding nothing (its result applies
  * only if the chunk is still the same). An open takes the storeLock with {@code tryLock} only.
- * The offline layer may call in while holding {@code OfflineFs}'s changes lock, which therefore
+ * {@code mount.Uplink} may call in (retirement adopts copies) holding {@code OfflineFs}'s changes lock, which therefore
  * comes before all of the above.
  */
 package dev.cachefs.cache;

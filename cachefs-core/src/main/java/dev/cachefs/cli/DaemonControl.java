@@ -8,7 +8,7 @@ import dev.cachefs.index.IndexException;
 import dev.cachefs.index.LowerIdentity;
 import dev.cachefs.mount.CacheStack;
 import dev.cachefs.nativeio.RawPath;
-import dev.cachefs.offline.Uplink;
+import dev.cachefs.mount.Uplink;
 import java.nio.file.Path;
 
 /**

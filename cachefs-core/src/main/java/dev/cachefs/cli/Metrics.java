@@ -5,7 +5,7 @@ import dev.cachefs.cache.CacheLayer;
 import dev.cachefs.cache.CacheStats;
 import dev.cachefs.fs.StackedFs;
 import dev.cachefs.index.IndexException;
-import dev.cachefs.offline.Uplink;
+import dev.cachefs.mount.Uplink;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetAddress;

@@ -6,7 +6,7 @@ import dev.cachefs.cache.CacheStats;
 import dev.cachefs.fs.StackedFs;
 import dev.cachefs.offline.Connectivity;
 import dev.cachefs.offline.Guard;
-import dev.cachefs.offline.Uplink;
+import dev.cachefs.mount.Uplink;
 import dev.cachefs.fuse.FuseSession;
 import dev.cachefs.fuse.MountOptions;
 import dev.cachefs.index.CacheStore;

@@ -13,7 +13,7 @@ import dev.cachefs.lower.CountingLowerFs;
 import dev.cachefs.lower.LowerFs;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
-import dev.cachefs.offline.Uplink;
+import dev.cachefs.mount.Uplink;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.function.UnaryOperator;
@@ -79,11 +79,11 @@ public final class CacheStack implements AutoCloseable {
             Uplink.Options up = c.policy().conflictRules().isEmpty() ? c.uplink()
                     : c.uplink().withConflictRules(c.policy().conflictRules());
             uplink = new Uplink(c.lowerRaw(), store, c.identity(), up, c.mountpoint(),
-                    l -> CountingLowerFs.wrap(c.wrap().apply(l), stats.lowerCalls));
+                    l -> CountingLowerFs.wrap(c.wrap().apply(l), stats.lowerCalls),
+                    (lower, ids, mode) -> new CacheLayer(store, lower, ids, mode, c.cache(), stats));
             LowerIdentity id = uplink.identity();
             log.info("identity {}: {}", id.mode().name().toLowerCase(Locale.ROOT), id.reason());
-            cache = new CacheLayer(store, uplink.lower(), uplink.identifier(), id.mode(), c.cache(), stats);
-            uplink.attach(cache);
+            cache = uplink.cache();
             StackedFs fs = new StackedFs(uplink.lower(), c.fs(), cache);
             fs.policy(c.policy());
             fs.metaTtl(c.metaTtlMs());

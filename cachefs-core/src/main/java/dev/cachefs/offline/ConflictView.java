@@ -30,7 +30,7 @@ import java.util.TreeSet;
  * <p>The variants live in the cache directory, under {@code conflicts/<journal seq>/}; the local
  * version is the object's local copy.
  */
-final class ConflictView {
+public final class ConflictView {
     static final String ROOT = ".cachefs";
     static final String DIR = ROOT + "/conflicts";
     static final List<String> VARIANTS = List.of("local", "remote", "base", "merged");
@@ -45,7 +45,7 @@ final class ConflictView {
     /** Open conflicts by path (the latest one where a path has several). */
     private volatile Map<String, CacheIndex.Conflict> open = Map.of();
 
-    ConflictView(CacheStore store, OfflineFs offline) throws ErrnoException {
+    public ConflictView(CacheStore store, OfflineFs offline) throws ErrnoException {
         this.store = store;
         this.index = store.index();
         this.offline = offline;
@@ -53,7 +53,7 @@ final class ConflictView {
     }
 
     /** Reads the open conflicts from the index again (after replay, after a resolve). */
-    void refresh() throws IndexException {
+    public void refresh() throws IndexException {
         Map<String, CacheIndex.Conflict> m = new TreeMap<>();
         for (CacheIndex.Conflict c : index.conflictLog().all()) {
             if (c.open()) {
@@ -63,12 +63,12 @@ final class ConflictView {
         open = Map.copyOf(m);
     }
 
-    Map<String, CacheIndex.Conflict> open() {
+    public Map<String, CacheIndex.Conflict> open() {
         return open;
     }
 
     /** Where the variants of a conflict found at journal entry {@code seq} are kept. */
-    Path variants(long seq) {
+    public Path variants(long seq) {
         return store.directory().resolve("conflicts").resolve(Long.toString(seq));
     }
 
@@ -114,7 +114,7 @@ final class ConflictView {
     }
 
     /** The variants directory of a conflict, from its detail ("variants=SEQ; ..."). */
-    Path variantsOf(CacheIndex.Conflict c) {
+    public Path variantsOf(CacheIndex.Conflict c) {
         String d = c.detail();
         if (d == null) {
             return null;
@@ -233,7 +233,7 @@ final class ConflictView {
         return new ListedDir(out);
     }
 
-    void close() {
+    public void close() {
         files.close();
     }
 }

@@ -16,7 +16,7 @@ import org.slf4j.LoggerFactory;
  * (CACHEFS_EVENT, CACHEFS_MODE, CACHEFS_REASON, CACHEFS_MOUNTPOINT). A hook that runs longer
  * than {@value #LIMIT_SECONDS} s is killed; its output goes to the daemon's log.
  */
-final class EventHook implements AutoCloseable {
+public final class EventHook implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(EventHook.class);
     static final int LIMIT_SECONDS = 30;
 
@@ -25,12 +25,12 @@ final class EventHook implements AutoCloseable {
     private final ExecutorService runner =
             Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().daemon().name("cachefs-hook").unstarted(r));
 
-    EventHook(String command, String mountpoint) {
+    public EventHook(String command, String mountpoint) {
         this.command = command;
         this.mountpoint = mountpoint;
     }
 
-    void run(Connectivity.Event e) {
+    public void run(Connectivity.Event e) {
         try {
             runner.execute(() -> runNow(e));
         } catch (RejectedExecutionException ex) {

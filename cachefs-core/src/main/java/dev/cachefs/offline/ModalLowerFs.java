@@ -58,7 +58,7 @@ public final class ModalLowerFs implements LowerFs {
     }
 
     /** The real lower under deadlines whatever the mode; its failures are thrown, never answered from the cache. */
-    LowerFs guardedOnline() {
+    public LowerFs guardedOnline() {
         return new ModalLowerFs(online, guard, connectivity, offline, true, null);
     }
 
@@ -316,7 +316,7 @@ public final class ModalLowerFs implements LowerFs {
     }
 
     /** Opens {@code path} for reading on the real lower (a read that waited for reconnection). */
-    LowerFile reopenOnline(String path) throws ErrnoException {
+    public LowerFile reopenOnline(String path) throws ErrnoException {
         LowerFs l = online;
         if (l == null || connectivity.offline()) {
             throw OfflineFs.notCached("'" + path + "' (the lower went away again)");

@@ -839,7 +839,7 @@ public final class OfflineFs implements LowerFs {
     }
 
     /** The lock every offline change takes: held, no change can happen (replay's last step). */
-    Object changesLock() {
+    public Object changesLock() {
         return changes;
     }
 
@@ -849,7 +849,7 @@ public final class OfflineFs implements LowerFs {
     }
 
     /** The local copy of an object, if it has one. */
-    Path localCopy(long objId) throws IndexException {
+    public Path localCopy(long objId) throws IndexException {
         var name = index.local(objId);
         return name.isPresent() ? localFile(name.get()) : null;
     }

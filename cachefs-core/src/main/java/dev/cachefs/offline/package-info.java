@@ -1,15 +1,15 @@
 /**
  * Disconnected operation: every lower call under a deadline ({@code Guard}), the mode and its
  * switches ({@code Connectivity}), the lower the mount uses in either mode ({@code ModalLowerFs}:
- * the real one online, {@code OfflineFs} over the cache offline), the journal of offline changes,
- * its replay on reconnection ({@code Replayer}), conflicts (detection, rules, resolution, the
- * three-way {@code TextMerge}, the read-only {@code ConflictView}), events to the hook
- * ({@code EventHook}), and the link that ties them together for one mount ({@code Uplink}).
+ * the real one online, {@code OfflineFs} over the cache offline, with {@code MissingData} and
+ * {@code ListedDir}), the read-only view of conflicts under {@code .cachefs/conflicts/}
+ * ({@code ConflictView}), and events to the hook ({@code EventHook}). Replay of the journal and
+ * conflict handling live in {@code dev.cachefs.resync}; the link that ties them to the cache
+ * layer for one mount is {@code dev.cachefs.mount.Uplink}.
  *
- * <p>Uses: {@code cache}, {@code index}, {@code lower}. Used by: {@code cli}, the harness.
+ * <p>Uses: {@code index}, {@code lower}. Used by: {@code resync}, {@code mount}, {@code cli}.
  *
  * <p>Lock order: {@code Connectivity}'s lock (a mode switch), then {@code OfflineFs}'s changes
- * lock (every offline change, and replay's last step), then the cache layer's locks (see
- * {@code dev.cachefs.cache}).
+ * lock (every offline change, and replay's last step), then the index's monitor.
  */
 package dev.cachefs.offline;

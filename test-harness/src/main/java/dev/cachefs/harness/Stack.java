@@ -3,7 +3,7 @@ package dev.cachefs.harness;
 import dev.cachefs.cache.CacheLayer;
 import dev.cachefs.cache.CacheStats;
 import dev.cachefs.fs.StackedFs;
-import dev.cachefs.offline.Uplink;
+import dev.cachefs.mount.Uplink;
 import dev.cachefs.fuse.MountOptions;
 import dev.cachefs.index.CacheStore;
 import dev.cachefs.index.IdentityMode;

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import dev.cachefs.harness.Lower;
 import dev.cachefs.harness.Lowers;
 import dev.cachefs.harness.Stack;
-import dev.cachefs.offline.Uplink;
+import dev.cachefs.mount.Uplink;
 import java.nio.ByteBuffer;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;

@@ -13,7 +13,7 @@ import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
 import dev.cachefs.nativeio.RawPath;
 import dev.cachefs.offline.Connectivity;
-import dev.cachefs.offline.Uplink;
+import dev.cachefs.mount.Uplink;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;

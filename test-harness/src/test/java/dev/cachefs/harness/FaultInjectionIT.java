@@ -13,7 +13,7 @@ import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
 import dev.cachefs.offline.Connectivity;
-import dev.cachefs.offline.Uplink;
+import dev.cachefs.mount.Uplink;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,5 +1,6 @@
 package dev.cachefs.offline;
 
+import dev.cachefs.mount.Uplink;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

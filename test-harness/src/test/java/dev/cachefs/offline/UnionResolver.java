@@ -1,5 +1,6 @@
 package dev.cachefs.offline;
 
+import dev.cachefs.resync.ConflictResolver;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashSet;
 import java.util.List;

@@ -1,4 +1,4 @@
-package dev.cachefs.offline;
+package dev.cachefs.resync;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,4 +1,4 @@
-package dev.cachefs.offline;
+package dev.cachefs.mount;
 
 import dev.cachefs.cache.CacheLayer;
 import dev.cachefs.cache.Policy;
@@ -12,6 +12,14 @@ import dev.cachefs.lower.LowerFs;
 import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
+import dev.cachefs.offline.ConflictView;
+import dev.cachefs.offline.Connectivity;
+import dev.cachefs.offline.EventHook;
+import dev.cachefs.offline.Guard;
+import dev.cachefs.offline.ModalLowerFs;
+import dev.cachefs.offline.OfflineFs;
+import dev.cachefs.resync.ConflictRules;
+import dev.cachefs.resync.Replayer;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
@@ -24,9 +32,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The mount's link to its lower: the real lower under deadlines, the cache's view of it for when
- * it is gone, the connectivity between the two, and the identity of the lower (detected, or as
- * the cache recorded it when the mount starts without the lower). One per mount; the daemon and
- * the test harness build theirs the same way.
+ * it is gone, the connectivity between the two, the identity of the lower (detected, or as the
+ * cache recorded it when the mount starts without the lower), and the cache layer over all of it,
+ * which the link tells of each switch (copy-up paused offline, readers dropped) and hands the
+ * local copies replay landed. One per mount, built by {@link CacheStack}.
  */
 public final class Uplink implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Uplink.class);
@@ -100,7 +109,7 @@ public final class Uplink implements AutoCloseable {
     private final OfflineFs offline;
     private final EventHook hook;
     private volatile CacheLayer.Identifier onlineIds;
-    private volatile CacheLayer cache;
+    private final CacheLayer cache;
     private final Replayer replayer;
     private final ConflictView view;
     /** Whether the journal is replayed on reconnection (else the mount stays offline while it holds changes). */
@@ -113,9 +122,10 @@ public final class Uplink implements AutoCloseable {
      * error ({@link ErrnoException} saying why).
      *
      * @param wrap applied to each real lower opened (counting, fault injection)
+     * @param cacheOver makes the cache layer over the mount's lower once the link is up
      */
     public Uplink(String lowerRaw, CacheStore store, IdentityMode requested, Options options, String mountpoint,
-                  UnaryOperator<LowerFs> wrap) throws ErrnoException {
+                  UnaryOperator<LowerFs> wrap, CacheOver cacheOver) throws ErrnoException {
         this.lowerRaw = lowerRaw;
         this.store = store;
         this.requested = requested;
@@ -204,7 +214,7 @@ public final class Uplink implements AutoCloseable {
             try {
                 int left = store.index().changedOffline().size();
                 if (left > 0) {
-                    replayer.retire(onlineIds);
+                    replayer.retire(onlineIds, null); // no cache layer yet to adopt them
                     log.info("retired {} local copies whose changes an earlier daemon had replayed", left);
                 }
             } catch (IndexException e) {
@@ -228,7 +238,7 @@ public final class Uplink implements AutoCloseable {
         connectivity.onSwitch(new Connectivity.Switch() {
             @Override
             public void offline() {
-                CacheLayer c = cache;
+                CacheLayer c = cache; // null while the constructor has not made it
                 if (c != null) {
                     c.flushIndex(); // the disconnected layer works on the index itself from now on
                     c.meta().pause(true);
@@ -255,6 +265,29 @@ public final class Uplink implements AutoCloseable {
             log.warn("OFFLINE from the start: {}; serving from the cache", offlineWhy);
             durable(true);
         }
+        try {
+            this.cache = cacheOver.open(modal, identifier(), identity.mode());
+        } catch (RuntimeException e) {
+            closeLink();
+            throw e;
+        }
+        cache.conflicts(p -> view.open().containsKey(p));
+        if (connectivity.offline()) {
+            cache.meta().pause(true);
+            cache.dirs().pause(true);
+        }
+        connectivity.start();
+    }
+
+    /** Makes the cache layer over the mount's lower (the link's {@link #lower}). */
+    @FunctionalInterface
+    public interface CacheOver {
+        CacheLayer open(LowerFs lower, CacheLayer.Identifier ids, IdentityMode mode);
+    }
+
+    /** The cache layer over this link. */
+    public CacheLayer cache() {
+        return cache;
     }
 
     /**
@@ -313,17 +346,6 @@ public final class Uplink implements AutoCloseable {
         } catch (IndexException e) {
             log.error("cannot set the index's durability: {}", e.getMessage());
         }
-    }
-
-    /** Tells the link of the mount's cache layer (paused copy-up offline, readers dropped on return). */
-    public void attach(CacheLayer layer) {
-        this.cache = layer;
-        layer.conflicts(p -> view.open().containsKey(p));
-        if (connectivity.offline()) {
-            layer.meta().pause(true);
-            layer.dirs().pause(true);
-        }
-        connectivity.start();
     }
 
     private static int journalSize(CacheStore store) throws ErrnoException {
@@ -509,14 +531,7 @@ public final class Uplink implements AutoCloseable {
 
     /** Checks that every rule names a policy or a resolver on the class path (IllegalArgumentException). */
     public static void checkConflictRules(List<Policy.ConflictRule> rules) {
-        Map<String, ConflictResolver> resolvers = Replayer.resolvers();
-        for (Policy.ConflictRule r : rules) {
-            if (r.action() instanceof Policy.Resolver res && !resolvers.containsKey(res.name())) {
-                throw new IllegalArgumentException("conflict rule '" + r.glob().text() + ": " + res.name()
-                        + "': no such policy or resolver (" + String.join(", ", Replayer.ACTIONS) + ", or a resolver: "
-                        + String.join(", ", resolvers.keySet()) + ")");
-            }
-        }
+        ConflictRules.check(rules);
     }
 
     /** The policy the rules give a conflict at {@code path}. */
@@ -622,6 +637,10 @@ public final class Uplink implements AutoCloseable {
 
     @Override
     public void close() {
+        closeLink();
+    }
+
+    private void closeLink() {
         synchronized (offline.changesLock()) {
             // a retirement in progress (replay's last step) finishes before the index can close
         }

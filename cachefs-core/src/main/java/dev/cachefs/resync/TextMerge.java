@@ -1,4 +1,4 @@
-package dev.cachefs.offline;
+package dev.cachefs.resync;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;

@@ -1,4 +1,4 @@
-package dev.cachefs.offline;
+package dev.cachefs.resync;
 
 /**
  * A plug-in that merges the two versions of a file changed on both sides while a mount was

@@ -1,0 +1,162 @@
+package dev.cachefs.resync;
+
+import dev.cachefs.cache.CacheLayer;
+import dev.cachefs.index.CacheIndex;
+import dev.cachefs.index.FileId;
+import dev.cachefs.index.IndexException;
+import dev.cachefs.index.ObjectRecord;
+import dev.cachefs.index.ObjectState;
+import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Stat;
+import dev.cachefs.offline.ConflictView;
+import dev.cachefs.offline.OfflineFs;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HexFormat;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Replay's last step, once the journal is empty: the offline copies go, objects made offline take
+ * the lower's identity, and what was written offline may stay cached ({@link Adopter}).
+ */
+public final class Retirement {
+    private static final Logger log = LoggerFactory.getLogger(Retirement.class);
+    private final CacheIndex index;
+    private final OfflineFs offline;
+    private final ConflictView view;
+    private final ReplayState state;
+
+    Retirement(CacheIndex index, OfflineFs offline, ConflictView view, ReplayState state) {
+        this.index = index;
+        this.offline = offline;
+        this.view = view;
+        this.state = state;
+    }
+
+    /** Gives the object retired as {@code r} (now {@code current}, or replaced by the row of {@code real}) what its replay landed. */
+    private void land(ObjectRecord r, FileId real, boolean kept) throws IndexException {
+        Stat st = state.landedOf(r);
+        if (st == null) {
+            return;
+        }
+        if (kept) {
+            index.setStat(r.id(), st);
+        } else if (real != null) {
+            var other = index.find(real);
+            if (other.isPresent()) {
+                index.setStat(other.get().id(), st);
+            }
+        }
+        index.putMeta(ReplayState.LANDED + r.id(), "");
+    }
+
+    /** Takes a local copy that replay wrote to the lower as the cached data of what it became there. */
+    @FunctionalInterface
+    public interface Adopter {
+        void adopt(String path, FileId id, Stat st, Path local) throws ErrnoException;
+    }
+
+    /** {@link #retire(CacheLayer.Identifier, Adopter)} with no cache layer to adopt the copies (at start). */
+    void retire(CacheLayer.Identifier ids) throws IndexException {
+        retire(ids, null);
+    }
+
+    /**
+     * After a replay that left the journal empty: the local and base copies are retired (but for
+     * objects held by an open conflict), objects made offline get the lower's identity (re-keyed,
+     * so their attributes, xattrs and pins stay; a row the lower's identity already has wins),
+     * changed objects' cached data is dropped (it is the old version), and listings of the
+     * directories the journal touched are no longer trusted.
+     *
+     * <p>A local copy whose object's every change reached the lower as it was made offline (no
+     * conflict ever recorded for it, its last replayed change landed, the lower's size is the
+     * copy's) goes to {@code adopter} (if not null) before it is removed, so that what was written
+     * offline stays readable offline.
+     */
+    void retire(CacheLayer.Identifier ids, Adopter adopter) throws IndexException {
+        Set<Long> open = new java.util.HashSet<>(state.held);
+        for (CacheIndex.Conflict c : view.open().values()) {
+            if (c.objId() != null) {
+                open.add(c.objId());
+            }
+        }
+        Set<Long> conflicted = new java.util.HashSet<>();
+        if (adopter != null) {
+            for (CacheIndex.Conflict c : index.conflictLog().all()) {
+                if (c.objId() != null) {
+                    conflicted.add(c.objId());
+                }
+            }
+        }
+        for (ObjectRecord r : index.changedOffline()) {
+            if (open.contains(r.id())) {
+                continue;
+            }
+            String now = state.redirected(r.id(), r.path());
+            Path local = offline.localCopy(r.id());
+            Stat landedSt = adopter == null || local == null || now == null || conflicted.contains(r.id()) ? null : state.landedOf(r);
+            if (landedSt != null) {
+                try {
+                    if (!landedSt.isRegular() || Files.size(local) != landedSt.size()) {
+                        landedSt = null;
+                    }
+                } catch (IOException e) {
+                    landedSt = null;
+                }
+            }
+            index.setLocal(r.id(), null);
+            index.setState(r.id(), ObjectState.METADATA_ONLY);
+            FileId target = null; // the identity the object has on the lower now, if known
+            if (r.fileId().isProvisional()) {
+                FileId real = null;
+                if (ids != null && now != null && now.equals(r.path())) {
+                    try {
+                        real = ids.idOf(now);
+                    } catch (ErrnoException e) {
+                        // gone again, or the lower went away: its identity is found at the next lookup
+                    }
+                }
+                boolean kept = real != null && index.rekey(r.id(), real);
+                land(r, real, kept);
+                if (!kept) {
+                    index.delete(r.id());
+                } else {
+                    target = real;
+                }
+            } else {
+                land(r, null, true);
+                target = r.fileId();
+            }
+            if (landedSt != null && target != null) {
+                try {
+                    adopter.adopt(now, target, landedSt, local);
+                } catch (ErrnoException e) {
+                    log.warn("cannot keep the offline copy of {} as its cached data: {}", now, e.getMessage());
+                }
+            }
+            try {
+                if (local != null) {
+                    Files.deleteIfExists(local);
+                }
+                Files.deleteIfExists(state.baseCopyPath(r.id()));
+            } catch (IOException e) {
+                log.warn("cannot remove the offline copies of {}: {}", r.path(), e.getMessage());
+            }
+            state.forgetRedirect(r.id());
+        }
+        // Objects changed offline in their metadata only (no local copy) get theirs too.
+        for (var e : index.metaStartingWith(ReplayState.LANDED).entrySet()) {
+            long id = Long.parseLong(e.getKey().substring(ReplayState.LANDED.length()));
+            if (!open.contains(id) && index.get(id).isPresent()) {
+                index.setStat(id, Stat.decode(HexFormat.of().parseHex(e.getValue())));
+            }
+            if (!open.contains(id)) {
+                index.putMeta(e.getKey(), "");
+            }
+        }
+        state.staleTouched();
+    }
+}
