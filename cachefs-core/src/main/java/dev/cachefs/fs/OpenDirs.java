@@ -1,6 +1,5 @@
 package dev.cachefs.fs;
 
-import dev.cachefs.cache.CacheLayer;
 import dev.cachefs.fuse.DirSink;
 import dev.cachefs.fuse.Entry;
 import dev.cachefs.fuse.OpenResult;
@@ -28,13 +27,13 @@ final class OpenDirs {
     }
 
     private final LowerFs lower;
-    /** The data cache with its listings, or null. */
-    private final CacheLayer cache;
+    /** The layer that keeps listings (or none: {@link NoCache}). */
+    private final FileCache cache;
     private final RecentAttributes recent;
     private final AtomicLong nextHandle;
     private final Map<Long, DirHandle> dirs = new ConcurrentHashMap<>();
 
-    OpenDirs(LowerFs lower, CacheLayer cache, RecentAttributes recent, AtomicLong nextHandle) {
+    OpenDirs(LowerFs lower, FileCache cache, RecentAttributes recent, AtomicLong nextHandle) {
         this.lower = lower;
         this.cache = cache;
         this.recent = recent;
@@ -76,9 +75,9 @@ final class OpenDirs {
     /** Opens directory {@code path}: from the cached listing while it is current, else on the lower. */
     OpenResult open(String path) throws ErrnoException {
         DirHandle h;
-        if (cache != null) {
+        if (cache.remembers()) {
             Stat st = recent.stat(path); // one round trip (or none, while fresh) instead of reading the whole directory
-            var listing = cache.dirs().valid(path, st);
+            var listing = cache.listing(path, st);
             h = listing.isPresent() ? new DirHandle(null, path, st, listing.get())
                     : new DirHandle(lower.openDir(path), path, st, null);
         } else {
@@ -120,7 +119,7 @@ final class OpenDirs {
                     h.index = 0;
                     if (h.batch.isEmpty()) {
                         if (h.collected != null) {
-                            cache.dirs().store(h.path, h.opened, h.collected);
+                            cache.storeListing(h.path, h.opened, h.collected);
                             h.collected = null;
                         }
                         return;

@@ -32,9 +32,10 @@ import org.slf4j.LoggerFactory;
  * lower's results and errno. Node ids map to lower paths through {@link NodeTable}; open files and
  * directories are lower descriptors kept in handle tables.
  *
- * <p>With a {@link CacheLayer}, regular files' data is served from the cache (see there) and
- * every fresh attribute read from the lower revalidates it; without one, every open is passed
- * through to the lower's own descriptor.
+ * <p>Under it is a {@link FileCache}: with the cache ({@link CachedFiles}), regular files' data is
+ * served from the cache (see {@link CacheLayer}) and every fresh attribute read from the lower
+ * revalidates it; without ({@link NoCache}), every open is passed through to the lower's own
+ * descriptor.
  *
  * <p>Ownership: the kernel checks permissions (default_permissions) against the lower's owner and
  * mode before a request reaches us; we run as root, so objects we create are given to the caller
@@ -69,7 +70,7 @@ public final class StackedFs implements FuseFilesystem {
     private final boolean root = Libc.geteuid() == 0;
     private final AtomicLong nextHandle = new AtomicLong(1);
     private final Map<Long, OpenFile> files = new ConcurrentHashMap<>();
-    private final CacheLayer cache;
+    private final FileCache cache;
     /** Extended attributes for the attribute timeout (with the cache and a non-zero timeout), else null. */
     private final dev.cachefs.cache.XattrCache xattrs;
     /** Sends kernel notifications outside the request that finds them needed (no deadlock on its inode). */
@@ -85,24 +86,22 @@ public final class StackedFs implements FuseFilesystem {
     private final long nameMax;
 
     public StackedFs(LowerFs lower, Options options) throws ErrnoException {
-        this(lower, options, null);
+        this(lower, options, new NoCache());
     }
 
-    /** @param cache the data cache, or null to pass every open through to the lower */
-    public StackedFs(LowerFs lower, Options options, CacheLayer cache) throws ErrnoException {
+    /** @param cache the layer under the adapter: the cache, or {@link NoCache} */
+    public StackedFs(LowerFs lower, Options options, FileCache cache) throws ErrnoException {
         this.lower = lower;
         this.options = options;
         this.cache = cache;
-        this.recent = new RecentAttributes(lower, cache == null ? null : cache.stats(), System::nanoTime);
+        this.recent = new RecentAttributes(lower, cache.remembers() ? cache.stats() : null, System::nanoTime);
         this.dirs = new OpenDirs(lower, cache, recent, nextHandle);
-        this.xattrs = cache != null && options.attrTimeoutNs() > 0
+        this.xattrs = cache.remembers() && options.attrTimeoutNs() > 0
                 ? new dev.cachefs.cache.XattrCache(options.attrTimeoutNs(), cache.stats()) : null;
         Stat rootStat = lower.stat("");
         this.nodes = new NodeTable(rootStat);
         this.notices = new KernelNotices(nodes);
-        if (cache != null) {
-            cache.meta().attrs("", rootStat); // a mount that starts offline next time needs the root
-        }
+        cache.attrs("", rootStat); // a mount that starts offline next time needs the root
         long max;
         try {
             max = lower.statfs().namemax();
@@ -148,15 +147,15 @@ public final class StackedFs implements FuseFilesystem {
      * data whose version changed is dropped. Returns the number of nodes the kernel held there.
      */
     public int invalidate(String rel, boolean recursive) throws ErrnoException {
-        if (cache == null) {
+        if (!cache.remembers()) {
             return 0;
         }
         recent.touched(rel, true);
-        cache.dirs().dropUnder(rel);
+        cache.listingsChangedUnder(rel);
         if (xattrs != null) {
             xattrs.dropUnder(rel);
         }
-        cache.meta().dropUnder(rel);
+        cache.namesChanged(rel);
         Map<Long, String> at = nodes.at(rel, recursive);
         for (var e : at.entrySet()) {
             try {
@@ -211,15 +210,13 @@ public final class StackedFs implements FuseFilesystem {
     private Entry entry(long parent, String name, String path, Stat st) throws ErrnoException {
         long id = nodes.remember(parent, name, st);
         observed(id, st);
-        if (cache != null && !lower.opensLocally(path, Libc.O_RDONLY)) {
-            cache.meta().attrs(path, st);
-        }
+        cache.attrs(path, st);
         return new Entry(id, 0, st, options.entryTimeoutNs(), options.attrTimeoutNs());
     }
 
     /** Fresh attributes of a node: the cache checks its version against them. */
     private void observed(long nodeid, Stat st) {
-        if (cache != null && cache.observe(nodeid, st)) {
+        if (cache.observe(nodeid, st)) {
             if (notices.dropData(nodeid)) {
                 cache.stats().kernelInvalidations.increment();
             }
@@ -276,8 +273,8 @@ public final class StackedFs implements FuseFilesystem {
         try {
             st = recent.stat(path);
         } catch (ErrnoException e) {
-            if (e.errno() == Errno.ENOENT && cache != null) {
-                cache.meta().gone(path, true);
+            if (e.errno() == Errno.ENOENT) {
+                cache.gone(path, true);
             }
             if (e.errno() == Errno.ENOENT && options.negativeTimeoutNs() > 0) {
                 // A negative entry: the kernel answers ENOENT itself for this long (like NFS's
@@ -293,7 +290,7 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public void forget(long nodeid, long nlookup) {
-        if (nodes.forget(nodeid, nlookup) && cache != null) {
+        if (nodes.forget(nodeid, nlookup)) {
             cache.forgetNode(nodeid);
         }
     }
@@ -318,9 +315,7 @@ public final class StackedFs implements FuseFilesystem {
             }
         }
         observed(nodeid, st);
-        if (cache != null && !lower.opensLocally(path, Libc.O_RDONLY)) {
-            cache.meta().attrs(path, st);
-        }
+        cache.attrs(path, st);
         return attrs(st);
     }
 
@@ -351,9 +346,7 @@ public final class StackedFs implements FuseFilesystem {
             } else {
                 lower.truncate(path, c.size());
             }
-            if (cache != null) {
-                cache.truncated(nodeid, c.size());
-            }
+            cache.truncated(nodeid, c.size());
         }
         if (c.has(Fuse.FATTR_ATIME) || c.has(Fuse.FATTR_MTIME)) {
             long as = 0, an = Libc.UTIME_OMIT, ms = 0, mn = Libc.UTIME_OMIT;
@@ -372,9 +365,7 @@ public final class StackedFs implements FuseFilesystem {
             lower.utimens(path, as, an, ms, mn);
         }
         Stat st = f != null ? f.stat() : lower.stat(path);
-        if (cache != null) {
-            cache.ownChange(nodeid, st); // new times or ctime, the data we hold is still the lower's
-        }
+        cache.ownChange(nodeid, st); // new times or ctime, the data we hold is still the lower's
         return attrs(st);
     }
 
@@ -382,9 +373,7 @@ public final class StackedFs implements FuseFilesystem {
     public String readlink(Ctx ctx, long nodeid) throws ErrnoException {
         String path = nodes.path(nodeid);
         String target = lower.readlink(path);
-        if (cache != null) {
-            cache.meta().symlink(path, target);
-        }
+        cache.symlink(path, target);
         return target;
     }
 
@@ -425,14 +414,12 @@ public final class StackedFs implements FuseFilesystem {
         lower.unlink(path);
         dirChanged(parent);
         namesGone(path, false); // a file: nothing below it to look for
-        if (cache != null) {
-            cache.meta().gone(path, false);
-        }
+        cache.gone(path, false);
         detach(nodes.removed(parent, name));
     }
 
     private void detach(long nodeid) {
-        if (nodeid != 0 && cache != null) {
+        if (nodeid != 0) {
             cache.detach(nodeid);
         }
     }
@@ -442,10 +429,8 @@ public final class StackedFs implements FuseFilesystem {
         String path = child(parent, name);
         lower.rmdir(path);
         dirChanged(parent);
-        if (cache != null) {
-            cache.dirs().dropUnder(path);
-            cache.meta().gone(path, true);
-        }
+        cache.listingsChangedUnder(path);
+        cache.gone(path, true);
         namesGone(path);
         nodes.removed(parent, name);
     }
@@ -458,16 +443,14 @@ public final class StackedFs implements FuseFilesystem {
         lower.rename(from, to, flags);
         dirChanged(parent);
         dirChanged(newParent);
-        if (cache != null) {
-            cache.dirs().dropUnder(from); // a directory moved: its listings were keyed by its old path
-            cache.dirs().dropUnder(to);
-        }
+        cache.listingsChangedUnder(from); // a directory moved: its listings were keyed by its old path
+        cache.listingsChangedUnder(to);
         namesGone(from);
         namesGone(to);
         recent.movedOpen(from, to);
         long displaced = nodes.renamed(parent, name, newParent, newName, (flags & Libc.RENAME_EXCHANGE) != 0);
         detach(displaced);
-        if (cache != null && (flags & Libc.RENAME_EXCHANGE) == 0) {
+        if ((flags & Libc.RENAME_EXCHANGE) == 0) {
             cache.renamed(from, to);
             long moved = nodes.lookupChild(newParent, newName);
             if (moved != 0 && cache.knows(moved)) {
@@ -489,9 +472,7 @@ public final class StackedFs implements FuseFilesystem {
         recent.touched(existing, false);
         dirChanged(newParent);
         Stat st = lower.stat(path);
-        if (cache != null) {
-            cache.ownChange(nodeid, st); // the link count and ctime changed, not the data
-        }
+        cache.ownChange(nodeid, st); // the link count and ctime changed, not the data
         return entry(newParent, newName, path, st);
     }
 
@@ -542,9 +523,9 @@ public final class StackedFs implements FuseFilesystem {
     }
 
     private OpenResult openAtPath(long nodeid, String path, int flags) throws ErrnoException {
-        if (cache != null && !lower.opensLocally(path, flags)) {
+        if (cache.caches(path, flags)) {
             Stat st = recent.fresh(nodeid, path, notices.connection()); // close-to-open: every open checks the lower's version
-            if (lower.opensLocally(path, flags)) {
+            if (!cache.caches(path, flags)) {
                 // That stat is what found the lower gone: offline now, opened as offline opens are.
                 return openAtPath(nodeid, path, flags);
             }
@@ -558,15 +539,13 @@ public final class StackedFs implements FuseFilesystem {
                 return opened(nodeid, cache.open(nodeid, path, st, flags, lowerFlags(flags), passthroughNow()), st);
             }
         }
-        if (cache != null) {
-            // The kernel fails a daemon-path open while passthrough opens of the inode live.
-            cache.awaitNoPassthrough(nodeid, 2000);
-        }
+        // The kernel fails a daemon-path open while passthrough opens of the inode live.
+        cache.awaitNoPassthrough(nodeid, 2000);
         LowerFile f = lower.open(path, lowerFlags(flags), 0);
         // Local copies (offline changes, open conflicts) are served by the daemon, never passed
         // through: the kernel allows one backing file per inode and no mix of passthrough and
         // other opens (a mapping left by an earlier open counts), and fails the open with EIO.
-        return opened(nodeid, f, flags, cache == null);
+        return opened(nodeid, f, flags, cache.passesLowerThrough());
     }
 
     @Override
@@ -600,7 +579,7 @@ public final class StackedFs implements FuseFilesystem {
             if (made) {
                 dirChanged(parent);
             }
-            if (cache != null && st.isRegular() && !lower.opensLocally(path, flags) && !policy.uncached(path, 0)) {
+            if (st.isRegular() && cache.caches(path, flags) && !policy.uncached(path, 0)) {
                 try {
                     return new Created(e, opened(e.nodeid(), cache.created(e.nodeid(), path, f, flags), null));
                 } catch (ErrnoException | RuntimeException ex) {
@@ -610,7 +589,7 @@ public final class StackedFs implements FuseFilesystem {
             }
             // Not cached: a local file (offline) or a lower file kept out of the cache by the
             // config is served by the daemon (see open for why local files are not passed through).
-            return new Created(e, opened(e.nodeid(), f, flags, cache == null));
+            return new Created(e, opened(e.nodeid(), f, flags, cache.passesLowerThrough()));
         } catch (ErrnoException | RuntimeException e) {
             f.close();
             throw e;
@@ -693,13 +672,13 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public int getxattr(Ctx ctx, long nodeid, String name, MemorySegment dst) throws ErrnoException {
         String path = nodes.path(nodeid);
-        if (cache != null && name.startsWith(STATE_XATTR_PREFIX)) {
+        if (cache.remembers() && name.startsWith(STATE_XATTR_PREFIX)) {
             return stateXattr(path, name, dst);
         }
         int n = xattrs != null ? xattrs.get(path, name, dst, buf -> lower.getxattr(path, name, buf))
                 : lower.getxattr(path, name, dst);
-        if (cache != null && dst.byteSize() > 0) {
-            cache.meta().xattr(path, name, dst.asSlice(0, n).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+        if (dst.byteSize() > 0) {
+            cache.xattr(path, name, dst.asSlice(0, n).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
         }
         return n;
     }
@@ -708,12 +687,7 @@ public final class StackedFs implements FuseFilesystem {
     static final String STATE_XATTR_PREFIX = "user.cachefs.";
 
     private int stateXattr(String path, String name, MemorySegment dst) throws ErrnoException {
-        CacheLayer.State st;
-        try {
-            st = cache.stateOf(path);
-        } catch (dev.cachefs.index.IndexException e) {
-            throw new ErrnoException(Errno.EIO, e.getMessage());
-        }
+        CacheLayer.State st = cache.stateOf(path);
         String value = switch (name) {
             case STATE_XATTR_PREFIX + "state" -> st.state();
             case STATE_XATTR_PREFIX + "pinned" -> st.pinned() ? "yes" : "no";
@@ -733,7 +707,7 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public void setxattr(Ctx ctx, long nodeid, String name, MemorySegment value, int flags) throws ErrnoException {
         String path = nodes.path(nodeid);
-        if (cache != null && name.startsWith(STATE_XATTR_PREFIX)) {
+        if (cache.remembers() && name.startsWith(STATE_XATTR_PREFIX)) {
             throw new ErrnoException(Errno.EPERM, "user.cachefs.* attributes are the cache's, read-only");
         }
         try {
@@ -759,7 +733,7 @@ public final class StackedFs implements FuseFilesystem {
         if (xattrs != null) {
             xattrs.drop(path);
         }
-        if (cache != null) {
+        if (cache.remembers()) { // one stat more: the layer keeps the data of the version it holds
             try {
                 cache.ownChange(nodeid, lower.stat(path));
             } catch (ErrnoException e) {
@@ -778,9 +752,7 @@ public final class StackedFs implements FuseFilesystem {
         if (xattrs != null) {
             xattrs.dropUnder(path);
         }
-        if (cache != null) {
-            cache.meta().dropUnder(path);
-        }
+        cache.namesChanged(path);
     }
 
     // ------------------------------------------------------------------ directories
@@ -813,12 +785,10 @@ public final class StackedFs implements FuseFilesystem {
         } catch (ErrnoException e) {
             recent.forgetAll();
         }
-        if (cache != null) {
-            try {
-                cache.dirs().drop(nodes.path(parent));
-            } catch (ErrnoException e) {
-                cache.dirs().dropAll();
-            }
+        try {
+            cache.listingChanged(nodes.path(parent));
+        } catch (ErrnoException e) {
+            cache.listingChanged(null);
         }
     }
 

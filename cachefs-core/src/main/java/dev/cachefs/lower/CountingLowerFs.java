@@ -5,7 +5,7 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * Counts every call that reaches the lower (each one is a round trip on a network lower): the
  * filesystem's own calls, and those on the files and directories it opens ({@link LowerOp});
- * {@code close}, {@code fd} and {@code opensLocally} ask nothing of a server and are not counted.
+ * {@code close} and {@code fd} ask nothing of a server and are not counted.
  */
 public final class CountingLowerFs extends ForwardingLowerFs {
     private final LongAdder calls;

@@ -160,11 +160,6 @@ public abstract class ForwardingLowerFs implements LowerFs {
     }
 
     @Override
-    public boolean opensLocally(String path, int flags) {
-        return inner.opensLocally(path, flags);
-    }
-
-    @Override
     public void close() {
         inner.close();
     }

@@ -65,15 +65,6 @@ public interface LowerFs extends AutoCloseable {
 
     void removexattr(String path, String name) throws ErrnoException;
 
-    /**
-     * Whether an open of {@code path} with {@code flags} is served by a local file of this lower
-     * (while disconnected: a file changed or made offline, or about to be), so that it goes
-     * straight to that file instead of through the cache.
-     */
-    default boolean opensLocally(String path, int flags) {
-        return false;
-    }
-
     @Override
     void close();
 }

@@ -3,7 +3,7 @@ package dev.cachefs.lower;
 /**
  * Every call a lower takes that asks something of it (a round trip on a network lower): the
  * filesystem's own calls, then those of the files and directories it opens. {@code close},
- * {@code fd} and {@code opensLocally} are not among them: they ask nothing of a server.
+ * {@code fd} is not among them: it asks nothing of a server.
  */
 public enum LowerOp {
     STAT, READLINK, MKDIR, MKNOD, SYMLINK, UNLINK, RMDIR, RENAME, LINK, CHMOD, CHOWN, UTIMENS, TRUNCATE,

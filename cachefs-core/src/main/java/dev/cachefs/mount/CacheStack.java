@@ -3,6 +3,7 @@ package dev.cachefs.mount;
 import dev.cachefs.cache.CacheLayer;
 import dev.cachefs.cache.CacheStats;
 import dev.cachefs.cache.Policy;
+import dev.cachefs.fs.CachedFiles;
 import dev.cachefs.fs.StackedFs;
 import dev.cachefs.fuse.FuseSession;
 import dev.cachefs.index.CacheStore;
@@ -84,7 +85,7 @@ public final class CacheStack implements AutoCloseable {
             LowerIdentity id = uplink.identity();
             log.info("identity {}: {}", id.mode().name().toLowerCase(Locale.ROOT), id.reason());
             cache = uplink.cache();
-            StackedFs fs = new StackedFs(uplink.lower(), c.fs(), cache);
+            StackedFs fs = new StackedFs(uplink.lower(), c.fs(), new CachedFiles(cache, uplink::opensLocally));
             fs.policy(c.policy());
             fs.metaTtl(c.metaTtlMs());
             uplink.onBackOnline(fs::forgetRecentAttributes, fs::renewNames);

@@ -497,6 +497,11 @@ public final class Uplink implements AutoCloseable {
         }
     }
 
+    /** Whether an open is served by a local file (offline changes, open conflicts), not through the cache. */
+    public boolean opensLocally(String path, int flags) {
+        return modal.opensLocally(path, flags);
+    }
+
     /** The lower the mount uses (online or offline, by the connectivity). */
     public LowerFs lower() {
         return modal;

@@ -402,7 +402,12 @@ public final class ModalLowerFs implements LowerFs {
         change("removexattr", l -> l.removexattr(path, name), o -> o.removexattr(path, name));
     }
 
-    @Override
+    /**
+     * Whether an open of {@code path} with {@code flags} is served by a local file (while
+     * disconnected: a file changed or made offline, or about to be; the conflicts view and the
+     * local versions of open conflicts always), so that it goes straight to that file instead of
+     * through the cache.
+     */
     public boolean opensLocally(String path, int flags) {
         if (special(path) != PLAIN) {
             return true; // the view's files and the local versions of open conflicts are never cached

@@ -146,7 +146,7 @@ public final class Stack implements AutoCloseable {
                 made.mounted(mounted.session, Libc.geteuid() == 0 ? 4096 : 0);
             } else {
                 used = CountingLowerFs.wrap(b.wrap.apply(new LocalLowerFs(Sys.raw(lower))), stats.lowerCalls);
-                plain = new StackedFs(used, b.options, null);
+                plain = new StackedFs(used, b.options);
                 plain.policy(b.policy);
                 mounted = Mounts.mount(mnt, plain, b.mountOptions);
             }
