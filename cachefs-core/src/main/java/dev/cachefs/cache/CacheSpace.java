@@ -94,7 +94,7 @@ final class CacheSpace implements AutoCloseable {
 
     void measure() {
         try {
-            CacheIndex.Usage u = index.usage();
+            CacheIndex.Usage u = index.census().usage();
             storedSince.set(0);
             usedBytes = u.bytes() - u.pinnedBytes(); // pinned data has its own budget
             usedFiles = u.files() - u.pinnedFiles();
@@ -179,7 +179,7 @@ final class CacheSpace implements AutoCloseable {
         while (bytes > bytesTarget || files > filesTarget || forSpace) {
             List<ObjectRecord> batch;
             try {
-                batch = index.cullCandidates(64 + tried.size());
+                batch = index.census().cullCandidates(64 + tried.size());
             } catch (IndexException e) {
                 log.warn("cannot choose what to cull: {}", e.getMessage());
                 return;
@@ -239,7 +239,7 @@ final class CacheSpace implements AutoCloseable {
                 }
                 return bytes;
             }
-            for (Chunk c : index.chunks(r.id())) {
+            for (Chunk c : index.data().chunks(r.id())) {
                 bytes += c.length();
             }
             store.removeData(r);
@@ -255,7 +255,7 @@ final class CacheSpace implements AutoCloseable {
     int unpin(String rel, boolean recursive) throws IndexException {
         writer.flush();
         int n = 0;
-        for (ObjectRecord r : index.under(rel, recursive)) {
+        for (ObjectRecord r : index.census().under(rel, recursive)) {
             if (r.pinned()) {
                 index.setPinned(r.id(), false);
                 n++;
@@ -281,7 +281,7 @@ final class CacheSpace implements AutoCloseable {
         int n = 0;
         int busy = 0;
         long bytes = 0;
-        for (ObjectRecord r : index.under(rel, recursive)) {
+        for (ObjectRecord r : index.census().under(rel, recursive)) {
             if (r.pinned()) {
                 index.setPinned(r.id(), false);
             }
@@ -306,8 +306,8 @@ final class CacheSpace implements AutoCloseable {
     Map<String, Long> pins() throws IndexException {
         writer.flush();
         Map<String, Long> out = new java.util.LinkedHashMap<>();
-        for (ObjectRecord r : index.pinned()) {
-            out.put(r.path(), index.dataBytes(r.id()));
+        for (ObjectRecord r : index.census().pinned()) {
+            out.put(r.path(), index.census().dataBytes(r.id()));
         }
         return out;
     }

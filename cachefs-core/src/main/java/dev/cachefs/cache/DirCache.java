@@ -76,7 +76,7 @@ public final class DirCache {
                 return null;
             }
             List<LowerDir.DirEntry> out = new ArrayList<>();
-            for (CacheIndex.Dirent d : index.listing(rec.get().id())) {
+            for (CacheIndex.Dirent d : index.listings().listing(rec.get().id())) {
                 out.add(new LowerDir.DirEntry(d.name(), d.ino(), d.type(), out.size() + 1));
             }
             Listing l = new Listing(rec.get().fingerprint(), List.copyOf(out));

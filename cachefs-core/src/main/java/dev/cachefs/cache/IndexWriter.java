@@ -137,7 +137,7 @@ final class IndexWriter implements AutoCloseable {
                         continue;
                     }
                     if (!run.isEmpty()) {
-                        index.addChunks(runObj, run);
+                        index.data().addChunks(runObj, run);
                         run = new ArrayList<>();
                     }
                     runObj = -1;
@@ -146,10 +146,10 @@ final class IndexWriter implements AutoCloseable {
                             runObj = a.objId();
                             run.add(a.chunk());
                         }
-                        case DropChunks d -> index.dropChunksFrom(d.objId(), d.from());
-                        case DropChunk d -> index.dropChunk(d.objId(), d.idx());
+                        case DropChunks d -> index.data().dropChunksFrom(d.objId(), d.from());
+                        case DropChunk d -> index.data().dropChunk(d.objId(), d.idx());
                         case SetFingerprint f -> index.setFingerprint(f.objId(), f.fp());
-                        case SetSeal z -> index.setSeal(z.objId(), z.seal());
+                        case SetSeal z -> index.data().setSeal(z.objId(), z.seal());
                         case SetState s -> index.setState(s.objId(), s.state());
                         case SetPinned p -> index.setPinned(p.objId(), p.pinned());
                         case PutAttrs a -> index.putAttrs(a.id(), a.path(), a.stat());
@@ -164,18 +164,18 @@ final class IndexWriter implements AutoCloseable {
                         case PutXattr x -> {
                             var rec = index.find(x.id());
                             if (rec.isPresent()) {
-                                index.putXattr(rec.get().id(), x.name(), x.value());
+                                index.listings().putXattr(rec.get().id(), x.name(), x.value());
                             }
                         }
                         case PutListing l -> {
                             var rec = index.upsert(l.id(), l.path(), ObjectState.METADATA_ONLY, l.fp());
-                            index.putListing(rec.id(), l.entries(), true);
+                            index.listings().putListing(rec.id(), l.entries(), true);
                         }
                         case Barrier b -> { }
                     }
                 }
                 if (!run.isEmpty()) {
-                    index.addChunks(runObj, run);
+                    index.data().addChunks(runObj, run);
                 }
             });
         } catch (IndexException e) {

@@ -59,7 +59,7 @@ final class Integrity {
     /** A newly loaded object: its seal from the index, and what the scrub found damaged in it. */
     void onLoad(CachedObject o) throws IndexException {
         if (!o.chunks.isEmpty()) {
-            o.seal = index.seal(o.rec.id()); // compared with the data file at open
+            o.seal = index.data().seal(o.rec.id()); // compared with the data file at open
             o.recordedSeal = o.seal;
         }
         java.util.Set<Long> scrubbed = scrubDamaged.remove(o.rec.id());
@@ -224,11 +224,11 @@ final class Integrity {
             }
             try {
                 writer.flush(); // what the index says of it is complete
-                if (!index.chunk(rec.id(), c.index()).map(c::equals).orElse(false)) {
+                if (!index.data().chunk(rec.id(), c.index()).map(c::equals).orElse(false)) {
                     return; // dropped or rewritten meanwhile (culled, evicted)
                 }
-                index.dropChunk(rec.id(), c.index());
-                index.setState(rec.id(), index.chunks(rec.id()).isEmpty() ? ObjectState.METADATA_ONLY : ObjectState.PARTIAL);
+                index.data().dropChunk(rec.id(), c.index());
+                index.setState(rec.id(), index.data().chunks(rec.id()).isEmpty() ? ObjectState.METADATA_ONLY : ObjectState.PARTIAL);
             } catch (IndexException e) {
                 log.warn("cannot drop a damaged chunk of {}: {}", rec.path(), e.getMessage());
                 return;

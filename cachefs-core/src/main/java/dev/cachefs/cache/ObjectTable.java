@@ -150,7 +150,7 @@ final class ObjectTable {
                 rec = index.upsert(id, path, ObjectState.METADATA_ONLY, fp);
             } else if (found.get().fingerprint() != null && found.get().fingerprint().sameVersion(fp, identityMode)) {
                 rec = found.get();
-                chunks = index.chunks(rec.id());
+                chunks = index.data().chunks(rec.id());
                 if (!path.equals(rec.path())) {
                     rec = index.upsert(id, path, rec.state(), fp);
                 }

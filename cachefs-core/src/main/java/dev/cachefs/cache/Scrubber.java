@@ -93,7 +93,7 @@ public final class Scrubber implements AutoCloseable {
         while (!closing) {
             List<ObjectRecord> due;
             try {
-                due = index.scrubDue(beforeMs, 64);
+                due = index.data().scrubDue(beforeMs, 64);
             } catch (IndexException e) {
                 log.warn("the scrub cannot read the index: {}", e.getMessage());
                 return files;
@@ -131,7 +131,7 @@ public final class Scrubber implements AutoCloseable {
             List<Chunk> chunks;
             int fd;
             try {
-                chunks = index.chunks(r.id());
+                chunks = index.data().chunks(r.id());
                 fd = store.openDataFileIfExists(r);
             } catch (IndexException e) {
                 log.debug("scrub of {} skipped: {}", r.path(), e.getMessage());
@@ -154,7 +154,7 @@ public final class Scrubber implements AutoCloseable {
             }
         }
         try {
-            index.setVerified(r.id(), System.currentTimeMillis());
+            index.data().setVerified(r.id(), System.currentTimeMillis());
         } catch (IndexException e) {
             log.debug("scrub of {} not recorded: {}", r.path(), e.getMessage());
         }

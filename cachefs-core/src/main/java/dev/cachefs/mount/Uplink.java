@@ -610,7 +610,7 @@ public final class Uplink implements AutoCloseable {
             m.put("last sync", oldest == 0 ? "up to date (no local change waits)"
                     : java.time.Instant.ofEpochMilli(oldest) + " (the oldest local change waiting for replay is of then)");
             m.put("open conflicts", Integer.toString(view.open().size()));
-            store.index().stateCounts().forEach((k, v) -> m.put("objects " + k, Long.toString(v)));
+            store.index().census().stateCounts().forEach((k, v) -> m.put("objects " + k, Long.toString(v)));
         } catch (IndexException e) {
             m.put("journal", "unreadable: " + e.getMessage());
         }
@@ -637,7 +637,7 @@ public final class Uplink implements AutoCloseable {
 
     /** Objects the index knows, by state (cached, partial, metadata-only, dirty, ...). */
     public Map<String, Long> objectStates() throws IndexException {
-        return store.index().stateCounts();
+        return store.index().census().stateCounts();
     }
 
     @Override

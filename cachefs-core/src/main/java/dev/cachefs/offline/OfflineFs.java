@@ -189,7 +189,7 @@ public final class OfflineFs implements LowerFs {
     }
 
     private boolean hasEntry(ObjectRecord dir, String name) throws IndexException {
-        return index.hasDirent(dir.id(), name);
+        return index.listings().hasDirent(dir.id(), name);
     }
 
     private Path localFile(String name) {
@@ -256,7 +256,7 @@ public final class OfflineFs implements LowerFs {
             if (!listingCurrent(n.rec())) {
                 throw notCached("the listing of '" + path + "'");
             }
-            for (CacheIndex.Dirent d : index.listing(n.id())) {
+            for (CacheIndex.Dirent d : index.listings().listing(n.id())) {
                 entries.add(new LowerDir.DirEntry(d.name(), d.ino(), d.type(), entries.size() + 1));
             }
         } catch (IndexException e) {
@@ -270,7 +270,7 @@ public final class OfflineFs implements LowerFs {
         Node n = node(path);
         byte[] v;
         try {
-            v = index.xattr(n.id(), name).orElseThrow(() -> new ErrnoException(Errno.ENODATA));
+            v = index.listings().xattr(n.id(), name).orElseThrow(() -> new ErrnoException(Errno.ENODATA));
         } catch (IndexException e) {
             throw indexFailed(e);
         }
@@ -286,7 +286,7 @@ public final class OfflineFs implements LowerFs {
         Node n = node(path);
         java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
         try {
-            for (String name : index.xattrNames(n.id())) {
+            for (String name : index.listings().xattrNames(n.id())) {
                 out.writeBytes(RawPath.bytes(name));
                 out.write(0);
             }
@@ -422,7 +422,7 @@ public final class OfflineFs implements LowerFs {
                 t[0], (int) t[1], t[0], (int) t[1], t[0], (int) t[1], p.dev());
         index.setStat(rec.id(), st);
         if (listingCurrent(parent.rec())) {
-            index.putDirent(parent.id(), new CacheIndex.Dirent(nameOf(path), rec.id(), type, st.ino()));
+            index.listings().putDirent(parent.id(), new CacheIndex.Dirent(nameOf(path), rec.id(), type, st.ino()));
         }
         dirChanged(parent, type == DT_DIR ? 1 : 0);
         return rec.id();
@@ -438,7 +438,7 @@ public final class OfflineFs implements LowerFs {
             commit("mkdir " + path, () -> {
                 long id = made(parent, path, Libc.S_IFDIR | (mode & 07777), 4096, DT_DIR);
                 Stat st = index.stat(id).orElseThrow();
-                index.putListing(id, List.of(new CacheIndex.Dirent(".", id, DT_DIR, st.ino()),
+                index.listings().putListing(id, List.of(new CacheIndex.Dirent(".", id, DT_DIR, st.ino()),
                         new CacheIndex.Dirent("..", parent.id(), DT_DIR, parent.st().ino())), true);
                 index.setFingerprint(id, Fingerprint.of(st));
                 index.offlineJournal().append(new JournalRecord.Mkdir(path, mode & 07777), id, null);
@@ -510,7 +510,7 @@ public final class OfflineFs implements LowerFs {
 
     private void removeName(Node parent, String path, int nlinkDelta) throws IndexException {
         if (listingCurrent(parent.rec())) {
-            index.removeDirent(parent.id(), nameOf(path));
+            index.listings().removeDirent(parent.id(), nameOf(path));
         }
         dirChanged(parent, nlinkDelta);
     }
@@ -521,7 +521,7 @@ public final class OfflineFs implements LowerFs {
             return null;
         }
         List<CacheIndex.Dirent> out = new ArrayList<>();
-        for (CacheIndex.Dirent d : index.listing(dir.id())) {
+        for (CacheIndex.Dirent d : index.listings().listing(dir.id())) {
             if (!d.name().equals(".") && !d.name().equals("..")) {
                 out.add(d);
             }
@@ -599,10 +599,10 @@ public final class OfflineFs implements LowerFs {
                 byte[] base = base(n);
                 boolean sameDir = fromParent.id() == toParent.id();
                 if (listingCurrent(fromParent.rec())) {
-                    index.removeDirent(fromParent.id(), nameOf(from));
+                    index.listings().removeDirent(fromParent.id(), nameOf(from));
                 }
                 if (listingCurrent(toParent.rec())) {
-                    index.putDirent(toParent.id(), new CacheIndex.Dirent(nameOf(to), n.id(), n.st().fileType() >>> 12,
+                    index.listings().putDirent(toParent.id(), new CacheIndex.Dirent(nameOf(to), n.id(), n.st().fileType() >>> 12,
                             n.st().ino()));
                 }
                 // A directory is a link of its parent (its ".."): moving one moves a link count.
@@ -646,7 +646,7 @@ public final class OfflineFs implements LowerFs {
                 index.setStat(n.id(), linked);
                 index.setStat(id, linked); // the same inode under a second name
                 if (listingCurrent(parent.rec())) {
-                    index.putDirent(parent.id(), new CacheIndex.Dirent(nameOf(newPath), id, DT_REG, linked.ino()));
+                    index.listings().putDirent(parent.id(), new CacheIndex.Dirent(nameOf(newPath), id, DT_REG, linked.ino()));
                 }
                 index.setLocal(id, local);
                 index.offlineJournal().append(new JournalRecord.Link(existing, newPath, id), n.id(), base(n));
@@ -734,7 +734,7 @@ public final class OfflineFs implements LowerFs {
             Path data = store.dataPath(n.rec());
             boolean whole = n.rec().fingerprint() != null
                     && n.rec().fingerprint().sameVersion(Fingerprint.of(n.st()), mode)
-                    && index.presentRanges(n.id(), store.chunkSize()).contains(0, n.st().size())
+                    && index.data().presentRanges(n.id(), store.chunkSize()).contains(0, n.st().size())
                     && (n.st().size() == 0 || Files.exists(data));
             if (!discard && !whole && !provisional && n.st().size() > 0) {
                 throw notCached("all of '" + path + "' (a file is changed offline only when its whole data is cached,"
@@ -931,7 +931,7 @@ public final class OfflineFs implements LowerFs {
         synchronized (changes) {
             Node n = node(path);
             commit("setxattr " + path, () -> {
-                boolean exists = index.xattr(n.id(), name).isPresent();
+                boolean exists = index.listings().xattr(n.id(), name).isPresent();
                 if ((flags & 1) != 0 && exists) { // XATTR_CREATE
                     throw new ErrnoException(Errno.EEXIST);
                 }
@@ -939,7 +939,7 @@ public final class OfflineFs implements LowerFs {
                     throw new ErrnoException(Errno.ENODATA);
                 }
                 byte[] base = base(n);
-                index.putXattr(n.id(), name, v);
+                index.listings().putXattr(n.id(), name, v);
                 index.setStat(n.id(), changedNow(index.stat(n.id()).orElse(n.st())));
                 index.offlineJournal().append(new JournalRecord.SetXattr(path, name, v, flags), n.id(), base);
             });
@@ -951,11 +951,11 @@ public final class OfflineFs implements LowerFs {
         synchronized (changes) {
             Node n = node(path);
             commit("removexattr " + path, () -> {
-                if (index.xattr(n.id(), name).isEmpty()) {
+                if (index.listings().xattr(n.id(), name).isEmpty()) {
                     throw new ErrnoException(Errno.ENODATA);
                 }
                 byte[] base = base(n);
-                index.removeXattr(n.id(), name);
+                index.listings().removeXattr(n.id(), name);
                 index.setStat(n.id(), changedNow(index.stat(n.id()).orElse(n.st())));
                 index.offlineJournal().append(new JournalRecord.RemoveXattr(path, name), n.id(), base);
             });

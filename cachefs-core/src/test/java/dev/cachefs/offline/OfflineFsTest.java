@@ -64,7 +64,7 @@ class OfflineFsTest {
             FileId rootId = FileId.ofPath(FSID, "");
             ix.putAttrs(rootId, "", root);
             long rootObj = ix.upsert(rootId, "", ObjectState.METADATA_ONLY, Fingerprint.of(root)).id();
-            ix.putListing(rootObj, List.of(), true);
+            ix.listings().putListing(rootObj, List.of(), true);
             Connectivity c = new Connectivity(new Unreachable(), Connectivity.Reconnect.MANUAL, 60_000,
                     Connectivity.Mode.OFFLINE, "test");
             OfflineFs fs = new OfflineFs(store, FSID, IdentityMode.PATH, c, 0,

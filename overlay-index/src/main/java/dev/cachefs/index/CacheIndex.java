@@ -36,6 +36,9 @@ public final class CacheIndex implements AutoCloseable {
     final Connection db;
     private final OfflineJournal journal = new OfflineJournal(this);
     private final ConflictLog conflicts = new ConflictLog(this);
+    private final DataRecords data = new DataRecords(this);
+    private final Listings listings = new Listings(this);
+    private final Census census = new Census(this);
     /** Which FileId a cached record of an object id is under, so one write drops one entry. */
     private final java.util.Map<Long, FileId> hotIds = new java.util.concurrent.ConcurrentHashMap<>();
     private final Cache<FileId, ObjectRecord> hot = Caffeine.newBuilder().maximumSize(100_000)
@@ -251,10 +254,10 @@ public final class CacheIndex implements AutoCloseable {
 
     // ------------------------------------------------------------------ objects
 
-    private static final String COLUMNS = "id, file_id, path, state, fp_size, fp_mtime_ns, fp_ctime_ns, fp_ino, data_name,"
+    static final String COLUMNS = "id, file_id, path, state, fp_size, fp_mtime_ns, fp_ctime_ns, fp_ino, data_name,"
             + " pinned, dir_complete, symlink_target, last_access_ms, access_count";
 
-    private static ObjectRecord row(ResultSet r) throws SQLException {
+    static ObjectRecord row(ResultSet r) throws SQLException {
         byte[] path = r.getBytes(3);
         byte[] target = r.getBytes(12);
         long fpSize = r.getLong(5);
@@ -265,7 +268,7 @@ public final class CacheIndex implements AutoCloseable {
                 target == null ? null : RawPath.fromBytes(target, 0, target.length), r.getLong(13), r.getLong(14));
     }
 
-    private static List<ObjectRecord> rows(PreparedStatement p) throws SQLException {
+    static List<ObjectRecord> rows(PreparedStatement p) throws SQLException {
         List<ObjectRecord> out = new ArrayList<>();
         try (ResultSet r = p.executeQuery()) {
             while (r.next()) {
@@ -599,59 +602,6 @@ public final class CacheIndex implements AutoCloseable {
         });
     }
 
-    /** The seal of an object's data file as last recorded, or null (never sealed, or unknown). */
-    public synchronized DataSeal seal(long objId) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("SELECT seal FROM objects WHERE id = ?")) {
-            p.setLong(1, objId);
-            try (ResultSet r = p.executeQuery()) {
-                return r.next() ? DataSeal.decode(r.getBytes(1)) : null;
-            }
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-    }
-
-    /** Records the seal of an object's data file (null: none, its chunks are checked at next use). */
-    public synchronized void setSeal(long objId, DataSeal seal) throws IndexException {
-        update(objId, "UPDATE objects SET seal = ? WHERE id = ?", p -> {
-            p.setBytes(1, seal == null ? null : seal.encode());
-            p.setLong(2, objId);
-        });
-    }
-
-    /** Forgets every seal (after a crash): each object's chunks are checked at its next open. */
-    public synchronized void clearSeals() throws IndexException {
-        try (Statement st = db.createStatement()) {
-            st.executeUpdate("UPDATE objects SET seal = NULL WHERE seal IS NOT NULL");
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-    }
-
-    /** Records that every chunk of the object was checked against its CRC at {@code ms}. */
-    public synchronized void setVerified(long objId, long ms) throws IndexException {
-        update(objId, "UPDATE objects SET verified_ms = ? WHERE id = ?", p -> {
-            p.setLong(1, ms);
-            p.setLong(2, objId);
-        });
-    }
-
-    /**
-     * Up to {@code limit} objects holding cached data whose chunks were last checked before
-     * {@code beforeMs}, the longest unchecked first (the scrub's order).
-     */
-    public synchronized List<ObjectRecord> scrubDue(long beforeMs, int limit) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("SELECT " + COLUMNS
-                + " FROM objects o WHERE o.verified_ms < ? AND EXISTS (SELECT 1 FROM chunks c WHERE c.obj_id = o.id)"
-                + " ORDER BY o.verified_ms, o.id LIMIT ?")) {
-            p.setLong(1, beforeMs);
-            p.setInt(2, limit);
-            return rows(p);
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-    }
-
     /**
      * Records an access (for culling by recency and frequency). Accesses are the FUSE hot path, so
      * they are kept in memory and written {@value #TOUCH_BATCH} objects at a time, or by
@@ -691,12 +641,12 @@ public final class CacheIndex implements AutoCloseable {
         update(objId, "DELETE FROM objects WHERE id = ?", p -> p.setLong(1, objId));
     }
 
-    private interface Binder {
+    interface Binder {
         void bind(PreparedStatement p) throws SQLException;
     }
 
     /** Runs an UPDATE/DELETE of one object ({@code objId}) and drops just its cached record. */
-    private void update(long objId, String sql, Binder b) throws IndexException {
+    void update(long objId, String sql, Binder b) throws IndexException {
         try (PreparedStatement p = db.prepareStatement(sql)) {
             b.bind(p);
             p.executeUpdate();
@@ -707,7 +657,7 @@ public final class CacheIndex implements AutoCloseable {
     }
 
     /** Drops the cached record of one object. */
-    private void forgetHot(long objId) {
+    void forgetHot(long objId) {
         FileId f = hotIds.remove(objId);
         if (f != null) {
             hot.invalidate(f);
@@ -733,180 +683,7 @@ public final class CacheIndex implements AutoCloseable {
     /** Bytes of present chunks and objects that have any (what the cache holds), and of those the pinned. */
     public record Usage(long bytes, long files, long pinnedBytes, long pinnedFiles) {}
 
-    public synchronized Usage usage() throws IndexException {
-        try (Statement s = db.createStatement();
-             ResultSet r = s.executeQuery("""
-                     SELECT coalesce(sum(c.length), 0), count(DISTINCT c.obj_id),
-                       coalesce(sum(CASE WHEN o.pinned = 1 THEN c.length END), 0),
-                       count(DISTINCT CASE WHEN o.pinned = 1 THEN c.obj_id END)
-                     FROM chunks c JOIN objects o ON o.id = c.obj_id""")) {
-            return new Usage(r.getLong(1), r.getLong(2), r.getLong(3), r.getLong(4));
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-    }
-
-    /** The object at {@code path} and, with {@code recursive}, every object under it ("" is the root). */
-    /** How many objects are in each state (metadata-only, partial, cached, dirty, conflict), and pinned. */
-    public synchronized Map<String, Long> stateCounts() throws IndexException {
-        Map<String, Long> out = new java.util.LinkedHashMap<>();
-        for (ObjectState st : ObjectState.values()) {
-            out.put(st.name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'), 0L);
-        }
-        try (Statement s = db.createStatement();
-             ResultSet r = s.executeQuery("SELECT state, count(*) FROM objects WHERE path IS NOT NULL AND local IS NULL"
-                     + " GROUP BY state")) {
-            while (r.next()) {
-                out.put(ObjectState.of(r.getInt(1)).name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'), r.getLong(2));
-            }
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-        // Dirty: what has a local copy (changed offline), whatever the cache layer says of its old data.
-        out.put("dirty", out.get("dirty") + queryInt("SELECT count(*) FROM objects WHERE path IS NOT NULL AND local IS NOT NULL"));
-        out.put("pinned", (long) queryInt("SELECT count(*) FROM objects WHERE pinned = 1"));
-        return out;
-    }
-
-    public synchronized List<ObjectRecord> under(String path, boolean recursive) throws IndexException {
-        List<ObjectRecord> out = new ArrayList<>();
-        String sql = path.isEmpty() ? (recursive ? "SELECT " + COLUMNS + " FROM objects" : "SELECT " + COLUMNS + " FROM objects WHERE path = ?")
-                : "SELECT " + COLUMNS + " FROM objects WHERE path = ?" + (recursive ? " OR (path >= ? AND path < ?)" : "");
-        try (PreparedStatement p = db.prepareStatement(sql)) {
-            if (!(path.isEmpty() && recursive)) {
-                p.setBytes(1, RawPath.bytes(path));
-            }
-            if (recursive && !path.isEmpty()) {
-                p.setBytes(2, RawPath.bytes(path + "/"));
-                p.setBytes(3, RawPath.bytes(path + "0"));
-            }
-            out.addAll(rows(p));
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-        return out;
-    }
-
-    /** Every pinned object. */
-    public synchronized List<ObjectRecord> pinned() throws IndexException {
-        List<ObjectRecord> out = new ArrayList<>();
-        try (Statement s = db.createStatement(); ResultSet r = s.executeQuery("SELECT " + COLUMNS + " FROM objects WHERE pinned = 1 ORDER BY path")) {
-            while (r.next()) {
-                out.add(row(r));
-            }
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-        return out;
-    }
-
-    /** Bytes of an object's present chunks. */
-    public synchronized long dataBytes(long objId) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("SELECT coalesce(sum(length), 0) FROM chunks WHERE obj_id = ?")) {
-            p.setLong(1, objId);
-            try (ResultSet r = p.executeQuery()) {
-                return r.getLong(1);
-            }
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-    }
-
-    /**
-     * Objects holding data that culling may remove (not pinned, not holding local changes), least
-     * recently used first, with their bytes; at most {@code limit}.
-     */
-    public synchronized List<ObjectRecord> cullCandidates(int limit) throws IndexException {
-        flushTouches();
-        List<ObjectRecord> out = new ArrayList<>();
-        try (PreparedStatement p = db.prepareStatement("SELECT " + COLUMNS + " FROM objects WHERE pinned = 0 AND state NOT IN ("
-                + ObjectState.DIRTY.code + ", " + ObjectState.CONFLICT.code + ") AND id IN (SELECT DISTINCT obj_id FROM chunks)"
-                // Segmented LRU: what was opened once goes first (a scan of a tree larger than the
-                // cache must not push out the files in use), then the rest by recency.
-                + " ORDER BY (access_count > 1), last_access_ms, access_count LIMIT ?")) {
-            p.setInt(1, limit);
-            out.addAll(rows(p));
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-        return out;
-    }
-
-    // ------------------------------------------------------------------ chunks
-
-    /** Marks chunks present, in one transaction. Call only after their data is durable in the store. */
-    public synchronized void addChunks(long objId, List<Chunk> chunks) throws IndexException {
-        transaction(() -> {
-            try (PreparedStatement p = db.prepareStatement(
-                    "INSERT OR REPLACE INTO chunks(obj_id, idx, length, crc) VALUES (?, ?, ?, ?)")) {
-                for (Chunk c : chunks) {
-                    p.setLong(1, objId);
-                    p.setLong(2, c.index());
-                    p.setInt(3, c.length());
-                    p.setInt(4, c.crc());
-                    p.addBatch();
-                }
-                p.executeBatch();
-            }
-        });
-    }
-
-    public synchronized List<Chunk> chunks(long objId) throws IndexException {
-        List<Chunk> out = new ArrayList<>();
-        try (PreparedStatement p = db.prepareStatement("SELECT idx, length, crc FROM chunks WHERE obj_id = ? ORDER BY idx")) {
-            p.setLong(1, objId);
-            try (ResultSet r = p.executeQuery()) {
-                while (r.next()) {
-                    out.add(new Chunk(r.getLong(1), r.getInt(2), r.getInt(3)));
-                }
-            }
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-        return out;
-    }
-
-    public synchronized Optional<Chunk> chunk(long objId, long idx) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("SELECT idx, length, crc FROM chunks WHERE obj_id = ? AND idx = ?")) {
-            p.setLong(1, objId);
-            p.setLong(2, idx);
-            try (ResultSet r = p.executeQuery()) {
-                return r.next() ? Optional.of(new Chunk(r.getLong(1), r.getInt(2), r.getInt(3))) : Optional.empty();
-            }
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-    }
-
-    public synchronized void dropChunk(long objId, long idx) throws IndexException {
-        update(objId, "DELETE FROM chunks WHERE obj_id = ? AND idx = ?", p -> {
-            p.setLong(1, objId);
-            p.setLong(2, idx);
-        });
-    }
-
-    /** Drops chunks {@code from} and above (a truncation). */
-    public synchronized void dropChunksFrom(long objId, long from) throws IndexException {
-        update(objId, "DELETE FROM chunks WHERE obj_id = ? AND idx >= ?", p -> {
-            p.setLong(1, objId);
-            p.setLong(2, from);
-        });
-    }
-
-    public synchronized void dropChunks(long objId) throws IndexException {
-        update(objId, "DELETE FROM chunks WHERE obj_id = ?", p -> p.setLong(1, objId));
-    }
-
-    /** The present ranges of an object's data, from its chunks. */
-    public synchronized RangeSet presentRanges(long objId, int chunkSize) throws IndexException {
-        RangeSet s = new RangeSet();
-        for (Chunk c : chunks(objId)) {
-            s.add(c.index() * chunkSize, c.index() * chunkSize + c.length());
-        }
-        return s;
-    }
-
-    // ------------------------------------------------------------------ directories and xattrs
+    // ------------------------------------------------------------------ rooms
 
     /** A directory entry as copied up: name, object id if known, d_type, inode number. */
     public record Dirent(String name, Long childId, int type, long ino) {
@@ -915,130 +692,20 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
-    /** Replaces the cached listing of a directory; {@code complete}: it is the whole listing. */
-    public synchronized void putListing(long dirId, List<Dirent> entries, boolean complete) throws IndexException {
-        transaction(() -> {
-            try (PreparedStatement del = db.prepareStatement("DELETE FROM dirents WHERE dir_id = ?")) {
-                del.setLong(1, dirId);
-                del.executeUpdate();
-            }
-            try (PreparedStatement p = db.prepareStatement(
-                    "INSERT INTO dirents(dir_id, name, child_id, type, ino) VALUES (?, ?, ?, ?, ?)")) {
-                for (Dirent d : entries) {
-                    bindDirent(p, dirId, d);
-                    p.addBatch();
-                }
-                p.executeBatch();
-            }
-            try (PreparedStatement p = db.prepareStatement("UPDATE objects SET dir_complete = ? WHERE id = ?")) {
-                p.setInt(1, complete ? 1 : 0);
-                p.setLong(2, dirId);
-                p.executeUpdate();
-            }
-        });
-        forgetHot(dirId);
+    /** Chunks, seals and checks of each object's cached data (a room; this index's connection and lock). */
+    public DataRecords data() {
+        return data;
     }
 
-    public synchronized List<Dirent> listing(long dirId) throws IndexException {
-        List<Dirent> out = new ArrayList<>();
-        try (PreparedStatement p = db.prepareStatement("SELECT name, child_id, type, ino FROM dirents WHERE dir_id = ? ORDER BY name")) {
-            p.setLong(1, dirId);
-            try (ResultSet r = p.executeQuery()) {
-                while (r.next()) {
-                    byte[] n = r.getBytes(1);
-                    long child = r.getLong(2);
-                    Long childId = r.wasNull() ? null : child;
-                    out.add(new Dirent(RawPath.fromBytes(n, 0, n.length), childId, r.getInt(3), r.getLong(4)));
-                }
-            }
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-        return out;
+    /** Questions over many objects: usage, states, culling order, pins (a room; this index's connection and lock). */
+    public Census census() {
+        return census;
     }
 
-    public synchronized void putXattr(long objId, String name, byte[] value) throws IndexException {
-        update(objId, "INSERT OR REPLACE INTO xattrs(obj_id, name, value) VALUES (?, ?, ?)", p -> {
-            p.setLong(1, objId);
-            p.setBytes(2, RawPath.bytes(name));
-            p.setBytes(3, value);
-        });
+    /** Cached listings and xattrs (a room; this index's connection and lock). */
+    public Listings listings() {
+        return listings;
     }
-
-    public synchronized Optional<byte[]> xattr(long objId, String name) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("SELECT value FROM xattrs WHERE obj_id = ? AND name = ?")) {
-            p.setLong(1, objId);
-            p.setBytes(2, RawPath.bytes(name));
-            try (ResultSet r = p.executeQuery()) {
-                return r.next() ? Optional.of(r.getBytes(1)) : Optional.empty();
-            }
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-    }
-
-    public synchronized List<String> xattrNames(long objId) throws IndexException {
-        List<String> out = new ArrayList<>();
-        try (PreparedStatement p = db.prepareStatement("SELECT name FROM xattrs WHERE obj_id = ? ORDER BY name")) {
-            p.setLong(1, objId);
-            try (ResultSet r = p.executeQuery()) {
-                while (r.next()) {
-                    byte[] n = r.getBytes(1);
-                    out.add(RawPath.fromBytes(n, 0, n.length));
-                }
-            }
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-        return out;
-    }
-
-    public synchronized void removeXattr(long objId, String name) throws IndexException {
-        update(objId, "DELETE FROM xattrs WHERE obj_id = ? AND name = ?", p -> {
-            p.setLong(1, objId);
-            p.setBytes(2, RawPath.bytes(name));
-        });
-    }
-
-    /** Whether the cached listing of {@code dirId} has {@code name}. */
-    public synchronized boolean hasDirent(long dirId, String name) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("SELECT 1 FROM dirents WHERE dir_id = ? AND name = ?")) {
-            p.setLong(1, dirId);
-            p.setBytes(2, RawPath.bytes(name));
-            try (ResultSet r = p.executeQuery()) {
-                return r.next();
-            }
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-    }
-
-    /** Adds or replaces one entry of a cached listing. */
-    public synchronized void putDirent(long dirId, Dirent d) throws IndexException {
-        update(dirId, "INSERT OR REPLACE INTO dirents(dir_id, name, child_id, type, ino) VALUES (?, ?, ?, ?, ?)",
-                p -> bindDirent(p, dirId, d));
-    }
-
-    private static void bindDirent(PreparedStatement p, long dirId, Dirent d) throws SQLException {
-        p.setLong(1, dirId);
-        p.setBytes(2, RawPath.bytes(d.name()));
-        if (d.childId() == null) {
-            p.setNull(3, java.sql.Types.INTEGER);
-        } else {
-            p.setLong(3, d.childId());
-        }
-        p.setInt(4, d.type());
-        p.setLong(5, d.ino());
-    }
-
-    public synchronized void removeDirent(long dirId, String name) throws IndexException {
-        update(dirId, "DELETE FROM dirents WHERE dir_id = ? AND name = ?", p -> {
-            p.setLong(1, dirId);
-            p.setBytes(2, RawPath.bytes(name));
-        });
-    }
-
-    // ------------------------------------------------------------------ journal
 
     /** The journal of offline changes (its own room; this index's connection and lock). */
     public OfflineJournal offlineJournal() {

@@ -130,7 +130,7 @@ public final class CacheStore implements AutoCloseable {
             if (!trusted) {
                 // After a crash no seal vouches for anything: an object this run does not load
                 // would otherwise be trusted again after its next clean close.
-                index.clearSeals();
+                index.data().clearSeals();
             }
             index.putMeta("clean", "0");
             return new CacheStore(abs, dirFd, dataFd, lockFd, stored, index, trusted);
@@ -453,8 +453,8 @@ public final class CacheStore implements AutoCloseable {
         // Overwriting a present chunk: forget it first, so that a crash between the data write
         // and the new record leaves the chunk absent (fetched again), never marked with a stale CRC.
         // (Found by CrashIT: a rewrite killed after pwrite left "checksum mismatch".)
-        if (index.chunk(obj.id(), idx).isPresent()) {
-            index.dropChunk(obj.id(), idx);
+        if (index.data().chunk(obj.id(), idx).isPresent()) {
+            index.data().dropChunk(obj.id(), idx);
         }
         try {
             int fd = dataFile(obj.dataName(), true);
@@ -468,7 +468,7 @@ public final class CacheStore implements AutoCloseable {
             throw new IndexException("writing cache data failed: " + e.getMessage()
                     + (e.errno() == Errno.ENOSPC ? " (the cache disk is full)" : ""));
         }
-        index.addChunks(obj.id(), List.of(new Chunk(idx, (int) data.byteSize(), crc(data))));
+        index.data().addChunks(obj.id(), List.of(new Chunk(idx, (int) data.byteSize(), crc(data))));
     }
 
     /**
@@ -478,7 +478,7 @@ public final class CacheStore implements AutoCloseable {
      * @throws CorruptChunkException when the data does not match; the chunk is dropped from the index
      */
     public int readChunk(ObjectRecord obj, long idx, MemorySegment dst) throws IOException {
-        var chunk = index.chunk(obj.id(), idx);
+        var chunk = index.data().chunk(obj.id(), idx);
         if (chunk.isEmpty()) {
             return -1;
         }
@@ -496,11 +496,11 @@ public final class CacheStore implements AutoCloseable {
                 n += r;
             }
         } catch (ErrnoException e) {
-            index.dropChunk(obj.id(), idx);
+            index.data().dropChunk(obj.id(), idx);
             throw new CorruptChunkException("cache data of " + obj.fileId() + " chunk " + idx + " unreadable: " + e.getMessage());
         }
         if (n != c.length() || crc(into) != c.crc()) {
-            index.dropChunk(obj.id(), idx);
+            index.data().dropChunk(obj.id(), idx);
             throw new CorruptChunkException("cache data of " + obj.fileId() + " chunk " + idx
                     + " fails its checksum; dropped, it will be fetched again");
         }
@@ -512,7 +512,7 @@ public final class CacheStore implements AutoCloseable {
      * chunk records, not its row.
      */
     public void removeData(ObjectRecord obj) throws IndexException {
-        index.dropChunks(obj.id());
+        index.data().dropChunks(obj.id());
         int err = unlink(obj);
         if (err != 0 && err != Errno.ENOENT) {
             throw new IndexException("removing cache data failed: " + Errno.name(err));

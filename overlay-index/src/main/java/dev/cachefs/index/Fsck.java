@@ -83,7 +83,7 @@ public final class Fsck {
             MemorySegment buf = arena.allocate(chunkSize);
             for (ObjectRecord o : objects) {
                 names.add(o.dataName());
-                List<Chunk> present = index.chunks(o.id());
+                List<Chunk> present = index.data().chunks(o.id());
                 if (present.isEmpty()) {
                     continue;
                 }
@@ -131,7 +131,7 @@ public final class Fsck {
                             out.println("fsck: " + who + " chunk " + c.index() + ": " + bad
                                     + (repair ? " -> dropped, will be fetched again" : ""));
                             if (repair) {
-                                index.dropChunk(o.id(), c.index());
+                                index.data().dropChunk(o.id(), c.index());
                                 if (o.state() == ObjectState.CACHED) {
                                     index.setState(o.id(), ObjectState.PARTIAL);
                                 }

@@ -29,11 +29,11 @@ class CacheIndexTest {
             assertEquals(Migrations.latest(), ix.schemaVersion());
             ObjectRecord o = ix.upsert(id("a/b"), "a/b", ObjectState.PARTIAL, new Fingerprint(10, 20, 30, 40));
             objId = o.id();
-            ix.addChunks(objId, List.of(new Chunk(0, 100, 1234), new Chunk(3, 50, -5)));
+            ix.data().addChunks(objId, List.of(new Chunk(0, 100, 1234), new Chunk(3, 50, -5)));
             ObjectRecord d = ix.upsert(id("a"), "a", ObjectState.METADATA_ONLY, null);
             dirId = d.id();
-            ix.putListing(dirId, List.of(new CacheIndex.Dirent("b", objId, 8), new CacheIndex.Dirent("c\u00ff", null, 4)), true);
-            ix.putXattr(objId, "user.k", new byte[] {1, 2});
+            ix.listings().putListing(dirId, List.of(new CacheIndex.Dirent("b", objId, 8), new CacheIndex.Dirent("c\u00ff", null, 4)), true);
+            ix.listings().putXattr(objId, "user.k", new byte[] {1, 2});
             ix.putMeta("lower", "/mnt/nfs");
             ix.setPinned(objId, true);
         }
@@ -43,16 +43,16 @@ class CacheIndexTest {
             assertEquals(ObjectState.PARTIAL, o.state());
             assertEquals(new Fingerprint(10, 20, 30, 40), o.fingerprint());
             assertTrue(o.pinned());
-            assertEquals(List.of(new Chunk(0, 100, 1234), new Chunk(3, 50, -5)), ix.chunks(objId));
-            assertEquals("{[0,100), [3145728,3145778)}", ix.presentRanges(objId, 1 << 20).toString());
+            assertEquals(List.of(new Chunk(0, 100, 1234), new Chunk(3, 50, -5)), ix.data().chunks(objId));
+            assertEquals("{[0,100), [3145728,3145778)}", ix.data().presentRanges(objId, 1 << 20).toString());
             assertTrue(ix.get(dirId).orElseThrow().dirComplete());
             assertEquals(List.of(new CacheIndex.Dirent("b", objId, 8), new CacheIndex.Dirent("c\u00ff", null, 4)),
-                    ix.listing(dirId));
-            assertEquals(2, ix.xattr(objId, "user.k").orElseThrow().length);
+                    ix.listings().listing(dirId));
+            assertEquals(2, ix.listings().xattr(objId, "user.k").orElseThrow().length);
             assertEquals("/mnt/nfs", ix.meta("lower").orElseThrow());
             ix.delete(objId);
             assertFalse(ix.find(id("a/b")).isPresent());
-            assertTrue(ix.chunks(objId).isEmpty(), "chunks go with their object");
+            assertTrue(ix.data().chunks(objId).isEmpty(), "chunks go with their object");
         }
     }
 
@@ -66,23 +66,23 @@ class CacheIndexTest {
             a = ix.upsert(id("a"), "a", ObjectState.CACHED, new Fingerprint(1, 1, 1, 1)).id();
             b = ix.upsert(id("b"), "b", ObjectState.CACHED, new Fingerprint(1, 1, 1, 1)).id();
             c = ix.upsert(id("c"), "c", ObjectState.METADATA_ONLY, null).id();
-            ix.addChunks(a, List.of(new Chunk(0, 1, 1)));
-            ix.addChunks(b, List.of(new Chunk(0, 1, 1)));
-            assertEquals(null, ix.seal(a), "never sealed");
-            ix.setSeal(a, new DataSeal(12, 34, 56_000_000_007L));
-            ix.setVerified(a, 200);
-            ix.setVerified(b, 100);
+            ix.data().addChunks(a, List.of(new Chunk(0, 1, 1)));
+            ix.data().addChunks(b, List.of(new Chunk(0, 1, 1)));
+            assertEquals(null, ix.data().seal(a), "never sealed");
+            ix.data().setSeal(a, new DataSeal(12, 34, 56_000_000_007L));
+            ix.data().setVerified(a, 200);
+            ix.data().setVerified(b, 100);
         }
         try (CacheIndex ix = CacheIndex.open(db)) {
-            assertEquals(new DataSeal(12, 34, 56_000_000_007L), ix.seal(a));
-            assertEquals(List.of(b, a), ix.scrubDue(1000, 10).stream().map(ObjectRecord::id).toList(),
+            assertEquals(new DataSeal(12, 34, 56_000_000_007L), ix.data().seal(a));
+            assertEquals(List.of(b, a), ix.data().scrubDue(1000, 10).stream().map(ObjectRecord::id).toList(),
                     "oldest check first, objects without data (c) never");
-            assertEquals(List.of(b), ix.scrubDue(150, 10).stream().map(ObjectRecord::id).toList());
-            ix.setSeal(a, null);
-            assertEquals(null, ix.seal(a));
+            assertEquals(List.of(b), ix.data().scrubDue(150, 10).stream().map(ObjectRecord::id).toList());
+            ix.data().setSeal(a, null);
+            assertEquals(null, ix.data().seal(a));
             long fresh = ix.upsert(id("d"), "d", ObjectState.CACHED, null).id();
-            ix.addChunks(fresh, List.of(new Chunk(0, 1, 1)));
-            assertFalse(ix.scrubDue(System.currentTimeMillis() - 60_000, 10).stream().anyMatch(r -> r.id() == fresh),
+            ix.data().addChunks(fresh, List.of(new Chunk(0, 1, 1)));
+            assertFalse(ix.data().scrubDue(System.currentTimeMillis() - 60_000, 10).stream().anyMatch(r -> r.id() == fresh),
                     "a new object's data is checked as it is stored: not due at once");
         }
         assertEquals(null, DataSeal.decode(new byte[] {2, 0}), "an unknown encoding is no seal");
@@ -201,9 +201,9 @@ class CacheIndexTest {
         }
         try (CacheIndex ix = CacheIndex.open(db)) {
             assertEquals(Migrations.latest(), ix.schemaVersion());
-            assertEquals(List.of(new CacheIndex.Dirent("a", null, 8, 0)), ix.listing(7));
-            ix.putListing(7, List.of(new CacheIndex.Dirent("b", null, 4, 1234)), true);
-            assertEquals(List.of(new CacheIndex.Dirent("b", null, 4, 1234)), ix.listing(7));
+            assertEquals(List.of(new CacheIndex.Dirent("a", null, 8, 0)), ix.listings().listing(7));
+            ix.listings().putListing(7, List.of(new CacheIndex.Dirent("b", null, 4, 1234)), true);
+            assertEquals(List.of(new CacheIndex.Dirent("b", null, 4, 1234)), ix.listings().listing(7));
         }
     }
 

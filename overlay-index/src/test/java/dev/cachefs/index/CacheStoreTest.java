@@ -70,7 +70,7 @@ class CacheStoreTest {
             }
             MemorySegment dst = a.allocate(CHUNK);
             assertThrows(CacheStore.CorruptChunkException.class, () -> s.readChunk(o, 0, dst));
-            assertTrue(s.index().chunks(o.id()).isEmpty(), "the bad chunk is no longer marked present");
+            assertTrue(s.index().data().chunks(o.id()).isEmpty(), "the bad chunk is no longer marked present");
             assertEquals(-1, s.readChunk(o, 0, dst));
         }
     }
@@ -81,11 +81,11 @@ class CacheStoreTest {
         long id;
         try (CacheStore s = CacheStore.open(cache, CHUNK)) {
             id = object(s, "f").id();
-            s.index().setSeal(id, new DataSeal(1, 2, 3));
+            s.index().data().setSeal(id, new DataSeal(1, 2, 3));
         }
         try (CacheStore s = CacheStore.open(cache, CHUNK)) {
             assertTrue(s.trustsData());
-            assertEquals(new DataSeal(1, 2, 3), s.index().seal(id), "kept across a clean close");
+            assertEquals(new DataSeal(1, 2, 3), s.index().data().seal(id), "kept across a clean close");
         }
         try (var c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + cache.resolve("index.db"));
              var st = c.createStatement()) {
@@ -93,7 +93,7 @@ class CacheStoreTest {
         }
         try (CacheStore s = CacheStore.open(cache, CHUNK)) {
             assertFalse(s.trustsData());
-            assertEquals(null, s.index().seal(id), "dropped: the object is checked at its next open, in any later run");
+            assertEquals(null, s.index().data().seal(id), "dropped: the object is checked at its next open, in any later run");
         }
     }
 
@@ -168,9 +168,9 @@ class CacheStoreTest {
         assertFalse(Files.exists(orphan));
         assertTrue(out.toString().contains("LOCAL CHANGES DAMAGED: dirty"), out.toString());
         try (CacheStore s = CacheStore.open(cache, CHUNK)) {
-            assertEquals(1, s.index().chunks(broken.id()).size(), "the bad chunk was dropped, the good one kept");
-            assertEquals(2, s.index().chunks(dirty.id()).size(), "dirty data is never dropped");
-            assertEquals(2, s.index().chunks(clean.id()).size());
+            assertEquals(1, s.index().data().chunks(broken.id()).size(), "the bad chunk was dropped, the good one kept");
+            assertEquals(2, s.index().data().chunks(dirty.id()).size(), "dirty data is never dropped");
+            assertEquals(2, s.index().data().chunks(clean.id()).size());
         }
         out.reset();
         Fsck.Report after = Fsck.run(cache, false, new PrintStream(out, true));

@@ -554,7 +554,7 @@ abstract class CacheSuite {
             assertTrue(f.isPresent(), "an index row for f (" + rel + "): " + byPath.keySet());
             assertEquals(lowerMode, ix.attrs(f.get().id()).orElseThrow().mode(), "its mode");
             if (xattrs) {
-                assertEquals("v", new String(ix.xattr(f.get().id(), "user.k").orElseThrow()), "its xattr");
+                assertEquals("v", new String(ix.listings().xattr(f.get().id(), "user.k").orElseThrow()), "its xattr");
             }
             if (links) {
                 var l = byPath.entrySet().stream().filter(e -> e.getKey() != null && e.getKey().endsWith("l"))
