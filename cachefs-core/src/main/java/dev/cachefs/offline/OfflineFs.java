@@ -10,7 +10,6 @@ import dev.cachefs.index.JournalRecord;
 import dev.cachefs.index.ObjectRecord;
 import dev.cachefs.index.ObjectState;
 import dev.cachefs.lower.LowerDir;
-import dev.cachefs.lower.LocalLowerFs;
 import dev.cachefs.lower.LowerFile;
 import dev.cachefs.lower.LowerFs;
 import dev.cachefs.nativeio.Errno;
@@ -69,8 +68,10 @@ public final class OfflineFs implements LowerFs {
     private final long missWaitMs;
     private final Reopen reopen;
     private final Object changes = new Object();
-    /** Open descriptors of local copies: replay must not retire a copy someone still writes. */
-    private final java.util.concurrent.atomic.AtomicInteger localOpens = new java.util.concurrent.atomic.AtomicInteger();
+    /** The local copies of files changed offline, and their bases. */
+    private final LocalCopies copies;
+    /** What the cache knows of each path. */
+    private final CachedTree tree;
 
     /**
      * @param missWaitMs how long a read of data the cache lacks waits for the lower (0: fail at once)
@@ -84,142 +85,28 @@ public final class OfflineFs implements LowerFs {
         this.connectivity = connectivity;
         this.missWaitMs = missWaitMs;
         this.reopen = reopen;
-        this.localDir = store.directory().resolve("local");
-        this.baseDir = store.directory().resolve("base");
-        try { // made once here, not on every access
-            store.area("local");
-            store.area("base");
-        } catch (IndexException e) {
-            log.error("offline changes will fail: {}", e.getMessage());
-        }
-    }
-
-    private final Path localDir;
-    private final Path baseDir;
-
-    /** What the cache knows of one path. */
-    private record Node(ObjectRecord rec, Stat st, String local) {
-        long id() {
-            return rec.id();
-        }
+        this.copies = new LocalCopies(store);
+        this.tree = new CachedTree(store, mode, copies);
     }
 
     static ErrnoException notCached(String what) {
         return new ErrnoException(Errno.ENOTCONN, "offline, and the cache does not hold " + what);
     }
 
-    private static String parentOf(String path) {
-        int slash = path.lastIndexOf('/');
-        return slash < 0 ? "" : path.substring(0, slash);
-    }
-
-    private static String nameOf(String path) {
-        return path.substring(path.lastIndexOf('/') + 1);
-    }
-
-    private ErrnoException indexFailed(IndexException e) {
-        String m = e.getMessage() == null ? "" : e.getMessage();
-        boolean full = m.contains("SQLITE_FULL") || m.contains("disk is full") || m.contains("ENOSPC") || diskFull();
-        return new ErrnoException(full ? Errno.ENOSPC : Errno.EIO, "cache index: " + m);
-    }
-
-    /** Whether the cache disk is (nearly) out of space: SQLite does not always say so itself. */
-    private boolean diskFull() {
-        try {
-            return Files.getFileStore(store.directory()).getUsableSpace() < 1 << 20;
-        } catch (IOException e) {
-            return false;
-        }
-    }
-
-    private Node node(String path) throws ErrnoException {
-        try {
-            ObjectRecord rec = index.atPath(path).orElse(null);
-            if (rec != null) {
-                Stat st = index.stat(rec.id()).orElse(null);
-                if (st != null) {
-                    if (!path.isEmpty()) {
-                        ObjectRecord parent = index.atPath(parentOf(path)).orElse(null);
-                        // An older row the listing no longer names; a row seen after the directory
-                        // was (a lookup since) is newer evidence than its listing.
-                        if (parent != null && listingCurrent(parent) && !hasEntry(parent, nameOf(path))
-                                && index.seenMs(rec.id()) <= index.seenMs(parent.id())) {
-                            throw new ErrnoException(Errno.ENOENT);
-                        }
-                    }
-                    String local = index.local(rec.id()).orElse(null);
-                    return new Node(rec, local != null ? withLocalData(st, local) : st, local);
-                }
-            }
-            if (path.isEmpty()) {
-                throw notCached("the root's attributes");
-            }
-            // A name the cache has never seen in a directory it knows: not there, as far as anyone
-            // can tell offline (certainly so when the listing is current). Saying ENOTCONN instead
-            // would make every create fail, since the kernel looks a name up before creating it;
-            // a name made offline that the lower has too is a conflict for replay, never a loss.
-            ObjectRecord parent = index.atPath(parentOf(path)).orElse(null);
-            if (parent != null && index.stat(parent.id()).map(Stat::isDirectory).orElse(false)) {
-                throw new ErrnoException(Errno.ENOENT);
-            }
-            throw notCached("'" + path + "'");
-        } catch (IndexException e) {
-            throw indexFailed(e);
-        }
-    }
-
-    private Node nodeOrNull(String path) throws ErrnoException {
-        try {
-            return node(path);
-        } catch (ErrnoException e) {
-            if (e.errno() == Errno.ENOENT) {
-                return null;
-            }
-            throw e;
-        }
-    }
-
-    /** Whether the index has the whole listing of directory {@code dir} as it last was. */
-    private boolean listingCurrent(ObjectRecord dir) throws IndexException {
-        if (!dir.dirComplete() || dir.fingerprint() == null) {
-            return false;
-        }
-        Stat st = index.stat(dir.id()).orElse(null);
-        return st != null && st.isDirectory() && dir.fingerprint().sameVersion(Fingerprint.of(st), mode);
-    }
-
-    private boolean hasEntry(ObjectRecord dir, String name) throws IndexException {
-        return index.listings().hasDirent(dir.id(), name);
-    }
-
     private Path localFile(String name) {
-        return localDir.resolve(name);
-    }
-
-    /** The attributes of an object with a local copy: its data's size, blocks and times are the copy's. */
-    private Stat withLocalData(Stat st, String local) {
-        try {
-            Stat f = Libc.lstat(RawPath.fromText(localFile(local).toString()));
-            return new Stat(st.ino(), f.size(), f.blocks(), st.mode(), st.nlink(), st.uid(), st.gid(), st.rdevMajor(),
-                    st.rdevMinor(), st.blksize(), st.atimeSec(), st.atimeNsec(), f.mtimeSec(), f.mtimeNsec(),
-                    Math.max(f.ctimeSec(), st.ctimeSec()), f.ctimeSec() >= st.ctimeSec() ? f.ctimeNsec() : st.ctimeNsec(),
-                    st.dev());
-        } catch (ErrnoException e) {
-            log.error("the local copy {} of an object changed offline is missing: {}", local, e.getMessage());
-            return st;
-        }
+        return copies.file(name);
     }
 
     // ------------------------------------------------------------------ reads
 
     @Override
     public Stat stat(String path) throws ErrnoException {
-        return node(path).st();
+        return tree.node(path).st();
     }
 
     @Override
     public String readlink(String path) throws ErrnoException {
-        Node n = node(path);
+        CachedTree.Node n = tree.node(path);
         if (!n.st().isSymlink()) {
             throw new ErrnoException(Errno.EINVAL);
         }
@@ -231,7 +118,7 @@ public final class OfflineFs implements LowerFs {
 
     @Override
     public void access(String path, int mask) throws ErrnoException {
-        node(path); // the kernel has checked the cached owner and mode (default_permissions)
+        tree.node(path); // the kernel has checked the cached owner and mode (default_permissions)
     }
 
     @Override
@@ -247,32 +134,32 @@ public final class OfflineFs implements LowerFs {
 
     @Override
     public LowerDir openDir(String path) throws ErrnoException {
-        Node n = node(path);
+        CachedTree.Node n = tree.node(path);
         if (!n.st().isDirectory()) {
             throw new ErrnoException(Errno.ENOTDIR);
         }
         List<LowerDir.DirEntry> entries = new ArrayList<>();
         try {
-            if (!listingCurrent(n.rec())) {
+            if (!tree.listingCurrent(n.rec())) {
                 throw notCached("the listing of '" + path + "'");
             }
             for (CacheIndex.Dirent d : index.listings().listing(n.id())) {
                 entries.add(new LowerDir.DirEntry(d.name(), d.ino(), d.type(), entries.size() + 1));
             }
         } catch (IndexException e) {
-            throw indexFailed(e);
+            throw tree.indexFailed(e);
         }
         return new ListedDir(entries);
     }
 
     @Override
     public int getxattr(String path, String name, MemorySegment dst) throws ErrnoException {
-        Node n = node(path);
+        CachedTree.Node n = tree.node(path);
         byte[] v;
         try {
             v = index.listings().xattr(n.id(), name).orElseThrow(() -> new ErrnoException(Errno.ENODATA));
         } catch (IndexException e) {
-            throw indexFailed(e);
+            throw tree.indexFailed(e);
         }
         return copyOut(v, dst);
     }
@@ -283,7 +170,7 @@ public final class OfflineFs implements LowerFs {
 
     @Override
     public int listxattr(String path, MemorySegment dst) throws ErrnoException {
-        Node n = node(path);
+        CachedTree.Node n = tree.node(path);
         java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
         try {
             for (String name : index.listings().xattrNames(n.id())) {
@@ -291,20 +178,20 @@ public final class OfflineFs implements LowerFs {
                 out.write(0);
             }
         } catch (IndexException e) {
-            throw indexFailed(e);
+            throw tree.indexFailed(e);
         }
         return copyOut(out.toByteArray(), dst);
     }
 
     /** The identity of what is at {@code path} (offline, the index's). */
     public FileId idOf(String path) throws ErrnoException {
-        return node(path).rec().fileId();
+        return tree.node(path).rec().fileId();
     }
 
     /** Whether {@code path} has a local copy (changed or made offline). */
     public boolean servesLocalData(String path) {
         try {
-            return node(path).local() != null;
+            return tree.node(path).local() != null;
         } catch (ErrnoException e) {
             return false;
         }
@@ -312,7 +199,7 @@ public final class OfflineFs implements LowerFs {
 
     /** For {@code user.cachefs.state}: dirty, cached, partial or metadata-only. */
     public String state(String path) throws ErrnoException {
-        Node n = node(path);
+        CachedTree.Node n = tree.node(path);
         return n.local() != null ? "dirty" : n.rec().state().name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
     }
 
@@ -335,7 +222,7 @@ public final class OfflineFs implements LowerFs {
     }
 
     /** The base to journal with a change of {@code n}: the lower's attributes before its first offline change. */
-    private byte[] base(Node n) throws IndexException {
+    private byte[] base(CachedTree.Node n) throws IndexException {
         if (n.rec().fileId().isProvisional()) {
             return null; // the lower never had it
         }
@@ -377,7 +264,7 @@ public final class OfflineFs implements LowerFs {
             if (thrown[0] != null) {
                 throw thrown[0];
             }
-            ErrnoException ee = indexFailed(e);
+            ErrnoException ee = tree.indexFailed(e);
             if (limited.error("refused", "offline change refused, nothing was changed ({}): {}", what, e.getMessage())) {
                 connectivity.report(Connectivity.Kind.LOCAL_CHANGE_FAILED, what + ": " + Errno.name(ee.errno()) + " (" + e.getMessage() + ")");
             }
@@ -390,8 +277,8 @@ public final class OfflineFs implements LowerFs {
      * holds it current; if not, the name is made all the same (replay finds out whether the lower
      * made it too).
      */
-    private Node parentForNew(String path) throws ErrnoException {
-        Node p = node(parentOf(path));
+    private CachedTree.Node parentForNew(String path) throws ErrnoException {
+        CachedTree.Node p = tree.node(CachedTree.parentOf(path));
         if (!p.st().isDirectory()) {
             throw new ErrnoException(Errno.ENOTDIR);
         }
@@ -399,12 +286,12 @@ public final class OfflineFs implements LowerFs {
     }
 
     /** Records a namespace change of directory {@code dir}: new times (and link count); its listing stays current. */
-    private void dirChanged(Node dir, int nlinkDelta) throws IndexException {
+    private void dirChanged(CachedTree.Node dir, int nlinkDelta) throws IndexException {
         long[] t = now();
         Stat s = dir.st();
         Stat n = new Stat(s.ino(), s.size(), s.blocks(), s.mode(), s.nlink() + nlinkDelta, s.uid(), s.gid(), s.rdevMajor(),
                 s.rdevMinor(), s.blksize(), s.atimeSec(), s.atimeNsec(), t[0], (int) t[1], t[0], (int) t[1], s.dev());
-        boolean current = listingCurrent(dir.rec());
+        boolean current = tree.listingCurrent(dir.rec());
         index.setStat(dir.id(), n);
         if (current) {
             index.setFingerprint(dir.id(), Fingerprint.of(n));
@@ -412,7 +299,7 @@ public final class OfflineFs implements LowerFs {
     }
 
     /** A new object made offline at {@code path}: its row, attributes and listing entry. */
-    private long made(Node parent, String path, int mode, long size, int type) throws IndexException {
+    private long made(CachedTree.Node parent, String path, int mode, long size, int type) throws IndexException {
         FileId id = FileId.provisional(fsid);
         ObjectRecord rec = index.upsert(id, path, ObjectState.DIRTY, null);
         long[] t = now();
@@ -421,8 +308,8 @@ public final class OfflineFs implements LowerFs {
         Stat st = new Stat(PROVISIONAL_INO + rec.id(), size, 0, mode, nlink, 0, 0, 0, 0, 4096,
                 t[0], (int) t[1], t[0], (int) t[1], t[0], (int) t[1], p.dev());
         index.setStat(rec.id(), st);
-        if (listingCurrent(parent.rec())) {
-            index.listings().putDirent(parent.id(), new CacheIndex.Dirent(nameOf(path), rec.id(), type, st.ino()));
+        if (tree.listingCurrent(parent.rec())) {
+            index.listings().putDirent(parent.id(), new CacheIndex.Dirent(CachedTree.nameOf(path), rec.id(), type, st.ino()));
         }
         dirChanged(parent, type == DT_DIR ? 1 : 0);
         return rec.id();
@@ -431,8 +318,8 @@ public final class OfflineFs implements LowerFs {
     @Override
     public void mkdir(String path, int mode) throws ErrnoException {
         synchronized (changes) {
-            Node parent = parentForNew(path);
-            if (nodeOrNull(path) != null) {
+            CachedTree.Node parent = parentForNew(path);
+            if (tree.nodeOrNull(path) != null) {
                 throw new ErrnoException(Errno.EEXIST);
             }
             commit("mkdir " + path, () -> {
@@ -457,8 +344,8 @@ public final class OfflineFs implements LowerFs {
     @Override
     public void symlink(String target, String path) throws ErrnoException {
         synchronized (changes) {
-            Node parent = parentForNew(path);
-            if (nodeOrNull(path) != null) {
+            CachedTree.Node parent = parentForNew(path);
+            if (tree.nodeOrNull(path) != null) {
                 throw new ErrnoException(Errno.EEXIST);
             }
             commit("symlink " + path, () -> {
@@ -472,11 +359,11 @@ public final class OfflineFs implements LowerFs {
     @Override
     public void unlink(String path) throws ErrnoException {
         synchronized (changes) {
-            Node n = node(path);
+            CachedTree.Node n = tree.node(path);
             if (n.st().isDirectory()) {
                 throw new ErrnoException(Errno.EISDIR);
             }
-            Node parent = node(parentOf(path));
+            CachedTree.Node parent = tree.node(CachedTree.parentOf(path));
             commit("unlink " + path, () -> {
                 byte[] base = base(n);
                 removeName(parent, path, 0);
@@ -493,7 +380,7 @@ public final class OfflineFs implements LowerFs {
      * journal's earlier "write" of it then has none), so its space comes back at once. Open
      * descriptors of it keep working (the file is only unlinked); its base copy stays.
      */
-    private void dropLocal(Node n) {
+    private void dropLocal(CachedTree.Node n) {
         try {
             if (n.local() == null || index.localUsers(n.local()) > 0) {
                 return; // another name (a hard link made offline) still has it
@@ -508,16 +395,16 @@ public final class OfflineFs implements LowerFs {
         }
     }
 
-    private void removeName(Node parent, String path, int nlinkDelta) throws IndexException {
-        if (listingCurrent(parent.rec())) {
-            index.listings().removeDirent(parent.id(), nameOf(path));
+    private void removeName(CachedTree.Node parent, String path, int nlinkDelta) throws IndexException {
+        if (tree.listingCurrent(parent.rec())) {
+            index.listings().removeDirent(parent.id(), CachedTree.nameOf(path));
         }
         dirChanged(parent, nlinkDelta);
     }
 
     /** The entries of a directory other than . and ..; null when its listing is not cached. */
-    private List<CacheIndex.Dirent> children(Node dir) throws IndexException {
-        if (!listingCurrent(dir.rec())) {
+    private List<CacheIndex.Dirent> children(CachedTree.Node dir) throws IndexException {
+        if (!tree.listingCurrent(dir.rec())) {
             return null;
         }
         List<CacheIndex.Dirent> out = new ArrayList<>();
@@ -529,7 +416,7 @@ public final class OfflineFs implements LowerFs {
         return out;
     }
 
-    private void checkEmpty(Node dir, String path) throws ErrnoException {
+    private void checkEmpty(CachedTree.Node dir, String path) throws ErrnoException {
         try {
             List<CacheIndex.Dirent> c = children(dir);
             if (c == null) {
@@ -539,19 +426,19 @@ public final class OfflineFs implements LowerFs {
                 throw new ErrnoException(Errno.ENOTEMPTY);
             }
         } catch (IndexException e) {
-            throw indexFailed(e);
+            throw tree.indexFailed(e);
         }
     }
 
     @Override
     public void rmdir(String path) throws ErrnoException {
         synchronized (changes) {
-            Node n = node(path);
+            CachedTree.Node n = tree.node(path);
             if (!n.st().isDirectory()) {
                 throw new ErrnoException(Errno.ENOTDIR);
             }
             checkEmpty(n, path);
-            Node parent = node(parentOf(path));
+            CachedTree.Node parent = tree.node(CachedTree.parentOf(path));
             commit("rmdir " + path, () -> {
                 byte[] base = base(n);
                 removeName(parent, path, -1);
@@ -567,10 +454,10 @@ public final class OfflineFs implements LowerFs {
             throw new ErrnoException(Errno.EOPNOTSUPP, "RENAME_EXCHANGE is not available offline");
         }
         synchronized (changes) {
-            Node n = node(from);
-            Node toParent = parentForNew(to);
-            Node fromParent = node(parentOf(from));
-            Node there = nodeOrNull(to);
+            CachedTree.Node n = tree.node(from);
+            CachedTree.Node toParent = parentForNew(to);
+            CachedTree.Node fromParent = tree.node(CachedTree.parentOf(from));
+            CachedTree.Node there = tree.nodeOrNull(to);
             if (there != null && there.id() == n.id()) {
                 return; // the same object: rename(2) does nothing
             }
@@ -598,11 +485,11 @@ public final class OfflineFs implements LowerFs {
                 }
                 byte[] base = base(n);
                 boolean sameDir = fromParent.id() == toParent.id();
-                if (listingCurrent(fromParent.rec())) {
-                    index.listings().removeDirent(fromParent.id(), nameOf(from));
+                if (tree.listingCurrent(fromParent.rec())) {
+                    index.listings().removeDirent(fromParent.id(), CachedTree.nameOf(from));
                 }
-                if (listingCurrent(toParent.rec())) {
-                    index.listings().putDirent(toParent.id(), new CacheIndex.Dirent(nameOf(to), n.id(), n.st().fileType() >>> 12,
+                if (tree.listingCurrent(toParent.rec())) {
+                    index.listings().putDirent(toParent.id(), new CacheIndex.Dirent(CachedTree.nameOf(to), n.id(), n.st().fileType() >>> 12,
                             n.st().ino()));
                 }
                 // A directory is a link of its parent (its ".."): moving one moves a link count.
@@ -623,20 +510,20 @@ public final class OfflineFs implements LowerFs {
     @Override
     public void link(String existing, String newPath) throws ErrnoException {
         synchronized (changes) {
-            Node n = node(existing);
+            CachedTree.Node n = tree.node(existing);
             if (n.st().isDirectory()) {
                 throw new ErrnoException(Errno.EPERM);
             }
             if (!n.st().isRegular()) {
                 throw new ErrnoException(Errno.EOPNOTSUPP, "offline, only regular files can be hard linked");
             }
-            Node parent = parentForNew(newPath);
-            if (nodeOrNull(newPath) != null) {
+            CachedTree.Node parent = parentForNew(newPath);
+            if (tree.nodeOrNull(newPath) != null) {
                 throw new ErrnoException(Errno.EEXIST);
             }
             // Both names share one local copy, so a write through either is seen through both.
             String local = ensureLocal(existing, n, false);
-            Node now = node(existing);
+            CachedTree.Node now = tree.node(existing);
             commit("link " + existing + " to " + newPath, () -> {
                 long id = made(parent, newPath, now.st().mode(), 0, DT_REG);
                 Stat s = changedNow(index.stat(n.id()).orElse(now.st()));
@@ -645,8 +532,8 @@ public final class OfflineFs implements LowerFs {
                         s.ctimeSec(), s.ctimeNsec(), s.dev());
                 index.setStat(n.id(), linked);
                 index.setStat(id, linked); // the same inode under a second name
-                if (listingCurrent(parent.rec())) {
-                    index.listings().putDirent(parent.id(), new CacheIndex.Dirent(nameOf(newPath), id, DT_REG, linked.ino()));
+                if (tree.listingCurrent(parent.rec())) {
+                    index.listings().putDirent(parent.id(), new CacheIndex.Dirent(CachedTree.nameOf(newPath), id, DT_REG, linked.ino()));
                 }
                 index.setLocal(id, local);
                 index.offlineJournal().append(new JournalRecord.Link(existing, newPath, id), n.id(), base(n));
@@ -658,7 +545,7 @@ public final class OfflineFs implements LowerFs {
     private void setAttrs(JournalRecord r, java.util.function.UnaryOperator<Stat> change) throws ErrnoException {
         String path = r.path();
         synchronized (changes) {
-            Node n = node(path);
+            CachedTree.Node n = tree.node(path);
             commit(r.getClass().getSimpleName().toLowerCase(java.util.Locale.ROOT) + " " + path, () -> {
                 byte[] base = base(n);
                 index.setStat(n.id(), changedNow(change.apply(index.stat(n.id()).orElse(n.st()))));
@@ -702,13 +589,13 @@ public final class OfflineFs implements LowerFs {
     }
 
     private String nodeLocal(String path) throws ErrnoException {
-        return node(path).local();
+        return tree.node(path).local();
     }
 
     @Override
     public void truncate(String path, long size) throws ErrnoException {
         synchronized (changes) {
-            Node n = node(path);
+            CachedTree.Node n = tree.node(path);
             if (!n.st().isRegular()) {
                 throw new ErrnoException(n.st().isDirectory() ? Errno.EISDIR : Errno.EINVAL);
             }
@@ -723,13 +610,12 @@ public final class OfflineFs implements LowerFs {
      * (which must be whole, unless {@code discard}: the change replaces it all), with the cached
      * data kept as the base.
      */
-    private String ensureLocal(String path, Node n, boolean discard) throws ErrnoException {
+    private String ensureLocal(String path, CachedTree.Node n, boolean discard) throws ErrnoException {
         if (n.local() != null) {
             return n.local();
         }
         try {
             String name = Long.toString(n.id());
-            Path local = localFile(name);
             boolean provisional = n.rec().fileId().isProvisional();
             Path data = store.dataPath(n.rec());
             boolean whole = n.rec().fingerprint() != null
@@ -740,28 +626,7 @@ public final class OfflineFs implements LowerFs {
                 throw notCached("all of '" + path + "' (a file is changed offline only when its whole data is cached,"
                         + " or replaced from its start; pin it to keep it whole)");
             }
-            if (whole && n.st().size() > 0 && !provisional) {
-                Path base = baseDir.resolve(name);
-                CacheStore.copyPrivate(data, base);
-                if (discard) {
-                    CacheStore.openPrivate(local).close();
-                } else {
-                    CacheStore.copyPrivate(data, local);
-                }
-                // The cached data file is sparse up to the size it was fetched to: keep the size exact.
-                try (var ch = java.nio.channels.FileChannel.open(local, java.nio.file.StandardOpenOption.WRITE)) {
-                    if (!discard && ch.size() > n.st().size()) {
-                        ch.truncate(n.st().size());
-                    } else if (!discard && ch.size() < n.st().size()) {
-                        ch.write(java.nio.ByteBuffer.allocate(1), n.st().size() - 1);
-                    }
-                    ch.force(true);
-                }
-            } else {
-                CacheStore.openPrivate(local).close();
-            }
-            Files.setLastModifiedTime(local, java.nio.file.attribute.FileTime.from(
-                    java.time.Instant.ofEpochSecond(n.st().mtimeSec(), n.st().mtimeNsec())));
+            copies.make(name, data, n.st(), whole && n.st().size() > 0 && !provisional, discard);
             commit("write " + path, () -> {
                 index.setLocal(n.id(), name);
                 index.setState(n.id(), ObjectState.DIRTY);
@@ -770,7 +635,7 @@ public final class OfflineFs implements LowerFs {
             });
             return name;
         } catch (IndexException e) {
-            throw indexFailed(e);
+            throw tree.indexFailed(e);
         } catch (IOException e) {
             boolean full = e.getMessage() != null && e.getMessage().contains("No space left");
             connectivity.report(Connectivity.Kind.LOCAL_CHANGE_FAILED, "copy of " + path + ": " + e.getMessage());
@@ -783,7 +648,7 @@ public final class OfflineFs implements LowerFs {
     public LowerFile open(String path, int flags, int mode) throws ErrnoException {
         boolean writable = (flags & Libc.O_ACCMODE) != Libc.O_RDONLY || (flags & Libc.O_TRUNC) != 0;
         if (!writable && (flags & Libc.O_CREAT) == 0) {
-            Node n = node(path);
+            CachedTree.Node n = tree.node(path);
             if (n.local() != null) {
                 return localOpen(path, n, n.local(), Libc.O_RDONLY);
             }
@@ -793,12 +658,12 @@ public final class OfflineFs implements LowerFs {
             return new MissingData(this, path, n.st(), missWaitMs, connectivity, reopen);
         }
         synchronized (changes) {
-            Node n = nodeOrNull(path);
+            CachedTree.Node n = tree.nodeOrNull(path);
             if (n == null) {
                 if ((flags & Libc.O_CREAT) == 0) {
                     throw new ErrnoException(Errno.ENOENT);
                 }
-                Node parent = parentForNew(path);
+                CachedTree.Node parent = parentForNew(path);
                 // The local file first: a journal entry never names a file that is not there.
                 String local = "new-" + java.util.UUID.randomUUID();
                 Path f;
@@ -806,7 +671,7 @@ public final class OfflineFs implements LowerFs {
                     f = localFile(local);
                     CacheStore.openPrivate(f).close();
                 } catch (IOException e) {
-                    throw new ErrnoException(diskFull() ? Errno.ENOSPC : Errno.EIO, "cannot make the local file of "
+                    throw new ErrnoException(tree.diskFull() ? Errno.ENOSPC : Errno.EIO, "cannot make the local file of "
                             + path + ": " + e.getMessage());
                 }
                 try {
@@ -823,7 +688,7 @@ public final class OfflineFs implements LowerFs {
                     }
                     throw e;
                 }
-                n = node(path);
+                n = tree.node(path);
             } else if ((flags & Libc.O_CREAT) != 0 && (flags & Libc.O_EXCL) != 0) {
                 throw new ErrnoException(Errno.EEXIST);
             }
@@ -843,9 +708,13 @@ public final class OfflineFs implements LowerFs {
         return changes;
     }
 
+    ErrnoException indexFailed(IndexException e) {
+        return tree.indexFailed(e);
+    }
+
     /** Open descriptors of local copies right now. */
     public int localOpens() {
-        return localOpens.get();
+        return copies.opens();
     }
 
     /** The local copy of an object, if it has one. */
@@ -854,82 +723,17 @@ public final class OfflineFs implements LowerFs {
         return name.isPresent() ? localFile(name.get()) : null;
     }
 
-    private LowerFile localOpen(String path, Node n, String local, int flags) throws ErrnoException {
+    private LowerFile localOpen(String path, CachedTree.Node n, String local, int flags) throws ErrnoException {
         int fd = Libc.open(RawPath.fromText(localFile(local).toString()), flags | Libc.O_CLOEXEC | Libc.O_NOFOLLOW, 0);
-        localOpens.incrementAndGet();
-        return new LocalFile(path, n.id(), fd);
-    }
-
-    /**
-     * An open of a file's local copy: data from the copy (as any descriptor), attributes from the
-     * index, owner and mode changes journaled.
-     */
-    private final class LocalFile extends LocalLowerFs.FdFile {
-        private final String path;
-        private final long objId;
-
-        LocalFile(String path, long objId, int fd) {
-            super(fd);
-            this.path = path;
-            this.objId = objId;
-        }
-
-        @Override
-        public Stat stat() throws ErrnoException {
-            try {
-                ObjectRecord rec = index.get(objId).orElseThrow(() -> new ErrnoException(Errno.ESTALE));
-                Stat st = index.stat(objId).orElseThrow(() -> new ErrnoException(Errno.ESTALE));
-                if (rec.path() != null) {
-                    return OfflineFs.this.stat(rec.path());
-                }
-                Stat f = Libc.fstat(fd); // unlinked while open: the descriptor still has it
-                return new Stat(st.ino(), f.size(), f.blocks(), st.mode(), 0, st.uid(), st.gid(), st.rdevMajor(),
-                        st.rdevMinor(), st.blksize(), st.atimeSec(), st.atimeNsec(), f.mtimeSec(), f.mtimeNsec(),
-                        f.ctimeSec(), f.ctimeNsec(), st.dev());
-            } catch (IndexException e) {
-                throw indexFailed(e);
-            }
-        }
-
-        /** Nothing to flush to: the copy is the file until replay. */
-        @Override
-        public void flush() {}
-
-        @Override
-        public void chown(int uid, int gid) throws ErrnoException {
-            OfflineFs.this.chown(currentPath(), uid, gid);
-        }
-
-        @Override
-        public void chmod(int mode) throws ErrnoException {
-            OfflineFs.this.chmod(currentPath(), mode);
-        }
-
-        private String currentPath() throws ErrnoException {
-            try {
-                return index.get(objId).map(ObjectRecord::path).orElseThrow(() -> new ErrnoException(Errno.ESTALE));
-            } catch (IndexException e) {
-                throw indexFailed(e);
-            }
-        }
-
-        @Override
-        public void close() {
-            super.close();
-            localOpens.decrementAndGet();
-        }
-
-        @Override
-        public String toString() {
-            return "local copy of " + path;
-        }
+        copies.opened();
+        return new LocalFile(this, index, copies, path, n.id(), fd);
     }
 
     @Override
     public void setxattr(String path, String name, MemorySegment value, int flags) throws ErrnoException {
         byte[] v = value.toArray(ValueLayout.JAVA_BYTE);
         synchronized (changes) {
-            Node n = node(path);
+            CachedTree.Node n = tree.node(path);
             commit("setxattr " + path, () -> {
                 boolean exists = index.listings().xattr(n.id(), name).isPresent();
                 if ((flags & 1) != 0 && exists) { // XATTR_CREATE
@@ -949,7 +753,7 @@ public final class OfflineFs implements LowerFs {
     @Override
     public void removexattr(String path, String name) throws ErrnoException {
         synchronized (changes) {
-            Node n = node(path);
+            CachedTree.Node n = tree.node(path);
             commit("removexattr " + path, () -> {
                 if (index.listings().xattr(n.id(), name).isEmpty()) {
                     throw new ErrnoException(Errno.ENODATA);

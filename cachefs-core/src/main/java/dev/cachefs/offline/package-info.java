@@ -1,8 +1,9 @@
 /**
  * Disconnected operation: every lower call under a deadline ({@code Guard}), the mode and its
  * switches ({@code Connectivity}), the lower the mount uses in either mode ({@code ModalLowerFs}:
- * the real one online, {@code OfflineFs} over the cache offline, with {@code MissingData} and
- * {@code ListedDir}), the read-only view of conflicts under {@code .cachefs/conflicts/}
+ * the real one online, {@code OfflineFs} over the cache offline: what it knows of each path in {@code CachedTree},
+ * local copies of changed files in {@code LocalCopies} opened as {@code LocalFile}s, reads of
+ * data it lacks in {@code MissingData}, listings in {@code ListedDir}), the read-only view of conflicts under {@code .cachefs/conflicts/}
  * ({@code ConflictView}), and events to the hook ({@code EventHook}). Replay of the journal and
  * conflict handling live in {@code dev.cachefs.resync}; the link that ties them to the cache
  * layer for one mount is {@code dev.cachefs.mount.Uplink}.
