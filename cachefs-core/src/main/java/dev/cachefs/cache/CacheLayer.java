@@ -219,7 +219,7 @@ public final class CacheLayer implements AutoCloseable {
         // Page-aligned, chunk-sized: what O_DIRECT reads of the lower need.
         this.buffers = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(cs, 4096));
         this.zeros = Arena.ofAuto().allocate(cs, 4096);
-        this.dirs = new DirCache(index, writer, ids, identityMode, stats);
+        this.dirs = new DirCache(index, writer, ids, identityMode, stats, index.clock());
         this.meta = new MetaCopy(writer, ids);
         this.files = new DataFiles(store, writer, stats, limited);
         Map<FileId, CachedObject> objects = new HashMap<>();
@@ -229,8 +229,8 @@ public final class CacheLayer implements AutoCloseable {
         this.fetcher = new Fetcher(lower, options, stats, cs, buffers, files, space);
         this.writes = new WritePath(files, stats, writer, cs, buffers, zeros, limited);
         this.pinner = new Pinner(this, lower, options, writer, meta, dirs, space, fetcher, cs);
-        this.opens = new OpenModes(index, stats, cs, files, integrity);
-        this.scrubber = new Scrubber(integrity, store, stats, options.scrub());
+        this.opens = new OpenModes(index, stats, cs, files, integrity, index.clock());
+        this.scrubber = new Scrubber(integrity, store, stats, options.scrub(), index.clock());
     }
 
     // ------------------------------------------------------------------ space (CacheSpace)
@@ -709,7 +709,7 @@ public final class CacheLayer implements AutoCloseable {
 
     /** Checks every cached file now, as fast as it can (a command, tests); the files checked. */
     public int scrubNow() throws InterruptedException {
-        return scrubber.pass(System.currentTimeMillis() + 1, 0);
+        return scrubber.pass(index.clock().millis() + 1, 0);
     }
 
     // ------------------------------------------------------------------ writes (WritePath)

@@ -38,8 +38,11 @@ public final class DirCache {
     private final CacheStats stats;
     private final Cache<String, Listing> memory = Caffeine.newBuilder().maximumWeight(2_000_000)
             .weigher((String k, Listing l) -> 1 + l.entries().size()).build();
+    private final java.time.InstantSource clock;
 
-    DirCache(CacheIndex index, IndexWriter writer, CacheLayer.Identifier ids, IdentityMode mode, CacheStats stats) {
+    DirCache(CacheIndex index, IndexWriter writer, CacheLayer.Identifier ids, IdentityMode mode, CacheStats stats,
+             java.time.InstantSource clock) {
+        this.clock = clock;
         this.index = index;
         this.writer = writer;
         this.ids = ids;
@@ -97,7 +100,7 @@ public final class DirCache {
             return; // offline: the listing came from the index, which the disconnected layer keeps
         }
         long mtimeNs = st.mtimeNsTotal();
-        if (System.currentTimeMillis() * 1_000_000L - mtimeNs < SETTLED_NS) {
+        if (clock.millis() * 1_000_000L - mtimeNs < SETTLED_NS) {
             return; // changed too recently: a change within the same timestamp would go unseen
         }
         List<LowerDir.DirEntry> numbered = new ArrayList<>(entries.size());

@@ -1,5 +1,6 @@
 package dev.cachefs.cache;
 
+import dev.cachefs.index.ErrnoMapping;
 import dev.cachefs.index.CacheIndex;
 import dev.cachefs.index.CacheStore;
 import dev.cachefs.index.Chunk;
@@ -8,7 +9,6 @@ import dev.cachefs.index.IndexException;
 import dev.cachefs.index.ObjectRecord;
 import dev.cachefs.index.ObjectState;
 import dev.cachefs.lower.LowerFile;
-import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Stat;
 import java.util.ArrayList;
@@ -170,7 +170,7 @@ final class ObjectTable {
             return o;
         } catch (IndexException e) {
             limited.warn("index", "cache index unusable for {}: {}", path, e.getMessage());
-            throw new ErrnoException(Errno.EIO, e.getMessage());
+            throw ErrnoMapping.of(e, store.directory());
         }
     }
 

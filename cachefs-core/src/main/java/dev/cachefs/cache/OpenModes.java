@@ -1,5 +1,6 @@
 package dev.cachefs.cache;
 
+import dev.cachefs.index.ErrnoMapping;
 import dev.cachefs.index.CacheIndex;
 import dev.cachefs.index.IndexException;
 import dev.cachefs.lower.LowerFile;
@@ -27,8 +28,10 @@ final class OpenModes {
     private final int cs;
     private final DataFiles files;
     private final Integrity integrity;
+    private final java.time.InstantSource clock;
 
-    OpenModes(CacheIndex index, CacheStats stats, int cs, DataFiles files, Integrity integrity) {
+    OpenModes(CacheIndex index, CacheStats stats, int cs, DataFiles files, Integrity integrity, java.time.InstantSource clock) {
+        this.clock = clock;
         this.index = index;
         this.stats = stats;
         this.cs = cs;
@@ -78,7 +81,7 @@ final class OpenModes {
             } catch (IndexException e) {
                 files.storeFailed(o, e);
                 if (o.passthroughOpens > 0) {
-                    throw new ErrnoException(Errno.EIO, e.getMessage());
+                    throw ErrnoMapping.of(e);
                 }
                 return null;
             }
@@ -135,7 +138,7 @@ final class OpenModes {
 
     void touch(CachedObject o) {
         try {
-            index.touch(o.rec.id(), System.currentTimeMillis());
+            index.touch(o.rec.id(), clock.millis());
         } catch (IndexException e) {
             log.debug("recency not recorded: {}", e.getMessage());
         }

@@ -53,8 +53,10 @@ public final class Scrubber implements AutoCloseable {
     private final Options options;
     private final Thread thread;
     private volatile boolean closing;
+    private final java.time.InstantSource clock;
 
-    Scrubber(Integrity integrity, CacheStore store, CacheStats stats, Options options) {
+    Scrubber(Integrity integrity, CacheStore store, CacheStats stats, Options options, java.time.InstantSource clock) {
+        this.clock = clock;
         this.integrity = integrity;
         this.store = store;
         this.index = store.index();
@@ -68,7 +70,7 @@ public final class Scrubber implements AutoCloseable {
         try {
             Thread.sleep(30_000); // let the mount settle first
             while (!closing) {
-                int n = pass(System.currentTimeMillis() - options.intervalMs(), options.bytesPerSecond());
+                int n = pass(clock.millis() - options.intervalMs(), options.bytesPerSecond());
                 if (n > 0) {
                     log.debug("scrub checked {} cached files", n);
                 }
@@ -154,7 +156,7 @@ public final class Scrubber implements AutoCloseable {
             }
         }
         try {
-            index.data().setVerified(r.id(), System.currentTimeMillis());
+            index.data().setVerified(r.id(), clock.millis());
         } catch (IndexException e) {
             log.debug("scrub of {} not recorded: {}", r.path(), e.getMessage());
         }

@@ -25,46 +25,66 @@ final class DaemonControl {
 
     /** Every handler of the control socket, pins included. */
     static java.util.Map<String, ControlServer.Handler> handlers(Mount mount) {
-        Path mp = mount.mp();
-        Path lowerDir = mount.lowerDir();
-        Path cacheDir = mount.cacheDir();
-        long started = mount.startedMs();
         Uplink uplink = mount.stack().uplink;
         CacheLayer cache = mount.stack().cache;
         StackedFs fs = mount.stack().fs;
         CacheStats stats = mount.stack().stats;
-        FuseSession live = mount.live();
-        String metricsUrl = mount.metricsUrl();
-        LowerIdentity id = uplink.identity();
         java.util.Map<String, ControlServer.Handler> handlers = new java.util.HashMap<>();
-        handlers.put("status", ControlServer.answering(() -> {
-            java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
-            m.put("mountpoint", mp.toString());
-            m.put("lower", lowerDir.toString());
-            m.put("cache", cacheDir.toString());
-            m.put("daemon pid", Long.toString(ProcessHandle.current().pid()));
-            m.put("mounted since", java.time.Instant.ofEpochMilli(started).toString());
-            m.put("identity", id.mode().name().toLowerCase(java.util.Locale.ROOT));
-            m.put("identity reason", id.reason());
-            m.put("lower fsid", java.util.HexFormat.of().formatHex(id.fsid()));
-            m.put("passthrough", Boolean.toString(live.passthroughAvailable()));
-            m.put("open files", Integer.toString(fs.openFiles()));
-            m.put("known nodes", Integer.toString(fs.liveNodes()));
-            m.put("chunk size", Integer.toString(cache.chunkSize()));
-            m.putAll(cache.usage());
-            uplink.status(m);
-            if (metricsUrl != null) {
-                m.put("metrics", metricsUrl);
-            }
-            if (mount.statsFile() != null) {
-                m.put("stats file", mount.statsFile().toString());
-            }
-            return m;
-        }));
+        handlers.put("status", ControlServer.answering(() -> status(mount)));
         handlers.put("offline", ControlServer.answering(() -> {
             uplink.connectivity().forceOffline();
             return java.util.Map.of("mode", "offline");
         }));
+        registerConflicts(handlers, uplink, fs);
+        handlers.put("online", ControlServer.answering(() ->
+                java.util.Map.of("result", uplink.connectivity().goOnline("asked to (cachefs online)", true))));
+        handlers.put("stats", ControlServer.answering(() -> {
+            java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
+            stats.snapshot().forEach((k, v) -> m.put(k, Long.toString(v)));
+            return m;
+        }));
+        PinControl.register(handlers, cache, fs, uplink.connectivity());
+        return handlers;
+    }
+
+    /** What {@code cachefs status} shows. */
+    private static java.util.Map<String, String> status(Mount mount) {
+        Uplink uplink = mount.stack().uplink;
+        CacheLayer cache = mount.stack().cache;
+        StackedFs fs = mount.stack().fs;
+        LowerIdentity id = uplink.identity();
+        Path mp = mount.mp();
+        Path lowerDir = mount.lowerDir();
+        Path cacheDir = mount.cacheDir();
+        long started = mount.startedMs();
+        FuseSession live = mount.live();
+        String metricsUrl = mount.metricsUrl();
+        java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
+        m.put("mountpoint", mp.toString());
+        m.put("lower", lowerDir.toString());
+        m.put("cache", cacheDir.toString());
+        m.put("daemon pid", Long.toString(ProcessHandle.current().pid()));
+        m.put("mounted since", java.time.Instant.ofEpochMilli(started).toString());
+        m.put("identity", id.mode().name().toLowerCase(java.util.Locale.ROOT));
+        m.put("identity reason", id.reason());
+        m.put("lower fsid", java.util.HexFormat.of().formatHex(id.fsid()));
+        m.put("passthrough", Boolean.toString(live.passthroughAvailable()));
+        m.put("open files", Integer.toString(fs.openFiles()));
+        m.put("known nodes", Integer.toString(fs.liveNodes()));
+        m.put("chunk size", Integer.toString(cache.chunkSize()));
+        m.putAll(cache.usage());
+        uplink.status(m);
+        if (metricsUrl != null) {
+            m.put("metrics", metricsUrl);
+        }
+        if (mount.statsFile() != null) {
+            m.put("stats file", mount.statsFile().toString());
+        }
+        return m;
+    }
+
+    /** {@code conflicts}, {@code resolve} and {@code resolve-all}. */
+    private static void registerConflicts(java.util.Map<String, ControlServer.Handler> handlers, Uplink uplink, StackedFs fs) {
         handlers.put("conflicts", ControlServer.answering(() -> {
             java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
             java.util.List<dev.cachefs.index.CacheIndex.Conflict> all;
@@ -113,15 +133,6 @@ final class DaemonControl {
             m.put("count", Integer.toString(n));
             out.send(m);
         });
-        handlers.put("online", ControlServer.answering(() ->
-                java.util.Map.of("result", uplink.connectivity().goOnline("asked to (cachefs online)", true))));
-        handlers.put("stats", ControlServer.answering(() -> {
-            java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
-            stats.snapshot().forEach((k, v) -> m.put(k, Long.toString(v)));
-            return m;
-        }));
-        PinControl.register(handlers, cache, fs, uplink.connectivity());
-        return handlers;
     }
 
     /** Resolves the open conflict at {@code rel} and drops what the kernel holds of it. */

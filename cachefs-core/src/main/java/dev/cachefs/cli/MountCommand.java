@@ -1,15 +1,12 @@
 package dev.cachefs.cli;
 
 import dev.cachefs.cache.CacheLayer;
-import dev.cachefs.cache.Scrubber;
 import dev.cachefs.cache.CacheStats;
 import dev.cachefs.fs.StackedFs;
-import dev.cachefs.offline.Connectivity;
 import dev.cachefs.offline.Guard;
 import dev.cachefs.mount.Uplink;
 import dev.cachefs.fuse.FuseSession;
 import dev.cachefs.fuse.MountOptions;
-import dev.cachefs.index.CacheStore;
 import dev.cachefs.index.IdentityMode;
 import dev.cachefs.index.IndexException;
 import dev.cachefs.index.LowerIdentity;
@@ -41,7 +38,7 @@ import picocli.CommandLine.Parameters;
                 + " keeps serving in the background.",
         footerHeading = "%n") // the footer is MountCommand.footer(), set by Main to fit the help's width
 final class MountCommand implements Callable<Integer> {
-    /** The -o options and what they do, for the help (each key here is one parseOptions takes). */
+    /** The -o options and what they do, for the help (each key here is one OptionParser takes). */
     static final String[][] OPTIONS = {
             {"allow_other", "let other users in (the kernel still checks permissions: default_permissions)"},
             {"attr_timeout=SEC", "how long the kernel trusts attributes (default 1)"},
@@ -282,150 +279,21 @@ final class MountCommand implements Callable<Integer> {
     }
 
     private Settings parseOptions(Path lowerDir) {
-        MountOptions mo = MountOptions.defaults(lowerDir.toString().replace(",", "_"));
-        StackedFs.Options so = StackedFs.Options.defaults();
-        int chunk = CacheStore.DEFAULT_CHUNK_SIZE;
-        CacheLayer.Options co = CacheLayer.Options.defaults();
-        int kernelRa = 4096;
-        CacheLayer.Limits lim = CacheLayer.Limits.defaults();
         long maxBytes = cacheSize == null ? 0 : Sizes.parse(cacheSize);
         long cacheFiles = this.cacheFiles == null ? 0 : this.cacheFiles;
         if (cacheFiles < 0) {
             throw new Main.UserError(Main.USAGE, "--cache-files must be 0 (no limit) or more");
         }
-        int cull = lim.cullFreePct();
-        int stop = lim.stopFreePct();
-        int resume = lim.resumeFreePct();
-        Uplink.Options up = Uplink.Options.defaults().withOnEvent(onEvent);
-        java.net.InetSocketAddress metrics = null;
-        Path statsFile = null;
-        long statsMs = 10_000;
-        for (String raw : options) {
-            String o = raw.trim();
-            if (o.isEmpty()) {
-                continue;
-            }
-            String key = o.contains("=") ? o.substring(0, o.indexOf('=')) : o;
-            String val = o.contains("=") ? o.substring(o.indexOf('=') + 1) : null;
-            try {
-                switch (key) {
-                    case "allow_other" -> mo = mo.withAllowOther(true);
-                    case "passthrough" -> {
-                        mo = mo.withPassthrough(true);
-                        so = new StackedFs.Options(so.entryTimeoutNs(), so.attrTimeoutNs(), true, so.negativeTimeoutNs());
-                    }
-                    case "nopassthrough" -> {
-                        mo = mo.withPassthrough(false);
-                        so = new StackedFs.Options(so.entryTimeoutNs(), so.attrTimeoutNs(), false, so.negativeTimeoutNs());
-                    }
-                    case "attr_timeout" -> so = new StackedFs.Options(so.entryTimeoutNs(), seconds(key, val), so.passthrough(), so.negativeTimeoutNs());
-                    case "entry_timeout" -> so = new StackedFs.Options(seconds(key, val), so.attrTimeoutNs(), so.passthrough(), so.negativeTimeoutNs());
-                    case "negative_timeout" -> so = so.withNegativeTimeout(seconds(key, val));
-                    case "meta_ttl" -> metaTtlMs = seconds(key, val) / 1_000_000;
-                    case "max_write" -> mo = mo.withMaxWrite(Integer.parseInt(need(key, val)));
-                    case "workers" -> mo = mo.withWorkers(Integer.parseInt(need(key, val)));
-                    case "noauto_unmount" -> mo = mo.withAutoUnmount(false);
-                    case "dev" -> mo = mo.withDevices(true);
-                    case "nodev" -> mo = mo.withDevices(false);
-                    case "suid" -> mo = mo.withSetuid(true);
-                    case "nosuid" -> mo = mo.withSetuid(false);
-                    case "auto_unmount" -> mo = mo.withAutoUnmount(true);
-                    case "chunk_size" -> {
-                        chunk = (int) Math.min(Integer.MAX_VALUE, Sizes.parse(need(key, val)));
-                        if (chunk < 65536 || chunk > 16 << 20 || Integer.bitCount(chunk) != 1) {
-                            throw new Main.UserError(Main.USAGE, "chunk_size must be a power of two from 64K to 16M");
-                        }
-                    }
-                    case "readahead" -> {
-                        int n = Integer.parseInt(need(key, val));
-                        if (n < 0 || n > 64) {
-                            throw new Main.UserError(Main.USAGE, "readahead must be 0..64 chunks");
-                        }
-                        co = co.withReadahead(n);
-                    }
-                    case "kernel_readahead" -> {
-                        kernelRa = (int) (Sizes.parse(need(key, val)) / 1024);
-                        if (kernelRa < 0 || kernelRa > 1 << 20) {
-                            throw new Main.UserError(Main.USAGE, "kernel_readahead must be 0..1G");
-                        }
-                    }
-                    case "scrub_interval" -> co = co.withScrub(new Scrubber.Options(seconds(key, val) / 1_000_000,
-                            co.scrub().bytesPerSecond()));
-                    case "scrub_rate" -> co = co.withScrub(new Scrubber.Options(co.scrub().intervalMs(),
-                            Sizes.parse(need(key, val))));
-                    case "cull_free" -> cull = percent(key, val);
-                    case "stop_free" -> stop = percent(key, val);
-                    case "resume_free" -> resume = percent(key, val);
-                    case "deadline" -> {
-                        long ms = seconds(key, val) / 1_000_000;
-                        if (ms != 0 && ms < 100) {
-                            throw new Main.UserError(Main.USAGE, "deadline must be at least 0.1 s (or 0: none)");
-                        }
-                        up = up.withDeadline(ms);
-                    }
-                    case "probe_interval" -> up = up.withProbe(Math.max(100, seconds(key, val) / 1_000_000));
-                    case "offline_wait" -> up = up.withMissWait(seconds(key, val) / 1_000_000);
-                    case "offline" -> up = up.withStartOffline(true);
-                    case "reconnect" -> up = up.withReconnect(switch (need(key, val)) {
-                        case "auto" -> Connectivity.Reconnect.AUTO;
-                        case "manual" -> Connectivity.Reconnect.MANUAL;
-                        default -> throw new Main.UserError(Main.USAGE, "reconnect must be auto or manual");
-                    });
-                    case "metrics" -> metrics = Metrics.listenAddress(need(key, val));
-                    case "stats_file" -> statsFile = Path.of(need(key, val)).toAbsolutePath();
-                    case "stats_interval" -> statsMs = Math.max(1000, seconds(key, val) / 1_000_000);
-                    case "direct_io" -> co = co.withDirectIo(true);
-                    case "nodirect_io" -> co = co.withDirectIo(false);
-                    default -> throw new Main.UserError(Main.USAGE, "unknown mount option '" + o
-                            + "' (see cachefs mount --help)");
-                }
-            } catch (NumberFormatException e) {
-                throw new Main.UserError(Main.USAGE, "mount option '" + o + "' needs a whole number");
-            } catch (IllegalArgumentException e) {
-                throw new Main.UserError(Main.USAGE, e.getMessage());
-            }
-        }
+        OptionParser p = new OptionParser(lowerDir.toString().replace(",", "_"), onEvent, metaTtlMs).parse(options);
+        metaTtlMs = p.metaTtlMs;
+        CacheLayer.Options co;
         try {
-            co = co.withLimits(new CacheLayer.Limits(maxBytes, cacheFiles, cull, stop, resume,
+            co = p.co.withLimits(new CacheLayer.Limits(maxBytes, cacheFiles, p.cull, p.stop, p.resume,
                     pinSize == null ? 0 : Sizes.parse(pinSize)));
         } catch (IllegalArgumentException e) {
             throw new Main.UserError(Main.USAGE, e.getMessage());
         }
-        return new Settings(mo, so, chunk, co, kernelRa, up, metrics, statsFile, statsMs);
-    }
-
-    private static String need(String key, String val) {
-        if (val == null || val.isEmpty()) {
-            throw new Main.UserError(Main.USAGE, "mount option " + key + " needs a value (" + key + "=...)");
-        }
-        return val;
-    }
-
-    private static int percent(String key, String val) {
-        String v = need(key, val);
-        v = v.endsWith("%") ? v.substring(0, v.length() - 1) : v;
-        try {
-            int p = Integer.parseInt(v);
-            if (p < 0 || p > 100) {
-                throw new NumberFormatException();
-            }
-            return p;
-        } catch (NumberFormatException e) {
-            throw new Main.UserError(Main.USAGE, "mount option " + key + " needs a percentage 0..100");
-        }
-    }
-
-    private static long seconds(String key, String val) {
-        double s;
-        try {
-            s = Double.parseDouble(need(key, val));
-        } catch (NumberFormatException e) {
-            throw new Main.UserError(Main.USAGE, "mount option " + key + " needs a number of seconds");
-        }
-        if (s < 0 || s > 86400 * 365) {
-            throw new Main.UserError(Main.USAGE, "mount option " + key + " is out of range");
-        }
-        return (long) (s * 1e9);
+        return new Settings(p.mo, p.so, p.chunk, co, p.kernelRa, p.up, p.metrics, p.statsFile, p.statsMs);
     }
 
     /**

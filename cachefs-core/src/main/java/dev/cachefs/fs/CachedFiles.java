@@ -1,11 +1,11 @@
 package dev.cachefs.fs;
 
+import dev.cachefs.index.ErrnoMapping;
 import dev.cachefs.cache.CacheLayer;
 import dev.cachefs.cache.CacheStats;
 import dev.cachefs.index.IndexException;
 import dev.cachefs.lower.LowerDir;
 import dev.cachefs.lower.LowerFile;
-import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
 import dev.cachefs.nativeio.Stat;
@@ -154,7 +154,7 @@ public final class CachedFiles implements FileCache {
         try {
             return cache.stateOf(path);
         } catch (IndexException e) {
-            throw new ErrnoException(Errno.EIO, e.getMessage());
+            throw ErrnoMapping.of(e);
         }
     }
 

@@ -15,6 +15,15 @@ public final class Ctx {
         this.session = session;
     }
 
+    /** A caller that is no kernel request (a filesystem driven directly: unit tests, tools). */
+    public static Ctx of(int uid, int gid, int pid) {
+        Ctx c = new Ctx(null);
+        c.uid = uid;
+        c.gid = gid;
+        c.pid = pid;
+        return c;
+    }
+
     public long unique() { return unique; }
     public int uid() { return uid; }
     public int gid() { return gid; }

@@ -167,6 +167,7 @@ final class Worker implements DirSink {
     }
 
     /** Calls the filesystem; returns the reply payload length (already in {@code out}). */
+    /** One request: names and attributes here, the rest by kind. */
     private int dispatch(int opcode, long nodeid, MemorySegment arg) throws ErrnoException {
         return switch (opcode) {
             case Fuse.LOOKUP -> entryOut(fs.lookup(ctx, nodeid, name(arg, 0)));
@@ -206,6 +207,18 @@ final class Worker implements DirSink {
                 yield 0;
             }
             case Fuse.LINK -> entryOut(fs.link(ctx, arg.get(JAVA_LONG, 0), nodeid, name(arg, 8)));
+            case Fuse.STATFS -> statfsOut(fs.statfs(ctx, nodeid));
+            case Fuse.ACCESS -> {
+                fs.access(ctx, nodeid, arg.get(JAVA_INT, 0));
+                yield 0;
+            }
+            default -> fileOp(opcode, nodeid, arg);
+        };
+    }
+
+    /** Requests on open files. */
+    private int fileOp(int opcode, long nodeid, MemorySegment arg) throws ErrnoException {
+        return switch (opcode) {
             case Fuse.OPEN -> openOut(nodeid, fs.open(ctx, nodeid, arg.get(JAVA_INT, 0)), Fuse.OUT_HEADER);
             case Fuse.READ -> {
                 long fh = arg.get(JAVA_LONG, 0);
@@ -223,7 +236,6 @@ final class Worker implements DirSink {
                 out.set(JAVA_INT, Fuse.OUT_HEADER + 4, 0);
                 yield 8;
             }
-            case Fuse.STATFS -> statfsOut(fs.statfs(ctx, nodeid));
             case Fuse.RELEASE -> {
                 long fh = arg.get(JAVA_LONG, 0);
                 try {
@@ -237,43 +249,8 @@ final class Worker implements DirSink {
                 fs.fsync(ctx, nodeid, arg.get(JAVA_LONG, 0), (arg.get(JAVA_INT, 8) & Fuse.FSYNC_FDATASYNC) != 0);
                 yield 0;
             }
-            case Fuse.SETXATTR -> {
-                int size = arg.get(JAVA_INT, 0);
-                int flags = arg.get(JAVA_INT, 4);
-                String name = name(arg, 8);
-                long valueOff = 8 + RawPath.bytes(name).length + 1;
-                fs.setxattr(ctx, nodeid, name, arg.asSlice(valueOff, size), flags);
-                yield 0;
-            }
-            case Fuse.GETXATTR -> sizedOut(arg.get(JAVA_INT, 0),
-                    dst -> fs.getxattr(ctx, nodeid, name(arg, 8), dst));
-            case Fuse.LISTXATTR -> sizedOut(arg.get(JAVA_INT, 0), dst -> fs.listxattr(ctx, nodeid, dst));
-            case Fuse.REMOVEXATTR -> {
-                fs.removexattr(ctx, nodeid, name(arg, 0));
-                yield 0;
-            }
             case Fuse.FLUSH -> {
                 fs.flush(ctx, nodeid, arg.get(JAVA_LONG, 0), arg.get(JAVA_LONG, 16));
-                yield 0;
-            }
-            case Fuse.OPENDIR -> openOut(0, fs.opendir(ctx, nodeid, arg.get(JAVA_INT, 0)), Fuse.OUT_HEADER);
-            case Fuse.READDIR, Fuse.READDIRPLUS -> {
-                dirPlus = opcode == Fuse.READDIRPLUS;
-                dirPos = Fuse.OUT_HEADER;
-                dirLimit = Fuse.OUT_HEADER + Math.min(arg.get(JAVA_INT, 16), (int) out.byteSize() - Fuse.OUT_HEADER);
-                fs.readdir(ctx, nodeid, arg.get(JAVA_LONG, 0), arg.get(JAVA_LONG, 8), this);
-                yield dirPos - Fuse.OUT_HEADER;
-            }
-            case Fuse.RELEASEDIR -> {
-                fs.releasedir(ctx, nodeid, arg.get(JAVA_LONG, 0));
-                yield 0;
-            }
-            case Fuse.FSYNCDIR -> {
-                fs.fsyncdir(ctx, nodeid, arg.get(JAVA_LONG, 0), (arg.get(JAVA_INT, 8) & Fuse.FSYNC_FDATASYNC) != 0);
-                yield 0;
-            }
-            case Fuse.ACCESS -> {
-                fs.access(ctx, nodeid, arg.get(JAVA_INT, 0));
                 yield 0;
             }
             case Fuse.CREATE -> {
@@ -292,10 +269,47 @@ final class Worker implements DirSink {
                 out.set(JAVA_LONG, Fuse.OUT_HEADER, r);
                 yield 8;
             }
-            default -> throw new ErrnoException(Errno.ENOSYS);
+            default -> dirOrXattrOp(opcode, nodeid, arg);
         };
     }
 
+    /** Requests on directories and extended attributes; ENOSYS for what cachefs does not implement. */
+    private int dirOrXattrOp(int opcode, long nodeid, MemorySegment arg) throws ErrnoException {
+        return switch (opcode) {
+            case Fuse.SETXATTR -> {
+                int size = arg.get(JAVA_INT, 0);
+                int flags = arg.get(JAVA_INT, 4);
+                String name = name(arg, 8);
+                long valueOff = 8 + RawPath.bytes(name).length + 1;
+                fs.setxattr(ctx, nodeid, name, arg.asSlice(valueOff, size), flags);
+                yield 0;
+            }
+            case Fuse.GETXATTR -> sizedOut(arg.get(JAVA_INT, 0),
+                    dst -> fs.getxattr(ctx, nodeid, name(arg, 8), dst));
+            case Fuse.LISTXATTR -> sizedOut(arg.get(JAVA_INT, 0), dst -> fs.listxattr(ctx, nodeid, dst));
+            case Fuse.REMOVEXATTR -> {
+                fs.removexattr(ctx, nodeid, name(arg, 0));
+                yield 0;
+            }
+            case Fuse.OPENDIR -> openOut(0, fs.opendir(ctx, nodeid, arg.get(JAVA_INT, 0)), Fuse.OUT_HEADER);
+            case Fuse.READDIR, Fuse.READDIRPLUS -> {
+                dirPlus = opcode == Fuse.READDIRPLUS;
+                dirPos = Fuse.OUT_HEADER;
+                dirLimit = Fuse.OUT_HEADER + Math.min(arg.get(JAVA_INT, 16), (int) out.byteSize() - Fuse.OUT_HEADER);
+                fs.readdir(ctx, nodeid, arg.get(JAVA_LONG, 0), arg.get(JAVA_LONG, 8), this);
+                yield dirPos - Fuse.OUT_HEADER;
+            }
+            case Fuse.RELEASEDIR -> {
+                fs.releasedir(ctx, nodeid, arg.get(JAVA_LONG, 0));
+                yield 0;
+            }
+            case Fuse.FSYNCDIR -> {
+                fs.fsyncdir(ctx, nodeid, arg.get(JAVA_LONG, 0), (arg.get(JAVA_INT, 8) & Fuse.FSYNC_FDATASYNC) != 0);
+                yield 0;
+            }
+            default -> throw new ErrnoException(Errno.ENOSYS);
+        };
+    }
     private interface SizedCall {
         int call(MemorySegment dst) throws ErrnoException;
     }

@@ -1,5 +1,6 @@
 package dev.cachefs.mount;
 
+import dev.cachefs.index.ErrnoMapping;
 import dev.cachefs.cache.CacheLayer;
 import dev.cachefs.cache.Policy;
 import dev.cachefs.index.CacheStore;
@@ -136,6 +137,78 @@ public final class Uplink implements AutoCloseable {
                 conn[0].lost(why);
             }
         });
+        Start start = start(lowerRaw, store, requested, options, guard);
+        LowerFs real = start.real();
+        String offlineWhy = start.offlineWhy();
+        this.identity = start.identity();
+        Connectivity.Mode initial = offlineWhy != null ? Connectivity.Mode.OFFLINE : Connectivity.Mode.ONLINE;
+        this.connectivity = new Connectivity(new Link(), options.reconnect(), options.probeMs(), initial,
+                offlineWhy != null ? offlineWhy : "the lower answers");
+        conn[0] = connectivity;
+        this.offline = new OfflineFs(store, identity.fsid(), identity.mode(), connectivity, options.missWaitMs(),
+                this::reopenOnline);
+        this.view = new ConflictView(store, offline);
+        try {
+            view.refresh();
+        } catch (IndexException e) {
+            throw ErrnoMapping.of(e, store.directory());
+        }
+        this.modal = new ModalLowerFs(real != null ? wrap.apply(real) : null, guard, connectivity, offline, view);
+        this.replayer = new Replayer(store, offline, identity.mode(), connectivity, view, options.conflictRules());
+        this.replay = options.replay();
+        if (real != null) {
+            try {
+                this.onlineIds = guard.call("open the lower", () -> CacheLayer.identifier(lowerRaw, identity));
+            } catch (ErrnoException e) {
+                modal.close();
+                throw e;
+            }
+        }
+        if (initial == Connectivity.Mode.ONLINE) {
+            retireLeftovers();
+        }
+        guard.eioProbe(() -> {
+            LowerFs l = this.modal.online();
+            if (l != null) {
+                freshLookup(l);
+            }
+            return null;
+        });
+        this.hook = options.onEvent() != null ? new EventHook(options.onEvent(), mountpoint) : null;
+        connectivity.onEvent(e -> {
+            if (hook != null) {
+                hook.run(e);
+            }
+        });
+        connectivity.onSwitch(new CacheSwitch());
+        store.keepReserve();
+        if (initial == Connectivity.Mode.OFFLINE) {
+            log.warn("OFFLINE from the start: {}; serving from the cache", offlineWhy);
+            durable(true);
+        }
+        try {
+            this.cache = cacheOver.open(modal, identifier(), identity.mode());
+        } catch (RuntimeException e) {
+            closeLink();
+            throw e;
+        }
+        cache.conflicts(p -> view.open().containsKey(p));
+        if (connectivity.offline()) {
+            cache.meta().pause(true);
+            cache.dirs().pause(true);
+        }
+        connectivity.start();
+    }
+
+    /** How the mount starts: the real lower (null when it starts offline without it), the identity, why offline (null: online). */
+    private record Start(LowerFs real, LowerIdentity identity, String offlineWhy) {}
+
+    /**
+     * Reaches the lower under the deadline and decides how the mount starts: online with the
+     * detected identity (recorded in the index), or offline from the identity the cache recorded.
+     */
+    private static Start start(String lowerRaw, CacheStore store, IdentityMode requested, Options options, Guard guard)
+            throws ErrnoException {
         LowerIdentity recorded = recorded(store);
         LowerFs real = null;
         LowerIdentity detected = null;
@@ -143,7 +216,7 @@ public final class Uplink implements AutoCloseable {
         try {
             real = guard.call("open the lower", () -> new LocalLowerFs(lowerRaw));
             LowerFs opened = real;
-            detected = guard.call("identify the lower", () -> detect(lowerRaw, requested));
+            detected = guard.call("identify the lower", () -> LowerIdentity.detect(lowerRaw, requested));
             opened.stat("");
         } catch (ErrnoException e) {
             offlineWhy = "the lower does not answer at start (" + e.getMessage() + ")";
@@ -172,111 +245,63 @@ public final class Uplink implements AutoCloseable {
                 guard.detached("close", r::close);
                 real = null;
             }
-            this.identity = recorded;
+            return new Start(real, recorded, offlineWhy);
         } else {
-            this.identity = detected;
             try {
                 store.index().putMeta("lower", lowerRaw);
                 store.index().putMeta("identity", detected.mode().name().toLowerCase(Locale.ROOT));
                 store.index().putMeta("lower_fsid", HexFormat.of().formatHex(detected.fsid()));
             } catch (IndexException e) {
                 real.close();
-                throw new ErrnoException(Errno.EIO, e.getMessage());
+                throw ErrnoMapping.of(e, store.directory());
             }
+            return new Start(real, detected, null);
         }
-        Connectivity.Mode initial = offlineWhy != null ? Connectivity.Mode.OFFLINE : Connectivity.Mode.ONLINE;
-        this.connectivity = new Connectivity(new Link(), options.reconnect(), options.probeMs(), initial,
-                offlineWhy != null ? offlineWhy : "the lower answers");
-        conn[0] = connectivity;
-        this.offline = new OfflineFs(store, identity.fsid(), identity.mode(), connectivity, options.missWaitMs(),
-                this::reopenOnline);
-        this.view = new ConflictView(store, offline);
-        try {
-            view.refresh();
-        } catch (IndexException e) {
-            throw new ErrnoException(Errno.EIO, e.getMessage());
-        }
-        this.modal = new ModalLowerFs(real != null ? wrap.apply(real) : null, guard, connectivity, offline, view);
-        this.replayer = new Replayer(store, offline, identity.mode(), connectivity, view, options.conflictRules());
-        this.replay = options.replay();
-        if (real != null) {
-            try {
-                this.onlineIds = guard.call("open the lower", () -> CacheLayer.identifier(lowerRaw, identity));
-            } catch (ErrnoException e) {
-                modal.close();
-                throw e;
-            }
-        }
-        if (initial == Connectivity.Mode.ONLINE) {
-            // A daemon that died between the last entry's done mark and the retirement of the local
-            // copies left them behind: everything is on the lower, so they go now, before any open
-            // could take a leftover copy for the file.
-            try {
-                int left = store.index().changedOffline().size();
-                if (left > 0) {
-                    replayer.retire(onlineIds, null); // no cache layer yet to adopt them
-                    log.info("retired {} local copies whose changes an earlier daemon had replayed", left);
-                }
-            } catch (IndexException e) {
-                modal.close();
-                throw new ErrnoException(Errno.EIO, "cannot retire the replayed local copies: " + e.getMessage());
-            }
-        }
-        guard.eioProbe(() -> {
-            LowerFs l = this.modal.online();
-            if (l != null) {
-                freshLookup(l);
-            }
-            return null;
-        });
-        this.hook = options.onEvent() != null ? new EventHook(options.onEvent(), mountpoint) : null;
-        connectivity.onEvent(e -> {
-            if (hook != null) {
-                hook.run(e);
-            }
-        });
-        connectivity.onSwitch(new Connectivity.Switch() {
-            @Override
-            public void offline() {
-                CacheLayer c = cache; // null while the constructor has not made it
-                if (c != null) {
-                    c.flushIndex(); // the disconnected layer works on the index itself from now on
-                    c.meta().pause(true);
-                    c.dirs().pause(true);
-                    c.dropReaders(); // the next miss opens through the disconnected layer
-                }
-                durable(true);
-            }
+    }
 
-            @Override
-            public void online() {
-                store.keepReserve(); // made again once there is room
-                durable(false);
-                CacheLayer c = cache;
-                if (c != null) {
-                    c.meta().pause(false);
-                    c.dirs().pause(false);
-                    c.dropReaders();
-                }
+    /**
+     * A daemon that died between the last entry's done mark and the retirement of the local
+     * copies left them behind: everything is on the lower, so they go now, before any open could
+     * take a leftover copy for the file.
+     */
+    private void retireLeftovers() throws ErrnoException {
+        try {
+            int left = store.index().changedOffline().size();
+            if (left > 0) {
+                replayer.retire(onlineIds, null); // no cache layer yet to adopt them
+                log.info("retired {} local copies whose changes an earlier daemon had replayed", left);
             }
-        });
-        store.keepReserve();
-        if (initial == Connectivity.Mode.OFFLINE) {
-            log.warn("OFFLINE from the start: {}; serving from the cache", offlineWhy);
+        } catch (IndexException e) {
+            modal.close();
+            throw ErrnoMapping.of(e, store.directory());
+        }
+    }
+
+    /** What each switch changes in the cache layer and the index (durability). */
+    private final class CacheSwitch implements Connectivity.Switch {
+        @Override
+        public void offline() {
+            CacheLayer c = cache; // null while the constructor has not made it
+            if (c != null) {
+                c.flushIndex(); // the disconnected layer works on the index itself from now on
+                c.meta().pause(true);
+                c.dirs().pause(true);
+                c.dropReaders(); // the next miss opens through the disconnected layer
+            }
             durable(true);
         }
-        try {
-            this.cache = cacheOver.open(modal, identifier(), identity.mode());
-        } catch (RuntimeException e) {
-            closeLink();
-            throw e;
+
+        @Override
+        public void online() {
+            store.keepReserve(); // made again once there is room
+            durable(false);
+            CacheLayer c = cache;
+            if (c != null) {
+                c.meta().pause(false);
+                c.dirs().pause(false);
+                c.dropReaders();
+            }
         }
-        cache.conflicts(p -> view.open().containsKey(p));
-        if (connectivity.offline()) {
-            cache.meta().pause(true);
-            cache.dirs().pause(true);
-        }
-        connectivity.start();
     }
 
     /** Makes the cache layer over the mount's lower (the link's {@link #lower}). */
@@ -352,7 +377,7 @@ public final class Uplink implements AutoCloseable {
         try {
             return store.index().offlineJournal().size();
         } catch (IndexException e) {
-            throw new ErrnoException(Errno.EIO, e.getMessage());
+            throw ErrnoMapping.of(e, store.directory());
         }
     }
 
@@ -367,16 +392,7 @@ public final class Uplink implements AutoCloseable {
             return new LowerIdentity(IdentityMode.parse(mode.get()), HexFormat.of().parseHex(fsid.get()), 0,
                     "as recorded in the cache");
         } catch (IndexException e) {
-            throw new ErrnoException(Errno.EIO, e.getMessage());
-        }
-    }
-
-    private static LowerIdentity detect(String raw, IdentityMode mode) throws ErrnoException {
-        int fd = Libc.open(raw, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-        try {
-            return LowerIdentity.detect(fd, mode);
-        } finally {
-            Libc.close(fd);
+            throw ErrnoMapping.of(e, store.directory());
         }
     }
 
@@ -403,7 +419,7 @@ public final class Uplink implements AutoCloseable {
         @Override
         public void probe() throws Exception {
             guard.call("probe", () -> {
-                LowerIdentity now = detect(lowerRaw, requested == IdentityMode.AUTO ? identity.mode() : requested);
+                LowerIdentity now = LowerIdentity.detect(lowerRaw, requested == IdentityMode.AUTO ? identity.mode() : requested);
                 if (!Arrays.equals(now.fsid(), identity.fsid())) {
                     throw new ErrnoException(Errno.ENODEV, "the lower directory is not the filesystem this cache belongs to");
                 }

@@ -1,5 +1,6 @@
 package dev.cachefs.offline;
 
+import dev.cachefs.index.ErrnoMapping;
 import dev.cachefs.index.CacheIndex;
 import dev.cachefs.index.CacheStore;
 import dev.cachefs.index.Fingerprint;
@@ -11,8 +12,6 @@ import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
 import dev.cachefs.nativeio.RawPath;
 import dev.cachefs.nativeio.Stat;
-import java.io.IOException;
-import java.nio.file.Files;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -53,18 +52,7 @@ final class CachedTree {
     }
 
     ErrnoException indexFailed(IndexException e) {
-        String m = e.getMessage() == null ? "" : e.getMessage();
-        boolean full = m.contains("SQLITE_FULL") || m.contains("disk is full") || m.contains("ENOSPC") || diskFull();
-        return new ErrnoException(full ? Errno.ENOSPC : Errno.EIO, "cache index: " + m);
-    }
-
-    /** Whether the cache disk is (nearly) out of space: SQLite does not always say so itself. */
-    boolean diskFull() {
-        try {
-            return Files.getFileStore(store.directory()).getUsableSpace() < 1 << 20;
-        } catch (IOException e) {
-            return false;
-        }
+        return ErrnoMapping.of(e, store.directory());
     }
 
     Node node(String path) throws ErrnoException {

@@ -129,7 +129,8 @@ public final class Connectivity implements AutoCloseable {
     private volatile Mode mode;
     private volatile boolean forced;
     private volatile String reason;
-    private volatile long sinceMs = System.currentTimeMillis();
+    private volatile long sinceMs;
+    private final java.time.InstantSource clock;
     private volatile Boolean reachable;
     private volatile Event last;
     private String lastRefusal;
@@ -137,6 +138,14 @@ public final class Connectivity implements AutoCloseable {
     private final Object lock = new Object();
 
     public Connectivity(Link link, Reconnect policy, long probeIntervalMs, Mode initial, String reason) {
+        this(link, policy, probeIntervalMs, initial, reason, java.time.InstantSource.system());
+    }
+
+    /** @param clock the wall clock of events and of {@link #sinceMs} (tests drive it) */
+    public Connectivity(Link link, Reconnect policy, long probeIntervalMs, Mode initial, String reason,
+                        java.time.InstantSource clock) {
+        this.clock = clock;
+        this.sinceMs = clock.millis();
         this.link = link;
         this.policy = policy;
         this.probeIntervalMs = probeIntervalMs;
@@ -257,7 +266,7 @@ public final class Connectivity implements AutoCloseable {
             String blocker = link.onlineBlocker();
             if (blocker != null) {
                 if (asked || !blocker.equals(lastRefusal)) { // the probe says it once, not every round
-                    emit(new Event(Kind.ONLINE_REFUSED, Mode.OFFLINE, blocker, System.currentTimeMillis()));
+                    emit(new Event(Kind.ONLINE_REFUSED, Mode.OFFLINE, blocker, clock.millis()));
                 }
                 lastRefusal = blocker;
                 return "staying offline: " + blocker;
@@ -266,7 +275,7 @@ public final class Connectivity implements AutoCloseable {
             boolean flipped = link.flipQuietly(() -> {
                 mode = Mode.ONLINE;
                 reason = why;
-                sinceMs = System.currentTimeMillis();
+                sinceMs = clock.millis();
                 for (Switch s : switches) {
                     s.online();
                 }
@@ -286,7 +295,7 @@ public final class Connectivity implements AutoCloseable {
     private void toOffline(String why) {
         mode = Mode.OFFLINE;
         reason = why;
-        sinceMs = System.currentTimeMillis();
+        sinceMs = clock.millis();
         for (Switch s : switches) {
             try {
                 s.offline();
@@ -303,7 +312,7 @@ public final class Connectivity implements AutoCloseable {
 
     /** A finding to announce without a transition (e.g. a local change refused for lack of space). */
     public void report(Kind kind, String why) {
-        emit(new Event(kind, mode, why, System.currentTimeMillis()));
+        emit(new Event(kind, mode, why, clock.millis()));
     }
 
     private void emit(Event e) {
@@ -358,7 +367,7 @@ public final class Connectivity implements AutoCloseable {
             if (before == null || before != now) {
                 log.info("lower {}{}", now ? "reachable" : "unreachable", why == null ? "" : ": " + why);
                 emit(new Event(now ? Kind.LOWER_REACHABLE : Kind.LOWER_UNREACHABLE, mode,
-                        now ? "the probe reached the lower" : why, System.currentTimeMillis()));
+                        now ? "the probe reached the lower" : why, clock.millis()));
             }
             if (now && policy == Reconnect.AUTO && !forced) {
                 String r = goOnline("the lower is reachable again", false);

@@ -1,5 +1,6 @@
 package dev.cachefs.offline;
 
+import dev.cachefs.index.ErrnoMapping;
 import dev.cachefs.index.CacheIndex;
 import dev.cachefs.index.CacheStore;
 import dev.cachefs.index.FileId;
@@ -637,10 +638,8 @@ public final class OfflineFs implements LowerFs {
         } catch (IndexException e) {
             throw tree.indexFailed(e);
         } catch (IOException e) {
-            boolean full = e.getMessage() != null && e.getMessage().contains("No space left");
             connectivity.report(Connectivity.Kind.LOCAL_CHANGE_FAILED, "copy of " + path + ": " + e.getMessage());
-            throw new ErrnoException(full ? Errno.ENOSPC : Errno.EIO, "cannot make the local copy of " + path + ": "
-                    + e.getMessage());
+            throw ErrnoMapping.of(e, "cannot make the local copy of " + path, store.directory());
         }
     }
 
@@ -671,8 +670,7 @@ public final class OfflineFs implements LowerFs {
                     f = localFile(local);
                     CacheStore.openPrivate(f).close();
                 } catch (IOException e) {
-                    throw new ErrnoException(tree.diskFull() ? Errno.ENOSPC : Errno.EIO, "cannot make the local file of "
-                            + path + ": " + e.getMessage());
+                    throw ErrnoMapping.of(e, "cannot make the local file of " + path, store.directory());
                 }
                 try {
                     commit("create " + path, () -> {

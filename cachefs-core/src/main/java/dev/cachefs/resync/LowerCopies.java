@@ -1,5 +1,6 @@
 package dev.cachefs.resync;
 
+import dev.cachefs.index.ErrnoMapping;
 import dev.cachefs.index.CacheStore;
 import dev.cachefs.lower.LowerFile;
 import dev.cachefs.lower.LowerFs;
@@ -96,7 +97,7 @@ final class LowerCopies {
             }
             out.force(true);
         } catch (IOException e) {
-            throw new ErrnoException(Errno.EIO, "cannot keep the lower's version of " + path + " in the cache: " + e.getMessage());
+            throw ErrnoMapping.of(e, "cannot keep the lower's version of " + path + " in the cache");
         } finally {
             f.close();
         }
@@ -107,7 +108,7 @@ final class LowerCopies {
         try {
             CacheStore.copyPrivate(from, to);
         } catch (IOException e) {
-            throw new ErrnoException(Errno.EIO, "cannot keep " + from + " as " + to + ": " + e.getMessage());
+            throw ErrnoMapping.of(e, "cannot keep " + from + " as " + to);
         }
     }
 
@@ -125,7 +126,7 @@ final class LowerCopies {
         try {
             return CacheStore.privateDirectories(dir);
         } catch (IOException e) {
-            throw new ErrnoException(Errno.EIO, "cannot make " + dir + ": " + e.getMessage());
+            throw ErrnoMapping.of(e, "cannot make " + dir);
         }
     }
 
@@ -167,7 +168,7 @@ final class LowerCopies {
                         off += n;
                     }
                 } catch (IOException ex) {
-                    throw new ErrnoException(Errno.EIO, "cannot read " + src + ": " + ex.getMessage());
+                    throw ErrnoMapping.of(ex, "cannot read " + src);
                 }
             }
             f.fsync(false);

@@ -1,5 +1,6 @@
 package dev.cachefs.resync;
 
+import dev.cachefs.index.ErrnoMapping;
 import dev.cachefs.cache.CacheLayer;
 import dev.cachefs.cache.Policy;
 import dev.cachefs.index.CacheIndex;
@@ -238,7 +239,7 @@ public final class Replayer {
                     try {
                         CacheStore.writePrivate(dir.resolve("merged"), m.content());
                     } catch (IOException ex) {
-                        throw new ErrnoException(Errno.EIO, "cannot keep the merge of " + path + ": " + ex.getMessage());
+                        throw ErrnoMapping.of(ex, "cannot keep the merge of " + path);
                     }
                     if (m.clean()) {
                         LowerCopies.copy(local, dir.resolve("local"));

@@ -52,13 +52,26 @@ public final class CacheIndex implements AutoCloseable {
     private final java.util.Map<Long, long[]> pendingTouches = new java.util.HashMap<>();
     static final int TOUCH_BATCH = 512;
 
-    private CacheIndex(Path file, Connection db) {
+    private CacheIndex(Path file, Connection db, java.time.InstantSource clock) {
         this.file = file;
         this.db = db;
+        this.clock = clock;
+    }
+
+    /** The wall clock of every date the index records (access, check, seen, journal and conflict times). */
+    private final java.time.InstantSource clock;
+
+    public java.time.InstantSource clock() {
+        return clock;
     }
 
     /** Opens (creating if absent) the index at {@code file}. */
     public static CacheIndex open(Path file) throws IndexException {
+        return open(file, java.time.InstantSource.system());
+    }
+
+    /** Opens the index at {@code file}, its dates read from {@code clock} (tests drive it). */
+    public static CacheIndex open(Path file, java.time.InstantSource clock) throws IndexException {
         boolean existed = Files.exists(file);
         Connection c;
         try {
@@ -100,7 +113,7 @@ public final class CacheIndex implements AutoCloseable {
                     migrate(c, version);
                 }
             }
-            return new CacheIndex(file, c);
+            return new CacheIndex(file, c, clock);
         } catch (SQLException e) {
             closeQuietly(c);
             String msg = e.getMessage() == null ? "" : e.getMessage();
@@ -337,7 +350,7 @@ public final class CacheIndex implements AutoCloseable {
                 p.setLong(7, fp.ino());
             }
             p.setString(8, CacheStore.dataNameOf(id));
-            p.setLong(9, System.currentTimeMillis()); // what it will hold is checked as it is stored
+            p.setLong(9, clock.millis()); // what it will hold is checked as it is stored
             p.executeUpdate();
         } catch (SQLException e) {
             throw fail(e);
@@ -374,7 +387,7 @@ public final class CacheIndex implements AutoCloseable {
     }
 
     /** Binds mode, uid, gid, nlink, rdev, atime_ns, blocks, stat, seen_ms from {@code at}. */
-    private static void bindAttrs(PreparedStatement p, int at, Stat st) throws SQLException {
+    private void bindAttrs(PreparedStatement p, int at, Stat st) throws SQLException {
         p.setInt(at, st.mode());
         p.setInt(at + 1, st.uid());
         p.setInt(at + 2, st.gid());
@@ -383,7 +396,7 @@ public final class CacheIndex implements AutoCloseable {
         p.setLong(at + 5, st.atimeSec() * 1_000_000_000L + st.atimeNsec());
         p.setLong(at + 6, st.blocks());
         p.setBytes(at + 7, st.encode());
-        p.setLong(at + 8, System.currentTimeMillis());
+        p.setLong(at + 8, clock.millis());
     }
 
     /** Replaces an object's attributes (a change made offline). */

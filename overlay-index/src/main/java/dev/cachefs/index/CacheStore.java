@@ -61,6 +61,11 @@ public final class CacheStore implements AutoCloseable {
      *     unwritable, corrupt index, ...
      */
     public static CacheStore open(Path dir, int chunkSize) throws IndexException {
+        return open(dir, chunkSize, java.time.InstantSource.system());
+    }
+
+    /** {@link #open(Path, int)} with the wall clock of the index's dates (tests drive it). */
+    public static CacheStore open(Path dir, int chunkSize, java.time.InstantSource clock) throws IndexException {
         Path abs = dir.toAbsolutePath().normalize();
         String raw = RawPath.fromText(abs.toString());
         int dirFd = -1;
@@ -121,7 +126,7 @@ public final class CacheStore implements AutoCloseable {
                     Libc.close(fd);
                 }
             }
-            CacheIndex index = CacheIndex.open(abs.resolve("index.db"));
+            CacheIndex index = CacheIndex.open(abs.resolve("index.db"), clock);
             index.putMeta("chunk_size", index.meta("chunk_size").orElse(Integer.toString(chunkSize)));
             int stored = Integer.parseInt(index.meta("chunk_size").orElseThrow());
             // Present from here to a clean close: a store opened while it is still "0" was not

@@ -36,7 +36,7 @@ public final class ConflictLog {
                 } else {
                     p.setLong(1, objId);
                 }
-                long now = System.currentTimeMillis();
+                long now = ix.clock().millis();
                 p.setBytes(2, RawPath.bytes(path));
                 p.setString(3, kind);
                 p.setLong(4, now);
@@ -65,7 +65,7 @@ public final class ConflictLog {
                     "UPDATE conflicts SET state = 'resolved', resolution = ?, detail = ?, resolved_ms = ? WHERE id = ?")) {
                 p.setString(1, resolution);
                 p.setString(2, detail);
-                p.setLong(3, System.currentTimeMillis());
+                p.setLong(3, ix.clock().millis());
                 p.setLong(4, id);
                 p.executeUpdate();
             } catch (SQLException e) {

@@ -96,29 +96,7 @@ public final class Fsck {
                 }
                 for (Chunk c : present) {
                     chunks++;
-                    String bad = null;
-                    if (fd < 0) {
-                        bad = "data file missing";
-                    } else {
-                        try {
-                            MemorySegment into = buf.asSlice(0, c.length());
-                            long n = 0;
-                            while (n < c.length()) {
-                                long r = Libc.pread(fd, into.asSlice(n), c.length() - n, c.index() * chunkSize + n);
-                                if (r == 0) {
-                                    break;
-                                }
-                                n += r;
-                            }
-                            if (n < c.length()) {
-                                bad = "data file too short";
-                            } else if (CacheStore.crc(into) != c.crc()) {
-                                bad = "checksum mismatch";
-                            }
-                        } catch (ErrnoException e) {
-                            bad = "unreadable (" + e.getMessage() + ")";
-                        }
-                    }
+                    String bad = fd < 0 ? "data file missing" : checkChunk(fd, c, chunkSize, buf);
                     if (bad != null) {
                         String who = (o.path() == null ? o.fileId().toString() : RawPath.display(o.path()));
                         if (o.state().isPrecious()) {
@@ -144,6 +122,39 @@ public final class Fsck {
                 }
             }
         }
+        orphans(store, names, repair, problems, out);
+        int nonPrecious = problems.size() - precious;
+        out.println("fsck: " + objects.size() + " objects, " + chunks + " chunks checked; "
+                + (problems.isEmpty() ? "clean" : problems.size() + " problem(s)"
+                + (repair ? ", " + nonPrecious + " repaired" : ", run with --repair to fix")
+                + (precious > 0 ? ", " + precious + " in local changes left untouched" : "")));
+        return new Report(objects.size(), chunks, problems, precious, repair && nonPrecious > 0);
+    }
+
+    /** What is wrong with chunk {@code c} of the data file open as {@code fd}, or null. */
+    private static String checkChunk(int fd, Chunk c, int chunkSize, MemorySegment buf) {
+        try {
+            MemorySegment into = buf.asSlice(0, c.length());
+            long n = 0;
+            while (n < c.length()) {
+                long r = Libc.pread(fd, into.asSlice(n), c.length() - n, c.index() * chunkSize + n);
+                if (r == 0) {
+                    break;
+                }
+                n += r;
+            }
+            if (n < c.length()) {
+                return "data file too short";
+            }
+            return CacheStore.crc(into) != c.crc() ? "checksum mismatch" : null;
+        } catch (ErrnoException e) {
+            return "unreadable (" + e.getMessage() + ")";
+        }
+    }
+
+    /** Files under data/ that no object owns (named in {@code names}): reported, removed with {@code repair}. */
+    private static void orphans(CacheStore store, Set<String> names, boolean repair, List<String> problems, PrintStream out)
+            throws IndexException {
         Path data = store.directory().resolve("data");
         try (Stream<Path> walk = Files.walk(data)) {
             for (Path p : (Iterable<Path>) walk::iterator) {
@@ -167,11 +178,5 @@ public final class Fsck {
         } catch (IOException e) {
             throw new IndexException("cannot walk " + data + ": " + e.getMessage());
         }
-        int nonPrecious = problems.size() - precious;
-        out.println("fsck: " + objects.size() + " objects, " + chunks + " chunks checked; "
-                + (problems.isEmpty() ? "clean" : problems.size() + " problem(s)"
-                + (repair ? ", " + nonPrecious + " repaired" : ", run with --repair to fix")
-                + (precious > 0 ? ", " + precious + " in local changes left untouched" : "")));
-        return new Report(objects.size(), chunks, problems, precious, repair && nonPrecious > 0);
     }
 }

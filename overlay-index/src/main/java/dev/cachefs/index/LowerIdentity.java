@@ -2,6 +2,7 @@ package dev.cachefs.index;
 
 import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Libc;
 import dev.cachefs.nativeio.FileHandles;
 
 /**
@@ -18,6 +19,16 @@ import dev.cachefs.nativeio.FileHandles;
  * @param reason why this mode, for {@code cachefs status} and the log
  */
 public record LowerIdentity(IdentityMode mode, byte[] fsid, long fsType, String reason) {
+
+    /** {@link #detect(int, IdentityMode)} of the directory at {@code rootRaw} (a raw path). */
+    public static LowerIdentity detect(String rootRaw, IdentityMode requested) throws ErrnoException {
+        int fd = Libc.open(rootRaw, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        try {
+            return detect(fd, requested);
+        } finally {
+            Libc.close(fd);
+        }
+    }
 
     /**
      * Detects the identity of the filesystem of {@code rootFd}.

@@ -45,7 +45,7 @@ public final class OfflineJournal {
                 p.setBytes(4, path2 == null ? null : RawPath.bytes(path2));
                 p.setBytes(5, args);
                 p.setBytes(6, base);
-                p.setLong(7, System.currentTimeMillis());
+                p.setLong(7, ix.clock().millis());
                 p.executeUpdate();
                 try (ResultSet k = p.getGeneratedKeys()) {
                     return k.next() ? k.getLong(1) : -1;

@@ -4,7 +4,6 @@ import dev.cachefs.nativeio.Libc;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -103,6 +102,44 @@ public final class Demo {
         System.out.flush();
     }
 
+    /** With the link cut: what a never-read file does, what status says, and reads from the cache. */
+    private String offlinePart(Path mnt, Result lowerBig, Result lowerSmall) throws Exception {
+        long t0 = System.nanoTime();
+        String uncached;
+        try {
+            Files.readAllBytes(mnt.resolve("never-read.bin"));
+            uncached = "read it (unexpected: it was never cached)";
+        } catch (IOException e) {
+            uncached = "fails as documented: " + reason(e);
+        }
+        detail(String.format(Locale.ROOT, "never-read.bin %s (after %.1f s: the lower's client gave up or the"
+                + " call's deadline ran out)", uncached, (System.nanoTime() - t0) / 1e9));
+        CachefsCli.Result status = cli.run(Duration.ofSeconds(30), "status", mnt.toString());
+        status.out().lines().filter(l -> l.startsWith("mode") || l.contains("reachable"))
+                .forEach(l -> detail("status: " + l.strip().replaceAll("\\s{2,}", ": ")));
+        Result offBig = readBig(mnt);
+        Result offSmall = readSmall(mnt);
+        row("cachefs offline", offBig, offSmall, lowerBig, lowerSmall);
+        return uncached;
+    }
+
+    /** Waits (at most 60 s) for cachefs to say it is online again; whether it did. */
+    private boolean awaitOnline(Path mnt) throws Exception {
+        long t1 = System.nanoTime();
+        boolean online = false;
+        while (System.nanoTime() - t1 < TimeUnit.SECONDS.toNanos(60)) {
+            CachefsCli.Result st = cli.run(Duration.ofSeconds(30), "status", mnt.toString());
+            if (st.out().lines().anyMatch(l -> l.matches("mode\\s*:?\\s*online.*"))) {
+                online = true;
+                break;
+            }
+            Thread.sleep(500);
+        }
+        detail(online ? String.format(Locale.ROOT, "online again after %.1f s", (System.nanoTime() - t1) / 1e9)
+                : "still offline after 60 s (see cachefs status)");
+        return online;
+    }
+
     private int run() throws Exception {
         Lower lower = null;
         Path mnt = null;
@@ -149,37 +186,11 @@ public final class Demo {
 
             progress("cutting the network link (packets to the server are dropped)");
             lower.cutLink();
-            long t0 = System.nanoTime();
-            String uncached;
-            try {
-                Files.readAllBytes(mnt.resolve("never-read.bin"));
-                uncached = "read it (unexpected: it was never cached)";
-            } catch (IOException e) {
-                uncached = "fails as documented: " + reason(e);
-            }
-            detail(String.format(Locale.ROOT, "never-read.bin %s (after %.1f s: the lower's client gave up or the"
-                    + " call's deadline ran out)", uncached, (System.nanoTime() - t0) / 1e9));
-            CachefsCli.Result status = cli.run(Duration.ofSeconds(30), "status", mnt.toString());
-            status.out().lines().filter(l -> l.startsWith("mode") || l.contains("reachable"))
-                    .forEach(l -> detail("status: " + l.strip().replaceAll("\\s{2,}", ": ")));
-            Result offBig = readBig(mnt);
-            Result offSmall = readSmall(mnt);
-            row("cachefs offline", offBig, offSmall, lowerBig, lowerSmall);
+            String uncached = offlinePart(mnt, lowerBig, lowerSmall);
 
             progress("restoring the link; cachefs notices and goes back online");
             lower.restoreLink();
-            long t1 = System.nanoTime();
-            boolean online = false;
-            while (System.nanoTime() - t1 < TimeUnit.SECONDS.toNanos(60)) {
-                CachefsCli.Result st = cli.run(Duration.ofSeconds(30), "status", mnt.toString());
-                if (st.out().lines().anyMatch(l -> l.matches("mode\\s*:?\\s*online.*"))) {
-                    online = true;
-                    break;
-                }
-                Thread.sleep(500);
-            }
-            detail(online ? String.format(Locale.ROOT, "online again after %.1f s", (System.nanoTime() - t1) / 1e9)
-                    : "still offline after 60 s (see cachefs status)");
+            boolean online = awaitOnline(mnt);
 
             progress("unmounting and tearing down");
             CachefsCli.Result um = cli.run(Duration.ofSeconds(60), "umount", mnt.toString());

@@ -1,0 +1,153 @@
+package dev.cachefs.cache;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cachefs.index.CacheStore;
+import dev.cachefs.index.IdentityMode;
+import dev.cachefs.index.LowerIdentity;
+import dev.cachefs.index.ObjectRecord;
+import dev.cachefs.lower.CountingLowerFs;
+import dev.cachefs.lower.LocalLowerFs;
+import dev.cachefs.lower.LowerFs;
+import dev.cachefs.nativeio.Libc;
+import dev.cachefs.nativeio.Stat;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.InstantSource;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The cache layer on its own, over a real local lower and a real cache directory, no mount and no
+ * kernel: what an open fetches and what a second open serves from the cache, what a new version on
+ * the lower drops, and the dates a driven clock gives (culling order, the scrub's due list).
+ */
+class CacheLayerTest {
+    private static final int CHUNK = 64 * 1024;
+
+    /** A wall clock the test moves. */
+    static final class TestClock implements InstantSource {
+        final AtomicLong ms = new AtomicLong(1_800_000_000_000L);
+
+        @Override
+        public Instant instant() {
+            return Instant.ofEpochMilli(ms.get());
+        }
+
+        void advance(long millis) {
+            ms.addAndGet(millis);
+        }
+    }
+
+    @TempDir
+    Path tmp;
+    private Path lowerDir;
+    private CacheStore store;
+    private LowerFs lower;
+    private CacheLayer.Identifier ids;
+    private CacheLayer cache;
+    private final LongAdder lowerCalls = new LongAdder();
+    private final TestClock clock = new TestClock();
+
+    @BeforeEach
+    void setUp() throws Exception {
+        lowerDir = Files.createDirectory(tmp.resolve("lower"));
+        store = CacheStore.open(tmp.resolve("cache"), CHUNK, clock);
+        lower = CountingLowerFs.wrap(new LocalLowerFs(lowerDir.toString()), lowerCalls);
+        LowerIdentity id = LowerIdentity.detect(lowerDir.toString(), IdentityMode.AUTO);
+        ids = CacheLayer.identifier(lowerDir.toString(), id);
+        cache = new CacheLayer(store, lower, ids, id.mode(), CacheLayer.Options.defaults(), new CacheStats());
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        cache.close();
+        ids.close();
+        lower.close();
+        store.close();
+    }
+
+    private static byte[] bytes(int n, long seed) {
+        byte[] b = new byte[n];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+
+    /** Opens {@code name} through the cache as node {@code node} and reads all of it. */
+    private byte[] readThrough(long node, String name) throws Exception {
+        Stat st = lower.stat(name);
+        CacheLayer.Opened o = cache.open(node, name, st, Libc.O_RDONLY, Libc.O_RDONLY, false);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(st.size() + 1);
+            int n = 0;
+            while (true) {
+                int r = cache.read(o.handle(), n, buf.asSlice(n, Math.min(CHUNK, buf.byteSize() - n)));
+                if (r <= 0) {
+                    break;
+                }
+                n += r;
+            }
+            return buf.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE);
+        } finally {
+            cache.release(o.handle());
+        }
+    }
+
+    @Test
+    void aSecondOpenIsServedFromTheCacheAndANewVersionIsFetchedAgain() throws Exception {
+        byte[] first = bytes(3 * CHUNK + 123, 1);
+        Files.write(lowerDir.resolve("f"), first);
+        assertArrayEquals(first, readThrough(2, "f"));
+        long afterCold = lowerCalls.sum();
+        assertArrayEquals(first, readThrough(2, "f"));
+        long warmCalls = lowerCalls.sum() - afterCold;
+        assertEquals(1, warmCalls, "a warm open asks the lower only for its attributes (the stat above)");
+        assertEquals("cached", cache.stateOf("f").state());
+
+        byte[] second = bytes(first.length, 2);
+        Files.write(lowerDir.resolve("f"), second);
+        Files.setLastModifiedTime(lowerDir.resolve("f"), java.nio.file.attribute.FileTime.fromMillis(1_000_000));
+        cache.observe(2, lower.stat("f")); // what a getattr or the open's close-to-open check does
+        assertArrayEquals(second, readThrough(2, "f"), "the old version is never served");
+        assertTrue(cache.stats().snapshot().getOrDefault("invalidations", 0L) >= 1, cache.stats().snapshot().toString());
+    }
+
+    @Test
+    void culledFirstIsWhatWasOpenedLongestAgoByTheClock() throws Exception {
+        Files.write(lowerDir.resolve("old"), bytes(CHUNK, 3));
+        Files.write(lowerDir.resolve("new"), bytes(CHUNK, 4));
+        readThrough(2, "old");
+        clock.advance(60_000);
+        readThrough(3, "new");
+        cache.flushIndex(); // chunks reach the index in the writer's batches
+        List<ObjectRecord> order = store.index().census().cullCandidates(10);
+        assertEquals(List.of("old", "new"), order.stream().map(ObjectRecord::path).toList());
+    }
+
+    @Test
+    void theScrubChecksWhatTheClockSaysIsDueAndNothingElse() throws Exception {
+        Files.write(lowerDir.resolve("f"), bytes(2 * CHUNK, 5));
+        readThrough(2, "f");
+        cache.flushIndex();
+        long week = Scrubber.Options.defaults().intervalMs();
+        assertTrue(store.index().data().scrubDue(clock.millis() - week, 10).isEmpty(), "fetched now: checked now");
+        clock.advance(week + 1);
+        assertFalse(store.index().data().scrubDue(clock.millis() - week, 10).isEmpty(), "a week later it is due");
+        assertEquals(1, cache.scrubNow());
+        assertTrue(store.index().data().scrubDue(clock.millis() - week, 10).isEmpty(), "checked at the clock's time");
+        assertEquals(0, cache.stats().snapshot().getOrDefault("seal_mismatches", 0L));
+    }
+}
