@@ -90,6 +90,7 @@ public final class Bench {
         String profile = "lan";
         String kind = "sftp";
         boolean quick = false;
+        boolean meta = false;
         int repeat = 0;
         Path out = null;
         Path root = Path.of(System.getProperty("cachefs.root", ".")).toAbsolutePath().normalize();
@@ -99,14 +100,18 @@ public final class Bench {
                 case "--profile" -> { profile = need(args[i], v); i++; }
                 case "--lower" -> { kind = need(args[i], v); i++; }
                 case "--quick" -> quick = true;
+                case "--meta" -> meta = true;
                 case "--repeat" -> { repeat = Integer.parseInt(need(args[i], v)); i++; }
                 case "--out" -> { out = Path.of(need(args[i], v)); i++; }
                 case "-h", "--help" -> {
                     System.out.println("""
-                            Usage: ./cachefs bench [--profile lan|wan] [--lower sftp|nfs] [--quick] [--repeat N] [--out DIR]
+                            Usage: ./cachefs bench [--profile lan|wan] [--lower sftp|nfs] [--meta] [--quick] [--repeat N] [--out DIR]
                             Runs fio data workloads (bench/fio) and metadata walks on: the lower alone, cachefs cold,
                             warm, warm after remount and offline, rclone --vfs-cache-mode full (cold, warm), bindfs
                             over a local copy and the local disk. lan: no shaping; wan: +10 ms round trip, 100 Mbit/s.
+                            --meta: the metadata profile instead: a generated git repository walked, git status'ed and
+                            read through the lower, cachefs over it (cold, warm, remount, offline), and cachefs over a
+                            local copy beside bindfs and the disk.
                             --quick: smaller data set, one round. Writes report.md, charts (PNG) and raw fio JSON.""");
                     return;
                 }
@@ -125,11 +130,15 @@ public final class Bench {
         if (repeat <= 0) {
             repeat = quick ? 1 : 3;
         }
-        if (out == null) {
+        if (out == null && !meta) {
             out = root.resolve("bench/out").resolve(LocalDate.now() + "-" + profile + "-" + kind
                     + (quick ? "-quick" : "") + "-" + System.currentTimeMillis() / 1000);
         }
         Path jar = Path.of(System.getProperty("cachefs.jar", "cachefs-core/target/cachefs-all.jar")).toAbsolutePath();
+        if (meta) {
+            Path o = out != null && !out.toString().isEmpty() ? out : MetaBench.defaultOut(root, profile, kind, quick);
+            System.exit(new MetaBench(o, profile, kind, quick, repeat, jar).run(String.join(" ", args)));
+        }
         Bench b = new Bench(root, out, profile, kind, quick, repeat, jar);
         int rc = b.run(String.join(" ", args));
         System.exit(rc);
@@ -238,7 +247,7 @@ public final class Bench {
         sh("sh", "-c", "find '" + dir + "' -exec touch -h -d '10 minutes ago' {} + && chown -R --reference='" + dir + "' '" + dir + "'");
     }
 
-    private static String sh(String... cmd) {
+    static String sh(String... cmd) {
         return dev.cachefs.harness.Sh.run(cmd);
     }
 

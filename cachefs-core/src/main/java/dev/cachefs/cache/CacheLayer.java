@@ -220,7 +220,7 @@ public final class CacheLayer implements AutoCloseable {
         this.buffers = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(cs, 4096));
         this.zeros = Arena.ofAuto().allocate(cs, 4096);
         this.dirs = new DirCache(index, writer, ids, identityMode, stats, index.clock());
-        this.meta = new MetaCopy(writer, ids);
+        this.meta = new MetaCopy(index, writer, ids);
         this.files = new DataFiles(store, writer, stats, limited);
         Map<FileId, CachedObject> objects = new HashMap<>();
         this.integrity = new Integrity(files, index, writer, stats, cs, buffers, limited, objects);
@@ -352,6 +352,11 @@ public final class CacheLayer implements AutoCloseable {
     /** Directory listings copied up. */
     public DirCache dirs() {
         return dirs;
+    }
+
+    /** The wall clock (ms) of the index's dates. */
+    public long nowMs() {
+        return index.clock().millis();
     }
 
     public CacheStats stats() {

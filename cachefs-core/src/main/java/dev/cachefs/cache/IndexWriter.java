@@ -60,6 +60,9 @@ final class IndexWriter implements AutoCloseable {
     /** Nothing is at {@code path} (and under it) any more. */
     record ForgetPath(String path, boolean under) implements Op {}
 
+    /** Attributes at a path (and below) changed through the mount: not to be trusted by a remount. */
+    record Unsee(String path, boolean under) implements Op {}
+
     /** Path identity: what was at {@code from} (and under it) is at {@code to} now. */
     record Rekey(String from, String to, java.util.function.Function<String, dev.cachefs.index.FileId> idOf) implements Op {}
 
@@ -152,8 +155,9 @@ final class IndexWriter implements AutoCloseable {
                         case SetSeal z -> index.data().setSeal(z.objId(), z.seal());
                         case SetState s -> index.setState(s.objId(), s.state());
                         case SetPinned p -> index.setPinned(p.objId(), p.pinned());
-                        case PutAttrs a -> index.putAttrs(a.id(), a.path(), a.stat());
+                        case PutAttrs a -> index.record(a.id(), a.path(), a.stat());
                         case ForgetPath f -> index.forgetPath(f.path(), f.under());
+                        case Unsee u -> index.unsee(u.path(), u.under());
                         case Rekey k -> index.rekeyPaths(k.from(), k.to(), k.idOf()).forEach(displacedData);
                         case PutSymlink l -> {
                             var rec = index.find(l.id());

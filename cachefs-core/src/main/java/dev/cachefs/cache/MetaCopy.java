@@ -2,6 +2,8 @@ package dev.cachefs.cache;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import dev.cachefs.index.CacheIndex;
+import dev.cachefs.index.IndexException;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Stat;
 import java.util.Arrays;
@@ -24,17 +26,60 @@ public final class MetaCopy {
     private final Cache<String, String> links = Caffeine.newBuilder().maximumSize(50_000).build();
     private final Cache<String, byte[]> xattrs = Caffeine.newBuilder().maximumSize(100_000).build();
 
-    MetaCopy(IndexWriter writer, CacheLayer.Identifier ids) {
+    private final CacheIndex index;
+
+    MetaCopy(CacheIndex index, IndexWriter writer, CacheLayer.Identifier ids) {
+        this.index = index;
         this.writer = writer;
         this.ids = ids;
+    }
+
+    private static Written written(Stat st) {
+        return new Written(st.mode(), st.uid(), st.gid(), st.nlink(), Stat.makedev(st.rdevMajor(), st.rdevMinor()),
+                st.blocks(), st.size(), st.mtimeNsTotal(), st.ctimeSec() * 1_000_000_000L + st.ctimeNsec(), st.ino());
+    }
+
+    /**
+     * The attributes the index holds for {@code path} if the lower gave them at {@code sinceMs} or
+     * later, else null (also while paused, and if the index cannot answer). What is returned is
+     * not written again when it comes back through {@link #attrs}: it would be dated now.
+     */
+    public CacheIndex.SeenAttrs remembered(String path, long sinceMs) {
+        if (paused) {
+            return null;
+        }
+        try {
+            CacheIndex.SeenAttrs s = index.seenSince(path, sinceMs).orElse(null);
+            if (s != null) {
+                attrs.put(path, written(s.st()));
+            }
+            return s;
+        } catch (IndexException e) {
+            return null; // asked of the lower instead
+        }
+    }
+
+    /**
+     * {@code path} (and with {@code under}, all below it) changed through the mount: the index's
+     * attributes of it are undated, so a remount asks the lower, and the next answer is written
+     * again even if it looks the same.
+     */
+    public void changed(String path, boolean under) {
+        attrs.invalidate(path);
+        if (under) {
+            String prefix = path.isEmpty() ? "" : path + "/";
+            attrs.asMap().keySet().removeIf(k -> k.startsWith(prefix));
+        }
+        if (!paused) {
+            writer.submit(new IndexWriter.Unsee(path, under));
+        }
     }
 
     public void attrs(String path, Stat st) {
         if (paused) {
             return;
         }
-        Written w = new Written(st.mode(), st.uid(), st.gid(), st.nlink(), Stat.makedev(st.rdevMajor(), st.rdevMinor()),
-                st.blocks(), st.size(), st.mtimeNsTotal(), st.ctimeSec() * 1_000_000_000L + st.ctimeNsec(), st.ino());
+        Written w = written(st);
         if (w.equals(attrs.getIfPresent(path))) {
             return;
         }

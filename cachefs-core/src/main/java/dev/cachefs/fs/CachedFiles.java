@@ -59,6 +59,25 @@ public final class CachedFiles implements FileCache {
     }
 
     @Override
+    public Remembered remembered(String path, long sinceMs) {
+        if (!caches(path, Libc.O_RDONLY)) {
+            return null;
+        }
+        var s = cache.meta().remembered(path, sinceMs);
+        return s == null ? null : new Remembered(s.st(), s.seenMs());
+    }
+
+    @Override
+    public void changed(String path, boolean under) {
+        cache.meta().changed(path, under);
+    }
+
+    @Override
+    public long nowMs() {
+        return cache.nowMs();
+    }
+
+    @Override
     public void attrs(String path, Stat st) {
         if (caches(path, Libc.O_RDONLY)) {
             cache.meta().attrs(path, st);

@@ -35,6 +35,21 @@ public interface FileCache {
 
     CacheStats stats();
 
+    /** Attributes the lower gave at {@code seenMs} (of {@link #nowMs}'s clock). */
+    record Remembered(Stat st, long seenMs) {}
+
+    /**
+     * The attributes the layer keeps of {@code path} if the lower gave them at {@code sinceMs} or
+     * later (an earlier mount's, kept in the index), else null.
+     */
+    Remembered remembered(String path, long sinceMs);
+
+    /** {@code path} (with {@code under}: and all below it) changed through the mount: what is kept of it is not to be trusted. */
+    void changed(String path, boolean under);
+
+    /** The wall clock (ms) the layer dates what the lower said by. */
+    long nowMs();
+
     /** Fresh attributes of {@code path} (kept for when the lower is gone). */
     void attrs(String path, Stat st);
 

@@ -21,6 +21,9 @@ public final class NoCache implements FileCache {
     @Override public boolean passesLowerThrough() { return true; }
     @Override public boolean remembers() { return false; }
     @Override public CacheStats stats() { return stats; }
+    @Override public Remembered remembered(String path, long sinceMs) { return null; }
+    @Override public void changed(String path, boolean under) {}
+    @Override public long nowMs() { return System.currentTimeMillis(); }
     @Override public void attrs(String path, Stat st) {}
     @Override public boolean observe(long nodeid, Stat st) { return false; }
     @Override public void gone(String path, boolean under) {}

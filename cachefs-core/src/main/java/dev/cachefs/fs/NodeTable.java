@@ -38,6 +38,8 @@ final class NodeTable {
         /** The last name it had, kept when all names are gone (an unlinked open file). */
         Alias lastName;
         long lookups;
+        /** The version the kernel was last given (size, mtime, ctime), or null: it may be holding it. */
+        Stat told;
 
         Node(long id, long dev, long ino) {
             this.id = id;
@@ -145,7 +147,27 @@ final class NodeTable {
         }
         bind(n, p, name);
         n.lookups++;
+        n.told = st;
         return n.id;
+    }
+
+    /** The kernel was given {@code st} for node {@code id}. */
+    synchronized void told(long id, Stat st) {
+        Node n = byId.get(id);
+        if (n != null) {
+            n.told = st;
+        }
+    }
+
+    /**
+     * Whether the kernel may hold attributes of node {@code id} of another version than
+     * {@code now} (size, times or mode differ): it must then be told to drop them.
+     */
+    synchronized boolean toldOtherThan(long id, Stat now) {
+        Node n = byId.get(id);
+        Stat o = n == null ? null : n.told;
+        return o != null && (o.size() != now.size() || o.mtimeNsTotal() != now.mtimeNsTotal()
+                || o.ctimeSec() != now.ctimeSec() || o.ctimeNsec() != now.ctimeNsec() || o.mode() != now.mode());
     }
 
     /** The kernel dropped {@code count} references; true if that was the last (the node is gone). */

@@ -58,6 +58,8 @@ final class OpenDirs {
         long position;
         /** What has been read from the lower, while it is the whole listing from its start; else null. */
         List<LowerDir.DirEntry> collected;
+        /** Entries of {@code batch} below this had their attributes fetched ahead (READDIRPLUS). */
+        int aheadUpTo;
 
         DirHandle(LowerDir dir, String path, Stat opened, List<LowerDir.DirEntry> cachedListing) {
             this.dir = dir;
@@ -106,6 +108,7 @@ final class OpenDirs {
                     h.dir.seek(offset);
                     h.batch = List.of();
                     h.index = 0;
+                    h.aheadUpTo = 0;
                     h.collected = null; // not read from the start in order: not a listing to keep
                 }
                 h.position = offset;
@@ -117,6 +120,7 @@ final class OpenDirs {
                     }
                     h.batch = h.dir.next();
                     h.index = 0;
+                    h.aheadUpTo = 0;
                     if (h.batch.isEmpty()) {
                         if (h.collected != null) {
                             cache.storeListing(h.path, h.opened, h.collected);
@@ -127,6 +131,9 @@ final class OpenDirs {
                     if (h.collected != null) {
                         h.collected.addAll(h.batch);
                     }
+                }
+                if (sink.plus() && h.index >= h.aheadUpTo) {
+                    statAhead(h);
                 }
                 LowerDir.DirEntry e = h.batch.get(h.index);
                 int mode = e.type() << 12;
@@ -165,6 +172,26 @@ final class OpenDirs {
                 h.position = e.nextOffset();
             }
         }
+    }
+
+    /** Entries fetched ahead at a time: about what one READDIRPLUS reply holds. */
+    private static final int AHEAD = 128;
+
+    /**
+     * The attributes of the next entries of {@code h}, in one go (a round trip per directory
+     * batch, not per name), for the lookups READDIRPLUS makes of them next.
+     */
+    private void statAhead(DirHandle h) {
+        int end = Math.min(h.batch.size(), h.index + AHEAD);
+        List<String> names = new java.util.ArrayList<>(end - h.index);
+        for (int i = h.index; i < end; i++) {
+            String n = h.batch.get(i).name();
+            if (!n.equals(".") && !n.equals("..")) {
+                names.add(n);
+            }
+        }
+        h.aheadUpTo = end;
+        recent.statAhead(h.path, names);
     }
 
     void release(long fh) {

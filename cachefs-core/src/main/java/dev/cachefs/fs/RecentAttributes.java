@@ -17,7 +17,14 @@ import java.util.function.LongSupplier;
  * trip. Opens still ask the lower (close-to-open, {@link #fresh}), files open for writing through
  * the mount are always asked, and every change through the mount drops what it touches.
  *
- * <p>Time comes from the clock given ({@code System::nanoTime} in the daemon), so tests drive it.
+ * <p>What an earlier mount learnt counts too: on a miss, attributes the index keeps
+ * ({@link FileCache#remembered}) are trusted for what is left of their meta_ttl, so a remount
+ * walks a tree it saw a moment ago without the lower. Not for paths changed through this mount
+ * (their next answer is the lower's), nor for what the index had before a reconnection or a
+ * replay ({@link #forgetAll}).
+ *
+ * <p>Time comes from the clocks given ({@code System::nanoTime} in the daemon; the index's wall
+ * clock for its dates), so tests drive it.
  * Thread-safe: the maps are concurrent; a race between a change and an answer being remembered
  * errs towards asking again.
  */
@@ -36,10 +43,36 @@ final class RecentAttributes {
     /** The path each such open file was opened at. */
     private final Map<Long, String> openedAt = new ConcurrentHashMap<>();
 
+    /** Where attributes an earlier mount kept are found ({@link FileCache#remembered}). */
+    @FunctionalInterface
+    interface Kept {
+        FileCache.Remembered remembered(String path, long sinceMs);
+
+        /** {@code path} (and with {@code under}, below it) changed through this mount ({@link FileCache#changed}). */
+        default void changed(String path, boolean under) {}
+    }
+
+    /** Attributes an earlier mount kept (null: none), and the wall clock of their dates. */
+    private final Kept remembered;
+    private final LongSupplier wallMs;
+    /** Remembered answers from before this (wall ms) are not trusted: a reconnection or a replay came since. */
+    private volatile long floorMs;
+    /** Paths changed through this mount, and directories changed with all below them: their answers are the lower's. */
+    private final java.util.Set<String> changed = ConcurrentHashMap.newKeySet();
+    private final java.util.Set<String> changedUnder = ConcurrentHashMap.newKeySet();
+    /** Past this many changed paths the remembered answers are no longer used (a bound on memory). */
+    private static final int MAX_CHANGED = 100_000;
+
     RecentAttributes(LowerFs lower, CacheStats stats, LongSupplier nanoTime) {
+        this(lower, stats, nanoTime, null, System::currentTimeMillis);
+    }
+
+    RecentAttributes(LowerFs lower, CacheStats stats, LongSupplier nanoTime, Kept remembered, LongSupplier wallMs) {
         this.lower = lower;
         this.stats = stats;
         this.nanoTime = nanoTime;
+        this.remembered = remembered;
+        this.wallMs = wallMs;
     }
 
     /** How long answers are trusted; 0: never (everything remembered is forgotten). */
@@ -50,8 +83,24 @@ final class RecentAttributes {
         }
     }
 
+    /**
+     * How much longer the answer remembered for {@code path} is trusted (ns), 0 when none is: the
+     * kernel may keep it that long too (longer entry and attribute timeouts), since the daemon
+     * would give the same answer until then.
+     */
+    long trustedForNs(String path) {
+        long ttl = ttlNs;
+        if (ttl <= 0 || openPaths.containsKey(path)) {
+            return 0;
+        }
+        Seen seen = recent.getIfPresent(path);
+        return seen == null ? 0 : Math.max(0, ttl - (nanoTime.getAsLong() - seen.atNs()));
+    }
+
     /** Forgets everything (the lower may have changed a lot: replay, reconnection). */
     void forgetAll() {
+        changes.incrementAndGet();
+        floorMs = wallMs.getAsLong();
         recent.invalidateAll();
     }
 
@@ -74,11 +123,115 @@ final class RecentAttributes {
             }
             return seen.st();
         }
+        Stat kept = seen == null ? fromEarlierMount(path, now, ttl) : null;
+        if (kept != null) {
+            return kept;
+        }
         Stat st = lower.stat(path);
         if (!openPaths.containsKey(path)) {
             recent.put(path, new Seen(st, now));
         }
         return st;
+    }
+
+    /** Changes through the mount so far: answers fetched ahead across one are dropped. */
+    private final java.util.concurrent.atomic.AtomicLong changes = new java.util.concurrent.atomic.AtomicLong();
+
+    /**
+     * Fetches ahead the attributes of {@code names} in directory {@code dir} that are not fresh
+     * in memory (nor kept by an earlier mount), all in one lower call ({@link LowerFs#statAll}),
+     * so that the lookups a READDIRPLUS makes of them next are answered from memory. Nothing is
+     * done with meta_ttl 0 (every lookup asks the lower). Failures are left to those lookups.
+     */
+    void statAhead(String dir, java.util.List<String> names) {
+        long ttl = ttlNs;
+        if (ttl <= 0 || names.size() < 2) {
+            return;
+        }
+        long now = nanoTime.getAsLong();
+        java.util.List<String> want = new java.util.ArrayList<>();
+        for (String n : names) {
+            String p = dir.isEmpty() ? n : dir + "/" + n;
+            Seen seen = recent.getIfPresent(p);
+            if ((seen == null || now - seen.atNs() >= ttl) && !openPaths.containsKey(p)
+                    && (seen != null || fromEarlierMount(p, now, ttl) == null)) {
+                want.add(p);
+            }
+        }
+        if (want.size() < 2) {
+            return;
+        }
+        long before = changes.get();
+        java.util.Map<String, Stat> got;
+        try {
+            got = lower.statAll(want);
+        } catch (ErrnoException e) {
+            return; // the lookups ask one by one and meet the failure themselves
+        }
+        if (stats != null) {
+            stats.statsAhead.add(got.size());
+        }
+        if (changes.get() != before) {
+            return; // a change through the mount raced the fetch: its answers may be older than it
+        }
+        for (var e : got.entrySet()) {
+            if (!openPaths.containsKey(e.getKey())) {
+                recent.put(e.getKey(), new Seen(e.getValue(), now));
+            }
+        }
+    }
+
+    /** What an earlier mount kept of {@code path}, if the lower gave it within meta_ttl and nothing since says otherwise. */
+    private Stat fromEarlierMount(String path, long nowNs, long ttlNs) {
+        if (remembered == null || changedHere(path)) {
+            return null;
+        }
+        long wall = wallMs.getAsLong();
+        FileCache.Remembered r = remembered.remembered(path, Math.max(floorMs, wall - TimeUnit.NANOSECONDS.toMillis(ttlNs)));
+        if (r == null) {
+            return null;
+        }
+        long ageNs = TimeUnit.MILLISECONDS.toNanos(Math.max(0, wall - r.seenMs()));
+        recent.put(path, new Seen(r.st(), nowNs - ageNs)); // trusted for what is left of its meta_ttl
+        if (stats != null) {
+            stats.metaTtlHits.increment();
+            stats.metaIndexHits.increment();
+        }
+        return r.st();
+    }
+
+    private boolean changedHere(String path) {
+        if (changed.contains(path)) {
+            return true;
+        }
+        if (changedUnder.isEmpty()) {
+            return false;
+        }
+        for (String p = path; ; p = p.substring(0, p.lastIndexOf('/'))) {
+            if (changedUnder.contains(p)) {
+                return true;
+            }
+            if (p.lastIndexOf('/') < 0) {
+                return !p.isEmpty() && changedUnder.contains("");
+            }
+        }
+    }
+
+    /** {@code path} changed through this mount: its next answer (and with {@code under}, of all below) is the lower's. */
+    private void changedHere(String path, boolean under) {
+        if (remembered == null) {
+            return;
+        }
+        remembered.changed(path, under);
+        if (changed.size() + changedUnder.size() > MAX_CHANGED) {
+            floorMs = wallMs.getAsLong(); // too many to track: no remembered answer from before now
+            changed.clear();
+            changedUnder.clear();
+        }
+        changed.add(path);
+        if (under) {
+            changedUnder.add(path);
+        }
     }
 
     /**
@@ -104,6 +257,10 @@ final class RecentAttributes {
 
     /** A change through the mount at {@code path}: what is remembered of it (and below it) goes, and of its parent. */
     void touched(String path, boolean under) {
+        changes.incrementAndGet();
+        int slashAt = path.lastIndexOf('/');
+        changedHere(path, under);
+        changedHere(slashAt < 0 ? "" : path.substring(0, slashAt), false);
         if (ttlNs <= 0 && recent.estimatedSize() == 0) {
             return;
         }
@@ -118,6 +275,8 @@ final class RecentAttributes {
 
     /** Forgets the attributes of {@code path} alone (a directory whose entries changed). */
     void forget(String path) {
+        changes.incrementAndGet();
+        changedHere(path, false);
         recent.invalidate(path);
     }
 
@@ -143,8 +302,10 @@ final class RecentAttributes {
         if ((flags & (Libc.O_ACCMODE | Libc.O_TRUNC)) == Libc.O_RDONLY) {
             return;
         }
+        changes.incrementAndGet();
         openedAt.put(fh, path);
         openPaths.merge(path, 1, Integer::sum);
+        changedHere(path, false);
         recent.invalidate(path);
     }
 

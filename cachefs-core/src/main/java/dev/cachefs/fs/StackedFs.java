@@ -94,7 +94,18 @@ public final class StackedFs implements FuseFilesystem {
         this.lower = lower;
         this.options = options;
         this.cache = cache;
-        this.recent = new RecentAttributes(lower, cache.remembers() ? cache.stats() : null, System::nanoTime);
+        this.recent = new RecentAttributes(lower, cache.remembers() ? cache.stats() : null, System::nanoTime,
+                cache.remembers() ? new RecentAttributes.Kept() {
+                    @Override
+                    public FileCache.Remembered remembered(String path, long sinceMs) {
+                        return cache.remembered(path, sinceMs);
+                    }
+
+                    @Override
+                    public void changed(String path, boolean under) {
+                        cache.changed(path, under);
+                    }
+                } : null, cache::nowMs);
         this.dirs = new OpenDirs(lower, cache, recent, nextHandle);
         this.xattrs = cache.remembers() && options.attrTimeoutNs() > 0
                 ? new dev.cachefs.cache.XattrCache(options.attrTimeoutNs(), cache.stats()) : null;
@@ -211,7 +222,8 @@ public final class StackedFs implements FuseFilesystem {
         long id = nodes.remember(parent, name, st);
         observed(id, st);
         cache.attrs(path, st);
-        return new Entry(id, 0, st, options.entryTimeoutNs(), options.attrTimeoutNs());
+        long trusted = recent.trustedForNs(path);
+        return new Entry(id, 0, st, Math.max(options.entryTimeoutNs(), trusted), Math.max(options.attrTimeoutNs(), trusted));
     }
 
     /** Fresh attributes of a node: the cache checks its version against them. */
@@ -316,7 +328,8 @@ public final class StackedFs implements FuseFilesystem {
         }
         observed(nodeid, st);
         cache.attrs(path, st);
-        return attrs(st);
+        nodes.told(nodeid, st);
+        return new Attributes(st, Math.max(options.attrTimeoutNs(), recent.trustedForNs(path)));
     }
 
     @Override
@@ -366,6 +379,7 @@ public final class StackedFs implements FuseFilesystem {
         }
         Stat st = f != null ? f.stat() : lower.stat(path);
         cache.ownChange(nodeid, st); // new times or ctime, the data we hold is still the lower's
+        cache.attrs(path, st); // what the lower says now, dated now
         return attrs(st);
     }
 
@@ -525,6 +539,11 @@ public final class StackedFs implements FuseFilesystem {
     private OpenResult openAtPath(long nodeid, String path, int flags) throws ErrnoException {
         if (cache.caches(path, flags)) {
             Stat st = recent.fresh(nodeid, path, notices.connection()); // close-to-open: every open checks the lower's version
+            if (nodes.toldOtherThan(nodeid, st) && notices.connection() != null) {
+                // The kernel may keep attributes for meta_ttl: it must not read the new version with the old size.
+                notices.connection().invalidateInode(nodeid, -1, 0);
+            }
+            nodes.told(nodeid, st);
             if (!cache.caches(path, flags)) {
                 // That stat is what found the lower gone: offline now, opened as offline opens are.
                 return openAtPath(nodeid, path, flags);

@@ -39,6 +39,15 @@ public abstract class ForwardingLowerFs implements LowerFs {
         return inner.stat(path);
     }
 
+    /** One call of the inner lower, counted as the {@code paths.size()} stats it makes. */
+    @Override
+    public java.util.Map<String, Stat> statAll(java.util.List<String> paths) throws ErrnoException {
+        for (int i = 0; i < paths.size(); i++) {
+            before(LowerOp.STAT);
+        }
+        return inner.statAll(paths);
+    }
+
     @Override
     public String readlink(String path) throws ErrnoException {
         before(LowerOp.READLINK);

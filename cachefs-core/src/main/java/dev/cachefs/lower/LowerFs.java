@@ -1,5 +1,6 @@
 package dev.cachefs.lower;
 
+import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Stat;
 import dev.cachefs.nativeio.StatVfs;
@@ -64,6 +65,26 @@ public interface LowerFs extends AutoCloseable {
     void setxattr(String path, String name, MemorySegment value, int flags) throws ErrnoException;
 
     void removexattr(String path, String name) throws ErrnoException;
+
+    /**
+     * The attributes of each of {@code paths} (names of one directory, as a READDIRPLUS lists
+     * them) that can be had, in one go: a name that fails is left out (its own lookup says why).
+     * A lower that is reached over a network issues them as it takes them best (several at once).
+     */
+    default java.util.Map<String, Stat> statAll(java.util.List<String> paths) throws ErrnoException {
+        java.util.Map<String, Stat> out = new java.util.HashMap<>();
+        for (String p : paths) {
+            try {
+                out.put(p, stat(p));
+            } catch (ErrnoException e) {
+                switch (e.errno()) {
+                    case Errno.ENOENT, Errno.ENOTDIR, Errno.ESTALE, Errno.EACCES, Errno.ELOOP, Errno.ENAMETOOLONG -> { }
+                    default -> throw e;
+                }
+            }
+        }
+        return out;
+    }
 
     @Override
     void close();

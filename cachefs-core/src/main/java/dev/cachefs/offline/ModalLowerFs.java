@@ -183,6 +183,57 @@ public final class ModalLowerFs implements LowerFs {
         return query("stat", l -> l.stat(path), o -> o.stat(path));
     }
 
+    /** Names taken by one lower thread in {@link #statAll}; the rest go to other threads at once. */
+    private static final int STATS_PER_CALL = 16;
+    /** At most this many threads stat one batch (a network lower answers several at once). */
+    private static final int STAT_THREADS = 8;
+
+    /**
+     * Online: the names split among up to {@value #STAT_THREADS} lower threads, each a guarded
+     * call statting its share in turn (one handoff per share, not per name); what does not come
+     * back in time is left out. Offline (or in the conflicts view): one by one, as stat would.
+     */
+    @Override
+    public java.util.Map<String, Stat> statAll(java.util.List<String> paths) throws ErrnoException {
+        LowerFs l = online;
+        if (!useOnline(l) || paths.stream().anyMatch(p -> special(p) != PLAIN)) {
+            return LowerFs.super.statAll(paths);
+        }
+        int shares = Math.min(STAT_THREADS, (paths.size() + STATS_PER_CALL - 1) / STATS_PER_CALL);
+        java.util.Map<String, Stat> out = new java.util.concurrent.ConcurrentHashMap<>();
+        if (shares <= 1) {
+            out.putAll(guard.call("stat", () -> l.statAll(paths)));
+            return out;
+        }
+        java.util.List<Thread> threads = new java.util.ArrayList<>();
+        java.util.concurrent.atomic.AtomicReference<ErrnoException> failed = new java.util.concurrent.atomic.AtomicReference<>();
+        for (int i = 0; i < shares; i++) {
+            java.util.List<String> share = new java.util.ArrayList<>();
+            for (int j = i; j < paths.size(); j += shares) {
+                share.add(paths.get(j));
+            }
+            threads.add(Thread.ofVirtual().start(() -> {
+                try {
+                    out.putAll(guard.call("stat", () -> l.statAll(share)));
+                } catch (ErrnoException e) {
+                    failed.compareAndSet(null, e);
+                }
+            }));
+        }
+        for (Thread t : threads) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new ErrnoException(Errno.EINTR, "stat");
+            }
+        }
+        if (failed.get() instanceof Guard.Unreachable u && !onlineOnly) {
+            throw u; // offline now: the lookups that follow ask the cache
+        }
+        return out;
+    }
+
     @Override
     public String readlink(String path) throws ErrnoException {
         switch (special(path)) {

@@ -1,6 +1,7 @@
 package dev.cachefs.fs;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cachefs.cache.CacheStats;
 import dev.cachefs.lower.CountingLowerFs;
@@ -67,5 +68,64 @@ class RecentAttributesTest {
             r.stat("d/f");
             assertEquals(10, calls.sum(), "meta_ttl=0: always asked");
         }
+    }
+
+    @Test
+    void whatAnEarlierMountKeptIsTrustedForTheRestOfItsTtlButNotPastAChangeOrAReconnection() throws Exception {
+        Files.writeString(tmp.resolve("f"), "12345");
+        Files.createDirectory(tmp.resolve("d"));
+        Files.writeString(tmp.resolve("d/g"), "1");
+        LongAdder calls = new LongAdder();
+        AtomicLong nanos = new AtomicLong(5_000_000_000L);
+        AtomicLong wall = new AtomicLong(1_800_000_000_000L);
+        java.util.Map<String, FileCache.Remembered> index = new java.util.HashMap<>();
+        CacheStats stats = new CacheStats();
+        try (LowerFs lower = CountingLowerFs.wrap(new LocalLowerFs(RawPath.fromText(tmp.toString())), calls)) {
+            // what the index kept: f seen 10 s ago with another size, d/g 40 s ago
+            index.put("f", new FileCache.Remembered(sized(lower.stat("f"), 99), wall.get() - 10_000));
+            index.put("d/g", new FileCache.Remembered(lower.stat("d/g"), wall.get() - 40_000));
+            calls.reset();
+            RecentAttributes r = new RecentAttributes(lower, stats, nanos::get,
+                    (path, since) -> {
+                        FileCache.Remembered k = index.get(path);
+                        return k != null && k.seenMs() >= since ? k : null;
+                    }, wall::get);
+            r.ttl(30_000);
+            assertEquals(99, r.stat("f").size(), "kept 10 s ago: trusted, as a running mount would");
+            assertEquals(0, calls.sum());
+            assertEquals(1, stats.metaIndexHits.sum());
+            long left = r.trustedForNs("f");
+            assertTrue(left > TimeUnit.SECONDS.toNanos(19) && left <= TimeUnit.SECONDS.toNanos(20), "for the 20 s left: " + left);
+            assertEquals(1, r.stat("d/g").size());
+            assertEquals(1, calls.sum(), "kept 40 s ago: past meta_ttl, asked");
+
+            nanos.addAndGet(TimeUnit.SECONDS.toNanos(21));
+            assertEquals(5, r.stat("f").size(), "its meta_ttl ran out: the lower's answer");
+            assertEquals(2, calls.sum());
+
+            index.put("f", new FileCache.Remembered(sized(lower.stat("f"), 77), wall.get()));
+            calls.reset();
+            r.touched("f", false);
+            assertEquals(5, r.stat("f").size(), "changed through this mount: never the kept answer");
+            index.put("d/g", new FileCache.Remembered(sized(lower.stat("d/g"), 55), wall.get()));
+            calls.reset();
+            r.touched("d", true);
+            assertEquals(1, r.stat("d/g").size(), "nor below a directory changed through it");
+            assertEquals(1, calls.sum());
+
+            index.put("h", new FileCache.Remembered(sized(lower.stat("f"), 66), wall.get() - 1));
+            wall.addAndGet(1);
+            r.forgetAll(); // a reconnection or a replay
+            calls.reset();
+            assertEquals(dev.cachefs.nativeio.Errno.ENOENT, org.junit.jupiter.api.Assertions.assertThrows(
+                    dev.cachefs.nativeio.ErrnoException.class, () -> r.stat("h")).errno());
+            assertEquals(1, calls.sum(), "what was kept before a reconnection is asked of the lower again");
+        }
+    }
+
+    private static dev.cachefs.nativeio.Stat sized(dev.cachefs.nativeio.Stat st, long size) {
+        return new dev.cachefs.nativeio.Stat(st.ino(), size, st.blocks(), st.mode(), st.nlink(), st.uid(), st.gid(),
+                st.rdevMajor(), st.rdevMinor(), st.blksize(), st.atimeSec(), st.atimeNsec(), st.mtimeSec(), st.mtimeNsec(),
+                st.ctimeSec(), st.ctimeNsec(), st.dev());
     }
 }

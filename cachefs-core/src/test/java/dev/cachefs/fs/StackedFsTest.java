@@ -83,6 +83,30 @@ class StackedFsTest {
     }
 
     @Test
+    void theKernelMayKeepAnAnswerAsLongAsTheDaemonTrustsIt() throws Exception {
+        Path lowerDir = Files.createDirectory(tmp.resolve("lower"));
+        Files.writeString(lowerDir.resolve("f"), "x");
+        try (LocalLowerFs lower = new LocalLowerFs(lowerDir.toString())) {
+            StackedFs fs = new StackedFs(lower, OPTIONS);
+            Entry plain = fs.lookup(ME, Fuse.ROOT_ID, "f");
+            assertEquals(1_000_000_000L, plain.attrTimeoutNs(), "meta_ttl 0: the configured timeout");
+            assertEquals(1_000_000_000L, plain.entryTimeoutNs());
+
+            fs.metaTtl(30_000);
+            Entry trusted = fs.lookup(ME, Fuse.ROOT_ID, "f");
+            assertTrue(trusted.attrTimeoutNs() > 29_000_000_000L && trusted.attrTimeoutNs() <= 30_000_000_000L,
+                    "what the daemon trusts for meta_ttl, the kernel may keep as long: " + trusted.attrTimeoutNs());
+            assertTrue(trusted.entryTimeoutNs() > 29_000_000_000L);
+            assertTrue(fs.getattr(ME, trusted.nodeid(), -1).timeoutNs() > 29_000_000_000L);
+
+            OpenResult w = fs.open(ME, trusted.nodeid(), Libc.O_WRONLY);
+            assertEquals(1_000_000_000L, fs.getattr(ME, trusted.nodeid(), w.fh()).timeoutNs(),
+                    "open for writing through the mount: never trusted beyond the configured timeout");
+            fs.release(ME, trusted.nodeid(), w.fh(), 0);
+        }
+    }
+
+    @Test
     void withTheCacheASecondOpenReadsNothingFromTheLowerAndAChangeThereIsSeenAtTheNextOpen() throws Exception {
         Path lowerDir = Files.createDirectory(tmp.resolve("lower"));
         Files.writeString(lowerDir.resolve("f"), "version one");

@@ -179,6 +179,22 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
+    /** Statements prepared once and kept for the connection's life (every use holds the index's monitor). */
+    private final Map<String, PreparedStatement> statements = new java.util.HashMap<>();
+
+    /** The statement for {@code sql}, prepared at its first use and reused after (parameters and batch cleared). */
+    PreparedStatement prepared(String sql) throws SQLException {
+        PreparedStatement p = statements.get(sql);
+        if (p == null || p.isClosed()) {
+            p = db.prepareStatement(sql);
+            statements.put(sql, p);
+        } else {
+            p.clearParameters();
+            p.clearBatch();
+        }
+        return p;
+    }
+
     IndexException fail(SQLException e) {
         return new IndexException("cache index " + file + ": " + e.getMessage(), e);
     }
@@ -228,7 +244,8 @@ public final class CacheIndex implements AutoCloseable {
     // ------------------------------------------------------------------ meta
 
     public synchronized void putMeta(String key, String value) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)")) {
+        try {
+            PreparedStatement p = prepared("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
             p.setString(1, key);
             p.setString(2, value);
             p.executeUpdate();
@@ -240,7 +257,8 @@ public final class CacheIndex implements AutoCloseable {
     /** The meta entries whose key starts with {@code prefix} and whose value is not empty, by key. */
     public synchronized java.util.Map<String, String> metaStartingWith(String prefix) throws IndexException {
         java.util.Map<String, String> out = new java.util.TreeMap<>();
-        try (PreparedStatement p = db.prepareStatement("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? AND value != ''")) {
+        try {
+            PreparedStatement p = prepared("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? AND value != ''");
             p.setInt(1, prefix.length());
             p.setString(2, prefix);
             try (ResultSet r = p.executeQuery()) {
@@ -255,7 +273,8 @@ public final class CacheIndex implements AutoCloseable {
     }
 
     public synchronized Optional<String> meta(String key) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("SELECT value FROM meta WHERE key = ?")) {
+        try {
+            PreparedStatement p = prepared("SELECT value FROM meta WHERE key = ?");
             p.setString(1, key);
             try (ResultSet r = p.executeQuery()) {
                 return r.next() ? Optional.of(r.getString(1)) : Optional.empty();
@@ -297,7 +316,8 @@ public final class CacheIndex implements AutoCloseable {
         if (cached != null) {
             return Optional.of(cached);
         }
-        try (PreparedStatement p = db.prepareStatement("SELECT " + COLUMNS + " FROM objects WHERE file_id = ?")) {
+        try {
+            PreparedStatement p = prepared("SELECT " + COLUMNS + " FROM objects WHERE file_id = ?");
             p.setBytes(1, id.encoded());
             try (ResultSet r = p.executeQuery()) {
                 if (!r.next()) {
@@ -314,7 +334,8 @@ public final class CacheIndex implements AutoCloseable {
     }
 
     public synchronized Optional<ObjectRecord> get(long objId) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("SELECT " + COLUMNS + " FROM objects WHERE id = ?")) {
+        try {
+            PreparedStatement p = prepared("SELECT " + COLUMNS + " FROM objects WHERE id = ?");
             p.setLong(1, objId);
             try (ResultSet r = p.executeQuery()) {
                 return r.next() ? Optional.of(row(r)) : Optional.empty();
@@ -330,12 +351,13 @@ public final class CacheIndex implements AutoCloseable {
      */
     public synchronized ObjectRecord upsert(FileId id, String path, ObjectState state, Fingerprint fp)
             throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("""
+        try {
+            PreparedStatement p = prepared("""
                 INSERT INTO objects(file_id, path, state, fp_size, fp_mtime_ns, fp_ctime_ns, fp_ino, data_name, verified_ms)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(file_id) DO UPDATE SET path = excluded.path, state = excluded.state,
                   fp_size = excluded.fp_size, fp_mtime_ns = excluded.fp_mtime_ns,
-                  fp_ctime_ns = excluded.fp_ctime_ns, fp_ino = excluded.fp_ino""")) {
+                  fp_ctime_ns = excluded.fp_ctime_ns, fp_ino = excluded.fp_ino""");
             p.setBytes(1, id.encoded());
             p.setBytes(2, path == null ? null : RawPath.bytes(path));
             p.setInt(3, state.code);
@@ -367,12 +389,19 @@ public final class CacheIndex implements AutoCloseable {
      * have it); its state and fingerprint are left as they are. Returns its object id.
      */
     public synchronized long putAttrs(FileId id, String path, Stat st) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("""
+        record(id, path, st);
+        return find(id).orElseThrow().id();
+    }
+
+    /** {@link #putAttrs} without asking for the row's id after (the writer behind lookups). */
+    public synchronized void record(FileId id, String path, Stat st) throws IndexException {
+        try {
+            PreparedStatement p = prepared("""
                 INSERT INTO objects(file_id, path, state, data_name, mode, uid, gid, nlink, rdev, atime_ns, blocks, stat, seen_ms)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(file_id) DO UPDATE SET path = excluded.path, mode = excluded.mode, uid = excluded.uid,
                   gid = excluded.gid, nlink = excluded.nlink, rdev = excluded.rdev, atime_ns = excluded.atime_ns,
-                  blocks = excluded.blocks, stat = excluded.stat, seen_ms = excluded.seen_ms""")) {
+                  blocks = excluded.blocks, stat = excluded.stat, seen_ms = excluded.seen_ms""");
             p.setBytes(1, id.encoded());
             p.setBytes(2, path == null ? null : RawPath.bytes(path));
             p.setInt(3, ObjectState.METADATA_ONLY.code);
@@ -383,7 +412,6 @@ public final class CacheIndex implements AutoCloseable {
             throw fail(e);
         }
         hot.invalidate(id);
-        return find(id).orElseThrow().id();
     }
 
     /** Binds mode, uid, gid, nlink, rdev, atime_ns, blocks, stat, seen_ms from {@code at}. */
@@ -410,7 +438,8 @@ public final class CacheIndex implements AutoCloseable {
 
     /** Every attribute of the object as last seen or set, if known. */
     public synchronized Optional<Stat> stat(long objId) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("SELECT stat FROM objects WHERE id = ? AND stat IS NOT NULL")) {
+        try {
+            PreparedStatement p = prepared("SELECT stat FROM objects WHERE id = ? AND stat IS NOT NULL");
             p.setLong(1, objId);
             try (ResultSet r = p.executeQuery()) {
                 return r.next() ? Optional.of(Stat.decode(r.getBytes(1))) : Optional.empty();
@@ -422,7 +451,8 @@ public final class CacheIndex implements AutoCloseable {
 
     /** When the object's attributes were last seen or set (ms), 0 if never. */
     public synchronized long seenMs(long objId) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("SELECT seen_ms FROM objects WHERE id = ?")) {
+        try {
+            PreparedStatement p = prepared("SELECT seen_ms FROM objects WHERE id = ?");
             p.setLong(1, objId);
             try (ResultSet r = p.executeQuery()) {
                 return r.next() ? r.getLong(1) : 0;
@@ -434,8 +464,9 @@ public final class CacheIndex implements AutoCloseable {
 
     /** The object last seen at {@code path} (several rows can name a path the lower replaced). */
     public synchronized Optional<ObjectRecord> atPath(String path) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement(
-                "SELECT " + COLUMNS + " FROM objects WHERE path = ? ORDER BY seen_ms DESC, id DESC LIMIT 1")) {
+        try {
+            PreparedStatement p = prepared(
+                "SELECT " + COLUMNS + " FROM objects WHERE path = ? ORDER BY seen_ms DESC, id DESC LIMIT 1");
             p.setBytes(1, RawPath.bytes(path));
             List<ObjectRecord> r = rows(p);
             return r.isEmpty() ? Optional.empty() : Optional.of(r.get(0));
@@ -444,10 +475,59 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
+    /** Attributes of an object as the lower gave them, and when it did (ms of the index's clock). */
+    public record SeenAttrs(Stat st, long seenMs) {}
+
+    /**
+     * The attributes last seen at {@code path} if the lower gave them at {@code sinceMs} or later
+     * (one query: a remount's walk asks this for every name its memory lacks).
+     */
+    public synchronized Optional<SeenAttrs> seenSince(String path, long sinceMs) throws IndexException {
+        try {
+            PreparedStatement p = prepared(
+                "SELECT stat, seen_ms FROM objects WHERE path = ? AND local IS NULL ORDER BY seen_ms DESC, id DESC LIMIT 1");
+            p.setBytes(1, RawPath.bytes(path));
+            try (ResultSet r = p.executeQuery()) {
+                if (!r.next()) {
+                    return Optional.empty();
+                }
+                byte[] st = r.getBytes(1);
+                long seen = r.getLong(2);
+                return st == null || seen < sinceMs ? Optional.empty() : Optional.of(new SeenAttrs(Stat.decode(st), seen));
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    /**
+     * The attributes at {@code path} (and with {@code under}, below it) are no longer what the
+     * lower gave: they changed through the mount. They stay, undated, so nothing trusts them
+     * (a remount within meta_ttl asks the lower) until the lower is asked again.
+     */
+    public synchronized void unsee(String path, boolean under) throws IndexException {
+        String sql = path.isEmpty() && under ? "UPDATE objects SET seen_ms = 0"
+                : "UPDATE objects SET seen_ms = 0 WHERE path = ?" + (under ? " OR (path >= ? AND path < ?)" : "");
+        try {
+            PreparedStatement p = prepared(sql);
+            if (!(path.isEmpty() && under)) {
+                p.setBytes(1, RawPath.bytes(path));
+                if (under) {
+                    p.setBytes(2, RawPath.bytes(path + "/"));
+                    p.setBytes(3, RawPath.bytes(path + "0")); // '0' follows '/'
+                }
+            }
+            p.executeUpdate();
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
     /** {@code path} (and with {@code under}, all below it) names nothing any more: rows keep their data, lose the path. */
     public synchronized void forgetPath(String path, boolean under) throws IndexException {
         String sql = "UPDATE objects SET path = NULL WHERE path = ?" + (under ? " OR (path >= ? AND path < ?)" : "");
-        try (PreparedStatement p = db.prepareStatement(sql)) {
+        try {
+            PreparedStatement p = prepared(sql);
             p.setBytes(1, RawPath.bytes(path));
             if (under) {
                 p.setBytes(2, RawPath.bytes(path + "/"));
@@ -467,7 +547,8 @@ public final class CacheIndex implements AutoCloseable {
      */
     public synchronized void movePaths(String from, String to) throws IndexException {
         List<ObjectRecord> moved = new ArrayList<>();
-        try (PreparedStatement p = db.prepareStatement("SELECT " + COLUMNS + " FROM objects WHERE path = ? OR (path >= ? AND path < ?)")) {
+        try {
+            PreparedStatement p = prepared("SELECT " + COLUMNS + " FROM objects WHERE path = ? OR (path >= ? AND path < ?)");
             p.setBytes(1, RawPath.bytes(from));
             p.setBytes(2, RawPath.bytes(from + "/"));
             p.setBytes(3, RawPath.bytes(from + "0"));
@@ -491,7 +572,8 @@ public final class CacheIndex implements AutoCloseable {
 
     /** The name of the object's local data (its version changed offline), or empty. */
     public synchronized Optional<String> local(long objId) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("SELECT local FROM objects WHERE id = ? AND local IS NOT NULL")) {
+        try {
+            PreparedStatement p = prepared("SELECT local FROM objects WHERE id = ? AND local IS NOT NULL");
             p.setLong(1, objId);
             try (ResultSet r = p.executeQuery()) {
                 return r.next() ? Optional.of(r.getString(1)) : Optional.empty();
@@ -503,7 +585,8 @@ public final class CacheIndex implements AutoCloseable {
 
     /** How many objects use the local copy {@code name} (hard links made offline share one). */
     public synchronized int localUsers(String name) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("SELECT count(*) FROM objects WHERE local = ?")) {
+        try {
+            PreparedStatement p = prepared("SELECT count(*) FROM objects WHERE local = ?");
             p.setString(1, name);
             try (ResultSet r = p.executeQuery()) {
                 return r.getInt(1);
@@ -526,8 +609,9 @@ public final class CacheIndex implements AutoCloseable {
     }
 
     public synchronized Optional<Attrs> attrs(long objId) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement(
-                "SELECT mode, uid, gid, nlink, rdev, atime_ns, blocks FROM objects WHERE id = ? AND mode IS NOT NULL")) {
+        try {
+            PreparedStatement p = prepared(
+                "SELECT mode, uid, gid, nlink, rdev, atime_ns, blocks FROM objects WHERE id = ? AND mode IS NOT NULL");
             p.setLong(1, objId);
             try (ResultSet r = p.executeQuery()) {
                 return r.next() ? Optional.of(new Attrs(r.getInt(1), r.getInt(2), r.getInt(3), r.getInt(4), r.getLong(5),
@@ -546,7 +630,8 @@ public final class CacheIndex implements AutoCloseable {
     public synchronized List<ObjectRecord> rekeyPaths(String from, String to, java.util.function.Function<String, FileId> idOf)
             throws IndexException {
         List<ObjectRecord> moved = new ArrayList<>();
-        try (PreparedStatement p = db.prepareStatement("SELECT " + COLUMNS + " FROM objects WHERE path = ? OR (path >= ? AND path < ?)")) {
+        try {
+            PreparedStatement p = prepared("SELECT " + COLUMNS + " FROM objects WHERE path = ? OR (path >= ? AND path < ?)");
             p.setBytes(1, RawPath.bytes(from));
             p.setBytes(2, RawPath.bytes(from + "/"));
             p.setBytes(3, RawPath.bytes(from + "0")); // '0' follows '/'
@@ -635,8 +720,9 @@ public final class CacheIndex implements AutoCloseable {
             return;
         }
         transaction(() -> {
-            try (PreparedStatement p = db.prepareStatement(
-                    "UPDATE objects SET last_access_ms = max(last_access_ms, ?), access_count = access_count + ? WHERE id = ?")) {
+            {
+                PreparedStatement p = prepared(
+                    "UPDATE objects SET last_access_ms = max(last_access_ms, ?), access_count = access_count + ? WHERE id = ?");
                 for (var e : pendingTouches.entrySet()) {
                     p.setLong(1, e.getValue()[0]);
                     p.setLong(2, e.getValue()[1]);
@@ -660,7 +746,8 @@ public final class CacheIndex implements AutoCloseable {
 
     /** Runs an UPDATE/DELETE of one object ({@code objId}) and drops just its cached record. */
     void update(long objId, String sql, Binder b) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement(sql)) {
+        try {
+            PreparedStatement p = prepared(sql);
             b.bind(p);
             p.executeUpdate();
         } catch (SQLException e) {
@@ -773,7 +860,8 @@ public final class CacheIndex implements AutoCloseable {
 
     /** The listing of the directory at {@code path} (if cached) is not to be trusted any more. */
     public synchronized void listingStale(String path) throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("UPDATE objects SET dir_complete = 0 WHERE path = ?")) {
+        try {
+            PreparedStatement p = prepared("UPDATE objects SET dir_complete = 0 WHERE path = ?");
             p.setBytes(1, RawPath.bytes(path));
             p.executeUpdate();
         } catch (SQLException e) {
@@ -785,7 +873,8 @@ public final class CacheIndex implements AutoCloseable {
 
     /** Objects with a local copy or a provisional identity (what replay leaves to clean up). */
     public synchronized List<ObjectRecord> changedOffline() throws IndexException {
-        try (PreparedStatement p = db.prepareStatement("SELECT " + COLUMNS + " FROM objects WHERE local IS NOT NULL OR state = ?")) {
+        try {
+            PreparedStatement p = prepared("SELECT " + COLUMNS + " FROM objects WHERE local IS NOT NULL OR state = ?");
             p.setInt(1, ObjectState.DIRTY.code);
             return rows(p);
         } catch (SQLException e) {
@@ -812,6 +901,14 @@ public final class CacheIndex implements AutoCloseable {
         } catch (IndexException e) {
             // recency only; the index itself is consistent
         }
+        for (PreparedStatement p : statements.values()) {
+            try {
+                p.close();
+            } catch (SQLException e) {
+                // closing the connection below closes it too
+            }
+        }
+        statements.clear();
         closeQuietly(db);
     }
 }

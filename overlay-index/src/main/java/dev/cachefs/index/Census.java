@@ -65,7 +65,8 @@ public final class Census {
             List<ObjectRecord> out = new ArrayList<>();
             String sql = path.isEmpty() ? (recursive ? "SELECT " + CacheIndex.COLUMNS + " FROM objects" : "SELECT " + CacheIndex.COLUMNS + " FROM objects WHERE path = ?")
                     : "SELECT " + CacheIndex.COLUMNS + " FROM objects WHERE path = ?" + (recursive ? " OR (path >= ? AND path < ?)" : "");
-            try (PreparedStatement p = ix.db.prepareStatement(sql)) {
+            try {
+                PreparedStatement p = ix.prepared(sql);
                 if (!(path.isEmpty() && recursive)) {
                     p.setBytes(1, RawPath.bytes(path));
                 }
@@ -99,7 +100,8 @@ public final class Census {
     /** Bytes of an object's present chunks. */
     public long dataBytes(long objId) throws IndexException {
         synchronized (ix) {
-            try (PreparedStatement p = ix.db.prepareStatement("SELECT coalesce(sum(length), 0) FROM chunks WHERE obj_id = ?")) {
+            try {
+                PreparedStatement p = ix.prepared("SELECT coalesce(sum(length), 0) FROM chunks WHERE obj_id = ?");
                 p.setLong(1, objId);
                 try (ResultSet r = p.executeQuery()) {
                     return r.getLong(1);
@@ -118,11 +120,12 @@ public final class Census {
         synchronized (ix) {
             ix.flushTouches();
             List<ObjectRecord> out = new ArrayList<>();
-            try (PreparedStatement p = ix.db.prepareStatement("SELECT " + CacheIndex.COLUMNS + " FROM objects WHERE pinned = 0 AND state NOT IN ("
+            try {
+                PreparedStatement p = ix.prepared("SELECT " + CacheIndex.COLUMNS + " FROM objects WHERE pinned = 0 AND state NOT IN ("
                     + ObjectState.DIRTY.code + ", " + ObjectState.CONFLICT.code + ") AND id IN (SELECT DISTINCT obj_id FROM chunks)"
                     // Segmented LRU: what was opened once goes first (a scan of a tree larger than the
                     // cache must not push out the files in use), then the rest by recency.
-                    + " ORDER BY (access_count > 1), last_access_ms, access_count LIMIT ?")) {
+                    + " ORDER BY (access_count > 1), last_access_ms, access_count LIMIT ?");
                 p.setInt(1, limit);
                 out.addAll(CacheIndex.rows(p));
             } catch (SQLException e) {

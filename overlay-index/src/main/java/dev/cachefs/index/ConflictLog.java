@@ -61,8 +61,9 @@ public final class ConflictLog {
     /** An open conflict is settled: how, and where each version went. */
     public void resolve(long id, String resolution, String detail) throws IndexException {
         synchronized (ix) {
-            try (PreparedStatement p = ix.db.prepareStatement(
-                    "UPDATE conflicts SET state = 'resolved', resolution = ?, detail = ?, resolved_ms = ? WHERE id = ?")) {
+            try {
+                PreparedStatement p = ix.prepared(
+                    "UPDATE conflicts SET state = 'resolved', resolution = ?, detail = ?, resolved_ms = ? WHERE id = ?");
                 p.setString(1, resolution);
                 p.setString(2, detail);
                 p.setLong(3, ix.clock().millis());

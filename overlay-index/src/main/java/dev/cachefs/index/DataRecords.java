@@ -24,7 +24,8 @@ public final class DataRecords {
     /** The seal of an object's data file as last recorded, or null (never sealed, or unknown). */
     public DataSeal seal(long objId) throws IndexException {
         synchronized (ix) {
-            try (PreparedStatement p = ix.db.prepareStatement("SELECT seal FROM objects WHERE id = ?")) {
+            try {
+                PreparedStatement p = ix.prepared("SELECT seal FROM objects WHERE id = ?");
                 p.setLong(1, objId);
                 try (ResultSet r = p.executeQuery()) {
                     return r.next() ? DataSeal.decode(r.getBytes(1)) : null;
@@ -72,9 +73,10 @@ public final class DataRecords {
      */
     public List<ObjectRecord> scrubDue(long beforeMs, int limit) throws IndexException {
         synchronized (ix) {
-            try (PreparedStatement p = ix.db.prepareStatement("SELECT " + CacheIndex.COLUMNS
+            try {
+                PreparedStatement p = ix.prepared("SELECT " + CacheIndex.COLUMNS
                     + " FROM objects o WHERE o.verified_ms < ? AND EXISTS (SELECT 1 FROM chunks c WHERE c.obj_id = o.id)"
-                    + " ORDER BY o.verified_ms, o.id LIMIT ?")) {
+                    + " ORDER BY o.verified_ms, o.id LIMIT ?");
                 p.setLong(1, beforeMs);
                 p.setInt(2, limit);
                 return ix.rows(p);
@@ -88,8 +90,9 @@ public final class DataRecords {
     public void addChunks(long objId, List<Chunk> chunks) throws IndexException {
         synchronized (ix) {
             ix.transaction(() -> {
-                try (PreparedStatement p = ix.db.prepareStatement(
-                        "INSERT OR REPLACE INTO chunks(obj_id, idx, length, crc) VALUES (?, ?, ?, ?)")) {
+                {
+                    PreparedStatement p = ix.prepared(
+                        "INSERT OR REPLACE INTO chunks(obj_id, idx, length, crc) VALUES (?, ?, ?, ?)");
                     for (Chunk c : chunks) {
                         p.setLong(1, objId);
                         p.setLong(2, c.index());
@@ -106,7 +109,8 @@ public final class DataRecords {
     public List<Chunk> chunks(long objId) throws IndexException {
         synchronized (ix) {
             List<Chunk> out = new ArrayList<>();
-            try (PreparedStatement p = ix.db.prepareStatement("SELECT idx, length, crc FROM chunks WHERE obj_id = ? ORDER BY idx")) {
+            try {
+                PreparedStatement p = ix.prepared("SELECT idx, length, crc FROM chunks WHERE obj_id = ? ORDER BY idx");
                 p.setLong(1, objId);
                 try (ResultSet r = p.executeQuery()) {
                     while (r.next()) {
@@ -122,7 +126,8 @@ public final class DataRecords {
 
     public Optional<Chunk> chunk(long objId, long idx) throws IndexException {
         synchronized (ix) {
-            try (PreparedStatement p = ix.db.prepareStatement("SELECT idx, length, crc FROM chunks WHERE obj_id = ? AND idx = ?")) {
+            try {
+                PreparedStatement p = ix.prepared("SELECT idx, length, crc FROM chunks WHERE obj_id = ? AND idx = ?");
                 p.setLong(1, objId);
                 p.setLong(2, idx);
                 try (ResultSet r = p.executeQuery()) {

@@ -28,15 +28,17 @@ public final class Listings {
                     del.setLong(1, dirId);
                     del.executeUpdate();
                 }
-                try (PreparedStatement p = ix.db.prepareStatement(
-                        "INSERT INTO dirents(dir_id, name, child_id, type, ino) VALUES (?, ?, ?, ?, ?)")) {
+                {
+                    PreparedStatement p = ix.prepared(
+                        "INSERT INTO dirents(dir_id, name, child_id, type, ino) VALUES (?, ?, ?, ?, ?)");
                     for (CacheIndex.Dirent d : entries) {
                         bindDirent(p, dirId, d);
                         p.addBatch();
                     }
                     p.executeBatch();
                 }
-                try (PreparedStatement p = ix.db.prepareStatement("UPDATE objects SET dir_complete = ? WHERE id = ?")) {
+                {
+                    PreparedStatement p = ix.prepared("UPDATE objects SET dir_complete = ? WHERE id = ?");
                     p.setInt(1, complete ? 1 : 0);
                     p.setLong(2, dirId);
                     p.executeUpdate();
@@ -49,7 +51,8 @@ public final class Listings {
     public List<CacheIndex.Dirent> listing(long dirId) throws IndexException {
         synchronized (ix) {
             List<CacheIndex.Dirent> out = new ArrayList<>();
-            try (PreparedStatement p = ix.db.prepareStatement("SELECT name, child_id, type, ino FROM dirents WHERE dir_id = ? ORDER BY name")) {
+            try {
+                PreparedStatement p = ix.prepared("SELECT name, child_id, type, ino FROM dirents WHERE dir_id = ? ORDER BY name");
                 p.setLong(1, dirId);
                 try (ResultSet r = p.executeQuery()) {
                     while (r.next()) {
@@ -78,7 +81,8 @@ public final class Listings {
 
     public Optional<byte[]> xattr(long objId, String name) throws IndexException {
         synchronized (ix) {
-            try (PreparedStatement p = ix.db.prepareStatement("SELECT value FROM xattrs WHERE obj_id = ? AND name = ?")) {
+            try {
+                PreparedStatement p = ix.prepared("SELECT value FROM xattrs WHERE obj_id = ? AND name = ?");
                 p.setLong(1, objId);
                 p.setBytes(2, RawPath.bytes(name));
                 try (ResultSet r = p.executeQuery()) {
@@ -93,7 +97,8 @@ public final class Listings {
     public List<String> xattrNames(long objId) throws IndexException {
         synchronized (ix) {
             List<String> out = new ArrayList<>();
-            try (PreparedStatement p = ix.db.prepareStatement("SELECT name FROM xattrs WHERE obj_id = ? ORDER BY name")) {
+            try {
+                PreparedStatement p = ix.prepared("SELECT name FROM xattrs WHERE obj_id = ? ORDER BY name");
                 p.setLong(1, objId);
                 try (ResultSet r = p.executeQuery()) {
                     while (r.next()) {
@@ -120,7 +125,8 @@ public final class Listings {
     /** Whether the cached listing of {@code dirId} has {@code name}. */
     public boolean hasDirent(long dirId, String name) throws IndexException {
         synchronized (ix) {
-            try (PreparedStatement p = ix.db.prepareStatement("SELECT 1 FROM dirents WHERE dir_id = ? AND name = ?")) {
+            try {
+                PreparedStatement p = ix.prepared("SELECT 1 FROM dirents WHERE dir_id = ? AND name = ?");
                 p.setLong(1, dirId);
                 p.setBytes(2, RawPath.bytes(name));
                 try (ResultSet r = p.executeQuery()) {

@@ -60,8 +60,9 @@ public final class OfflineJournal {
     public List<CacheIndex.JournalEntry> entries() throws IndexException {
         synchronized (ix) {
             List<CacheIndex.JournalEntry> out = new ArrayList<>();
-            try (PreparedStatement p = ix.db.prepareStatement(
-                    "SELECT seq, op, obj_id, path, path2, args, base_fp, time_ms FROM journal WHERE done = 0 ORDER BY seq")) {
+            try {
+                PreparedStatement p = ix.prepared(
+                    "SELECT seq, op, obj_id, path, path2, args, base_fp, time_ms FROM journal WHERE done = 0 ORDER BY seq");
                 try (ResultSet r = p.executeQuery()) {
                     while (r.next()) {
                         long obj = r.getLong(3);
@@ -96,7 +97,8 @@ public final class OfflineJournal {
     /** A journal entry has reached the lower (or was settled as a conflict): it is not replayed again. */
     public void done(long seq) throws IndexException {
         synchronized (ix) {
-            try (PreparedStatement p = ix.db.prepareStatement("UPDATE journal SET done = 1 WHERE seq = ?")) {
+            try {
+                PreparedStatement p = ix.prepared("UPDATE journal SET done = 1 WHERE seq = ?");
                 p.setLong(1, seq);
                 p.executeUpdate();
             } catch (SQLException e) {
@@ -108,8 +110,9 @@ public final class OfflineJournal {
     /** The base recorded with the object's first change not yet replayed, or null (none, or the lower never had it). */
     public byte[] firstBase(long objId) throws IndexException {
         synchronized (ix) {
-            try (PreparedStatement p = ix.db.prepareStatement(
-                    "SELECT base_fp FROM journal WHERE obj_id = ? AND done = 0 ORDER BY seq LIMIT 1")) {
+            try {
+                PreparedStatement p = ix.prepared(
+                    "SELECT base_fp FROM journal WHERE obj_id = ? AND done = 0 ORDER BY seq LIMIT 1");
                 p.setLong(1, objId);
                 try (ResultSet r = p.executeQuery()) {
                     return r.next() ? r.getBytes(1) : null;
