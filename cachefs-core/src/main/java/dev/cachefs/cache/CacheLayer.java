@@ -119,6 +119,27 @@ public final class CacheLayer implements AutoCloseable {
     public interface Identifier extends AutoCloseable {
         FileId idOf(String path) throws ErrnoException;
 
+        /** Whether finding an identity asks the lower (file handles); path identities are computed. */
+        default boolean asksLower() {
+            return true;
+        }
+
+        /**
+         * The identities of {@code paths} that can be had, in one go (one lower call where the
+         * identifier guards calls); a path that fails is left out.
+         */
+        default Map<String, FileId> idsOf(java.util.List<String> paths) throws ErrnoException {
+            Map<String, FileId> out = new java.util.HashMap<>();
+            for (String p : paths) {
+                try {
+                    out.put(p, idOf(p));
+                } catch (ErrnoException e) {
+                    // gone, or no handle: its own lookup says so
+                }
+            }
+            return out;
+        }
+
         @Override
         default void close() {}
     }
@@ -130,6 +151,11 @@ public final class CacheLayer implements AutoCloseable {
             @Override
             public FileId idOf(String path) throws ErrnoException {
                 return identity.idOf(fd, path);
+            }
+
+            @Override
+            public boolean asksLower() {
+                return identity.mode() == IdentityMode.HANDLE;
             }
 
             @Override

@@ -3,6 +3,7 @@ package dev.cachefs.cache;
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import dev.cachefs.index.CacheIndex;
+import dev.cachefs.index.FileId;
 import dev.cachefs.index.IndexException;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Stat;
@@ -25,6 +26,9 @@ public final class MetaCopy {
     private final Cache<String, Written> attrs = Caffeine.newBuilder().maximumSize(200_000).build();
     private final Cache<String, String> links = Caffeine.newBuilder().maximumSize(50_000).build();
     private final Cache<String, byte[]> xattrs = Caffeine.newBuilder().maximumSize(100_000).build();
+    /** Identities found ahead for a directory's names (READDIRPLUS), for the lookups that follow at once. */
+    private final Cache<String, FileId> aheadIds = Caffeine.newBuilder().maximumSize(4096)
+            .expireAfterWrite(java.time.Duration.ofSeconds(2)).build();
 
     private final CacheIndex index;
 
@@ -64,7 +68,30 @@ public final class MetaCopy {
      * attributes of it are undated, so a remount asks the lower, and the next answer is written
      * again even if it looks the same.
      */
+    /**
+     * Finds the identities of {@code paths} (a directory's names a READDIRPLUS is about to look
+     * up) in one go, where that asks the lower; the copies of their attributes use them.
+     */
+    public void ahead(java.util.List<String> paths) {
+        if (paused || !ids.asksLower() || paths.size() < 2) {
+            return;
+        }
+        java.util.List<String> want = paths.stream().filter(p -> attrs.getIfPresent(p) == null).toList();
+        if (want.size() < 2) {
+            return;
+        }
+        try {
+            aheadIds.putAll(ids.idsOf(want));
+        } catch (ErrnoException e) {
+            // each lookup finds its own
+        }
+    }
+
     public void changed(String path, boolean under) {
+        aheadIds.invalidate(path);
+        if (under) {
+            aheadIds.invalidateAll();
+        }
         attrs.invalidate(path);
         if (under) {
             String prefix = path.isEmpty() ? "" : path + "/";
@@ -84,7 +111,13 @@ public final class MetaCopy {
             return;
         }
         try {
-            writer.submit(new IndexWriter.PutAttrs(ids.idOf(path), path, st));
+            FileId id = aheadIds.getIfPresent(path);
+            if (id != null) {
+                aheadIds.invalidate(path);
+            } else {
+                id = ids.idOf(path);
+            }
+            writer.submit(new IndexWriter.PutAttrs(id, path, st));
             attrs.put(path, w);
         } catch (ErrnoException e) {
             // no identity now (gone, or the lower refuses a handle): the next lookup tries again

@@ -208,6 +208,9 @@ final class MountCommand implements Callable<Integer> {
     /** meta_ttl, in milliseconds. */
     private long metaTtlMs = 30_000;
 
+    /** JVM options of the background daemon. */
+    static final List<String> DAEMON_JVM_OPTIONS = List.of();
+
     /** Fills what the command line left out from the config's {@code [mount]} section: the command line wins. */
     private void applyConfig() {
         java.util.Map<String, String> m = policy.mount();
@@ -419,6 +422,11 @@ final class MountCommand implements Callable<Integer> {
         cmd.add(ProcessHandle.current().info().command().orElse(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         cmd.add("--enable-native-access=ALL-UNNAMED");
+        cmd.addAll(DAEMON_JVM_OPTIONS);
+        String extra = System.getenv("CACHEFS_JAVA_OPTIONS"); // for measurements: JVM options of the daemon
+        if (extra != null && !extra.isBlank()) {
+            cmd.addAll(List.of(extra.trim().split("\\s+")));
+        }
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(Main.class.getName());

@@ -68,6 +68,11 @@ public final class CachedFiles implements FileCache {
     }
 
     @Override
+    public void ahead(java.util.List<String> paths) {
+        cache.meta().ahead(paths.stream().filter(p -> caches(p, Libc.O_RDONLY)).toList());
+    }
+
+    @Override
     public void changed(String path, boolean under) {
         cache.meta().changed(path, under);
     }

@@ -44,6 +44,9 @@ public interface FileCache {
      */
     Remembered remembered(String path, long sinceMs);
 
+    /** The lookups of {@code paths} (one directory's names) come next: what they need may be fetched in one go. */
+    void ahead(java.util.List<String> paths);
+
     /** {@code path} (with {@code under}: and all below it) changed through the mount: what is kept of it is not to be trusted. */
     void changed(String path, boolean under);
 

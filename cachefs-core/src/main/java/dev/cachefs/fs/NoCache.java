@@ -23,6 +23,7 @@ public final class NoCache implements FileCache {
     @Override public CacheStats stats() { return stats; }
     @Override public Remembered remembered(String path, long sinceMs) { return null; }
     @Override public void changed(String path, boolean under) {}
+    @Override public void ahead(java.util.List<String> paths) {}
     @Override public long nowMs() { return System.currentTimeMillis(); }
     @Override public void attrs(String path, Stat st) {}
     @Override public boolean observe(long nodeid, Stat st) { return false; }

@@ -192,6 +192,11 @@ final class OpenDirs {
         }
         h.aheadUpTo = end;
         recent.statAhead(h.path, names);
+        List<String> paths = new java.util.ArrayList<>(names.size());
+        for (String n : names) {
+            paths.add(h.path.isEmpty() ? n : h.path + "/" + n);
+        }
+        cache.ahead(paths);
     }
 
     void release(long fh) {

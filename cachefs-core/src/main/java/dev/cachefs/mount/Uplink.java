@@ -534,6 +534,9 @@ public final class Uplink implements AutoCloseable {
             public FileId idOf(String path) throws ErrnoException {
                 CacheLayer.Identifier ids = onlineIds;
                 if (!connectivity.offline() && ids != null) {
+                    if (!ids.asksLower()) {
+                        return ids.idOf(path); // computed from the path: no lower call to guard
+                    }
                     try {
                         return guard.call("identify", () -> ids.idOf(path));
                     } catch (Guard.Unreachable u) {
@@ -541,6 +544,22 @@ public final class Uplink implements AutoCloseable {
                     }
                 }
                 return offline.idOf(path);
+            }
+
+            @Override
+            public boolean asksLower() {
+                CacheLayer.Identifier ids = onlineIds;
+                return ids == null || ids.asksLower();
+            }
+
+            /** Online, all in one guarded call: one handoff to a lower thread for a directory's names. */
+            @Override
+            public java.util.Map<String, FileId> idsOf(java.util.List<String> paths) throws ErrnoException {
+                CacheLayer.Identifier ids = onlineIds;
+                if (connectivity.offline() || ids == null || !ids.asksLower()) {
+                    return CacheLayer.Identifier.super.idsOf(paths);
+                }
+                return guard.call("identify", () -> ids.idsOf(paths));
             }
         };
     }
