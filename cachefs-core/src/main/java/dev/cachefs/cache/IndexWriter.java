@@ -156,9 +156,9 @@ final class IndexWriter implements AutoCloseable {
                         case SetState s -> index.setState(s.objId(), s.state());
                         case SetPinned p -> index.setPinned(p.objId(), p.pinned());
                         case PutAttrs a -> index.record(a.id(), a.path(), a.stat());
-                        case ForgetPath f -> index.forgetPath(f.path(), f.under());
-                        case Unsee u -> index.unsee(u.path(), u.under());
-                        case Rekey k -> index.rekeyPaths(k.from(), k.to(), k.idOf()).forEach(displacedData);
+                        case ForgetPath f -> index.paths().forgetPath(f.path(), f.under());
+                        case Unsee u -> index.paths().unsee(u.path(), u.under());
+                        case Rekey k -> index.paths().rekeyPaths(k.from(), k.to(), k.idOf()).forEach(displacedData);
                         case PutSymlink l -> {
                             var rec = index.find(l.id());
                             if (rec.isPresent()) {

@@ -29,7 +29,18 @@ import java.util.function.LongSupplier;
  * errs towards asking again.
  */
 final class RecentAttributes {
-    private record Seen(Stat st, long atNs) {}
+    /** An answer of the lower and when it came; {@code batch}: fetched with its directory's names (READDIRPLUS). */
+    private record Seen(Stat st, long atNs, boolean batch) {
+        Seen(Stat st, long atNs) {
+            this(st, atNs, false);
+        }
+    }
+
+    /**
+     * How old an answer fetched with its directory's names may be and still serve as an open's
+     * close-to-open check: the open follows the listing that revalidated the whole directory.
+     */
+    static final long OPEN_AFTER_LISTING_NS = TimeUnit.MILLISECONDS.toNanos(1000);
 
     private final LowerFs lower;
     /** Counts answers given without the lower (or null). */
@@ -176,7 +187,7 @@ final class RecentAttributes {
         }
         for (var e : got.entrySet()) {
             if (!openPaths.containsKey(e.getKey())) {
-                recent.put(e.getKey(), new Seen(e.getValue(), now));
+                recent.put(e.getKey(), new Seen(e.getValue(), now, true));
             }
         }
     }
@@ -235,12 +246,22 @@ final class RecentAttributes {
     }
 
     /**
-     * The lower's attributes of {@code path} now (an open: close-to-open). If memory had handed the
+     * The lower's attributes of {@code path} now (an open: close-to-open). With meta_ttl, an answer
+     * fetched with its whole directory (READDIRPLUS) less than {@link #OPEN_AFTER_LISTING_NS} ago
+     * serves as the check: one revalidation of a directory answers for the files opened right
+     * after it (a build, {@code git status}, an IDE reading what it just listed). If memory had handed the
      * kernel other ones, the kernel is told to drop them (attributes only, safe inside the
      * request), so it does not read the new version with the old size.
      */
     Stat fresh(long nodeid, String path, FuseConnection connection) throws ErrnoException {
         Seen old = recent.getIfPresent(path);
+        if (old != null && old.batch() && ttlNs > 0 && !openPaths.containsKey(path)
+                && nanoTime.getAsLong() - old.atNs() < OPEN_AFTER_LISTING_NS) {
+            if (stats != null) {
+                stats.opensAfterListing.increment();
+            }
+            return old.st(); // the directory was revalidated as a whole a moment ago
+        }
         Stat st = lower.stat(path);
         if (ttlNs > 0 && !openPaths.containsKey(path)) {
             recent.put(path, new Seen(st, nanoTime.getAsLong())); // the newest answer

@@ -368,7 +368,7 @@ public final class OfflineFs implements LowerFs {
             commit("unlink " + path, () -> {
                 byte[] base = base(n);
                 removeName(parent, path, 0);
-                index.forgetPath(path, false);
+                index.paths().forgetPath(path, false);
                 index.offlineJournal().append(new JournalRecord.Unlink(path, null), n.id(), base);
                 index.setLocal(n.id(), null);
             });
@@ -443,7 +443,7 @@ public final class OfflineFs implements LowerFs {
             commit("rmdir " + path, () -> {
                 byte[] base = base(n);
                 removeName(parent, path, -1);
-                index.forgetPath(path, true);
+                index.paths().forgetPath(path, true);
                 index.offlineJournal().append(new JournalRecord.Rmdir(path, null), n.id(), base);
             });
         }
@@ -480,7 +480,7 @@ public final class OfflineFs implements LowerFs {
             commit("rename " + from + " to " + to, () -> {
                 if (there != null) {
                     byte[] b = base(there);
-                    index.forgetPath(to, true);
+                    index.paths().forgetPath(to, true);
                     index.offlineJournal().append(dir ? new JournalRecord.Rmdir(to, from) : new JournalRecord.Unlink(to, from), there.id(), b);
                     index.setLocal(there.id(), null);
                 }
@@ -498,7 +498,7 @@ public final class OfflineFs implements LowerFs {
                 if (!sameDir) {
                     dirChanged(fromParent, dir ? -1 : 0);
                 }
-                index.movePaths(from, to);
+                index.paths().movePaths(from, to);
                 index.setStat(n.id(), changedNow(n.st()));
                 index.offlineJournal().append(new JournalRecord.Rename(from, to, flags), n.id(), base);
             });

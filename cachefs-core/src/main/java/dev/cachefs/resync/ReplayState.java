@@ -63,7 +63,7 @@ final class ReplayState {
     /** The listings of the directories touched are no longer trusted. */
     void staleTouched() throws IndexException {
         for (String d : touched) {
-            index.listingStale(d);
+            index.paths().listingStale(d);
         }
         touched.clear();
     }

@@ -128,4 +128,37 @@ class RecentAttributesTest {
                 st.rdevMajor(), st.rdevMinor(), st.blksize(), st.atimeSec(), st.atimeNsec(), st.mtimeSec(), st.mtimeNsec(),
                 st.ctimeSec(), st.ctimeNsec(), st.dev());
     }
+
+    @Test
+    void aDirectoryFetchedAheadAnswersItsLookupsAndTheOpensRightAfter() throws Exception {
+        Files.createDirectory(tmp.resolve("d"));
+        for (int i = 0; i < 5; i++) {
+            Files.writeString(tmp.resolve("d/f" + i), "x".repeat(i));
+        }
+        LongAdder calls = new LongAdder();
+        AtomicLong now = new AtomicLong(1_000_000_000L);
+        CacheStats stats = new CacheStats();
+        try (LowerFs lower = CountingLowerFs.wrap(new LocalLowerFs(RawPath.fromText(tmp.toString())), calls)) {
+            RecentAttributes r = new RecentAttributes(lower, stats, now::get);
+            java.util.List<String> names = java.util.List.of("f0", "f1", "f2", "f3", "f4", "gone");
+            r.statAhead("d", names);
+            assertEquals(0, calls.sum(), "meta_ttl 0: nothing is fetched ahead, every lookup asks");
+            r.ttl(30_000);
+            r.statAhead("d", names);
+            assertEquals(6, calls.sum(), "one call for the directory's names (counted as the stats it makes)");
+            assertEquals(5, stats.statsAhead.sum(), "a name that is gone is left to its lookup");
+            for (int i = 0; i < 5; i++) {
+                assertEquals(i, r.stat("d/f" + i).size());
+            }
+            assertEquals(6, calls.sum(), "the lookups that follow are answered from memory");
+            assertEquals(3, r.fresh(9, "d/f3", null).size());
+            assertEquals(6, calls.sum(), "an open right after the listing takes it as its close-to-open check");
+            now.addAndGet(TimeUnit.MILLISECONDS.toNanos(1500));
+            r.fresh(9, "d/f3", null);
+            assertEquals(7, calls.sum(), "a second later the open asks the lower");
+            r.stat("d/f4");
+            r.fresh(9, "d/f4", null);
+            assertEquals(8, calls.sum(), "nor does an older one, though still trusted for lookups");
+        }
+    }
 }

@@ -39,9 +39,10 @@ public final class CacheIndex implements AutoCloseable {
     private final DataRecords data = new DataRecords(this);
     private final Listings listings = new Listings(this);
     private final Census census = new Census(this);
+    private final Paths paths = new Paths(this);
     /** Which FileId a cached record of an object id is under, so one write drops one entry. */
-    private final java.util.Map<Long, FileId> hotIds = new java.util.concurrent.ConcurrentHashMap<>();
-    private final Cache<FileId, ObjectRecord> hot = Caffeine.newBuilder().maximumSize(100_000)
+    final java.util.Map<Long, FileId> hotIds = new java.util.concurrent.ConcurrentHashMap<>();
+    final Cache<FileId, ObjectRecord> hot = Caffeine.newBuilder().maximumSize(100_000)
             .evictionListener((FileId k, ObjectRecord v, com.github.benmanes.caffeine.cache.RemovalCause c) -> {
                 if (v != null) {
                     hotIds.remove(v.id(), k);
@@ -500,76 +501,6 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
-    /**
-     * The attributes at {@code path} (and with {@code under}, below it) are no longer what the
-     * lower gave: they changed through the mount. They stay, undated, so nothing trusts them
-     * (a remount within meta_ttl asks the lower) until the lower is asked again.
-     */
-    public synchronized void unsee(String path, boolean under) throws IndexException {
-        String sql = path.isEmpty() && under ? "UPDATE objects SET seen_ms = 0"
-                : "UPDATE objects SET seen_ms = 0 WHERE path = ?" + (under ? " OR (path >= ? AND path < ?)" : "");
-        try {
-            PreparedStatement p = prepared(sql);
-            if (!(path.isEmpty() && under)) {
-                p.setBytes(1, RawPath.bytes(path));
-                if (under) {
-                    p.setBytes(2, RawPath.bytes(path + "/"));
-                    p.setBytes(3, RawPath.bytes(path + "0")); // '0' follows '/'
-                }
-            }
-            p.executeUpdate();
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-    }
-
-    /** {@code path} (and with {@code under}, all below it) names nothing any more: rows keep their data, lose the path. */
-    public synchronized void forgetPath(String path, boolean under) throws IndexException {
-        String sql = "UPDATE objects SET path = NULL WHERE path = ?" + (under ? " OR (path >= ? AND path < ?)" : "");
-        try {
-            PreparedStatement p = prepared(sql);
-            p.setBytes(1, RawPath.bytes(path));
-            if (under) {
-                p.setBytes(2, RawPath.bytes(path + "/"));
-                p.setBytes(3, RawPath.bytes(path + "0")); // '0' follows '/'
-            }
-            p.executeUpdate();
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-        hot.invalidateAll();
-        hotIds.clear();
-    }
-
-    /**
-     * What was at {@code from} (and under it) is at {@code to} now, keeping its identity (a rename
-     * made offline: the lower has not seen it).
-     */
-    public synchronized void movePaths(String from, String to) throws IndexException {
-        List<ObjectRecord> moved = new ArrayList<>();
-        try {
-            PreparedStatement p = prepared("SELECT " + COLUMNS + " FROM objects WHERE path = ? OR (path >= ? AND path < ?)");
-            p.setBytes(1, RawPath.bytes(from));
-            p.setBytes(2, RawPath.bytes(from + "/"));
-            p.setBytes(3, RawPath.bytes(from + "0"));
-            moved.addAll(rows(p));
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-        transaction(() -> {
-            try (PreparedStatement u = db.prepareStatement("UPDATE objects SET path = ? WHERE id = ?")) {
-                for (ObjectRecord o : moved) {
-                    u.setBytes(1, RawPath.bytes(to + o.path().substring(from.length())));
-                    u.setLong(2, o.id());
-                    u.addBatch();
-                }
-                u.executeBatch();
-            }
-        });
-        hot.invalidateAll();
-        hotIds.clear();
-    }
-
     /** The name of the object's local data (its version changed offline), or empty. */
     public synchronized Optional<String> local(long objId) throws IndexException {
         try {
@@ -620,53 +551,6 @@ public final class CacheIndex implements AutoCloseable {
         } catch (SQLException e) {
             throw fail(e);
         }
-    }
-
-    /**
-     * Path identity: the objects at {@code from} and under it were renamed to {@code to}; each is
-     * given the identity of its new path ({@code idOf}). Rows already under a new identity (what
-     * the rename replaced) are deleted and returned, so the caller can remove their data.
-     */
-    public synchronized List<ObjectRecord> rekeyPaths(String from, String to, java.util.function.Function<String, FileId> idOf)
-            throws IndexException {
-        List<ObjectRecord> moved = new ArrayList<>();
-        try {
-            PreparedStatement p = prepared("SELECT " + COLUMNS + " FROM objects WHERE path = ? OR (path >= ? AND path < ?)");
-            p.setBytes(1, RawPath.bytes(from));
-            p.setBytes(2, RawPath.bytes(from + "/"));
-            p.setBytes(3, RawPath.bytes(from + "0")); // '0' follows '/'
-            try (ResultSet r = p.executeQuery()) {
-                while (r.next()) {
-                    moved.add(row(r));
-                }
-            }
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-        List<ObjectRecord> displaced = new ArrayList<>();
-        transaction(() -> {
-            for (ObjectRecord o : moved) {
-                String path = to + o.path().substring(from.length());
-                FileId id = idOf.apply(path);
-                Optional<ObjectRecord> there = find(id);
-                if (there.isPresent() && there.get().id() != o.id()) {
-                    displaced.add(there.get());
-                    try (PreparedStatement d = db.prepareStatement("DELETE FROM objects WHERE id = ?")) {
-                        d.setLong(1, there.get().id());
-                        d.executeUpdate();
-                    }
-                }
-                try (PreparedStatement u = db.prepareStatement("UPDATE objects SET file_id = ?, path = ? WHERE id = ?")) {
-                    u.setBytes(1, id.encoded());
-                    u.setBytes(2, RawPath.bytes(path));
-                    u.setLong(3, o.id());
-                    u.executeUpdate();
-                }
-            }
-        });
-        hot.invalidateAll();
-        hotIds.clear();
-        return displaced;
     }
 
     public synchronized void setState(long objId, ObjectState state) throws IndexException {
@@ -797,6 +681,11 @@ public final class CacheIndex implements AutoCloseable {
         return data;
     }
 
+    /** Changes by path: names gone, renames, undated attributes, stale listings (a room; this index's connection and lock). */
+    public Paths paths() {
+        return paths;
+    }
+
     /** Questions over many objects: usage, states, culling order, pins (a room; this index's connection and lock). */
     public Census census() {
         return census;
@@ -856,19 +745,6 @@ public final class CacheIndex implements AutoCloseable {
         hot.invalidateAll();
         hotIds.clear();
         return true;
-    }
-
-    /** The listing of the directory at {@code path} (if cached) is not to be trusted any more. */
-    public synchronized void listingStale(String path) throws IndexException {
-        try {
-            PreparedStatement p = prepared("UPDATE objects SET dir_complete = 0 WHERE path = ?");
-            p.setBytes(1, RawPath.bytes(path));
-            p.executeUpdate();
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-        hot.invalidateAll();
-        hotIds.clear();
     }
 
     /** Objects with a local copy or a provisional identity (what replay leaves to clean up). */

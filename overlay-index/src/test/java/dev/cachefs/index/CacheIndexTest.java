@@ -214,7 +214,7 @@ class CacheIndexTest {
             long child = ix.upsert(id("d/f"), "d/f", ObjectState.CACHED, null).id();
             long sibling = ix.upsert(id("d0"), "d0", ObjectState.CACHED, null).id();
             long replaced = ix.upsert(id("e/f"), "e/f", ObjectState.CACHED, null).id();
-            List<ObjectRecord> gone = ix.rekeyPaths("d", "e", CacheIndexTest::id);
+            List<ObjectRecord> gone = ix.paths().rekeyPaths("d", "e", CacheIndexTest::id);
             assertEquals(List.of(replaced), gone.stream().map(ObjectRecord::id).toList());
             assertEquals(dir, ix.find(id("e")).orElseThrow().id());
             assertEquals(child, ix.find(id("e/f")).orElseThrow().id());
