@@ -48,6 +48,7 @@ final class MetaBench {
     private final List<Path> mounted = new ArrayList<>();
     private final Map<String, Path> warm = new LinkedHashMap<>();
     private final Map<String, Path> warmCache = new LinkedHashMap<>();
+    private final List<String> notes = new ArrayList<>();
     private Lower lower;
     private Path work;
     private Path localCopy;
@@ -93,7 +94,14 @@ final class MetaBench {
                 Collections.rotate(order, round - 1);
                 for (String w : WORKLOADS) {
                     for (String system : order) {
-                        double v = measure(system, w);
+                        double v;
+                        try {
+                            v = measure(system, w);
+                        } catch (IOException e) {
+                            notes.add(w + " on " + system + " failed: " + e.getMessage());
+                            say("  " + w + " " + system + " FAILED: " + e.getMessage());
+                            continue;
+                        }
                         results.computeIfAbsent(w, k -> new LinkedHashMap<>()).computeIfAbsent(system, k -> new ArrayList<>()).add(v);
                         say(String.format(Locale.ROOT, "  %-11s %-22s %10.1f ms", w, system, v));
                     }
@@ -147,7 +155,8 @@ final class MetaBench {
         String text = new String(p.getInputStream().readAllBytes());
         try {
             if (!p.waitFor(600, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                throw new IOException("git " + String.join(" ", args) + " failed: " + text.strip());
+                throw new IOException("git " + String.join(" ", args) + " failed (exit " + (p.isAlive() ? "none" : p.exitValue())
+                        + (p.isAlive() || p.exitValue() <= 128 ? "" : ", signal " + (p.exitValue() - 128)) + "): " + text.strip());
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -351,6 +360,9 @@ final class MetaBench {
                 ? "WAN: warm walk >= 50x the lower, remount walk >= 20x, offline walk >= 50x, cold walk >= 0.95x; "
                 : "").append("local: warm walk <= 1.5x bindfs's time, warm small-reads <= 1.2x bindfs's, "
                 + "cold small-reads >= 0.95x the lower alone (here the disk).\n");
-        return b.toString();
+        for (String n : notes) {
+            b.append("\n- ").append(n);
+        }
+        return b.append(notes.isEmpty() ? "" : "\n").toString();
     }
 }

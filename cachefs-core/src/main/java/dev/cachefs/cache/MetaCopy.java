@@ -124,6 +124,11 @@ public final class MetaCopy {
         }
     }
 
+    /** Whether metadata is being copied up (online); offline the index is the mount's own record. */
+    public boolean copying() {
+        return !paused;
+    }
+
     /**
      * Stops (or resumes) copying up: offline, what the mount sees is the index itself, changed by
      * the disconnected layer in its own transactions, and a copy queued behind them would undo them.

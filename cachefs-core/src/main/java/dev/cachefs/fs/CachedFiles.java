@@ -60,7 +60,7 @@ public final class CachedFiles implements FileCache {
 
     @Override
     public Remembered remembered(String path, long sinceMs) {
-        if (!caches(path, Libc.O_RDONLY)) {
+        if (!cache.meta().copying() || !caches(path, Libc.O_RDONLY)) {
             return null;
         }
         var s = cache.meta().remembered(path, sinceMs);
@@ -69,6 +69,9 @@ public final class CachedFiles implements FileCache {
 
     @Override
     public void ahead(java.util.List<String> paths) {
+        if (!cache.meta().copying()) {
+            return; // offline: nothing is copied up, the index is the record
+        }
         cache.meta().ahead(paths.stream().filter(p -> caches(p, Libc.O_RDONLY)).toList());
     }
 
@@ -84,7 +87,7 @@ public final class CachedFiles implements FileCache {
 
     @Override
     public void attrs(String path, Stat st) {
-        if (caches(path, Libc.O_RDONLY)) {
+        if (cache.meta().copying() && caches(path, Libc.O_RDONLY)) {
             cache.meta().attrs(path, st);
         }
     }

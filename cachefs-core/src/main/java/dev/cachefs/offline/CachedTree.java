@@ -57,22 +57,18 @@ final class CachedTree {
 
     Node node(String path) throws ErrnoException {
         try {
-            ObjectRecord rec = index.atPath(path).orElse(null);
-            if (rec != null) {
-                Stat st = index.stat(rec.id()).orElse(null);
-                if (st != null) {
-                    if (!path.isEmpty()) {
-                        ObjectRecord parent = index.atPath(parentOf(path)).orElse(null);
-                        // An older row the listing no longer names; a row seen after the directory
-                        // was (a lookup since) is newer evidence than its listing.
-                        if (parent != null && listingCurrent(parent) && !hasEntry(parent, nameOf(path))
-                                && index.seenMs(rec.id()) <= index.seenMs(parent.id())) {
-                            throw new ErrnoException(Errno.ENOENT);
-                        }
+            CacheIndex.PathEntry e = index.entryAt(path).orElse(null);
+            if (e != null && e.st() != null) {
+                if (!path.isEmpty()) {
+                    CacheIndex.PathEntry parent = index.entryAt(parentOf(path)).orElse(null);
+                    // An older row the listing no longer names; a row seen after the directory
+                    // was (a lookup since) is newer evidence than its listing.
+                    if (parent != null && e.seenMs() <= parent.seenMs() && listingCurrent(parent.rec(), parent.st())
+                            && !hasEntry(parent.rec(), nameOf(path))) {
+                        throw new ErrnoException(Errno.ENOENT);
                     }
-                    String local = index.local(rec.id()).orElse(null);
-                    return new Node(rec, local != null ? withLocalData(st, local) : st, local);
                 }
+                return new Node(e.rec(), e.local() != null ? withLocalData(e.st(), e.local()) : e.st(), e.local());
             }
             if (path.isEmpty()) {
                 throw OfflineFs.notCached("the root's attributes");
@@ -81,8 +77,8 @@ final class CachedTree {
             // can tell offline (certainly so when the listing is current). Saying ENOTCONN instead
             // would make every create fail, since the kernel looks a name up before creating it;
             // a name made offline that the lower has too is a conflict for replay, never a loss.
-            ObjectRecord parent = index.atPath(parentOf(path)).orElse(null);
-            if (parent != null && index.stat(parent.id()).map(Stat::isDirectory).orElse(false)) {
+            CacheIndex.PathEntry parent = index.entryAt(parentOf(path)).orElse(null);
+            if (parent != null && parent.st() != null && parent.st().isDirectory()) {
                 throw new ErrnoException(Errno.ENOENT);
             }
             throw OfflineFs.notCached("'" + path + "'");
@@ -107,8 +103,13 @@ final class CachedTree {
         if (!dir.dirComplete() || dir.fingerprint() == null) {
             return false;
         }
-        Stat st = index.stat(dir.id()).orElse(null);
-        return st != null && st.isDirectory() && dir.fingerprint().sameVersion(Fingerprint.of(st), mode);
+        return listingCurrent(dir, index.stat(dir.id()).orElse(null));
+    }
+
+    /** {@link #listingCurrent(ObjectRecord)} with the directory's attributes at hand. */
+    boolean listingCurrent(ObjectRecord dir, Stat st) {
+        return dir.dirComplete() && dir.fingerprint() != null && st != null && st.isDirectory()
+                && dir.fingerprint().sameVersion(Fingerprint.of(st), mode);
     }
 
     boolean hasEntry(ObjectRecord dir, String name) throws IndexException {

@@ -476,6 +476,27 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
+    /** The row last seen at a path with what a lookup needs of it: its attributes, local copy and date. */
+    public record PathEntry(ObjectRecord rec, Stat st, String local, long seenMs) {}
+
+    /** {@link #atPath} with the attributes, local copy name and seen date, in one query. */
+    public synchronized Optional<PathEntry> entryAt(String path) throws IndexException {
+        try {
+            PreparedStatement p = prepared("SELECT " + COLUMNS + ", stat, local, seen_ms FROM objects WHERE path = ?"
+                    + " ORDER BY seen_ms DESC, id DESC LIMIT 1");
+            p.setBytes(1, RawPath.bytes(path));
+            try (ResultSet r = p.executeQuery()) {
+                if (!r.next()) {
+                    return Optional.empty();
+                }
+                byte[] st = r.getBytes(15);
+                return Optional.of(new PathEntry(row(r), st == null ? null : Stat.decode(st), r.getString(16), r.getLong(17)));
+            }
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
     /** Attributes of an object as the lower gave them, and when it did (ms of the index's clock). */
     public record SeenAttrs(Stat st, long seenMs) {}
 
