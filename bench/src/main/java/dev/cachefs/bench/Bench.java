@@ -80,6 +80,7 @@ public final class Bench {
         this.quick = quick;
         this.repeat = repeat;
         this.cli = new CachefsCli(jar);
+        this.mounts = new CachefsMounts(cli, mounted);
         boolean wan = profile.equals("wan");
         this.bigMiB = quick ? (wan ? 32 : 128) : (wan ? 128 : 512);
         this.dirs = quick ? 20 : 100;
@@ -254,6 +255,7 @@ public final class Bench {
     // ---- systems ------------------------------------------------------------------------
 
     private final List<Path> mounted = new ArrayList<>();
+    private final CachefsMounts mounts;
     private final List<Process> rclones = new ArrayList<>();
     private Path warmMount;
     private Path warmCache;
@@ -348,20 +350,15 @@ public final class Bench {
     }
 
     private void mount(Path m, Path cache) throws Exception {
-        CachefsCli.Result c = cli.run(Duration.ofSeconds(60), "mount", lower.root().toString(), m.toString(), "--cache", cache.toString());
-        check(c, "mount");
-        mounted.add(m);
+        mounts.mount(lower.root(), m, cache);
     }
 
     private void umount(Path m) throws Exception {
-        check(cli.run(Duration.ofSeconds(60), "umount", m.toString()), "umount");
-        mounted.remove(m);
+        mounts.umount(m);
     }
 
     private static void check(CachefsCli.Result c, String what) {
-        if (c.code() != 0) {
-            throw new IllegalStateException("cachefs " + what + " failed: " + c.err().strip());
-        }
+        CachefsMounts.check(c, what);
     }
 
     /**

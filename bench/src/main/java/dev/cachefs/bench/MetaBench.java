@@ -46,6 +46,7 @@ final class MetaBench {
     private final CachefsCli cli;
     private final Map<String, Map<String, List<Double>>> results = new LinkedHashMap<>();
     private final List<Path> mounted = new ArrayList<>();
+    private final CachefsMounts mounts;
     private final Map<String, Path> warm = new LinkedHashMap<>();
     private final Map<String, Path> warmCache = new LinkedHashMap<>();
     private final List<String> notes = new ArrayList<>();
@@ -60,6 +61,7 @@ final class MetaBench {
         this.kind = kind;
         this.repeat = repeat;
         this.cli = new CachefsCli(jar);
+        this.mounts = new CachefsMounts(cli, mounted);
         this.dirs = quick ? 40 : 100;
         this.filesPerDir = 50;
     }
@@ -246,19 +248,15 @@ final class MetaBench {
     }
 
     private void mount(Path source, Path m, Path cache) throws Exception {
-        check(cli.run(Duration.ofSeconds(60), "mount", source.toString(), m.toString(), "--cache", cache.toString()), "mount");
-        mounted.add(m);
+        mounts.mount(source, m, cache);
     }
 
     private void umount(Path m) throws Exception {
-        check(cli.run(Duration.ofSeconds(60), "umount", m.toString()), "umount");
-        mounted.remove(m);
+        mounts.umount(m);
     }
 
     private static void check(CachefsCli.Result c, String what) {
-        if (c.code() != 0) {
-            throw new IllegalStateException("cachefs " + what + " failed: " + c.err().strip());
-        }
+        CachefsMounts.check(c, what);
     }
 
     // ---- workloads ----------------------------------------------------------------------

@@ -116,10 +116,25 @@ final class ObjectTable {
      * The cached object of regular file node {@code nodeid} at {@code path}, loaded from the index
      * (and checked against {@code st}, just read from the lower) the first time the node is seen.
      */
+    /** The identity found at a path for an object as it was then (inode number and ctime). */
+    private record Known(long dev, long ino, long ctimeNs, FileId id) {}
+
+    /**
+     * Identities found at paths whose objects were let go: the next open of the same object
+     * (same device, inode number and ctime: not a file made since under the old name) finds its
+     * identity here instead of asking the lower again (a file handle is one lower call).
+     * Renames through the mount drop them all.
+     */
+    private final com.github.benmanes.caffeine.cache.Cache<String, Known> knownIds = com.github.benmanes.caffeine.cache.Caffeine
+            .newBuilder().maximumSize(100_000).expireAfterWrite(java.time.Duration.ofMinutes(5)).build();
+
     CachedObject object(long nodeid, String path, Stat st) throws ErrnoException {
         CachedObject o = byNode.get(nodeid);
         if (o == null) {
-            FileId id = ids.idOf(path);
+            long ctime = st.ctimeSec() * 1_000_000_000L + st.ctimeNsec();
+            Known k = knownIds.getIfPresent(path);
+            FileId id = k != null && k.dev() == st.dev() && k.ino() == st.ino() && k.ctimeNs() == ctime ? k.id() : ids.idOf(path);
+            knownIds.put(path, new Known(st.dev(), st.ino(), ctime, id));
             synchronized (objects) {
                 o = loadedLocked(id, path, st);
                 if (byNode.putIfAbsent(nodeid, o) == null) {
@@ -193,6 +208,7 @@ final class ObjectTable {
      * in memory and in the index, so their cached data stays theirs across remounts.
      */
     void renamed(String from, String to) {
+        knownIds.invalidateAll(); // paths changed: identities are looked up again (rare)
         if (identityMode != IdentityMode.PATH) {
             return;
         }

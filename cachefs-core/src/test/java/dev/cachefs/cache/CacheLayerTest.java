@@ -60,6 +60,7 @@ class CacheLayerTest {
     private CacheLayer.Identifier ids;
     private CacheLayer cache;
     private final LongAdder lowerCalls = new LongAdder();
+    private final LongAdder idLookups = new LongAdder();
     private final TestClock clock = new TestClock();
 
     @BeforeEach
@@ -69,7 +70,11 @@ class CacheLayerTest {
         lower = CountingLowerFs.wrap(new LocalLowerFs(lowerDir.toString()), lowerCalls);
         LowerIdentity id = LowerIdentity.detect(lowerDir.toString(), IdentityMode.AUTO);
         ids = CacheLayer.identifier(lowerDir.toString(), id);
-        cache = new CacheLayer(store, lower, ids, id.mode(), CacheLayer.Options.defaults(), new CacheStats());
+        CacheLayer.Identifier counted = path -> {
+            idLookups.increment();
+            return ids.idOf(path);
+        };
+        cache = new CacheLayer(store, lower, counted, id.mode(), CacheLayer.Options.defaults(), new CacheStats());
     }
 
     @AfterEach
@@ -112,16 +117,19 @@ class CacheLayerTest {
         Files.write(lowerDir.resolve("f"), first);
         assertArrayEquals(first, readThrough(2, "f"));
         long afterCold = lowerCalls.sum();
-        assertArrayEquals(first, readThrough(2, "f"));
+        long idsBefore = idLookups.sum();
+        cache.forgetNode(2); // the kernel dropped its inode (memory pressure, drop_caches): a new node next
+        assertArrayEquals(first, readThrough(3, "f"));
         long warmCalls = lowerCalls.sum() - afterCold;
         assertEquals(1, warmCalls, "a warm open asks the lower only for its attributes (the stat above)");
+        assertEquals(idsBefore, idLookups.sum(), "and not for its identity again: the same object at the same path");
         assertEquals("cached", cache.stateOf("f").state());
 
         byte[] second = bytes(first.length, 2);
         Files.write(lowerDir.resolve("f"), second);
         Files.setLastModifiedTime(lowerDir.resolve("f"), java.nio.file.attribute.FileTime.fromMillis(1_000_000));
-        cache.observe(2, lower.stat("f")); // what a getattr or the open's close-to-open check does
-        assertArrayEquals(second, readThrough(2, "f"), "the old version is never served");
+        cache.observe(3, lower.stat("f")); // what a getattr or the open's close-to-open check does
+        assertArrayEquals(second, readThrough(3, "f"), "the old version is never served");
         assertTrue(cache.stats().snapshot().getOrDefault("invalidations", 0L) >= 1, cache.stats().snapshot().toString());
     }
 
