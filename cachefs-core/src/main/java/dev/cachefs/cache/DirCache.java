@@ -74,7 +74,7 @@ public final class DirCache {
             // fails the fingerprint check below, so the worst case is one more read of the lower.
             FileId id = ids.idOf(path);
             Optional<ObjectRecord> rec = index.find(id);
-            if (rec.isEmpty() || !rec.get().dirComplete() || rec.get().fingerprint() == null
+            if (rec.isEmpty() || !rec.get().dirComplete() || !rec.get().dirSettled() || rec.get().fingerprint() == null
                     || !rec.get().fingerprint().sameVersion(now, mode)) {
                 return null;
             }
@@ -100,9 +100,9 @@ public final class DirCache {
             return; // offline: the listing came from the index, which the disconnected layer keeps
         }
         long mtimeNs = st.mtimeNsTotal();
-        if (clock.millis() * 1_000_000L - mtimeNs < SETTLED_NS) {
-            return; // changed too recently: a change within the same timestamp would go unseen
-        }
+        // Changed too recently: a change within the same timestamp would go unseen, so the
+        // listing is not served online; offline it is the best there is (better than ENOTCONN).
+        boolean settled = clock.millis() * 1_000_000L - mtimeNs >= SETTLED_NS;
         List<LowerDir.DirEntry> numbered = new ArrayList<>(entries.size());
         List<CacheIndex.Dirent> dirents = new ArrayList<>(entries.size());
         for (LowerDir.DirEntry e : entries) {
@@ -110,9 +110,11 @@ public final class DirCache {
             dirents.add(new CacheIndex.Dirent(e.name(), null, e.type(), e.ino()));
         }
         Fingerprint fp = Fingerprint.of(st);
-        memory.put(path, new Listing(fp, List.copyOf(numbered)));
+        if (settled) {
+            memory.put(path, new Listing(fp, List.copyOf(numbered)));
+        }
         try {
-            writer.submit(new IndexWriter.PutListing(ids.idOf(path), path, fp, dirents));
+            writer.submit(new IndexWriter.PutListing(ids.idOf(path), path, fp, dirents, settled));
         } catch (ErrnoException e) {
             log.debug("listing of {} kept in memory only: {}", path, e.getMessage());
         }

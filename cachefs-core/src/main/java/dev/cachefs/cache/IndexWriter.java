@@ -47,8 +47,9 @@ final class IndexWriter implements AutoCloseable {
     record SetPinned(long objId, boolean pinned) implements Op {}
 
     /** A directory's complete listing (its object row made or updated first). */
-    record PutListing(dev.cachefs.index.FileId id, String path, Fingerprint fp, List<CacheIndex.Dirent> entries)
-            implements Op {}
+    /** A directory's whole listing; {@code settled}: see {@link dev.cachefs.index.ObjectRecord#dirSettled}. */
+    record PutListing(dev.cachefs.index.FileId id, String path, Fingerprint fp, List<CacheIndex.Dirent> entries,
+                      boolean settled) implements Op {}
 
     record PutAttrs(dev.cachefs.index.FileId id, String path, dev.cachefs.nativeio.Stat stat) implements Op {}
 
@@ -173,7 +174,7 @@ final class IndexWriter implements AutoCloseable {
                         }
                         case PutListing l -> {
                             var rec = index.upsert(l.id(), l.path(), ObjectState.METADATA_ONLY, l.fp());
-                            index.listings().putListing(rec.id(), l.entries(), true);
+                            index.listings().putListing(rec.id(), l.entries(), true, l.settled());
                         }
                         case Barrier b -> { }
                     }

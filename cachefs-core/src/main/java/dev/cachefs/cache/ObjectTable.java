@@ -233,7 +233,7 @@ final class ObjectTable {
                         FileId id = ids.idOf(np);
                         ObjectRecord r = o.rec;
                         o.rec = new ObjectRecord(r.id(), id, np, r.state(), r.fingerprint(), r.dataName(), r.pinned(),
-                                r.dirComplete(), r.symlinkTarget(), r.lastAccessMs(), r.accessCount());
+                                r.dirComplete(), r.symlinkTarget(), r.lastAccessMs(), r.accessCount(), r.dirSettled());
                         o.path = np;
                         objects.put(id, o);
                     } catch (ErrnoException e) {

@@ -298,7 +298,8 @@ public final class CacheIndex implements AutoCloseable {
         return new ObjectRecord(r.getLong(1), FileId.decode(r.getBytes(2)),
                 path == null ? null : RawPath.fromBytes(path, 0, path.length), ObjectState.of(r.getInt(4)), fp,
                 r.getString(9), r.getInt(10) != 0, r.getInt(11) != 0,
-                target == null ? null : RawPath.fromBytes(target, 0, target.length), r.getLong(13), r.getLong(14));
+                target == null ? null : RawPath.fromBytes(target, 0, target.length), r.getLong(13), r.getLong(14),
+                r.getInt(11) == Listings.SETTLED);
     }
 
     static List<ObjectRecord> rows(PreparedStatement p) throws SQLException {

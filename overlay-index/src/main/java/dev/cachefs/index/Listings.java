@@ -14,6 +14,11 @@ import java.util.Optional;
  * and the xattrs copied up with objects. A room of the index: its connection and its lock.
  */
 public final class Listings {
+    /** {@code objects.dir_complete}: the whole listing, read when the directory had settled. */
+    static final int SETTLED = 1;
+    /** The whole listing, read within the second of a change to the directory: for offline use only. */
+    static final int UNSETTLED = 2;
+
     private final CacheIndex ix;
 
     Listings(CacheIndex ix) {
@@ -22,6 +27,11 @@ public final class Listings {
 
     /** Replaces the cached listing of a directory; {@code complete}: it is the whole listing. */
     public void putListing(long dirId, List<CacheIndex.Dirent> entries, boolean complete) throws IndexException {
+        putListing(dirId, entries, complete, true);
+    }
+
+    /** {@code settled}: false for a listing read within the second of a change (see {@link ObjectRecord#dirSettled}). */
+    public void putListing(long dirId, List<CacheIndex.Dirent> entries, boolean complete, boolean settled) throws IndexException {
         synchronized (ix) {
             ix.transaction(() -> {
                 try (PreparedStatement del = ix.db.prepareStatement("DELETE FROM dirents WHERE dir_id = ?")) {
@@ -39,7 +49,7 @@ public final class Listings {
                 }
                 {
                     PreparedStatement p = ix.prepared("UPDATE objects SET dir_complete = ? WHERE id = ?");
-                    p.setInt(1, complete ? 1 : 0);
+                    p.setInt(1, !complete ? 0 : settled ? SETTLED : UNSETTLED);
                     p.setLong(2, dirId);
                     p.executeUpdate();
                 }

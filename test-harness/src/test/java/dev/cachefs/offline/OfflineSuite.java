@@ -197,6 +197,54 @@ abstract class OfflineSuite extends SuiteOnLower {
     }
 
     @Test
+    void aFileRewrittenThroughTheMountAsATemporaryAndARenameReadsWhollyOffline() throws Exception {
+        // What git does with .git/index, and editors with what they save: write a new file beside
+        // it, then rename it over the old one. Read once online after, it must read offline too.
+        Stack s = mount();
+        Files.createDirectories(s.mnt.resolve("g"));
+        Files.write(s.mnt.resolve("g/index"), random(40_000, 7));
+        for (int round = 0; round < 3; round++) {
+            byte[] next = random(40_000 + round, 8 + round);
+            Files.write(s.mnt.resolve("g/index.lock"), next);
+            Files.move(s.mnt.resolve("g/index.lock"), s.mnt.resolve("g/index"), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            assertArrayEquals(next, Files.readAllBytes(s.mnt.resolve("g/index")));
+        }
+        byte[] last = random(40_002, 10);
+        Thread.sleep(1500); // the lower's own attribute caches (sshfs keeps them a while) settle
+        assertArrayEquals(last, Files.readAllBytes(s.mnt.resolve("g/index")), "read online after the renames");
+        goOffline(s);
+        assertArrayEquals(last, within(SLACK_MS, "read offline", () -> Files.readAllBytes(s.mnt.resolve("g/index"))),
+                "what was read whole online reads whole offline");
+        try (var ch = java.nio.channels.FileChannel.open(s.mnt.resolve("g/index"), java.nio.file.StandardOpenOption.READ);
+             var arena = java.lang.foreign.Arena.ofConfined()) { // unmapped at the end: a live mapping keeps the mount busy
+            var map = ch.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+            assertArrayEquals(last, map.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), "and mapped (git maps its index)");
+        }
+    }
+
+    @Test
+    void aDirectoryListedRightAfterItChangedListsOfflineButIsListedAfreshOnline() throws Exception {
+        Stack s = mount();
+        long t0 = System.nanoTime();
+        Path d = Files.createDirectories(s.lower.resolve("fresh"));
+        Files.writeString(d.resolve("one"), "1");
+        Files.createDirectories(d.resolve("empty"));
+        // Listed within the second of the change: not trusted online (a change in the same
+        // timestamp could be missing), but offline it is what the mount last saw.
+        assertEquals(Set.of("one", "empty"), names(s.mnt.resolve("fresh")));
+        assertEquals(Set.of(), names(s.mnt.resolve("fresh/empty")));
+        long hits = s.stats().metaHits.sum();
+        assertEquals(Set.of("one", "empty"), names(s.mnt.resolve("fresh")));
+        if (System.nanoTime() - t0 < 1_500_000_000L) { // still within the 2 s a listing takes to settle
+            assertEquals(hits, s.stats().metaHits.sum(), "online an unsettled listing is read from the lower again");
+        }
+        goOffline(s);
+        assertEquals(Set.of("one", "empty"), within(SLACK_MS, "listing offline", () -> names(s.mnt.resolve("fresh"))));
+        assertEquals(Set.of(), within(SLACK_MS, "empty listing offline", () -> names(s.mnt.resolve("fresh/empty"))),
+                "an empty directory git keeps (objects/pack) lists offline, not ENOTCONN");
+    }
+
+    @Test
     void xattrsReadOnlineAreServedOfflineAndChangedThere() throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(lower.capabilities().contains(Lower.Capability.XATTRS), "no xattrs");
         Stack s = mount();
