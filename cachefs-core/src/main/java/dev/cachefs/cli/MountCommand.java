@@ -177,7 +177,7 @@ final class MountCommand implements Callable<Integer> {
             applyConfig();
             setLogLevel();
             try {
-                Uplink.checkConflictRules(policy.conflictRules());
+                dev.cachefs.resync.ConflictRules.check(policy.conflictRules());
             } catch (IllegalArgumentException e) {
                 throw new Main.UserError(Main.USAGE, "config " + e.getMessage());
             }
@@ -207,9 +207,6 @@ final class MountCommand implements Callable<Integer> {
     private dev.cachefs.cache.Policy policy = dev.cachefs.cache.Policy.NONE;
     /** meta_ttl, in milliseconds. */
     private long metaTtlMs = 30_000;
-
-    /** JVM options of the background daemon. */
-    static final List<String> DAEMON_JVM_OPTIONS = List.of();
 
     /** Fills what the command line left out from the config's {@code [mount]} section: the command line wins. */
     private void applyConfig() {
@@ -422,7 +419,6 @@ final class MountCommand implements Callable<Integer> {
         cmd.add(ProcessHandle.current().info().command().orElse(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         cmd.add("--enable-native-access=ALL-UNNAMED");
-        cmd.addAll(DAEMON_JVM_OPTIONS);
         String extra = System.getenv("CACHEFS_JAVA_OPTIONS"); // for measurements: JVM options of the daemon
         if (extra != null && !extra.isBlank()) {
             cmd.addAll(List.of(extra.trim().split("\\s+")));

@@ -183,19 +183,15 @@ final class OpenDirs {
      */
     private void statAhead(DirHandle h) {
         int end = Math.min(h.batch.size(), h.index + AHEAD);
-        List<String> names = new java.util.ArrayList<>(end - h.index);
+        List<String> paths = new java.util.ArrayList<>(end - h.index);
         for (int i = h.index; i < end; i++) {
             String n = h.batch.get(i).name();
             if (!n.equals(".") && !n.equals("..")) {
-                names.add(n);
+                paths.add(h.path.isEmpty() ? n : h.path + "/" + n);
             }
         }
         h.aheadUpTo = end;
-        recent.statAhead(h.path, names);
-        List<String> paths = new java.util.ArrayList<>(names.size());
-        for (String n : names) {
-            paths.add(h.path.isEmpty() ? n : h.path + "/" + n);
-        }
+        recent.statAhead(paths);
         cache.ahead(paths);
     }
 

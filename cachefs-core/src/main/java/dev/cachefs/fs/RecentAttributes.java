@@ -149,20 +149,19 @@ final class RecentAttributes {
     private final java.util.concurrent.atomic.AtomicLong changes = new java.util.concurrent.atomic.AtomicLong();
 
     /**
-     * Fetches ahead the attributes of {@code names} in directory {@code dir} that are not fresh
+     * Fetches ahead the attributes of {@code paths} (names of one directory) that are not fresh
      * in memory (nor kept by an earlier mount), all in one lower call ({@link LowerFs#statAll}),
      * so that the lookups a READDIRPLUS makes of them next are answered from memory. Nothing is
      * done with meta_ttl 0 (every lookup asks the lower). Failures are left to those lookups.
      */
-    void statAhead(String dir, java.util.List<String> names) {
+    void statAhead(java.util.List<String> paths) {
         long ttl = ttlNs;
-        if (ttl <= 0 || names.size() < 2) {
+        if (ttl <= 0 || paths.size() < 2) {
             return;
         }
         long now = nanoTime.getAsLong();
         java.util.List<String> want = new java.util.ArrayList<>();
-        for (String n : names) {
-            String p = dir.isEmpty() ? n : dir + "/" + n;
+        for (String p : paths) {
             Seen seen = recent.getIfPresent(p);
             if ((seen == null || now - seen.atNs() >= ttl) && !openPaths.containsKey(p)
                     && (seen != null || fromEarlierMount(p, now, ttl) == null)) {

@@ -569,11 +569,6 @@ public final class Uplink implements AutoCloseable {
         return store.index().conflictLog().all();
     }
 
-    /** Checks that every rule names a policy or a resolver on the class path (IllegalArgumentException). */
-    public static void checkConflictRules(List<Policy.ConflictRule> rules) {
-        ConflictRules.check(rules);
-    }
-
     /** The policy the rules give a conflict at {@code path}. */
     public Policy.ConflictAction conflictPolicy(String path) {
         return replayer.actionFor(path);

@@ -141,7 +141,7 @@ public final class OfflineFs implements LowerFs {
         }
         List<LowerDir.DirEntry> entries = new ArrayList<>();
         try {
-            if (!tree.listingCurrent(n.rec())) {
+            if (!tree.listingCurrent(n.rec(), n.st())) {
                 throw notCached("the listing of '" + path + "'");
             }
             for (CacheIndex.Dirent d : index.listings().listing(n.id())) {
@@ -292,7 +292,7 @@ public final class OfflineFs implements LowerFs {
         Stat s = dir.st();
         Stat n = new Stat(s.ino(), s.size(), s.blocks(), s.mode(), s.nlink() + nlinkDelta, s.uid(), s.gid(), s.rdevMajor(),
                 s.rdevMinor(), s.blksize(), s.atimeSec(), s.atimeNsec(), t[0], (int) t[1], t[0], (int) t[1], s.dev());
-        boolean current = tree.listingCurrent(dir.rec());
+        boolean current = tree.listingCurrent(dir.rec(), dir.st());
         index.setStat(dir.id(), n);
         if (current) {
             index.setFingerprint(dir.id(), Fingerprint.of(n));
@@ -309,7 +309,7 @@ public final class OfflineFs implements LowerFs {
         Stat st = new Stat(PROVISIONAL_INO + rec.id(), size, 0, mode, nlink, 0, 0, 0, 0, 4096,
                 t[0], (int) t[1], t[0], (int) t[1], t[0], (int) t[1], p.dev());
         index.setStat(rec.id(), st);
-        if (tree.listingCurrent(parent.rec())) {
+        if (tree.listingCurrent(parent.rec(), parent.st())) {
             index.listings().putDirent(parent.id(), new CacheIndex.Dirent(CachedTree.nameOf(path), rec.id(), type, st.ino()));
         }
         dirChanged(parent, type == DT_DIR ? 1 : 0);
@@ -397,7 +397,7 @@ public final class OfflineFs implements LowerFs {
     }
 
     private void removeName(CachedTree.Node parent, String path, int nlinkDelta) throws IndexException {
-        if (tree.listingCurrent(parent.rec())) {
+        if (tree.listingCurrent(parent.rec(), parent.st())) {
             index.listings().removeDirent(parent.id(), CachedTree.nameOf(path));
         }
         dirChanged(parent, nlinkDelta);
@@ -405,7 +405,7 @@ public final class OfflineFs implements LowerFs {
 
     /** The entries of a directory other than . and ..; null when its listing is not cached. */
     private List<CacheIndex.Dirent> children(CachedTree.Node dir) throws IndexException {
-        if (!tree.listingCurrent(dir.rec())) {
+        if (!tree.listingCurrent(dir.rec(), dir.st())) {
             return null;
         }
         List<CacheIndex.Dirent> out = new ArrayList<>();
@@ -486,10 +486,10 @@ public final class OfflineFs implements LowerFs {
                 }
                 byte[] base = base(n);
                 boolean sameDir = fromParent.id() == toParent.id();
-                if (tree.listingCurrent(fromParent.rec())) {
+                if (tree.listingCurrent(fromParent.rec(), fromParent.st())) {
                     index.listings().removeDirent(fromParent.id(), CachedTree.nameOf(from));
                 }
-                if (tree.listingCurrent(toParent.rec())) {
+                if (tree.listingCurrent(toParent.rec(), toParent.st())) {
                     index.listings().putDirent(toParent.id(), new CacheIndex.Dirent(CachedTree.nameOf(to), n.id(), n.st().fileType() >>> 12,
                             n.st().ino()));
                 }
@@ -533,7 +533,7 @@ public final class OfflineFs implements LowerFs {
                         s.ctimeSec(), s.ctimeNsec(), s.dev());
                 index.setStat(n.id(), linked);
                 index.setStat(id, linked); // the same inode under a second name
-                if (tree.listingCurrent(parent.rec())) {
+                if (tree.listingCurrent(parent.rec(), parent.st())) {
                     index.listings().putDirent(parent.id(), new CacheIndex.Dirent(CachedTree.nameOf(newPath), id, DT_REG, linked.ino()));
                 }
                 index.setLocal(id, local);

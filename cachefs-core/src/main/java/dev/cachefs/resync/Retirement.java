@@ -59,11 +59,6 @@ public final class Retirement {
         void adopt(String path, FileId id, Stat st, Path local) throws ErrnoException;
     }
 
-    /** {@link #retire(CacheLayer.Identifier, Adopter)} with no cache layer to adopt the copies (at start). */
-    void retire(CacheLayer.Identifier ids) throws IndexException {
-        retire(ids, null);
-    }
-
     /**
      * After a replay that left the journal empty: the local and base copies are retired (but for
      * objects held by an open conflict), objects made offline get the lower's identity (re-keyed,

@@ -140,11 +140,11 @@ class RecentAttributesTest {
         CacheStats stats = new CacheStats();
         try (LowerFs lower = CountingLowerFs.wrap(new LocalLowerFs(RawPath.fromText(tmp.toString())), calls)) {
             RecentAttributes r = new RecentAttributes(lower, stats, now::get);
-            java.util.List<String> names = java.util.List.of("f0", "f1", "f2", "f3", "f4", "gone");
-            r.statAhead("d", names);
+            java.util.List<String> names = java.util.List.of("d/f0", "d/f1", "d/f2", "d/f3", "d/f4", "d/gone");
+            r.statAhead(names);
             assertEquals(0, calls.sum(), "meta_ttl 0: nothing is fetched ahead, every lookup asks");
             r.ttl(30_000);
-            r.statAhead("d", names);
+            r.statAhead(names);
             assertEquals(6, calls.sum(), "one call for the directory's names (counted as the stats it makes)");
             assertEquals(5, stats.statsAhead.sum(), "a name that is gone is left to its lookup");
             for (int i = 0; i < 5; i++) {

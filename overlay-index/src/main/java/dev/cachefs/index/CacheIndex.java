@@ -451,19 +451,6 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
-    /** When the object's attributes were last seen or set (ms), 0 if never. */
-    public synchronized long seenMs(long objId) throws IndexException {
-        try {
-            PreparedStatement p = prepared("SELECT seen_ms FROM objects WHERE id = ?");
-            p.setLong(1, objId);
-            try (ResultSet r = p.executeQuery()) {
-                return r.next() ? r.getLong(1) : 0;
-            }
-        } catch (SQLException e) {
-            throw fail(e);
-        }
-    }
-
     /** The object last seen at {@code path} (several rows can name a path the lower replaced). */
     public synchronized Optional<ObjectRecord> atPath(String path) throws IndexException {
         try {

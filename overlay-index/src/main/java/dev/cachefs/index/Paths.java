@@ -23,18 +23,7 @@ public final class Paths {
     /** {@code path} (and with {@code under}, all below it) names nothing any more: rows keep their data, lose the path. */
     public void forgetPath(String path, boolean under) throws IndexException {
         synchronized (ix) {
-            String sql = "UPDATE objects SET path = NULL WHERE path = ?" + (under ? " OR (path >= ? AND path < ?)" : "");
-            try {
-                PreparedStatement p = ix.prepared(sql);
-                p.setBytes(1, RawPath.bytes(path));
-                if (under) {
-                    p.setBytes(2, RawPath.bytes(path + "/"));
-                    p.setBytes(3, RawPath.bytes(path + "0")); // '0' follows '/'
-                }
-                p.executeUpdate();
-            } catch (SQLException e) {
-                throw ix.fail(e);
-            }
+            updateAt("path = NULL", path, under);
             ix.hot.invalidateAll();
             ix.hotIds.clear();
         }
@@ -47,21 +36,26 @@ public final class Paths {
      */
     public void unsee(String path, boolean under) throws IndexException {
         synchronized (ix) {
-            String sql = path.isEmpty() && under ? "UPDATE objects SET seen_ms = 0"
-                    : "UPDATE objects SET seen_ms = 0 WHERE path = ?" + (under ? " OR (path >= ? AND path < ?)" : "");
-            try {
-                PreparedStatement p = ix.prepared(sql);
-                if (!(path.isEmpty() && under)) {
-                    p.setBytes(1, RawPath.bytes(path));
-                    if (under) {
-                        p.setBytes(2, RawPath.bytes(path + "/"));
-                        p.setBytes(3, RawPath.bytes(path + "0")); // '0' follows '/'
-                    }
+            updateAt("seen_ms = 0", path, under);
+        }
+    }
+
+    /** Runs {@code UPDATE objects SET <set>} on the rows at {@code path} and, with {@code under}, below it ("" is the root). */
+    private void updateAt(String set, String path, boolean under) throws IndexException {
+        boolean all = path.isEmpty() && under;
+        String sql = "UPDATE objects SET " + set + (all ? "" : " WHERE path = ?" + (under ? " OR (path >= ? AND path < ?)" : ""));
+        try {
+            PreparedStatement p = ix.prepared(sql);
+            if (!all) {
+                p.setBytes(1, RawPath.bytes(path));
+                if (under) {
+                    p.setBytes(2, RawPath.bytes(path + "/"));
+                    p.setBytes(3, RawPath.bytes(path + "0")); // '0' follows '/'
                 }
-                p.executeUpdate();
-            } catch (SQLException e) {
-                throw ix.fail(e);
             }
+            p.executeUpdate();
+        } catch (SQLException e) {
+            throw ix.fail(e);
         }
     }
 
