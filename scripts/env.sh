@@ -47,7 +47,7 @@ ensure_pkgs() {
 RUNTIME_PKGS=(fuse3)
 BUILD_PKGS=(maven)
 # The harness's lowers: sshd+sshfs, nfs-ganesha+gvfs, samba+smbnetfs; iproute2 for namespaces.
-TEST_PKGS=(fuse3 attr fio bindfs iproute2 openssh-server openssh-client sshfs
+TEST_PKGS=(fuse3 attr fio bindfs iproute2 openssh-server openssh-client sshfs git
            nfs-ganesha nfs-ganesha-vfs rpcbind gvfs gvfs-backends gvfs-fuse dbus libglib2.0-bin libnfs-utils
            samba smbclient smbnetfs)
 

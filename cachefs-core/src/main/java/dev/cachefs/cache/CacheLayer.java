@@ -446,6 +446,7 @@ public final class CacheLayer implements AutoCloseable {
                 files.adoptLocked(o, now); // our own writes changed it
                 return false;
             }
+            log.debug("{} changed on the lower: {} now {}", o.path, o.fp, now);
             return invalidateLocked(o, now);
         }
     }
@@ -475,9 +476,17 @@ public final class CacheLayer implements AutoCloseable {
         table.detach(nodeid);
     }
 
-    /** {@code from} was renamed to {@code to} through the mount (path identity re-keys what moved). */
+    /**
+     * {@code from} was renamed to {@code to} through the mount (path identity re-keys what moved;
+     * other identities move their rows' paths, online: offline the disconnected layer has).
+     */
     public void renamed(String from, String to) {
-        table.renamed(from, to);
+        table.renamed(from, to, meta.copying());
+    }
+
+    /** Objects kept loaded though no one uses them (see {@link ObjectTable#releaseIfIdle}). */
+    int idleObjects() {
+        return table.idleObjects();
     }
 
     /** Whether the cache holds an object for node {@code nodeid}. */
@@ -597,14 +606,25 @@ public final class CacheLayer implements AutoCloseable {
         }
     }
 
+    /**
+     * The lower's attributes after our own change become the object's version, and its row's
+     * attributes too: offline the row is what the mount answers, and an open there compares it
+     * with the version in memory (a row left as the lookup before a write or a rename saw it
+     * would drop the data as changed on the lower).
+     */
     private void settle(CachedObject o, Stat st) {
         Fingerprint fp = Fingerprint.of(st);
+        IndexWriter.PutAttrs row;
         synchronized (o) {
             if (st.size() == o.size) {
                 files.adoptLocked(o, fp);
             } else {
                 invalidateLocked(o, fp); // someone else wrote too: trust nothing we hold
             }
+            row = new IndexWriter.PutAttrs(o.rec.fileId(), o.path, st);
+        }
+        if (meta.copying()) { // offline the disconnected layer keeps the rows
+            writer.submit(row);
         }
     }
 

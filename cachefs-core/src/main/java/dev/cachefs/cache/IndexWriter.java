@@ -67,6 +67,12 @@ final class IndexWriter implements AutoCloseable {
     /** Path identity: what was at {@code from} (and under it) is at {@code to} now. */
     record Rekey(String from, String to, java.util.function.Function<String, dev.cachefs.index.FileId> idOf) implements Op {}
 
+    /**
+     * Identities that are not paths: what was at {@code from} (and under it) is at {@code to} now,
+     * under the same identities; what {@code to} named before names nothing.
+     */
+    record Move(String from, String to) implements Op {}
+
     private record Barrier(CountDownLatch done) implements Op {}
 
     private final CacheIndex index;
@@ -160,6 +166,10 @@ final class IndexWriter implements AutoCloseable {
                         case ForgetPath f -> index.paths().forgetPath(f.path(), f.under());
                         case Unsee u -> index.paths().unsee(u.path(), u.under());
                         case Rekey k -> index.paths().rekeyPaths(k.from(), k.to(), k.idOf()).forEach(displacedData);
+                        case Move m -> {
+                            index.paths().forgetPath(m.to(), true);
+                            index.paths().movePaths(m.from(), m.to());
+                        }
                         case PutSymlink l -> {
                             var rec = index.find(l.id());
                             if (rec.isPresent()) {

@@ -64,28 +64,77 @@ final class ObjectTable {
         if (o == null) {
             o = load(id, path, st);
             objects.put(id, o);
+        } else {
+            idle.remove(o.rec.id());
         }
         return o;
     }
 
+    /**
+     * Objects no one uses any more, kept loaded (least recently let go first, by row id) so that
+     * opening the same file again skips the index (its row, chunks and seal); an open still
+     * revalidates it against the lower. Beyond {@value #IDLE_KEPT} the oldest are let go.
+     * Guarded by {@link #objects}.
+     */
+    private final java.util.LinkedHashMap<Long, CachedObject> idle = new java.util.LinkedHashMap<>();
+    static final int IDLE_KEPT = 4096;
+
+    /** If no one uses {@code o} now, it goes idle; its lower descriptor is closed at once. */
     void releaseIfIdle(CachedObject o) {
-        Shared<LowerFile> idle = null;
+        Shared<LowerFile> reader = null;
         synchronized (objects) {
             synchronized (o) {
-                if (o.nodeRefs <= 0 && o.opens() == 0 && o.inflight.isEmpty() && o.adopting == 0) {
-                    objects.remove(o.rec.fileId(), o);
-                    integrity.recordSealLocked(o);
-                    if (o.data != null) {
-                        o.data.release();
-                        o.data = null;
-                    }
-                    idle = o.reader;
-                    o.reader = null;
+                if (o.nodeRefs > 0 || o.opens() > 0 || !o.inflight.isEmpty() || o.adopting > 0) {
+                    return;
+                }
+                reader = o.reader;
+                o.reader = null;
+                idleLocked(o);
+            }
+            trimIdleLocked();
+        }
+        if (reader != null) {
+            reader.release();
+        }
+    }
+
+    int idleObjects() {
+        synchronized (objects) {
+            return idle.size();
+        }
+    }
+
+    /** {@code o} is not used: kept idle if it can still be found, else let go. Call holding both monitors. */
+    private void idleLocked(CachedObject o) {
+        integrity.recordSealLocked(o);
+        if (objects.get(o.rec.fileId()) == o) {
+            idle.remove(o.rec.id());
+            idle.put(o.rec.id(), o);
+        } else {
+            letGoLocked(o); // detached (unlinked, replaced): nothing finds it again
+        }
+    }
+
+    private void trimIdleLocked() {
+        var it = idle.values().iterator();
+        while (idle.size() > IDLE_KEPT) {
+            CachedObject o = it.next();
+            it.remove();
+            synchronized (o) {
+                if (o.nodeRefs <= 0 && o.opens() == 0 && o.adopting == 0) {
+                    letGoLocked(o);
                 }
             }
         }
-        if (idle != null) {
-            idle.release();
+    }
+
+    /** Unloads {@code o} (the index has all of it). Call holding both monitors. */
+    private void letGoLocked(CachedObject o) {
+        objects.remove(o.rec.fileId(), o);
+        integrity.recordSealLocked(o);
+        if (o.data != null) {
+            o.data.release();
+            o.data = null;
         }
     }
 
@@ -205,11 +254,28 @@ final class ObjectTable {
     /**
      * {@code from} was renamed to {@code to} through the mount. With path identity the objects
      * there (the file, or everything under a directory) get the identities of their new paths,
-     * in memory and in the index, so their cached data stays theirs across remounts.
+     * in memory and in the index, so their cached data stays theirs across remounts. With other
+     * identities their index rows take the new paths (the kernel moves its dentries and looks up
+     * nothing, and offline the mount finds objects by path: git's index renamed over must be its
+     * new version there, not the one it replaced); with {@code rows} false (offline) the
+     * disconnected layer has moved them already.
      */
-    void renamed(String from, String to) {
+    void renamed(String from, String to, boolean rows) {
         knownIds.invalidateAll(); // paths changed: identities are looked up again (rare)
         if (identityMode != IdentityMode.PATH) {
+            String prefix = from + "/";
+            synchronized (objects) {
+                for (CachedObject o : objects.values()) {
+                    synchronized (o) {
+                        if (o.path.equals(from) || o.path.startsWith(prefix)) {
+                            o.path = to + o.path.substring(from.length());
+                        }
+                    }
+                }
+            }
+            if (rows) {
+                writer.submit(new IndexWriter.Move(from, to));
+            }
             return;
         }
         String prefix = from + "/";
@@ -265,14 +331,10 @@ final class ObjectTable {
         synchronized (objects) {
             synchronized (o) {
                 if (--o.nodeRefs <= 0 && o.opens() == 0 && o.adopting == 0) {
-                    objects.remove(o.rec.fileId(), o);
-                    integrity.recordSealLocked(o);
-                    if (o.data != null) {
-                        o.data.release();
-                        o.data = null;
-                    }
+                    idleLocked(o);
                 }
             }
+            trimIdleLocked();
         }
     }
 }

@@ -7,6 +7,7 @@ import dev.cachefs.lower.LowerFile;
 import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
+import dev.cachefs.nativeio.Stat;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -72,12 +73,15 @@ final class OpenModes {
             }
             try {
                 df = files.dataLocked(o);
-                if (!joining) {
-                    // The kernel reads the cache file up to its own end: make that the file's size.
+                Stat data = Libc.fstat(df.value);
+                if (!joining && data.size() != o.size) {
+                    // The kernel reads the cache file up to its own end: make that the file's size
+                    // (a truncate even to the same size would date the file and cost a reseal).
                     Libc.ftruncate(df.value, o.size);
                     files.resealLocked(o);
+                    data = Libc.fstat(df.value);
                 }
-                mtime = Libc.fstat(df.value).mtimeNsTotal();
+                mtime = data.mtimeNsTotal();
             } catch (IndexException e) {
                 files.storeFailed(o, e);
                 if (o.passthroughOpens > 0) {

@@ -134,6 +134,29 @@ class CacheLayerTest {
     }
 
     @Test
+    void aFileNoOneUsesStaysLoadedIdleYetIsEvictedAndRevalidatedAsEver() throws Exception {
+        byte[] first = bytes(2 * CHUNK + 7, 11);
+        Files.write(lowerDir.resolve("f"), first);
+        readThrough(2, "f");
+        cache.forgetNode(2);
+        assertEquals(1, cache.idleObjects(), "let go by the kernel: kept loaded, the next open skips the index");
+        long calls = lowerCalls.sum();
+        assertArrayEquals(first, readThrough(3, "f"));
+        assertEquals(1, lowerCalls.sum() - calls, "served from the cache: the lower gave only the open's stat");
+        cache.forgetNode(3);
+        assertTrue(cache.evictPath("f", false).objects() == 1, "an idle object's data is evicted like any other's");
+        assertEquals("metadata-only", cache.stateOf("f").state());
+        calls = lowerCalls.sum();
+        assertArrayEquals(first, readThrough(4, "f"));
+        assertTrue(lowerCalls.sum() - calls > 1, "and fetched again");
+        cache.forgetNode(4);
+        byte[] second = bytes(first.length, 12);
+        Files.write(lowerDir.resolve("f"), second);
+        Files.setLastModifiedTime(lowerDir.resolve("f"), java.nio.file.attribute.FileTime.fromMillis(2_000_000));
+        assertArrayEquals(second, readThrough(5, "f"), "an idle object's version is checked at the open");
+    }
+
+    @Test
     void culledFirstIsWhatWasOpenedLongestAgoByTheClock() throws Exception {
         Files.write(lowerDir.resolve("old"), bytes(CHUNK, 3));
         Files.write(lowerDir.resolve("new"), bytes(CHUNK, 4));

@@ -223,6 +223,34 @@ abstract class OfflineSuite extends SuiteOnLower {
     }
 
     @Test
+    void gitStatusRunsOfflineAfterRewritingItsIndexOnline() throws Exception {
+        // git status rewrites .git/index (index.lock, renamed over it) when files changed within
+        // the second of the index: offline the mount must find the new version at the path, not
+        // the one the rename replaced (git maps the index: a missing page killed it with SIGBUS).
+        Stack s = mount();
+        Path r = s.mnt.resolve("repo");
+        sh(Files.createDirectories(s.lower.resolve("repo")), "git init -q . && for i in $(seq 1 200); do mkdir -p d$((i%20)); echo \"file $i\" > d$((i%20))/f$i; done"
+                + " && git add -A && git -c user.email=a@b -c user.name=a commit -qm init"
+                + " && for i in $(seq 1 30); do echo more >> d$((i%20))/f$i; done");
+        sh(r, "find . -type f -exec cat {} + > /dev/null 2>&1 || true"); // caches it all (gvfs lists git's temporaries a while)
+        String online = sh(r, "git status --porcelain");
+        assertEquals(30, online.lines().count(), online);
+        goOffline(s);
+        assertEquals(online, within(60_000, "git status offline", () -> sh(r, "git status --porcelain")));
+    }
+
+    private static String sh(Path dir, String script) throws Exception {
+        ProcessBuilder b = new ProcessBuilder("bash", "-c", script).directory(dir.toFile()).redirectErrorStream(true);
+        b.environment().putAll(java.util.Map.of("GIT_CONFIG_COUNT", "1", "GIT_CONFIG_KEY_0", "safe.directory",
+                "GIT_CONFIG_VALUE_0", "*")); // lowers may show another owner
+        Process p = b.start();
+        String out = new String(p.getInputStream().readAllBytes());
+        int rc = p.waitFor();
+        assertEquals(0, rc, "'" + script + "' failed: " + out);
+        return out;
+    }
+
+    @Test
     void aDirectoryListedRightAfterItChangedListsOfflineButIsListedAfreshOnline() throws Exception {
         Stack s = mount();
         long t0 = System.nanoTime();
