@@ -92,6 +92,7 @@ public final class Bench {
         String kind = "sftp";
         boolean quick = false;
         boolean meta = false;
+        int scale = 0;
         int repeat = 0;
         Path out = null;
         Path root = Path.of(System.getProperty("cachefs.root", ".")).toAbsolutePath().normalize();
@@ -102,17 +103,21 @@ public final class Bench {
                 case "--lower" -> { kind = need(args[i], v); i++; }
                 case "--quick" -> quick = true;
                 case "--meta" -> meta = true;
+                case "--scale" -> { scale = Integer.parseInt(need(args[i], v)); i++; }
                 case "--repeat" -> { repeat = Integer.parseInt(need(args[i], v)); i++; }
                 case "--out" -> { out = Path.of(need(args[i], v)); i++; }
                 case "-h", "--help" -> {
                     System.out.println("""
-                            Usage: ./cachefs bench [--profile lan|wan] [--lower sftp|nfs] [--meta] [--quick] [--repeat N] [--out DIR]
+                            Usage: ./cachefs bench [--profile lan|wan] [--lower sftp|nfs] [--meta | --scale FILES] [--quick] [--repeat N] [--out DIR]
                             Runs fio data workloads (bench/fio) and metadata walks on: the lower alone, cachefs cold,
                             warm, warm after remount and offline, rclone --vfs-cache-mode full (cold, warm), bindfs
                             over a local copy and the local disk. lan: no shaping; wan: +10 ms round trip, 100 Mbit/s.
                             --meta: the metadata profile instead: a generated git repository walked, git status'ed and
                             read through the lower, cachefs over it (cold, warm, remount, offline), and cachefs over a
                             local copy beside bindfs and the disk.
+                            --scale FILES: a local lower of that many small files (1000000 for the issue's goals; takes
+                            long) walked through cachefs cold, warm and after a remount beside bindfs and the disk,
+                            with the daemon's memory per object, mount times and the index's growth.
                             --quick: smaller data set, one round. Writes report.md, charts (PNG) and raw fio JSON.""");
                     return;
                 }
@@ -130,6 +135,11 @@ public final class Bench {
         }
         if (repeat <= 0) {
             repeat = quick ? 1 : 3;
+        }
+        if (scale > 0) {
+            Path jarPath = Path.of(System.getProperty("cachefs.jar", "cachefs-core/target/cachefs-all.jar")).toAbsolutePath();
+            System.exit(new ScaleBench(out != null ? out : ScaleBench.defaultOut(root, scale), scale, jarPath)
+                    .run(String.join(" ", args)));
         }
         if (out == null && !meta) {
             out = root.resolve("bench/out").resolve(LocalDate.now() + "-" + profile + "-" + kind
