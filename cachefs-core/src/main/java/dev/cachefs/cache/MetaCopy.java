@@ -63,6 +63,20 @@ public final class MetaCopy {
         }
     }
 
+    /** {@link #remembered} for a directory's names in one index query; those found, by path. */
+    public java.util.Map<String, CacheIndex.SeenAttrs> rememberedAll(java.util.List<String> paths, long sinceMs) {
+        if (paused || paths.isEmpty()) {
+            return java.util.Map.of();
+        }
+        try {
+            java.util.Map<String, CacheIndex.SeenAttrs> found = index.seenSinceAll(paths, sinceMs);
+            found.forEach((p, s) -> attrs.put(p, written(s.st())));
+            return found;
+        } catch (IndexException e) {
+            return java.util.Map.of(); // asked of the lower instead
+        }
+    }
+
     /**
      * {@code path} (and with {@code under}, all below it) changed through the mount: the index's
      * attributes of it are undated, so a remount asks the lower, and the next answer is written

@@ -68,6 +68,17 @@ public final class CachedFiles implements FileCache {
     }
 
     @Override
+    public java.util.Map<String, Remembered> rememberedAll(java.util.List<String> paths, long sinceMs) {
+        if (!cache.meta().copying()) {
+            return java.util.Map.of();
+        }
+        java.util.Map<String, Remembered> out = new java.util.HashMap<>();
+        cache.meta().rememberedAll(paths.stream().filter(p -> caches(p, Libc.O_RDONLY)).toList(), sinceMs)
+                .forEach((p, s) -> out.put(p, new Remembered(s.st(), s.seenMs())));
+        return out;
+    }
+
+    @Override
     public void ahead(java.util.List<String> paths) {
         if (!cache.meta().copying()) {
             return; // offline: nothing is copied up, the index is the record

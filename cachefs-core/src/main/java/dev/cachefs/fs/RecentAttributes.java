@@ -59,6 +59,18 @@ final class RecentAttributes {
     interface Kept {
         FileCache.Remembered remembered(String path, long sinceMs);
 
+        /** {@link #remembered} for a directory's names at once. */
+        default java.util.Map<String, FileCache.Remembered> rememberedAll(java.util.List<String> paths, long sinceMs) {
+            java.util.Map<String, FileCache.Remembered> out = new java.util.HashMap<>();
+            for (String p : paths) {
+                FileCache.Remembered r = remembered(p, sinceMs);
+                if (r != null) {
+                    out.put(p, r);
+                }
+            }
+            return out;
+        }
+
         /** {@code path} (and with {@code under}, below it) changed through this mount ({@link FileCache#changed}). */
         default void changed(String path, boolean under) {}
     }
@@ -161,13 +173,14 @@ final class RecentAttributes {
         }
         long now = nanoTime.getAsLong();
         java.util.List<String> want = new java.util.ArrayList<>();
+        java.util.List<String> unseen = new java.util.ArrayList<>();
         for (String p : paths) {
             Seen seen = recent.getIfPresent(p);
-            if ((seen == null || now - seen.atNs() >= ttl) && !openPaths.containsKey(p)
-                    && (seen != null || fromEarlierMount(p, now, ttl) == null)) {
-                want.add(p);
+            if ((seen == null || now - seen.atNs() >= ttl) && !openPaths.containsKey(p)) {
+                (seen == null ? unseen : want).add(p);
             }
         }
+        want.addAll(keptByEarlierMount(unseen, now, ttl)); // one index query for the directory, then the lower
         if (want.size() < 2) {
             return;
         }
@@ -208,6 +221,37 @@ final class RecentAttributes {
             stats.metaIndexHits.increment();
         }
         return r.st();
+    }
+
+    /**
+     * {@link #fromEarlierMount} for many paths in one go: those an earlier mount kept are
+     * remembered now; the rest are returned.
+     */
+    private java.util.List<String> keptByEarlierMount(java.util.List<String> paths, long nowNs, long ttlNs) {
+        if (remembered == null || paths.isEmpty()) {
+            return paths;
+        }
+        java.util.List<String> ask = new java.util.ArrayList<>();
+        java.util.List<String> rest = new java.util.ArrayList<>();
+        for (String p : paths) {
+            (changedHere(p) ? rest : ask).add(p);
+        }
+        long wall = wallMs.getAsLong();
+        java.util.Map<String, FileCache.Remembered> kept = ask.isEmpty() ? java.util.Map.of()
+                : remembered.rememberedAll(ask, Math.max(floorMs, wall - TimeUnit.NANOSECONDS.toMillis(ttlNs)));
+        for (String p : ask) {
+            FileCache.Remembered r = kept.get(p);
+            if (r == null) {
+                rest.add(p);
+                continue;
+            }
+            long ageNs = TimeUnit.MILLISECONDS.toNanos(Math.max(0, wall - r.seenMs()));
+            recent.put(p, new Seen(r.st(), nowNs - ageNs)); // trusted for what is left of its meta_ttl
+            if (stats != null) {
+                stats.metaIndexHits.increment();
+            }
+        }
+        return rest;
     }
 
     private boolean changedHere(String path) {

@@ -102,6 +102,11 @@ public final class StackedFs implements FuseFilesystem {
                     }
 
                     @Override
+                    public java.util.Map<String, FileCache.Remembered> rememberedAll(java.util.List<String> paths, long sinceMs) {
+                        return cache.rememberedAll(paths, sinceMs);
+                    }
+
+                    @Override
                     public void changed(String path, boolean under) {
                         cache.changed(path, under);
                     }

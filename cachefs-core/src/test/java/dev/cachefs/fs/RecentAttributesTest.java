@@ -161,4 +161,50 @@ class RecentAttributesTest {
             assertEquals(8, calls.sum(), "nor does an older one, though still trusted for lookups");
         }
     }
+    @Test
+    void aDirectoryAnEarlierMountKeptIsReadFromTheIndexInOneGoAndOnlyTheRestAsked() throws Exception {
+        Files.createDirectory(tmp.resolve("d"));
+        for (int i = 0; i < 4; i++) {
+            Files.writeString(tmp.resolve("d/f" + i), "x".repeat(i));
+        }
+        LongAdder calls = new LongAdder();
+        AtomicLong wall = new AtomicLong(1_800_000_000_000L);
+        java.util.Map<String, FileCache.Remembered> index = new java.util.HashMap<>();
+        java.util.List<java.util.List<String>> batches = new java.util.ArrayList<>();
+        CacheStats stats = new CacheStats();
+        try (LowerFs lower = CountingLowerFs.wrap(new LocalLowerFs(RawPath.fromText(tmp.toString())), calls)) {
+            index.put("d/f0", new FileCache.Remembered(sized(lower.stat("d/f0"), 40), wall.get() - 5_000));
+            index.put("d/f1", new FileCache.Remembered(sized(lower.stat("d/f1"), 41), wall.get() - 5_000));
+            index.put("d/f2", new FileCache.Remembered(sized(lower.stat("d/f2"), 42), wall.get() - 60_000)); // too old
+            calls.reset();
+            RecentAttributes r = new RecentAttributes(lower, stats, () -> 5_000_000_000L, new RecentAttributes.Kept() {
+                @Override
+                public FileCache.Remembered remembered(String path, long since) {
+                    throw new AssertionError("asked one by one: " + path);
+                }
+
+                @Override
+                public java.util.Map<String, FileCache.Remembered> rememberedAll(java.util.List<String> paths, long since) {
+                    batches.add(paths);
+                    java.util.Map<String, FileCache.Remembered> out = new java.util.HashMap<>();
+                    for (String p : paths) {
+                        FileCache.Remembered k = index.get(p);
+                        if (k != null && k.seenMs() >= since) {
+                            out.put(p, k);
+                        }
+                    }
+                    return out;
+                }
+            }, wall::get);
+            r.ttl(30_000);
+            r.statAhead(java.util.List.of("d/f0", "d/f1", "d/f2", "d/f3"));
+            assertEquals(java.util.List.of(java.util.List.of("d/f0", "d/f1", "d/f2", "d/f3")), batches,
+                    "the index is asked once for the directory's names");
+            assertEquals(2, calls.sum(), "the lower only for what it did not keep within meta_ttl");
+            assertEquals(41, r.stat("d/f1").size(), "the kept answer");
+            assertEquals(2, r.stat("d/f2").size(), "the lower's answer for the one kept too long ago");
+            assertEquals(2, calls.sum(), "both from memory now");
+            assertEquals(2, stats.metaIndexHits.sum());
+        }
+    }
 }

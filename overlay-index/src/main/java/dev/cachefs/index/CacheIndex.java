@@ -510,6 +510,49 @@ public final class CacheIndex implements AutoCloseable {
         }
     }
 
+    /**
+     * {@link #seenSince} for many paths in one query (a directory's names): the paths whose
+     * attributes the lower gave at {@code sinceMs} or later, with them.
+     */
+    public synchronized java.util.Map<String, SeenAttrs> seenSinceAll(java.util.List<String> paths, long sinceMs)
+            throws IndexException {
+        java.util.Map<String, SeenAttrs> out = new java.util.HashMap<>();
+        java.util.Map<String, long[]> newest = new java.util.HashMap<>(); // path -> {seen_ms, id} of the row taken
+        for (int from = 0; from < paths.size(); from += 128) {
+            java.util.List<String> part = paths.subList(from, Math.min(paths.size(), from + 128));
+            String sql = "SELECT path, stat, seen_ms, id FROM objects WHERE local IS NULL AND path IN ("
+                    + "?,".repeat(part.size() - 1) + "?)";
+            try {
+                PreparedStatement p = prepared(sql);
+                for (int i = 0; i < part.size(); i++) {
+                    p.setBytes(i + 1, RawPath.bytes(part.get(i)));
+                }
+                try (ResultSet r = p.executeQuery()) {
+                    while (r.next()) {
+                        byte[] raw = r.getBytes(1);
+                        String path = RawPath.fromBytes(raw, 0, raw.length);
+                        long seen = r.getLong(3);
+                        long id = r.getLong(4);
+                        long[] had = newest.get(path);
+                        if (had != null && (had[0] > seen || (had[0] == seen && had[1] > id))) {
+                            continue; // as seenSince: the most recently seen row at the path
+                        }
+                        newest.put(path, new long[] {seen, id});
+                        byte[] st = r.getBytes(2);
+                        if (st == null || seen < sinceMs) {
+                            out.remove(path);
+                        } else {
+                            out.put(path, new SeenAttrs(Stat.decode(st), seen));
+                        }
+                    }
+                }
+            } catch (SQLException e) {
+                throw fail(e);
+            }
+        }
+        return out;
+    }
+
     /** The name of the object's local data (its version changed offline), or empty. */
     public synchronized Optional<String> local(long objId) throws IndexException {
         try {
