@@ -484,6 +484,20 @@ public final class CacheLayer implements AutoCloseable {
         table.renamed(from, to, meta.copying());
     }
 
+    /** Where an exchange puts one side while the other moves: no lower path starts with a NUL byte. */
+    private static final String EXCHANGE_ASIDE = "\u0000cachefs-exchange";
+
+    /**
+     * {@code a} and {@code b} were exchanged through the mount: as three renames (a aside, b to a,
+     * the aside to b), so that identities and rows follow each side as {@link #renamed} does.
+     */
+    public void exchanged(String a, String b) {
+        boolean rows = meta.copying();
+        table.renamed(a, EXCHANGE_ASIDE, rows);
+        table.renamed(b, a, rows);
+        table.renamed(EXCHANGE_ASIDE, b, rows);
+    }
+
     /** Objects kept loaded though no one uses them (see {@link ObjectTable#releaseIfIdle}). */
     int idleObjects() {
         return table.idleObjects();

@@ -168,6 +168,11 @@ public final class CachedFiles implements FileCache {
     }
 
     @Override
+    public void exchanged(String a, String b) {
+        cache.exchanged(a, b);
+    }
+
+    @Override
     public boolean knows(long nodeid) {
         return cache.knows(nodeid);
     }

@@ -100,6 +100,9 @@ public interface FileCache {
     /** {@code from} was renamed to {@code to} through the mount. */
     void renamed(String from, String to);
 
+    /** {@code a} and {@code b} were exchanged through the mount (RENAME_EXCHANGE). */
+    void exchanged(String a, String b);
+
     /** Whether the layer holds data of node {@code nodeid}. */
     boolean knows(long nodeid);
 

@@ -471,14 +471,22 @@ public final class StackedFs implements FuseFilesystem {
         detach(displaced);
         if ((flags & Libc.RENAME_EXCHANGE) == 0) {
             cache.renamed(from, to);
-            long moved = nodes.lookupChild(newParent, newName);
-            if (moved != 0 && cache.knows(moved)) {
-                // Most lowers move the ctime with a rename: that is us, not a new version.
-                try {
-                    cache.ownChange(moved, lower.stat(to));
-                } catch (ErrnoException e) {
-                    // renamed again since: the next revalidation decides
-                }
+            settleMoved(newParent, newName, to);
+        } else {
+            cache.exchanged(from, to);
+            settleMoved(newParent, newName, to);
+            settleMoved(parent, name, from);
+        }
+    }
+
+    /** Most lowers move the ctime with a rename: that is us, not a new version of what moved to {@code path}. */
+    private void settleMoved(long dir, String name, String path) {
+        long moved = nodes.lookupChild(dir, name);
+        if (moved != 0 && cache.knows(moved)) {
+            try {
+                cache.ownChange(moved, lower.stat(path));
+            } catch (ErrnoException e) {
+                // renamed again since: the next revalidation decides
             }
         }
     }

@@ -239,6 +239,28 @@ abstract class OfflineSuite extends SuiteOnLower {
         assertEquals(online, within(60_000, "git status offline", () -> sh(r, "git status --porcelain")));
     }
 
+    @Test
+    void filesExchangedThroughTheMountReadSwappedOffline() throws Exception {
+        Stack s = mount();
+        Path d = Files.createDirectories(s.mnt.resolve("x"));
+        byte[] a = random(20_000, 31);
+        byte[] b = random(30_000, 32);
+        Files.write(d.resolve("a"), a);
+        Files.write(d.resolve("b"), b);
+        assertArrayEquals(a, Files.readAllBytes(d.resolve("a")));
+        assertArrayEquals(b, Files.readAllBytes(d.resolve("b")));
+        int err = errnoOf(() -> {
+            Libc.renameat2(Libc.AT_FDCWD, Sys.raw(d.resolve("a")), Libc.AT_FDCWD, Sys.raw(d.resolve("b")), Libc.RENAME_EXCHANGE);
+            return null;
+        });
+        org.junit.jupiter.api.Assumptions.assumeTrue(err == 0, "the lower does not exchange (errno " + err + ")");
+        assertArrayEquals(b, Files.readAllBytes(d.resolve("a")), "exchanged online");
+        goOffline(s);
+        assertArrayEquals(b, within(SLACK_MS, "offline read", () -> Files.readAllBytes(d.resolve("a"))),
+                "offline each name reads what was exchanged into it");
+        assertArrayEquals(a, within(SLACK_MS, "offline read", () -> Files.readAllBytes(d.resolve("b"))));
+    }
+
     private static String sh(Path dir, String script) throws Exception {
         ProcessBuilder b = new ProcessBuilder("bash", "-c", script).directory(dir.toFile()).redirectErrorStream(true);
         b.environment().putAll(java.util.Map.of("GIT_CONFIG_COUNT", "1", "GIT_CONFIG_KEY_0", "safe.directory",
