@@ -68,18 +68,11 @@ public final class DirCache {
         return Optional.empty();
     }
 
-    /**
-     * The names of directory {@code path} as last listed, in memory or else in the index (an
-     * earlier mount's), whatever its version now: a hint; empty if none.
-     */
+    /** The names of directory {@code path} as last listed in memory, whatever its version now (a hint); empty if none. */
     public List<String> knownNames(String path) {
         Listing l = memory.getIfPresent(path);
         if (l == null) {
-            try {
-                return index.listings().namesAt(path);
-            } catch (IndexException e) {
-                return List.of();
-            }
+            return List.of();
         }
         List<String> names = new ArrayList<>(l.entries().size());
         for (LowerDir.DirEntry e : l.entries()) {

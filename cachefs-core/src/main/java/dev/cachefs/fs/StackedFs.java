@@ -492,25 +492,20 @@ public final class StackedFs implements FuseFilesystem {
     private void recheckSiblings(String path) {
         int slash = path.lastIndexOf('/');
         String dir = slash < 0 ? "" : path.substring(0, slash);
-        if (!recent.mayRecheck(dir)) {
+        List<String> names = cache.knownNames(dir);
+        if (names.size() < 3 || !recent.mayRecheck(dir)) {
             return;
         }
-        Thread.ofVirtual().name("cachefs-recheck").start(() -> {
-            List<String> names = cache.knownNames(dir); // may ask the index: off the open's path
-            if (names.size() < 3) {
-                return;
+        List<String> paths = new java.util.ArrayList<>(Math.min(names.size(), RECHECKED));
+        String name = path.substring(slash + 1);
+        int at = Math.max(0, names.indexOf(name));
+        for (int i = 1; i <= names.size() && paths.size() < RECHECKED; i++) {
+            String n = names.get((at + i) % names.size()); // those after it first: readers go in listing order
+            if (!n.equals(name)) {
+                paths.add(dev.cachefs.nativeio.RawPath.child(dir, n));
             }
-            List<String> paths = new java.util.ArrayList<>(Math.min(names.size(), RECHECKED));
-            String name = path.substring(slash + 1);
-            int at = Math.max(0, names.indexOf(name));
-            for (int i = 1; i <= names.size() && paths.size() < RECHECKED; i++) {
-                String n = names.get((at + i) % names.size()); // those after it first: readers go in listing order
-                if (!n.equals(name)) {
-                    paths.add(dev.cachefs.nativeio.RawPath.child(dir, n));
-                }
-            }
-            recent.recheck(paths);
-        });
+        }
+        Thread.ofVirtual().name("cachefs-recheck").start(() -> recent.recheck(paths));
     }
 
     /** Most lowers move the ctime with a rename: that is us, not a new version of what moved to {@code path}. */

@@ -79,30 +79,6 @@ public final class Listings {
         }
     }
 
-    /**
-     * The names of the directory at {@code path} as last listed (the most recently seen row with a
-     * listing there), whatever its version now: a hint, in name order; empty if none.
-     */
-    public List<String> namesAt(String path) throws IndexException {
-        synchronized (ix) {
-            List<String> out = new ArrayList<>();
-            try {
-                PreparedStatement p = ix.prepared("SELECT name FROM dirents WHERE dir_id = (SELECT id FROM objects"
-                        + " WHERE path = ? AND dir_complete > 0 ORDER BY seen_ms DESC, id DESC LIMIT 1) ORDER BY name");
-                p.setBytes(1, RawPath.bytes(path));
-                try (ResultSet r = p.executeQuery()) {
-                    while (r.next()) {
-                        byte[] n = r.getBytes(1);
-                        out.add(RawPath.fromBytes(n, 0, n.length));
-                    }
-                }
-            } catch (SQLException e) {
-                throw ix.fail(e);
-            }
-            return out;
-        }
-    }
-
     public void putXattr(long objId, String name, byte[] value) throws IndexException {
         synchronized (ix) {
             ix.update(objId, "INSERT OR REPLACE INTO xattrs(obj_id, name, value) VALUES (?, ?, ?)", p -> {
