@@ -68,19 +68,6 @@ public final class DirCache {
         return Optional.empty();
     }
 
-    /** The names of directory {@code path} as last listed in memory, whatever its version now (a hint); empty if none. */
-    public List<String> knownNames(String path) {
-        Listing l = memory.getIfPresent(path);
-        if (l == null) {
-            return List.of();
-        }
-        List<String> names = new ArrayList<>(l.entries().size());
-        for (LowerDir.DirEntry e : l.entries()) {
-            names.add(e.name());
-        }
-        return names;
-    }
-
     private Listing fromIndex(String path, Fingerprint now) {
         try {
             // No writer flush: a listing still queued is newer than the index's, and an older one

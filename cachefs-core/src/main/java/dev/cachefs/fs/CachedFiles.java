@@ -138,11 +138,6 @@ public final class CachedFiles implements FileCache {
     }
 
     @Override
-    public List<String> knownNames(String path) {
-        return cache.meta().copying() ? cache.dirs().knownNames(path) : List.of();
-    }
-
-    @Override
     public void storeListing(String path, Stat st, List<LowerDir.DirEntry> entries) {
         cache.dirs().store(path, st, entries);
     }

@@ -86,11 +86,6 @@ public interface FileCache {
     /** The listing of {@code path} if it is still current for the directory's attributes {@code st}. */
     Optional<List<LowerDir.DirEntry>> listing(String path, Stat st);
 
-    /** The names directory {@code path} had when last listed, if the layer still has them in memory (a hint). */
-    default List<String> knownNames(String path) {
-        return List.of();
-    }
-
     void storeListing(String path, Stat st, List<LowerDir.DirEntry> entries);
 
     void symlink(String path, String target);

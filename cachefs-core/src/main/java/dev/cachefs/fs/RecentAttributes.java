@@ -181,7 +181,27 @@ final class RecentAttributes {
             }
         }
         want.addAll(keptByEarlierMount(unseen, now, ttl)); // one index query for the directory, then the lower
-        fetch(want, now);
+        if (want.size() < 2) {
+            return;
+        }
+        long before = changes.get();
+        java.util.Map<String, Stat> got;
+        try {
+            got = lower.statAll(want);
+        } catch (ErrnoException e) {
+            return; // the lookups ask one by one and meet the failure themselves
+        }
+        if (stats != null) {
+            stats.statsAhead.add(got.size());
+        }
+        if (changes.get() != before) {
+            return; // a change through the mount raced the fetch: its answers may be older than it
+        }
+        for (var e : got.entrySet()) {
+            if (!openPaths.containsKey(e.getKey())) {
+                recent.put(e.getKey(), new Seen(e.getValue(), now, true));
+            }
+        }
     }
 
     /** What an earlier mount kept of {@code path}, if the lower gave it within meta_ttl and nothing since says otherwise. */
@@ -288,10 +308,6 @@ final class RecentAttributes {
         Stat st = lower.stat(path);
         if (ttlNs > 0 && !openPaths.containsKey(path)) {
             recent.put(path, new Seen(st, nanoTime.getAsLong())); // the newest answer
-            java.util.function.Consumer<String> asked = openAsked;
-            if (asked != null) {
-                asked.accept(path);
-            }
         }
         if (old != null) {
             Stat o = old.st();
@@ -301,80 +317,6 @@ final class RecentAttributes {
             }
         }
         return st;
-    }
-
-    /** Told the path of each open that asked the lower for its close-to-open check (see {@link #recheck}). */
-    private volatile java.util.function.Consumer<String> openAsked;
-
-    void onOpenAsked(java.util.function.Consumer<String> c) {
-        this.openAsked = c;
-    }
-
-    /** When each directory was last rechecked for the opens of its files (ns), to do it once per such span. */
-    private final Map<String, Long> rechecked = new ConcurrentHashMap<>();
-
-    /** Whether directory {@code dir} may be rechecked now (not within the last second); if so, it counts as rechecked. */
-    boolean mayRecheck(String dir) {
-        if (ttlNs <= 0) {
-            return false;
-        }
-        long now = nanoTime.getAsLong();
-        Long last = rechecked.get(dir);
-        if (last != null && now - last < OPEN_AFTER_LISTING_NS) {
-            return false;
-        }
-        if (rechecked.size() > 10_000) {
-            rechecked.clear();
-        }
-        return last == null ? rechecked.putIfAbsent(dir, now) == null : rechecked.replace(dir, last, now);
-    }
-
-    /**
-     * Asks the lower for the attributes of {@code paths} (the other files of a directory one of
-     * whose files was just opened) in one go, fresh in memory or not, so that their opens in the
-     * next second take that answer as their close-to-open check, as after a READDIRPLUS fetch:
-     * one directory-wide revalidation for the files a reader goes through. Failures are left to
-     * the opens.
-     */
-    void recheck(java.util.List<String> paths) {
-        long ttl = ttlNs;
-        if (ttl <= 0 || paths.size() < 2) {
-            return;
-        }
-        long now = nanoTime.getAsLong();
-        java.util.List<String> want = new java.util.ArrayList<>();
-        for (String p : paths) {
-            Seen seen = recent.getIfPresent(p);
-            if (!openPaths.containsKey(p) && (seen == null || !seen.batch() || now - seen.atNs() >= OPEN_AFTER_LISTING_NS / 2)) {
-                want.add(p);
-            }
-        }
-        fetch(want, now);
-    }
-
-    /** Fetches {@code want} in one call and remembers the answers as a directory's ({@code atNs}: before the call). */
-    private void fetch(java.util.List<String> want, long atNs) {
-        if (want.size() < 2) {
-            return;
-        }
-        long before = changes.get();
-        java.util.Map<String, Stat> got;
-        try {
-            got = lower.statAll(want);
-        } catch (ErrnoException e) {
-            return; // the lookups and opens ask one by one and meet the failure themselves
-        }
-        if (stats != null) {
-            stats.statsAhead.add(got.size());
-        }
-        if (changes.get() != before) {
-            return; // a change through the mount raced the fetch: its answers may be older than it
-        }
-        for (var e : got.entrySet()) {
-            if (!openPaths.containsKey(e.getKey())) {
-                recent.put(e.getKey(), new Seen(e.getValue(), atNs, true));
-            }
-        }
     }
 
     /** A change through the mount at {@code path}: what is remembered of it (and below it) goes, and of its parent. */

@@ -111,7 +111,6 @@ public final class StackedFs implements FuseFilesystem {
                         cache.changed(path, under);
                     }
                 } : null, cache::nowMs);
-        recent.onOpenAsked(this::recheckSiblings);
         this.dirs = new OpenDirs(lower, cache, recent, nextHandle);
         this.xattrs = cache.remembers() && options.attrTimeoutNs() > 0
                 ? new dev.cachefs.cache.XattrCache(options.attrTimeoutNs(), cache.stats()) : null;
@@ -478,34 +477,6 @@ public final class StackedFs implements FuseFilesystem {
             settleMoved(newParent, newName, to);
             settleMoved(parent, name, from);
         }
-    }
-
-    /** Files of one directory a recheck asks about at most. */
-    private static final int RECHECKED = 128;
-
-    /**
-     * An open of {@code path} just asked the lower for its attributes: the directory's other
-     * files (as last listed) are asked too, in the background and in one go, at most once a
-     * second, so that a reader going through them (a build, a grep, a copy) makes one round trip
-     * per directory instead of one per file (see {@link RecentAttributes#recheck}).
-     */
-    private void recheckSiblings(String path) {
-        int slash = path.lastIndexOf('/');
-        String dir = slash < 0 ? "" : path.substring(0, slash);
-        List<String> names = cache.knownNames(dir);
-        if (names.size() < 3 || !recent.mayRecheck(dir)) {
-            return;
-        }
-        List<String> paths = new java.util.ArrayList<>(Math.min(names.size(), RECHECKED));
-        String name = path.substring(slash + 1);
-        int at = Math.max(0, names.indexOf(name));
-        for (int i = 1; i <= names.size() && paths.size() < RECHECKED; i++) {
-            String n = names.get((at + i) % names.size()); // those after it first: readers go in listing order
-            if (!n.equals(name)) {
-                paths.add(dev.cachefs.nativeio.RawPath.child(dir, n));
-            }
-        }
-        Thread.ofVirtual().name("cachefs-recheck").start(() -> recent.recheck(paths));
     }
 
     /** Most lowers move the ctime with a rename: that is us, not a new version of what moved to {@code path}. */

@@ -2,7 +2,6 @@ package dev.cachefs.fs;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import dev.cachefs.cache.CacheStats;
 import dev.cachefs.lower.CountingLowerFs;
@@ -206,37 +205,6 @@ class RecentAttributesTest {
             assertEquals(2, r.stat("d/f2").size(), "the lower's answer for the one kept too long ago");
             assertEquals(2, calls.sum(), "both from memory now");
             assertEquals(2, stats.metaIndexHits.sum());
-        }
-    }
-    @Test
-    void anOpenThatAskedTheLowerHasItsDirectoryRecheckedOnceASecondForTheOpensThatFollow() throws Exception {
-        Files.createDirectory(tmp.resolve("d"));
-        for (int i = 0; i < 4; i++) {
-            Files.writeString(tmp.resolve("d/f" + i), "x".repeat(i));
-        }
-        LongAdder calls = new LongAdder();
-        AtomicLong now = new AtomicLong(1_000_000_000L);
-        java.util.List<String> asked = new java.util.ArrayList<>();
-        try (LowerFs lower = CountingLowerFs.wrap(new LocalLowerFs(RawPath.fromText(tmp.toString())), calls)) {
-            RecentAttributes r = new RecentAttributes(lower, new CacheStats(), now::get);
-            r.onOpenAsked(asked::add);
-            r.fresh(9, "d/f0", null);
-            assertEquals(java.util.List.of(), asked, "meta_ttl 0: nothing is rechecked");
-            r.ttl(30_000);
-            r.stat("d/f1"); // fresh in memory, but not a directory-wide answer
-            calls.reset();
-            r.fresh(9, "d/f0", null);
-            assertEquals(java.util.List.of("d/f0"), asked, "an open that asked the lower says so");
-            assertTrue(r.mayRecheck("d"));
-            assertFalse(r.mayRecheck("d"), "a directory is rechecked once a second at most");
-            r.recheck(java.util.List.of("d/f1", "d/f2", "d/f3"));
-            assertEquals(4, calls.sum(), "the open's stat, then the other files in one go");
-            Files.writeString(tmp.resolve("d/f2"), "changed");
-            assertEquals(2, r.fresh(9, "d/f2", null).size(), "an open within the second takes the recheck as its check");
-            assertEquals(4, calls.sum());
-            now.addAndGet(TimeUnit.MILLISECONDS.toNanos(1500));
-            assertEquals(7, r.fresh(9, "d/f2", null).size(), "later it asks the lower again");
-            assertTrue(r.mayRecheck("d"), "and the directory may be rechecked again");
         }
     }
 }
