@@ -71,9 +71,10 @@ final class ObjectTable {
     }
 
     /**
-     * Objects no one uses any more, kept loaded (least recently let go first, by row id) so that
-     * opening the same file again skips the index (its row, chunks and seal); an open still
-     * revalidates it against the lower. Beyond {@value #IDLE_KEPT} the oldest are let go.
+     * Objects no one uses any more, kept loaded without descriptors (least recently let go first,
+     * by row id) so that opening the same file again skips the index (its row, chunks and seal);
+     * an open still revalidates it against the lower. Beyond {@value #IDLE_KEPT} the oldest are
+     * let go.
      * Guarded by {@link #objects}.
      */
     private final java.util.LinkedHashMap<Long, CachedObject> idle = new java.util.LinkedHashMap<>();
@@ -104,12 +105,20 @@ final class ObjectTable {
         }
     }
 
-    /** {@code o} is not used: kept idle if it can still be found, else let go. Call holding both monitors. */
+    /**
+     * {@code o} is not used: kept idle if it can still be found, else let go. Its data file is
+     * closed either way (reopened by the next open): thousands of idle objects must not hold as
+     * many descriptors. Call holding both monitors.
+     */
     private void idleLocked(CachedObject o) {
         integrity.recordSealLocked(o);
         if (objects.get(o.rec.fileId()) == o) {
             idle.remove(o.rec.id());
             idle.put(o.rec.id(), o);
+            if (o.data != null) {
+                o.data.release();
+                o.data = null;
+            }
         } else {
             letGoLocked(o); // detached (unlinked, replaced): nothing finds it again
         }
