@@ -136,16 +136,15 @@ public final class Bench {
         if (repeat <= 0) {
             repeat = quick ? 1 : 3;
         }
-        if (scale > 0) {
-            Path jarPath = Path.of(System.getProperty("cachefs.jar", "cachefs-core/target/cachefs-all.jar")).toAbsolutePath();
-            System.exit(new ScaleBench(out != null ? out : ScaleBench.defaultOut(root, scale), scale, jarPath)
-                    .run(String.join(" ", args)));
-        }
-        if (out == null && !meta) {
+        if (out == null && !meta && scale <= 0) {
             out = root.resolve("bench/out").resolve(LocalDate.now() + "-" + profile + "-" + kind
                     + (quick ? "-quick" : "") + "-" + System.currentTimeMillis() / 1000);
         }
         Path jar = Path.of(System.getProperty("cachefs.jar", "cachefs-core/target/cachefs-all.jar")).toAbsolutePath();
+        if (scale > 0) {
+            System.exit(new ScaleBench(out != null ? out : ScaleBench.defaultOut(root, scale), scale, jar)
+                    .run(String.join(" ", args)));
+        }
         if (meta) {
             Path o = out != null && !out.toString().isEmpty() ? out : MetaBench.defaultOut(root, profile, kind, quick);
             System.exit(new MetaBench(o, profile, kind, quick, repeat, jar).run(String.join(" ", args)));

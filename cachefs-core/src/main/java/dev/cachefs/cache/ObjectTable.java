@@ -111,14 +111,11 @@ final class ObjectTable {
      * many descriptors. Call holding both monitors.
      */
     private void idleLocked(CachedObject o) {
-        integrity.recordSealLocked(o);
         if (objects.get(o.rec.fileId()) == o) {
+            integrity.recordSealLocked(o);
+            closeDataLocked(o);
             idle.remove(o.rec.id());
             idle.put(o.rec.id(), o);
-            if (o.data != null) {
-                o.data.release();
-                o.data = null;
-            }
         } else {
             letGoLocked(o); // detached (unlinked, replaced): nothing finds it again
         }
@@ -141,6 +138,10 @@ final class ObjectTable {
     private void letGoLocked(CachedObject o) {
         objects.remove(o.rec.fileId(), o);
         integrity.recordSealLocked(o);
+        closeDataLocked(o);
+    }
+
+    private static void closeDataLocked(CachedObject o) {
         if (o.data != null) {
             o.data.release();
             o.data = null;
@@ -170,10 +171,6 @@ final class ObjectTable {
         }
     }
 
-    /**
-     * The cached object of regular file node {@code nodeid} at {@code path}, loaded from the index
-     * (and checked against {@code st}, just read from the lower) the first time the node is seen.
-     */
     /** The identity found at a path for an object as it was then (inode number and ctime). */
     private record Known(long dev, long ino, long ctimeNs, FileId id) {}
 
@@ -186,6 +183,10 @@ final class ObjectTable {
     private final com.github.benmanes.caffeine.cache.Cache<String, Known> knownIds = com.github.benmanes.caffeine.cache.Caffeine
             .newBuilder().maximumSize(100_000).expireAfterWrite(java.time.Duration.ofMinutes(5)).build();
 
+    /**
+     * The cached object of regular file node {@code nodeid} at {@code path}, loaded from the index
+     * (and checked against {@code st}, just read from the lower) the first time the node is seen.
+     */
     CachedObject object(long nodeid, String path, Stat st) throws ErrnoException {
         CachedObject o = byNode.get(nodeid);
         if (o == null) {

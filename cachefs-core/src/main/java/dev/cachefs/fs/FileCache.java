@@ -45,16 +45,7 @@ public interface FileCache {
     Remembered remembered(String path, long sinceMs);
 
     /** {@link #remembered} for many paths (a directory's names) at once; those found, by path. */
-    default java.util.Map<String, Remembered> rememberedAll(java.util.List<String> paths, long sinceMs) {
-        java.util.Map<String, Remembered> out = new java.util.HashMap<>();
-        for (String p : paths) {
-            Remembered r = remembered(p, sinceMs);
-            if (r != null) {
-                out.put(p, r);
-            }
-        }
-        return out;
-    }
+    java.util.Map<String, Remembered> rememberedAll(java.util.List<String> paths, long sinceMs);
 
     /** The lookups of {@code paths} (one directory's names) come next: what they need may be fetched in one go. */
     void ahead(java.util.List<String> paths);

@@ -22,6 +22,9 @@ public final class NoCache implements FileCache {
     @Override public boolean remembers() { return false; }
     @Override public CacheStats stats() { return stats; }
     @Override public Remembered remembered(String path, long sinceMs) { return null; }
+    @Override public java.util.Map<String, Remembered> rememberedAll(java.util.List<String> paths, long sinceMs) {
+        return java.util.Map.of();
+    }
     @Override public void changed(String path, boolean under) {}
     @Override public void ahead(java.util.List<String> paths) {}
     @Override public long nowMs() { return System.currentTimeMillis(); }

@@ -187,7 +187,7 @@ final class OpenDirs {
         for (int i = h.index; i < end; i++) {
             String n = h.batch.get(i).name();
             if (!n.equals(".") && !n.equals("..")) {
-                paths.add(h.path.isEmpty() ? n : h.path + "/" + n);
+                paths.add(dev.cachefs.nativeio.RawPath.child(h.path, n));
             }
         }
         h.aheadUpTo = end;

@@ -214,13 +214,20 @@ final class RecentAttributes {
         if (r == null) {
             return null;
         }
-        long ageNs = TimeUnit.MILLISECONDS.toNanos(Math.max(0, wall - r.seenMs()));
-        recent.put(path, new Seen(r.st(), nowNs - ageNs)); // trusted for what is left of its meta_ttl
+        keep(path, r, nowNs, wall);
         if (stats != null) {
             stats.metaTtlHits.increment();
-            stats.metaIndexHits.increment();
         }
         return r.st();
+    }
+
+    /** Remembers what an earlier mount kept of {@code path}, trusted for what is left of its meta_ttl. */
+    private void keep(String path, FileCache.Remembered r, long nowNs, long wallMs) {
+        long ageNs = TimeUnit.MILLISECONDS.toNanos(Math.max(0, wallMs - r.seenMs()));
+        recent.put(path, new Seen(r.st(), nowNs - ageNs));
+        if (stats != null) {
+            stats.metaIndexHits.increment();
+        }
     }
 
     /**
@@ -245,11 +252,7 @@ final class RecentAttributes {
                 rest.add(p);
                 continue;
             }
-            long ageNs = TimeUnit.MILLISECONDS.toNanos(Math.max(0, wall - r.seenMs()));
-            recent.put(p, new Seen(r.st(), nowNs - ageNs)); // trusted for what is left of its meta_ttl
-            if (stats != null) {
-                stats.metaIndexHits.increment();
-            }
+            keep(p, r, nowNs, wall);
         }
         return rest;
     }

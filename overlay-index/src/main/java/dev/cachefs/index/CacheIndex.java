@@ -517,11 +517,11 @@ public final class CacheIndex implements AutoCloseable {
     public synchronized java.util.Map<String, SeenAttrs> seenSinceAll(java.util.List<String> paths, long sinceMs)
             throws IndexException {
         java.util.Map<String, SeenAttrs> out = new java.util.HashMap<>();
-        java.util.Map<String, long[]> newest = new java.util.HashMap<>(); // path -> {seen_ms, id} of the row taken
+        java.util.Set<String> taken = new java.util.HashSet<>(); // as seenSince: the most recently seen row at a path
         for (int from = 0; from < paths.size(); from += 128) {
             java.util.List<String> part = paths.subList(from, Math.min(paths.size(), from + 128));
-            String sql = "SELECT path, stat, seen_ms, id FROM objects WHERE local IS NULL AND path IN ("
-                    + "?,".repeat(part.size() - 1) + "?)";
+            String sql = "SELECT path, stat, seen_ms FROM objects WHERE local IS NULL AND path IN ("
+                    + "?,".repeat(part.size() - 1) + "?) ORDER BY seen_ms DESC, id DESC";
             try {
                 PreparedStatement p = prepared(sql);
                 for (int i = 0; i < part.size(); i++) {
@@ -531,17 +531,9 @@ public final class CacheIndex implements AutoCloseable {
                     while (r.next()) {
                         byte[] raw = r.getBytes(1);
                         String path = RawPath.fromBytes(raw, 0, raw.length);
-                        long seen = r.getLong(3);
-                        long id = r.getLong(4);
-                        long[] had = newest.get(path);
-                        if (had != null && (had[0] > seen || (had[0] == seen && had[1] > id))) {
-                            continue; // as seenSince: the most recently seen row at the path
-                        }
-                        newest.put(path, new long[] {seen, id});
                         byte[] st = r.getBytes(2);
-                        if (st == null || seen < sinceMs) {
-                            out.remove(path);
-                        } else {
+                        long seen = r.getLong(3);
+                        if (taken.add(path) && st != null && seen >= sinceMs) {
                             out.put(path, new SeenAttrs(Stat.decode(st), seen));
                         }
                     }

@@ -57,6 +57,28 @@ class CacheIndexTest {
     }
 
     @Test
+    void attributesSeenSinceADateAreReadForManyPathsInOneGoNewestRowFirst() throws Exception {
+        java.util.concurrent.atomic.AtomicLong now = new java.util.concurrent.atomic.AtomicLong(1_000_000);
+        java.time.InstantSource clock = () -> java.time.Instant.ofEpochMilli(now.get());
+        try (CacheIndex ix = CacheIndex.open(tmp.resolve("index.db"), clock)) {
+            ix.record(id("d/old"), "d/old", sized(1));
+            ix.record(FileId.ofPath(new byte[] {8}, "d/a"), "d/a", sized(2)); // replaced since: an older row at d/a
+            now.addAndGet(5_000);
+            ix.record(id("d/a"), "d/a", sized(3));
+            ix.record(id("d/b"), "d/b", sized(4));
+            java.util.Map<String, CacheIndex.SeenAttrs> got = ix.seenSinceAll(List.of("d/a", "d/b", "d/old", "d/none"), 1_002_000);
+            assertEquals(java.util.Set.of("d/a", "d/b"), got.keySet(), "seen since the date, and at those paths only");
+            assertEquals(3, got.get("d/a").st().size(), "the row seen last at a path");
+            assertEquals(ix.seenSince("d/a", 1_002_000).orElseThrow().st().size(), got.get("d/a").st().size(), "as seenSince");
+            assertEquals(1_005_000, got.get("d/b").seenMs());
+        }
+    }
+
+    private static dev.cachefs.nativeio.Stat sized(long size) {
+        return new dev.cachefs.nativeio.Stat(size + 100, size, 0, 0100644, 1, 0, 0, 0, 0, 4096, 1, 0, 2, 0, 3, 0, 1);
+    }
+
+    @Test
     void sealsSurviveReopeningAndTheScrubTakesTheLongestUncheckedFirst() throws Exception {
         Path db = tmp.resolve("index.db");
         long a;
