@@ -38,6 +38,17 @@ final class DaemonControl {
         registerConflicts(handlers, uplink, fs);
         handlers.put("online", ControlServer.answering(() ->
                 java.util.Map.of("result", uplink.connectivity().goOnline("asked to (cachefs online)", true))));
+        handlers.put("upload", ControlServer.answering(() -> {
+            try {
+                boolean all = uplink.uploadQueued(Long.MAX_VALUE / 4);
+                java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
+                uplink.status(m);
+                return java.util.Map.of("result", all ? "uploaded" : "not all uploaded",
+                        "upload queue", m.getOrDefault("upload queue", "none"));
+            } catch (dev.cachefs.nativeio.ErrnoException e) {
+                return java.util.Map.of("error", e.getMessage());
+            }
+        }));
         handlers.put("stats", ControlServer.answering(() -> {
             java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
             stats.snapshot().forEach((k, v) -> m.put(k, Long.toString(v)));

@@ -22,9 +22,22 @@ final class ModeCommands {
     private static Path goOnline(Path mountpoint) {
         Path mp = mountpoint.toAbsolutePath().normalize();
         ControlServer.query(mp, "status"); // is it a live cachefs mount (a clear error if not)
+        Map<String, String> a = waitFor(mp, "online", "replay", "replaying");
+        String result = a.getOrDefault("result", "?");
+        if (!result.equals("online") && !result.equals("already online")) {
+            throw new Main.UserError(Main.FAILED, mountpoint + " " + result);
+        }
+        return mp;
+    }
+
+    /**
+     * Asks the daemon {@code command}, which may take long, and waits for its answer, showing the
+     * status line {@code progress} on a terminal meanwhile.
+     */
+    private static Map<String, String> waitFor(Path mp, String command, String progress, String doing) {
         java.util.concurrent.CompletableFuture<Map<String, String>> answer = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
             try {
-                return ControlServer.ask(mp, "online");
+                return ControlServer.ask(mp, command);
             } catch (java.io.IOException e) {
                 throw new java.io.UncheckedIOException(e);
             }
@@ -38,9 +51,9 @@ final class ModeCommands {
                 break;
             } catch (java.util.concurrent.TimeoutException e) {
                 if (tty) {
-                    String p = ControlServer.query(mp, "status").get("replay");
+                    String p = ControlServer.query(mp, "status").get(progress);
                     if (p != null) {
-                        System.err.print("\rcachefs: replaying " + p + "   ");
+                        System.err.print("\rcachefs: " + doing + " " + p + "   ");
                         shown = true;
                     }
                 }
@@ -54,11 +67,10 @@ final class ModeCommands {
         if (shown) {
             System.err.println();
         }
-        String result = a.getOrDefault("result", "?");
-        if (!result.equals("online") && !result.equals("already online")) {
-            throw new Main.UserError(Main.FAILED, mountpoint + " " + result);
+        if (a.containsKey("error")) {
+            throw new Main.UserError(Main.FAILED, mp + ": " + a.get("error"));
         }
-        return mp;
+        return a;
     }
 
     @Command(name = "offline", header = "Work from the cache alone.", mixinStandardHelpOptions = true,
@@ -93,10 +105,12 @@ final class ModeCommands {
         }
     }
 
-    @Command(name = "sync", header = "Replay offline changes now and go online.", mixinStandardHelpOptions = true,
-            description = "Replay the changes a cachefs mount made offline onto its lower now, and go online. Where the "
-                    + "lower changed the same thing, the [conflicts] rules of the config decide (default: ask, left "
-                    + "open for cachefs resolve; see cachefs conflicts).",
+    @Command(name = "sync", header = "Replay offline changes now and go online; upload what write-back queued.",
+            mixinStandardHelpOptions = true,
+            description = "Replay the changes a cachefs mount made offline onto its lower now, and go online; with "
+                    + "-o writeback, upload what is queued and wait until the lower has it all (files open for writing "
+                    + "go once closed). Where the lower changed the same thing, the [conflicts] rules of the config "
+                    + "decide (default: ask, left open for cachefs resolve; see cachefs conflicts).",
             footer = {"", "Example:  cachefs sync ~/mnt && cachefs conflicts ~/mnt"})
     static final class Sync implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "where cachefs is mounted")
@@ -105,6 +119,9 @@ final class ModeCommands {
         @Override
         public Integer call() {
             Path mp = goOnline(mountpoint);
+            if (ControlServer.query(mp, "status").getOrDefault("write-back", "off").startsWith("on")) {
+                waitFor(mp, "upload", "upload queue", "uploading: queue");
+            }
             Map<String, String> st = ControlServer.query(mp, "status");
             System.out.println("cachefs: " + mountpoint + " is online; " + st.getOrDefault("journal", "?") + " left"
                     + (st.containsKey("last event") ? "; " + st.get("last event") : ""));

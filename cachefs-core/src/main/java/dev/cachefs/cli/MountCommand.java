@@ -68,6 +68,9 @@ final class MountCommand implements Callable<Integer> {
             {"reconnect=auto|manual", "go online by itself when the lower is back, or wait for cachefs online (default auto)"},
             {"offline_wait=SEC", "offline, a read of data not cached waits this long for the lower (default 0:"
                     + " ENOTCONN at once)"},
+            {"writeback[=SEC]", "write-back: files written are kept in the cache (journaled, as offline changes) and"
+                    + " uploaded SEC after their first change (default 5), in the background; fsync returns once the"
+                    + " change is durable in the cache; cachefs sync waits for the upload (default: writes go through)"},
             {"offline", "start offline (serve from the cache) even if the lower answers"},
             {"metrics=[HOST:]PORT", "serve metrics in the Prometheus text format at http://HOST:PORT/metrics (loopback"
                     + " only; HOST defaults to 127.0.0.1; off by default)"},

@@ -140,6 +140,9 @@ final class OptionParser {
             case "probe_interval" -> up = up.withProbe(Math.max(100, seconds(key, val) / 1_000_000));
             case "offline_wait" -> up = up.withMissWait(seconds(key, val) / 1_000_000);
             case "offline" -> up = up.withStartOffline(true);
+            case "writeback" -> up = up.withWriteBack(val == null || val.isEmpty()
+                    ? Uplink.Options.WRITEBACK_DEFAULT_MS : seconds(key, val) / 1_000_000);
+            case "nowriteback" -> up = up.withWriteBack(-1);
             case "reconnect" -> up = up.withReconnect(switch (need(key, val)) {
                 case "auto" -> Connectivity.Reconnect.AUTO;
                 case "manual" -> Connectivity.Reconnect.MANUAL;

@@ -196,6 +196,9 @@ public final class StackedFs implements FuseFilesystem {
      * call it on no FUSE request thread and holding no lock an offline change takes.
      */
     public void renewNames(java.util.Collection<String> paths) {
+        for (String p : paths) {
+            recent.touched(p, false); // what the daemon remembers of the object before goes too
+        }
         notices.forget(List.of(), paths);
     }
 

@@ -89,6 +89,7 @@ public final class CacheStack implements AutoCloseable {
             fs.policy(c.policy());
             fs.metaTtl(c.metaTtlMs());
             uplink.onBackOnline(fs::forgetRecentAttributes, fs::renewNames);
+            uplink.onUploaded(fs::renewNames);
             return new CacheStack(store, stats, uplink, cache, fs, c.policy());
         } catch (ErrnoException | RuntimeException e) {
             if (cache != null) {
@@ -115,9 +116,17 @@ public final class CacheStack implements AutoCloseable {
         }
     }
 
-    /** Closes the layers, top down (the session must be gone). */
+    /**
+     * Closes the layers, top down (the session must be gone); with write-back, what is queued is
+     * uploaded first, within a timeout (what is left waits for the next mount).
+     */
     @Override
     public void close() {
+        try {
+            uplink.flushQueue();
+        } catch (RuntimeException e) {
+            log.error("upload at unmount: {}", e.toString());
+        }
         try {
             cache.close();
         } finally {

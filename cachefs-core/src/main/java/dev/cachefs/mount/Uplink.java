@@ -49,53 +49,70 @@ public final class Uplink implements AutoCloseable {
      * @param startOffline come up offline even if the lower answers
      */
     public record Options(long deadlineMs, long probeMs, Connectivity.Reconnect reconnect, long missWaitMs,
-                          String onEvent, boolean startOffline, boolean replay, List<Policy.ConflictRule> conflictRules) {
+                          String onEvent, boolean startOffline, boolean replay, List<Policy.ConflictRule> conflictRules,
+                          long writeBackMs) {
+        /** Write-back's default delay: a few seconds, so a burst of writes to one file goes up once. */
+        public static final long WRITEBACK_DEFAULT_MS = 5000;
+
         public Options(long deadlineMs, long probeMs, Connectivity.Reconnect reconnect, long missWaitMs,
                        String onEvent, boolean startOffline) {
-            this(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, true, List.of());
+            this(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, true, List.of(), -1);
         }
 
         public Options(long deadlineMs, long probeMs, Connectivity.Reconnect reconnect, long missWaitMs,
                        String onEvent, boolean startOffline, boolean replay) {
-            this(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, List.of());
+            this(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, List.of(), -1);
         }
 
         public static Options defaults() {
-            return new Options(5000, 2000, Connectivity.Reconnect.AUTO, 0, null, false, true, List.of());
+            return new Options(5000, 2000, Connectivity.Reconnect.AUTO, 0, null, false, true, List.of(), -1);
         }
 
         /** What replay does with conflicts, by path ({@code [conflicts]} in the config; default ask). */
         public Options withConflictRules(List<Policy.ConflictRule> rules) {
-            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, List.copyOf(rules));
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, List.copyOf(rules),
+                    writeBackMs);
         }
 
         /** Without replay, a mount with offline changes stays offline (tests of the journal itself). */
         public Options withReplay(boolean r) {
-            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, r, conflictRules);
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, r, conflictRules, writeBackMs);
         }
 
         public Options withDeadline(long ms) {
-            return new Options(ms, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, conflictRules);
+            return new Options(ms, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, conflictRules, writeBackMs);
         }
 
         public Options withProbe(long ms) {
-            return new Options(deadlineMs, ms, reconnect, missWaitMs, onEvent, startOffline, replay, conflictRules);
+            return new Options(deadlineMs, ms, reconnect, missWaitMs, onEvent, startOffline, replay, conflictRules, writeBackMs);
         }
 
         public Options withReconnect(Connectivity.Reconnect r) {
-            return new Options(deadlineMs, probeMs, r, missWaitMs, onEvent, startOffline, replay, conflictRules);
+            return new Options(deadlineMs, probeMs, r, missWaitMs, onEvent, startOffline, replay, conflictRules, writeBackMs);
         }
 
         public Options withMissWait(long ms) {
-            return new Options(deadlineMs, probeMs, reconnect, ms, onEvent, startOffline, replay, conflictRules);
+            return new Options(deadlineMs, probeMs, reconnect, ms, onEvent, startOffline, replay, conflictRules, writeBackMs);
         }
 
         public Options withOnEvent(String cmd) {
-            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, cmd, startOffline, replay, conflictRules);
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, cmd, startOffline, replay, conflictRules, writeBackMs);
         }
 
         public Options withStartOffline(boolean b) {
-            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, b, replay, conflictRules);
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, b, replay, conflictRules, writeBackMs);
+        }
+
+        /**
+         * Write-back: files written online go to local copies, uploaded {@code delayMs} after
+         * their first change (-1: off, writes go through to the lower).
+         */
+        public Options withWriteBack(long delayMs) {
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, conflictRules, delayMs);
+        }
+
+        public boolean writeBack() {
+            return writeBackMs >= 0;
         }
     }
 
@@ -115,6 +132,10 @@ public final class Uplink implements AutoCloseable {
     private final ConflictView view;
     /** Whether the journal is replayed on reconnection (else the mount stays offline while it holds changes). */
     private final boolean replay;
+    /** Held by whatever replays the journal (reconnection, the uploader): one replay at a time. */
+    private final Object replaying = new Object();
+    /** Write-back's uploader, or null when writes go through. */
+    private final Uploader uploader;
 
     /**
      * Reaches the lower at {@code lowerRaw} (raw path) under the deadline. If it does not answer,
@@ -197,7 +218,73 @@ public final class Uplink implements AutoCloseable {
             cache.meta().pause(true);
             cache.dirs().pause(true);
         }
+        this.uploader = options.writeBack() ? writeBack(options.writeBackMs()) : null;
         connectivity.start();
+    }
+
+    /** How long a rename or link of a queued file waits for its upload (a writer must close it first). */
+    private static final long UPLOAD_FIRST_MS = 30_000;
+
+    /**
+     * Turns write-back on: the modal lower sends writes to local copies, the uploader replays
+     * them, and the index runs durable (the journal holds data that exists nowhere else).
+     */
+    private Uploader writeBack(long delayMs) throws ErrnoException {
+        Uploader up = new Uploader(store.index(), offline, replayer, modal, connectivity, replaying, this::guardedIds,
+                () -> cache, delayMs);
+        modal.writeBack(new ModalLowerFs.WriteBack() {
+            @Override
+            public FileId idOf(String path) throws ErrnoException {
+                return identifier().idOf(path);
+            }
+
+            @Override
+            public void flushIndex() {
+                cache.flushIndex();
+            }
+
+            @Override
+            public void uploadNow(String... paths) throws ErrnoException {
+                if (!up.drain(UPLOAD_FIRST_MS, () -> java.util.Arrays.stream(paths).noneMatch(offline.queue()::queuedAtOrUnder))) {
+                    throw new ErrnoException(Errno.EBUSY, "a file there is open for writing and waits for its upload: "
+                            + String.join(", ", paths));
+                }
+            }
+        });
+        try {
+            synchronized (offline.changesLock()) {
+                offline.queue().reload();
+            }
+        } catch (IndexException e) {
+            throw ErrnoMapping.of(e, store.directory());
+        }
+        durable(true);
+        up.start();
+        log.info("write-back: changes are uploaded {} s after they are made", delayMs / 1000.0);
+        return up;
+    }
+
+    /**
+     * Write-back: uploads what is queued and returns once the queue is empty (true) or after
+     * {@code timeoutMs} (false); throws when offline or when an upload fails.
+     */
+    public boolean uploadQueued(long timeoutMs) throws ErrnoException {
+        if (uploader == null) {
+            return true;
+        }
+        return uploader.drain(timeoutMs, () -> false);
+    }
+
+    /** Whether writes are written back (uploaded later) rather than through. */
+    public boolean writesBack() {
+        return uploader != null;
+    }
+
+    /** Paths an upload replaced on the lower go to {@code renew} (see {@link #onBackOnline}). */
+    public void onUploaded(java.util.function.Consumer<Set<String>> renew) {
+        if (uploader != null) {
+            uploader.onUploaded(renew);
+        }
     }
 
     /** How the mount starts: the real lower (null when it starts offline without it), the identity, why offline (null: online). */
@@ -294,7 +381,7 @@ public final class Uplink implements AutoCloseable {
         @Override
         public void online() {
             store.keepReserve(); // made again once there is room
-            durable(false);
+            durable(uploader != null);
             CacheLayer c = cache;
             if (c != null) {
                 c.meta().pause(false);
@@ -462,7 +549,10 @@ public final class Uplink implements AutoCloseable {
                 if (!localOpensClosed(1000)) {
                     return offline.localOpens() + " files changed offline are open; replay waits until they are closed";
                 }
-                Replayer.Outcome o = replayer.replay(modal.guardedOnline());
+                Replayer.Outcome o;
+                synchronized (replaying) {
+                    o = replayer.replay(modal.guardedOnline());
+                }
                 connectivity.report(Connectivity.Kind.REPLAYED, o.applied() + " offline changes replayed; " + o.conflicts()
                         + " conflicts, " + o.open() + " of them left open (cachefs conflicts)");
                 return null;
@@ -630,6 +720,11 @@ public final class Uplink implements AutoCloseable {
         m.put("reconnect", connectivity.policy().name().toLowerCase(Locale.ROOT));
         m.put("lower deadline", guard.deadlineMs() + " ms");
         m.put("lower timeouts", Long.toString(guard.timeouts()));
+        if (uploader != null) {
+            uploader.status(m);
+        } else {
+            m.put("write-back", "off (writes go through to the lower)");
+        }
         try {
             m.put("journal", store.index().offlineJournal().size() + " local changes");
             String progress = replayer.progress();
@@ -662,6 +757,9 @@ public final class Uplink implements AutoCloseable {
         m.put("journal_entries", (long) store.index().offlineJournal().size());
         m.put("journal_oldest_seconds", store.index().offlineJournal().oldestMs() / 1000);
         m.put("open_conflicts", (long) view.open().size());
+        if (uploader != null) {
+            uploader.gauges(m);
+        }
         return m;
     }
 
@@ -675,7 +773,40 @@ public final class Uplink implements AutoCloseable {
         closeLink();
     }
 
+    /** How long an unmount waits for the upload queue before it leaves the rest for the next mount. */
+    private static final long UNMOUNT_UPLOAD_MS = 30_000;
+
+    /**
+     * Write-back, at unmount: the queue is uploaded within a timeout; what is left stays in the
+     * journal for the next mount (said in the log).
+     */
+    public void flushQueue() {
+        if (uploader == null) {
+            return;
+        }
+        String left = null;
+        try {
+            if (!connectivity.offline() && uploader.drain(UNMOUNT_UPLOAD_MS, () -> false)) {
+                return;
+            }
+        } catch (ErrnoException e) {
+            left = e.getMessage();
+        }
+        try {
+            int n = store.index().offlineJournal().size();
+            if (n > 0) {
+                log.warn("{} changes stay queued for the next mount ({})", n, left != null ? left
+                        : connectivity.offline() ? "offline" : "not uploaded within " + UNMOUNT_UPLOAD_MS / 1000 + " s");
+            }
+        } catch (IndexException e) {
+            log.error("the upload queue cannot be read: {}", e.getMessage());
+        }
+    }
+
     private void closeLink() {
+        if (uploader != null) {
+            uploader.close();
+        }
         synchronized (offline.changesLock()) {
             // a retirement in progress (replay's last step) finishes before the index can close
         }

@@ -45,7 +45,9 @@ public final class Connectivity implements AutoCloseable {
         /** A change made offline could not be recorded; nothing of it was applied. */
         LOCAL_CHANGE_FAILED("local-change-failed"),
         /** The cache disk is full while offline. */
-        CACHE_DISK_FULL("cache-disk-full");
+        CACHE_DISK_FULL("cache-disk-full"),
+        /** Write-back: an upload of queued changes failed (it is tried again). */
+        UPLOAD_FAILED("upload-failed");
 
         public final String wire;
 

@@ -27,6 +27,8 @@ final class LocalCopies {
     private final Path localDir;
     private final Path baseDir;
     private final AtomicInteger opens = new AtomicInteger();
+    /** Open descriptors by object (write-back uploads only objects nobody has open). */
+    private final java.util.concurrent.ConcurrentHashMap<Long, Integer> byObject = new java.util.concurrent.ConcurrentHashMap<>();
 
     LocalCopies(CacheStore store) {
         this.localDir = store.directory().resolve("local");
@@ -42,6 +44,11 @@ final class LocalCopies {
     /** The local copy named {@code name}. */
     Path file(String name) {
         return localDir.resolve(name);
+    }
+
+    /** The base kept beside local copy {@code name}. */
+    Path baseFile(String name) {
+        return baseDir.resolve(name);
     }
 
     /**
@@ -77,11 +84,18 @@ final class LocalCopies {
         return opens.get();
     }
 
-    void opened() {
-        opens.incrementAndGet();
+    /** Whether a descriptor of object {@code objId}'s local copy is open. */
+    boolean open(long objId) {
+        return byObject.containsKey(objId);
     }
 
-    void closed() {
+    void opened(long objId) {
+        opens.incrementAndGet();
+        byObject.merge(objId, 1, Integer::sum);
+    }
+
+    void closed(long objId) {
+        byObject.computeIfPresent(objId, (k, n) -> n <= 1 ? null : n - 1);
         opens.decrementAndGet();
     }
 }

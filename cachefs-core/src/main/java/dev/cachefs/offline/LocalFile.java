@@ -71,7 +71,7 @@ final class LocalFile extends LocalLowerFs.FdFile {
     @Override
     public void close() {
         super.close();
-        copies.closed();
+        copies.closed(objId);
     }
 
     @Override

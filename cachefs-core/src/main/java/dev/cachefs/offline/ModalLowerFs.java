@@ -31,6 +31,33 @@ public final class ModalLowerFs implements LowerFs {
     /** The open conflicts: their view under .cachefs, and the local versions they show (null: none). */
     private final ConflictView view;
 
+    /** What write-back needs of the rest of the mount; null: writes go through to the lower. */
+    private volatile WriteBack writeBack;
+
+    /** Write-back ({@code -o writeback}): what it needs of the mount beyond this lower. */
+    public interface WriteBack {
+        /** The identity of what is at {@code path} on the lower now (under the deadline). */
+        dev.cachefs.index.FileId idOf(String path) throws ErrnoException;
+
+        /** Writes what the cache layer still holds for the index, before the queue reads it. */
+        void flushIndex();
+
+        /**
+         * Uploads the queue now, returning once nothing at or under {@code paths} is queued (a
+         * rename or link of a queued file needs it on the lower first); throws what stopped it.
+         */
+        void uploadNow(String... paths) throws ErrnoException;
+    }
+
+    /** Turns write-back on: files written online go to local copies, uploaded later. */
+    public void writeBack(WriteBack wb) {
+        this.writeBack = wb;
+    }
+
+    public boolean writesBack() {
+        return writeBack != null;
+    }
+
     /** @param online the real lower, or null while it has never been reached */
     public ModalLowerFs(LowerFs online, Guard guard, Connectivity connectivity, OfflineFs offline, ConflictView view) {
         this(online, guard, connectivity, offline, false, view);
@@ -65,6 +92,8 @@ public final class ModalLowerFs implements LowerFs {
     private static final int PLAIN = 0;
     private static final int VIEW = 1;
     private static final int SHADOWED = 2;
+    /** Online, a path written back and not uploaded yet: answered from its local copy, changed there. */
+    private static final int QUEUED = 3;
 
     /**
      * Whether {@code path} is answered by the conflicts view (VIEW), by the local version of an
@@ -78,7 +107,13 @@ public final class ModalLowerFs implements LowerFs {
         if (ConflictView.inView(path)) {
             return VIEW;
         }
-        return !connectivity.offline() && view.shadows(path) ? SHADOWED : PLAIN;
+        if (connectivity.offline()) {
+            return PLAIN;
+        }
+        if (view.shadows(path)) {
+            return SHADOWED;
+        }
+        return offline.queue().queued(path) ? QUEUED : PLAIN;
     }
 
     /** Changes of the view and of files in open conflict are refused. */
@@ -175,7 +210,7 @@ public final class ModalLowerFs implements LowerFs {
             case VIEW -> {
                 return view.stat(path);
             }
-            case SHADOWED -> {
+            case SHADOWED, QUEUED -> {
                 return offline.stat(path);
             }
             default -> { }
@@ -238,7 +273,7 @@ public final class ModalLowerFs implements LowerFs {
     public String readlink(String path) throws ErrnoException {
         switch (special(path)) {
             case VIEW -> throw new ErrnoException(Errno.EINVAL, path);
-            case SHADOWED -> {
+            case SHADOWED, QUEUED -> {
                 return offline.readlink(path);
             }
             default -> { }
@@ -267,6 +302,16 @@ public final class ModalLowerFs implements LowerFs {
     @Override
     public void unlink(String path) throws ErrnoException {
         writable(path);
+        if (special(path) == QUEUED) {
+            // Deleted before its upload: the lower loses the file, and the queue its changes.
+            synchronized (offline.changesLock()) {
+                change("unlink", l -> l.unlink(path), o -> o.unlink(path));
+                if (!connectivity.offline()) {
+                    offline.queue().cancel(path);
+                }
+            }
+            return;
+        }
         change("unlink", l -> l.unlink(path), o -> o.unlink(path));
     }
 
@@ -279,42 +324,81 @@ public final class ModalLowerFs implements LowerFs {
     @Override
     public void rename(String from, String to, int flags) throws ErrnoException {
         writable(from, to);
+        uploadedFirst(from, to);
         change("rename", l -> l.rename(from, to, flags), o -> o.rename(from, to, flags));
+    }
+
+    /**
+     * Write-back: a rename or link names queued files by their paths on the lower, so what is
+     * queued there (the files, or what is below a directory) is uploaded first.
+     */
+    private void uploadedFirst(String... paths) throws ErrnoException {
+        WriteBack wb = writeBack;
+        if (wb == null || connectivity.offline()) {
+            return;
+        }
+        for (String p : paths) {
+            if (offline.queue().queuedAtOrUnder(p)) {
+                wb.uploadNow(paths);
+                return;
+            }
+        }
     }
 
     @Override
     public void link(String existing, String newPath) throws ErrnoException {
         writable(existing, newPath);
+        uploadedFirst(existing, newPath);
         change("link", l -> l.link(existing, newPath), o -> o.link(existing, newPath));
     }
 
     @Override
     public void chmod(String path, int mode) throws ErrnoException {
         writable(path);
+        if (special(path) == QUEUED) {
+            offline.chmod(path, mode);
+            return;
+        }
         change("chmod", l -> l.chmod(path, mode), o -> o.chmod(path, mode));
     }
 
     @Override
     public void chown(String path, int uid, int gid) throws ErrnoException {
         writable(path);
+        if (special(path) == QUEUED) {
+            offline.chown(path, uid, gid);
+            return;
+        }
         change("chown", l -> l.chown(path, uid, gid), o -> o.chown(path, uid, gid));
     }
 
     @Override
     public void utimens(String path, long as, long an, long ms, long mn) throws ErrnoException {
         writable(path);
+        if (special(path) == QUEUED) {
+            offline.utimens(path, as, an, ms, mn);
+            return;
+        }
         change("utimens", l -> l.utimens(path, as, an, ms, mn), o -> o.utimens(path, as, an, ms, mn));
     }
 
     @Override
     public void truncate(String path, long size) throws ErrnoException {
         writable(path);
+        if (special(path) == QUEUED) {
+            offline.truncate(path, size);
+            return;
+        }
         change("truncate", l -> l.truncate(path, size), o -> o.truncate(path, size));
     }
 
     @Override
     public void access(String path, int mask) throws ErrnoException {
         switch (special(path)) {
+            case QUEUED -> {
+                offline.access(path, mask);
+                return;
+            }
             case VIEW, SHADOWED -> {
                 stat(path);
                 if ((mask & 2) != 0) { // W_OK
@@ -351,9 +435,27 @@ public final class ModalLowerFs implements LowerFs {
                 }
                 return offline.open(path, flags, mode);
             }
+            case QUEUED -> {
+                LowerFile f = offline.queue().openQueued(path, flags);
+                if (f != null) {
+                    return f;
+                }
+                // uploaded meanwhile: opened as any other file
+            }
             default -> { }
         }
         LowerFs l = online;
+        WriteBack wb = writeBack;
+        if (changes && wb != null && useOnline(l) && !onlineOnly) {
+            try {
+                LowerFile f = openWrittenBack(l, wb, path, flags, mode);
+                if (f != null) {
+                    return f;
+                }
+            } catch (Guard.Unreachable u) {
+                throw retryOffline(u);
+            }
+        }
         if (useOnline(l)) {
             try {
                 return new GuardedFile(path, guard.call("open", () -> l.open(path, flags, mode)));
@@ -364,6 +466,57 @@ public final class ModalLowerFs implements LowerFs {
             }
         }
         return offline.open(path, flags, mode);
+    }
+
+    /**
+     * Write-back: an open for writing goes to a local copy of the file's current version. A new
+     * file is made on the lower first (names are written through), then written locally. Null:
+     * not a regular file, opened on the lower as usual.
+     */
+    private LowerFile openWrittenBack(LowerFs l, WriteBack wb, String path, int flags, int mode) throws ErrnoException {
+        Stat now;
+        if ((flags & Libc.O_CREAT) != 0) {
+            int create = Libc.O_WRONLY | Libc.O_CREAT | (flags & Libc.O_EXCL);
+            now = guard.call("create", () -> {
+                LowerFile made = l.open(path, create, mode);
+                try {
+                    return made.stat();
+                } finally {
+                    made.close();
+                }
+            });
+        } else {
+            now = guard.call("stat", () -> l.stat(path)); // close-to-open: the version the copy starts from
+        }
+        if (!now.isRegular()) {
+            return null;
+        }
+        wb.flushIndex();
+        dev.cachefs.index.FileId id = wb.idOf(path);
+        return offline.queue().openForWriting(path, flags & ~(Libc.O_CREAT | Libc.O_EXCL), id, now,
+                target -> fetchWhole(l, path, target));
+    }
+
+    /** Reads the lower's {@code path} whole into the new file {@code target}, under the deadlines. */
+    private void fetchWhole(LowerFs l, String path, java.nio.file.Path target) throws ErrnoException {
+        LowerFile f = new GuardedFile(path, guard.call("open", () -> l.open(path, Libc.O_RDONLY, 0)));
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined();
+             java.nio.channels.FileChannel out = java.nio.channels.FileChannel.open(target,
+                     java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE)) {
+            MemorySegment buf = arena.allocate(1 << 20);
+            long at = 0;
+            for (int n; (n = f.read(at, buf)) > 0; at += n) {
+                java.nio.ByteBuffer b = buf.asSlice(0, n).asByteBuffer();
+                while (b.hasRemaining()) {
+                    out.write(b);
+                }
+            }
+            out.force(true);
+        } catch (java.io.IOException e) {
+            throw dev.cachefs.index.ErrnoMapping.of(e, "cannot fetch " + path + " for its local copy");
+        } finally {
+            f.close();
+        }
     }
 
     /** Opens {@code path} for reading on the real lower (a read that waited for reconnection). */
@@ -407,7 +560,7 @@ public final class ModalLowerFs implements LowerFs {
     public int getxattr(String path, String name, MemorySegment dst) throws ErrnoException {
         switch (special(path)) {
             case VIEW -> throw new ErrnoException(Errno.ENODATA, name);
-            case SHADOWED -> {
+            case SHADOWED, QUEUED -> {
                 return offline.getxattr(path, name, dst);
             }
             default -> { }
@@ -421,7 +574,7 @@ public final class ModalLowerFs implements LowerFs {
             case VIEW -> {
                 return 0;
             }
-            case SHADOWED -> {
+            case SHADOWED, QUEUED -> {
                 return offline.listxattr(path, dst);
             }
             default -> { }
@@ -432,6 +585,10 @@ public final class ModalLowerFs implements LowerFs {
     @Override
     public void setxattr(String path, String name, MemorySegment value, int flags) throws ErrnoException {
         writable(path);
+        if (special(path) == QUEUED) {
+            offline.setxattr(path, name, value, flags);
+            return;
+        }
         LowerFs l = online;
         if (useOnline(l)) {
             try {
@@ -450,6 +607,10 @@ public final class ModalLowerFs implements LowerFs {
     @Override
     public void removexattr(String path, String name) throws ErrnoException {
         writable(path);
+        if (special(path) == QUEUED) {
+            offline.removexattr(path, name);
+            return;
+        }
         change("removexattr", l -> l.removexattr(path, name), o -> o.removexattr(path, name));
     }
 
@@ -463,10 +624,11 @@ public final class ModalLowerFs implements LowerFs {
         if (special(path) != PLAIN) {
             return true; // the view's files and the local versions of open conflicts are never cached
         }
-        if (!connectivity.offline()) {
-            return false;
-        }
         boolean changes = (flags & (Libc.O_ACCMODE | Libc.O_TRUNC)) != Libc.O_RDONLY;
+        if (!connectivity.offline()) {
+            // write-back: a regular file's opens for writing go to local copies
+            return writeBack != null && (changes || (flags & Libc.O_CREAT) != 0);
+        }
         return changes || offline.servesLocalData(path);
     }
 

@@ -73,6 +73,8 @@ public final class OfflineFs implements LowerFs {
     private final LocalCopies copies;
     /** What the cache knows of each path. */
     private final CachedTree tree;
+    /** Files written online in write-back mode, waiting for their upload. */
+    private final WriteQueue queue;
 
     /**
      * @param missWaitMs how long a read of data the cache lacks waits for the lower (0: fail at once)
@@ -88,6 +90,12 @@ public final class OfflineFs implements LowerFs {
         this.reopen = reopen;
         this.copies = new LocalCopies(store);
         this.tree = new CachedTree(store, mode, copies);
+        this.queue = new WriteQueue(this, index, tree, copies);
+    }
+
+    /** Write-back's side of the local copies (online changes waiting for upload). */
+    public WriteQueue queue() {
+        return queue;
     }
 
     static ErrnoException notCached(String what) {
@@ -232,11 +240,11 @@ public final class OfflineFs implements LowerFs {
     }
 
     /** A change: applied to the index and journaled in one durable transaction, or not at all. */
-    private interface Change {
+    interface Change {
         void apply() throws java.sql.SQLException, IndexException, ErrnoException;
     }
 
-    private void commit(String what, Change c) throws ErrnoException {
+    void commit(String what, Change c) throws ErrnoException {
         try {
             commitOnce(what, c);
         } catch (ErrnoException e) {
@@ -612,9 +620,21 @@ public final class OfflineFs implements LowerFs {
      * data kept as the base.
      */
     private String ensureLocal(String path, CachedTree.Node n, boolean discard) throws ErrnoException {
+        return ensureLocal(path, n, discard, null);
+    }
+
+    /** Fetches a file's whole data from the lower into {@code target} (write-back, online). */
+    @FunctionalInterface
+    interface Fetch {
+        void into(Path target) throws ErrnoException;
+    }
+
+    /** {@link #ensureLocal(String, CachedTree.Node, boolean)}; what the cache lacks comes from {@code fetch} (if not null). */
+    String ensureLocal(String path, CachedTree.Node n, boolean discard, Fetch fetch) throws ErrnoException {
         if (n.local() != null) {
             return n.local();
         }
+        Path fetched = null;
         try {
             String name = Long.toString(n.id());
             boolean provisional = n.rec().fileId().isProvisional();
@@ -623,16 +643,22 @@ public final class OfflineFs implements LowerFs {
                     && n.rec().fingerprint().sameVersion(Fingerprint.of(n.st()), mode)
                     && index.data().presentRanges(n.id(), store.chunkSize()).contains(0, n.st().size())
                     && (n.st().size() == 0 || Files.exists(data));
+            if (!discard && !whole && !provisional && n.st().size() > 0 && fetch != null) {
+                fetched = localFile("fetch-" + java.util.UUID.randomUUID());
+                fetch.into(fetched);
+                data = fetched;
+                whole = true;
+            }
             if (!discard && !whole && !provisional && n.st().size() > 0) {
                 throw notCached("all of '" + path + "' (a file is changed offline only when its whole data is cached,"
                         + " or replaced from its start; pin it to keep it whole)");
             }
-            copies.make(name, data, n.st(), whole && n.st().size() > 0 && !provisional, discard);
+            boolean withBase = whole && n.st().size() > 0 && !provisional;
+            copies.make(name, data, n.st(), withBase, discard);
             commit("write " + path, () -> {
                 index.setLocal(n.id(), name);
                 index.setState(n.id(), ObjectState.DIRTY);
-                index.offlineJournal().append(new JournalRecord.Write(path, name,
-                        whole && !provisional && n.st().size() > 0 ? name : "none"), n.id(), base(n));
+                index.offlineJournal().append(new JournalRecord.Write(path, name, withBase ? name : "none"), n.id(), base(n));
             });
             return name;
         } catch (IndexException e) {
@@ -640,6 +666,14 @@ public final class OfflineFs implements LowerFs {
         } catch (IOException e) {
             connectivity.report(Connectivity.Kind.LOCAL_CHANGE_FAILED, "copy of " + path + ": " + e.getMessage());
             throw ErrnoMapping.of(e, "cannot make the local copy of " + path, store.directory());
+        } finally {
+            if (fetched != null) {
+                try {
+                    Files.deleteIfExists(fetched);
+                } catch (IOException e) {
+                    log.warn("cannot remove {}: {}", fetched, e.getMessage());
+                }
+            }
         }
     }
 
@@ -721,9 +755,9 @@ public final class OfflineFs implements LowerFs {
         return name.isPresent() ? localFile(name.get()) : null;
     }
 
-    private LowerFile localOpen(String path, CachedTree.Node n, String local, int flags) throws ErrnoException {
+    LowerFile localOpen(String path, CachedTree.Node n, String local, int flags) throws ErrnoException {
         int fd = Libc.open(RawPath.fromText(localFile(local).toString()), flags | Libc.O_CLOEXEC | Libc.O_NOFOLLOW, 0);
-        copies.opened();
+        copies.opened(n.id());
         return new LocalFile(this, index, copies, path, n.id(), fd);
     }
 

@@ -111,13 +111,27 @@ public final class Replayer {
         return resolution.resolve(lower, c, keep);
     }
 
-    /** See {@link Retirement#retire(CacheLayer.Identifier, Retirement.Adopter)}. */
+    /** See {@link Retirement#retire(CacheLayer.Identifier, Retirement.Adopter, Set)}. */
     public void retire(CacheLayer.Identifier ids, Retirement.Adopter adopter) throws IndexException {
-        retirement.retire(ids, adopter);
+        retirement.retire(ids, adopter, Set.of());
+    }
+
+    /** {@link #retire(CacheLayer.Identifier, Retirement.Adopter)} of all objects but {@code kept} (their changes wait). */
+    public void retire(CacheLayer.Identifier ids, Retirement.Adopter adopter, Set<Long> kept) throws IndexException {
+        retirement.retire(ids, adopter, kept);
     }
 
     /** Replays what the journal holds now. Throws (resumable) when the lower fails. */
     public Outcome replay(LowerFs lower) throws ErrnoException, IndexException {
+        return replay(lower, Set.of());
+    }
+
+    /**
+     * Replays what the journal holds now but the changes of objects in {@code deferred}, which
+     * stay in the journal as they are (write-back: files open for writing are uploaded once
+     * closed). Throws (resumable) when the lower fails.
+     */
+    public Outcome replay(LowerFs lower, Set<Long> deferred) throws ErrnoException, IndexException {
         int applied = 0;
         int conflicts = 0;
         int opened = 0;
@@ -133,6 +147,9 @@ public final class Replayer {
         long lastLog = System.nanoTime();
         try {
             for (CacheIndex.JournalEntry e : entries) {
+                if (e.objId() != null && deferred.contains(e.objId())) {
+                    continue;
+                }
                 state.replaying(e.path());
                 if (e.path2() != null) {
                     state.replaying(e.path2());

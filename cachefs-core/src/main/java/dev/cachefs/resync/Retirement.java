@@ -71,8 +71,9 @@ public final class Retirement {
      * copy's) goes to {@code adopter} (if not null) before it is removed, so that what was written
      * offline stays readable offline.
      */
-    void retire(CacheLayer.Identifier ids, Adopter adopter) throws IndexException {
+    void retire(CacheLayer.Identifier ids, Adopter adopter, Set<Long> waiting) throws IndexException {
         Set<Long> open = new java.util.HashSet<>(state.held);
+        open.addAll(waiting);
         for (CacheIndex.Conflict c : view.open().values()) {
             if (c.objId() != null) {
                 open.add(c.objId());
@@ -124,6 +125,13 @@ public final class Retirement {
             } else {
                 land(r, null, true);
                 target = r.fileId();
+                if (landedSt != null && ids != null && now != null && now.equals(r.path())) {
+                    try {
+                        target = ids.idOf(now); // an upload replaces the file: most lowers give it a new identity
+                    } catch (ErrnoException e) {
+                        target = null; // gone again, or the lower went away: nothing to keep it under
+                    }
+                }
             }
             if (landedSt != null && target != null) {
                 try {
@@ -153,5 +161,6 @@ public final class Retirement {
             }
         }
         state.staleTouched();
+        offline.queue().reload(); // what write-back still has queued: what was kept back above
     }
 }

@@ -107,6 +107,38 @@ public final class OfflineJournal {
         }
     }
 
+    /** Every change of object {@code objId} not yet replayed is settled without replay (a file deleted before its upload). */
+    public int doneFor(long objId) throws IndexException {
+        synchronized (ix) {
+            try {
+                PreparedStatement p = ix.prepared("UPDATE journal SET done = 1 WHERE obj_id = ? AND done = 0");
+                p.setLong(1, objId);
+                return p.executeUpdate();
+            } catch (SQLException e) {
+                throw ix.fail(e);
+            }
+        }
+    }
+
+    /** The objects with changes not yet replayed, and how many each has. */
+    public java.util.Map<Long, Integer> pendingByObject() throws IndexException {
+        synchronized (ix) {
+            java.util.Map<Long, Integer> out = new java.util.HashMap<>();
+            try {
+                PreparedStatement p = ix.prepared(
+                    "SELECT obj_id, count(*) FROM journal WHERE done = 0 AND obj_id IS NOT NULL GROUP BY obj_id");
+                try (ResultSet r = p.executeQuery()) {
+                    while (r.next()) {
+                        out.put(r.getLong(1), r.getInt(2));
+                    }
+                }
+            } catch (SQLException e) {
+                throw ix.fail(e);
+            }
+            return out;
+        }
+    }
+
     /** The base recorded with the object's first change not yet replayed, or null (none, or the lower never had it). */
     public byte[] firstBase(long objId) throws IndexException {
         synchronized (ix) {

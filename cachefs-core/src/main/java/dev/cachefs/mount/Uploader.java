@@ -1,0 +1,270 @@
+package dev.cachefs.mount;
+
+import dev.cachefs.cache.CacheLayer;
+import dev.cachefs.index.CacheIndex;
+import dev.cachefs.index.IndexException;
+import dev.cachefs.nativeio.Errno;
+import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.offline.Connectivity;
+import dev.cachefs.offline.Guard;
+import dev.cachefs.offline.ModalLowerFs;
+import dev.cachefs.offline.OfflineFs;
+import dev.cachefs.offline.WriteQueue;
+import dev.cachefs.resync.Replayer;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Write-back's background half: replays the journal of changes made online ({@link WriteQueue})
+ * to the lower once its oldest change is {@code delay} old, through the same {@link Replayer} as
+ * offline changes (base compared first, conflicts by the mount's rules), then retires what
+ * landed. Files someone has open for writing wait for their close; the rest go. Offline, it
+ * waits: the mount's reconnection replays everything before it goes online.
+ *
+ * <p>A cycle runs under the offline layer's changes lock (no copy is made, opened for writing
+ * or retired meanwhile), its lower calls under the deadlines.
+ */
+final class Uploader implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Uploader.class);
+    /** After a failed cycle, the next try comes this much later (doubling up to a minute). */
+    private static final long RETRY_MIN_MS = 1000;
+    private static final long RETRY_MAX_MS = 60_000;
+
+    private final CacheIndex index;
+    private final OfflineFs offline;
+    private final WriteQueue queue;
+    private final Replayer replayer;
+    private final ModalLowerFs modal;
+    private final Connectivity connectivity;
+    private final Supplier<CacheLayer.Identifier> ids;
+    private final Supplier<CacheLayer> cache;
+    private final long delayMs;
+    private final Object replaying;
+    private volatile Consumer<Set<String>> renew = p -> { };
+    private final Object wake = new Object();
+    /** A drain waits: upload without the delay. */
+    private volatile boolean urgent;
+    private volatile boolean closed;
+    private volatile String lastError;
+    private volatile long lastErrorMs;
+    private volatile long uploadedChanges;
+    private final Thread thread;
+
+    /** @param replaying held by whatever replays the journal (one replay at a time) */
+    Uploader(CacheIndex index, OfflineFs offline, Replayer replayer, ModalLowerFs modal, Connectivity connectivity,
+             Object replaying, Supplier<CacheLayer.Identifier> ids, Supplier<CacheLayer> cache, long delayMs) {
+        this.replaying = replaying;
+        this.index = index;
+        this.offline = offline;
+        this.queue = offline.queue();
+        this.replayer = replayer;
+        this.modal = modal;
+        this.connectivity = connectivity;
+        this.ids = ids;
+        this.cache = cache;
+        this.delayMs = delayMs;
+        this.thread = Thread.ofPlatform().daemon().name("cachefs-uploader").unstarted(this::run);
+    }
+
+    void start() {
+        thread.start();
+    }
+
+    /** Paths an upload replaced on the lower go to {@code r} (the kernel looks them up afresh). */
+    void onUploaded(Consumer<Set<String>> r) {
+        this.renew = r;
+    }
+
+    /** How long changes wait before their upload (ms). */
+    long delayMs() {
+        return delayMs;
+    }
+
+    private void run() {
+        long retryMs = RETRY_MIN_MS;
+        while (!closed) {
+            try {
+                long wait = due();
+                if (wait > 0) {
+                    sleep(wait);
+                    continue;
+                }
+                if (cycle() == 0) {
+                    sleep(50); // all that waits is open for writing: its close comes first
+                }
+                retryMs = RETRY_MIN_MS;
+            } catch (ErrnoException | IndexException | RuntimeException e) {
+                lastError = e.getMessage();
+                lastErrorMs = System.currentTimeMillis();
+                if (!(e instanceof Guard.Unreachable)) {
+                    log.warn("upload stopped (it resumes where it stopped, in {} s): {}", retryMs / 1000, e.getMessage());
+                    connectivity.report(Connectivity.Kind.UPLOAD_FAILED, e.getMessage());
+                }
+                sleep(retryMs);
+                retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
+            }
+        }
+    }
+
+    /** How long to wait before the next cycle (0: now). */
+    private long due() throws IndexException {
+        if (connectivity.offline()) {
+            return 500; // reconnection replays it all
+        }
+        long oldest = index.offlineJournal().oldestMs();
+        if (oldest == 0) {
+            return Math.max(50, Math.min(delayMs, 1000));
+        }
+        if (urgent) {
+            return 0;
+        }
+        long age = System.currentTimeMillis() - oldest;
+        return age >= delayMs ? 0 : Math.min(delayMs - age, 1000);
+    }
+
+    private void sleep(long ms) {
+        synchronized (wake) {
+            try {
+                wake.wait(Math.max(1, ms));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                closed = true;
+            }
+        }
+    }
+
+    /** One upload of what waits, but files open for writing; how many changes went up. */
+    private int cycle() throws ErrnoException, IndexException {
+        Set<String> replaced;
+        Replayer.Outcome o;
+        synchronized (replaying) {
+          synchronized (offline.changesLock()) {
+            if (connectivity.offline()) {
+                return 0;
+            }
+            Set<Long> busy = new HashSet<>();
+            for (Long obj : index.offlineJournal().pendingByObject().keySet()) {
+                if (queue.busy(obj)) {
+                    busy.add(obj);
+                }
+            }
+            o = replayer.replay(modal.guardedOnline(), busy);
+            CacheLayer c = cache.get();
+            replayer.retire(ids.get(), c == null ? null : c::adopt, busy); // reloads the queue
+            uploadedChanges += o.applied();
+            replaced = replayer.takeReplayedPaths();
+          }
+        }
+        if (o.applied() > 0) {
+            log.debug("uploaded {} changes ({} conflicts, {} left open); {} files wait", o.applied(), o.conflicts(),
+                    o.open(), queue.size());
+        }
+        if (!replaced.isEmpty()) {
+            renew.accept(replaced);
+        }
+        lastError = null;
+        synchronized (wake) {
+            wake.notifyAll(); // for drain
+        }
+        return o.applied();
+    }
+
+    /**
+     * Uploads what waits now and returns true once the queue is empty (or {@code enough} says
+     * so), or false after
+     * {@code timeoutMs}; files open for writing are waited for. Offline, or an upload that
+     * fails meanwhile: an {@link ErrnoException} that says so.
+     */
+    boolean drain(long timeoutMs, java.util.function.BooleanSupplier enough) throws ErrnoException {
+        long begun = System.currentTimeMillis();
+        long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+        try {
+            while (true) {
+                if (connectivity.offline()) {
+                    throw new ErrnoException(Errno.ENOTCONN, "the mount is offline: what is queued uploads when the lower is back");
+                }
+                try {
+                    if (enough.getAsBoolean() || index.offlineJournal().size() == 0) {
+                        return true;
+                    }
+                } catch (IndexException e) {
+                    throw dev.cachefs.index.ErrnoMapping.of(e);
+                }
+                String err = lastError;
+                if (err != null && lastErrorMs >= begun) {
+                    throw new ErrnoException(Errno.EIO, "upload failed (it is tried again): " + err);
+                }
+                if (System.nanoTime() > end || closed) {
+                    return false;
+                }
+                synchronized (wake) {
+                    urgent = true;
+                    wake.notifyAll();
+                    try {
+                        wake.wait(100);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new ErrnoException(Errno.EINTR, "interrupted");
+                    }
+                }
+            }
+        } finally {
+            urgent = false;
+        }
+    }
+
+    /** For {@code cachefs status}: the queue's files, bytes, oldest change, last error. */
+    void status(Map<String, String> m) {
+        m.put("write-back", "on, uploads after " + delayMs / 1000.0 + " s");
+        try {
+            Map<Long, Integer> pending = index.offlineJournal().pendingByObject();
+            long bytes = 0;
+            for (Long obj : pending.keySet()) {
+                var local = offline.localCopy(obj);
+                if (local != null) {
+                    try {
+                        bytes += java.nio.file.Files.size(local);
+                    } catch (java.io.IOException e) {
+                        // gone meanwhile
+                    }
+                }
+            }
+            long oldest = index.offlineJournal().oldestMs();
+            m.put("upload queue", pending.size() + " files, " + bytes + " bytes"
+                    + (oldest == 0 ? "" : ", oldest change " + (System.currentTimeMillis() - oldest) / 1000 + " s old"));
+        } catch (IndexException e) {
+            m.put("upload queue", "unreadable: " + e.getMessage());
+        }
+        m.put("uploaded changes", Long.toString(uploadedChanges));
+        String err = lastError;
+        if (err != null) {
+            m.put("upload last error", java.time.Instant.ofEpochMilli(lastErrorMs) + ": " + err);
+        }
+    }
+
+    /** Queue depth and totals, for metrics. */
+    void gauges(Map<String, Long> m) throws IndexException {
+        m.put("upload_queue_files", (long) index.offlineJournal().pendingByObject().size());
+        m.put("upload_queue_changes", (long) index.offlineJournal().size());
+        m.put("uploaded_changes", uploadedChanges);
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        synchronized (wake) {
+            wake.notifyAll();
+        }
+        try {
+            thread.join(5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

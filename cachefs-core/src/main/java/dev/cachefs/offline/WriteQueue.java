@@ -1,0 +1,156 @@
+package dev.cachefs.offline;
+
+import dev.cachefs.index.CacheIndex;
+import dev.cachefs.index.FileId;
+import dev.cachefs.index.IndexException;
+import dev.cachefs.index.ObjectRecord;
+import dev.cachefs.index.ObjectState;
+import dev.cachefs.lower.LowerFile;
+import dev.cachefs.nativeio.ErrnoException;
+import dev.cachefs.nativeio.Libc;
+import dev.cachefs.nativeio.Stat;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Write-back ({@code -o writeback}): a file written while online takes the offline path. Its
+ * first open for writing makes a local copy of its current version (from the cache, or fetched
+ * whole from the lower) and journals it with the lower's attributes as the base, in one durable
+ * transaction, exactly as an offline change; the uploader ({@code mount.Uploader}) replays the
+ * journal later and retires the copy. Until then the path is <em>queued</em>: the mount answers it
+ * from the local copy, so reads see the local version at once.
+ *
+ * <p>Every method that changes the queue runs under {@link OfflineFs#changesLock()}, as the
+ * uploader's cycle does: a copy is never retired while an open for writing is being made.
+ */
+public final class WriteQueue {
+    private static final Logger log = LoggerFactory.getLogger(WriteQueue.class);
+    private final OfflineFs fs;
+    private final CacheIndex index;
+    private final CachedTree tree;
+    private final LocalCopies copies;
+    /** The queued paths (a set in memory: asked on every request of the mount). */
+    private final Set<String> paths = ConcurrentHashMap.newKeySet();
+
+    WriteQueue(OfflineFs fs, CacheIndex index, CachedTree tree, LocalCopies copies) {
+        this.fs = fs;
+        this.index = index;
+        this.tree = tree;
+        this.copies = copies;
+    }
+
+    /** Whether {@code path} has changes waiting for upload. */
+    public boolean queued(String path) {
+        return !paths.isEmpty() && paths.contains(path);
+    }
+
+    /** Whether {@code dir} or anything below it is queued. */
+    public boolean queuedAtOrUnder(String dir) {
+        if (paths.isEmpty()) {
+            return false;
+        }
+        if (dir.isEmpty()) {
+            return true;
+        }
+        String prefix = dir + "/";
+        for (String p : paths) {
+            if (p.equals(dir) || p.startsWith(prefix)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** How many paths are queued. */
+    public int size() {
+        return paths.size();
+    }
+
+    /** Whether a descriptor of object {@code objId}'s local copy is open (its upload waits for the close). */
+    public boolean busy(long objId) {
+        return copies.open(objId);
+    }
+
+    /**
+     * Reads again which paths are queued: those whose objects have a local copy and changes not
+     * yet replayed (at start, after each upload, after a replay). Call under the changes lock.
+     */
+    public void reload() throws IndexException {
+        Map<Long, Integer> pending = index.offlineJournal().pendingByObject();
+        Set<String> now = new HashSet<>();
+        if (!pending.isEmpty()) {
+            for (ObjectRecord r : index.changedOffline()) {
+                if (r.path() != null && pending.containsKey(r.id()) && index.local(r.id()).isPresent()) {
+                    now.add(r.path());
+                }
+            }
+        }
+        paths.retainAll(now);
+        paths.addAll(now);
+    }
+
+    /**
+     * Opens {@code path} for writing through its local copy, making it first if the path is not
+     * queued yet: the row gets {@code lowerNow} (the lower's attributes just asked, the base its
+     * upload compares with), and the copy the cached data if it is that version and whole, else
+     * the data {@code fetch} brings from the lower, else nothing (the open replaces it all).
+     */
+    public LowerFile openForWriting(String path, int flags, FileId id, Stat lowerNow, OfflineFs.Fetch fetch)
+            throws ErrnoException {
+        synchronized (fs.changesLock()) {
+            CachedTree.Node n = tree.nodeOrNull(path);
+            if (n == null || n.local() == null) {
+                fs.commit("write-back " + path, () -> index.record(id, path, lowerNow));
+                n = tree.node(path);
+            }
+            String local = fs.ensureLocal(path, n, (flags & Libc.O_TRUNC) != 0 || lowerNow.size() == 0, fetch);
+            paths.add(path);
+            return fs.localOpen(path, tree.node(path), local, flags & (Libc.O_ACCMODE | Libc.O_APPEND | Libc.O_TRUNC));
+        }
+    }
+
+    /** An open of a queued path: its local copy, or null when its upload has retired it meanwhile. */
+    public LowerFile openQueued(String path, int flags) throws ErrnoException {
+        synchronized (fs.changesLock()) {
+            CachedTree.Node n = tree.nodeOrNull(path);
+            if (n == null || n.local() == null) {
+                paths.remove(path);
+                return null;
+            }
+            return fs.localOpen(path, n, n.local(), flags & (Libc.O_ACCMODE | Libc.O_APPEND | Libc.O_TRUNC));
+        }
+    }
+
+    /**
+     * The queued file at {@code path} is gone from the lower (deleted, or replaced by a rename
+     * through the mount): its waiting changes are settled without upload and its copies go (open
+     * descriptors keep working). Call under the changes lock, after the lower's change.
+     */
+    public void cancel(String path) throws ErrnoException {
+        CachedTree.Node n = tree.nodeOrNull(path);
+        paths.remove(path);
+        if (n == null || n.local() == null) {
+            return;
+        }
+        String local = n.local();
+        fs.commit("cancel the upload of " + path, () -> {
+            index.offlineJournal().doneFor(n.id());
+            index.setLocal(n.id(), null);
+            index.setState(n.id(), ObjectState.METADATA_ONLY);
+        });
+        try {
+            if (index.localUsers(local) == 0) {
+                Files.deleteIfExists(copies.file(local));
+            }
+            Files.deleteIfExists(copies.baseFile(local));
+        } catch (IOException e) {
+            log.warn("cannot remove the copies of {}: {}", path, e.getMessage());
+        }
+    }
+}

@@ -1,0 +1,228 @@
+package dev.cachefs.offline;
+
+import static dev.cachefs.offline.OfflineSuite.within;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cachefs.harness.Stack;
+import dev.cachefs.index.CacheIndex;
+import dev.cachefs.mount.Uplink;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Write-back ({@code -o writeback}) over one real lower (a subclass names it): what is written
+ * through the mount is read back at once, reaches the lower only when uploaded, and reaches it
+ * whole; a server-side edit of a queued file is a conflict, never overwritten; a deleted queued
+ * file is never uploaded; a rename uploads first; the link cut or the daemon gone mid-queue
+ * loses nothing and uploads once.
+ */
+@Timeout(300)
+abstract class WriteBackSuite extends SuiteOnLower {
+    /** Long enough that nothing goes up by itself during a test: uploads are asked for. */
+    private static final long DELAY_MS = 600_000;
+
+    private static Uplink.Options options() {
+        return OfflineSuite.uplinkOptions().withWriteBack(DELAY_MS);
+    }
+
+    private Stack mount() throws Exception {
+        fx = Stack.on(lower).uplink(options()).mount();
+        return fx;
+    }
+
+    private static byte[] random(int size, long seed) {
+        byte[] b = new byte[size];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+
+    private static int journal(Stack s) throws Exception {
+        return s.uplink.journal().size();
+    }
+
+    @Test
+    void writesAreReadBackAtOnceAndReachTheLowerOnlyWhenUploaded() throws Exception {
+        Stack s = mount();
+        Path lowerDir = Files.createDirectories(s.lower.resolve("wb"));
+        Files.writeString(lowerDir.resolve("cached.txt"), "old cached\n");
+        byte[] big = random(3 << 20, 1);
+        Files.write(lowerDir.resolve("uncached.bin"), big);
+        Path m = s.mnt.resolve("wb");
+        assertEquals("old cached\n", Files.readString(m.resolve("cached.txt"))); // now cached whole
+
+        Files.writeString(m.resolve("cached.txt"), "new cached\n");
+        byte[] tail = random(100_000, 2);
+        Files.write(m.resolve("uncached.bin"), tail, StandardOpenOption.APPEND); // not cached: fetched for its copy
+        byte[] fresh = random(2 << 20, 3);
+        Files.write(m.resolve("new.bin"), fresh);
+
+        // The mount shows the new versions at once ...
+        assertEquals("new cached\n", Files.readString(m.resolve("cached.txt")));
+        byte[] appended = Arrays.copyOf(big, big.length + tail.length);
+        System.arraycopy(tail, 0, appended, big.length, tail.length);
+        assertTrue(Arrays.equals(appended, Files.readAllBytes(m.resolve("uncached.bin"))), "appended through the mount");
+        assertEquals(appended.length, Files.size(m.resolve("uncached.bin")));
+        assertTrue(Arrays.equals(fresh, Files.readAllBytes(m.resolve("new.bin"))));
+        // ... and the lower has not got them: names are written through, data waits.
+        assertEquals("old cached\n", Files.readString(lowerDir.resolve("cached.txt")));
+        assertEquals(big.length, Files.size(lowerDir.resolve("uncached.bin")));
+        assertEquals(0, Files.size(lowerDir.resolve("new.bin")));
+        assertTrue(journal(s) > 0, "changes wait in the journal");
+
+        assertTrue(s.uplink.uploadQueued(120_000), "the queue uploads");
+        assertEquals(0, journal(s));
+        assertEquals("new cached\n", Files.readString(lowerDir.resolve("cached.txt")));
+        assertTrue(Arrays.equals(appended, Files.readAllBytes(lowerDir.resolve("uncached.bin"))), "on the lower after sync");
+        assertTrue(Arrays.equals(fresh, Files.readAllBytes(lowerDir.resolve("new.bin"))));
+        // Through the mount, as the lower has it now.
+        assertEquals("new cached\n", Files.readString(m.resolve("cached.txt")));
+        assertTrue(Arrays.equals(appended, Files.readAllBytes(m.resolve("uncached.bin"))));
+        assertEquals(Set.of("cached.txt", "new.bin", "uncached.bin"), names(lowerDir), "no stray upload files");
+    }
+
+    @Test
+    void repeatedWritesToOneFileGoUpAsOneUpload() throws Exception {
+        Stack s = mount();
+        Path m = Files.createDirectories(s.mnt.resolve("coalesce"));
+        for (int i = 0; i < 20; i++) {
+            Files.writeString(m.resolve("log.txt"), "line " + i + "\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        }
+        int queued = journal(s);
+        assertTrue(s.uplink.uploadQueued(60_000));
+        StringBuilder want = new StringBuilder();
+        for (int i = 0; i < 20; i++) {
+            want.append("line ").append(i).append('\n');
+        }
+        assertEquals(want.toString(), Files.readString(s.lower.resolve("coalesce/log.txt")));
+        assertTrue(queued <= 3, "one local copy for twenty opens, not one change each: " + queued + " journal entries");
+    }
+
+    @Test
+    void aServerEditOfAQueuedFileIsAConflictAndNeitherVersionIsLost() throws Exception {
+        Stack s = mount();
+        Path lowerDir = Files.createDirectories(s.lower.resolve("cf"));
+        Files.writeString(lowerDir.resolve("doc.txt"), "base\n");
+        Path m = s.mnt.resolve("cf");
+        assertEquals("base\n", Files.readString(m.resolve("doc.txt")));
+        Files.writeString(m.resolve("doc.txt"), "ours\n");
+        Files.writeString(lowerDir.resolve("doc.txt"), "theirs, edited on the server\n");
+
+        assertTrue(s.uplink.uploadQueued(60_000));
+        assertEquals("theirs, edited on the server\n", Files.readString(lowerDir.resolve("doc.txt")), "never overwritten");
+        CacheIndex.Conflict c = s.uplink.conflicts().stream().filter(x -> x.path().equals("cf/doc.txt")).findFirst()
+                .orElseThrow(() -> new AssertionError("a conflict at cf/doc.txt"));
+        assertEquals("both-updated", c.kind());
+        assertTrue(c.open(), "the default rule asks");
+        assertEquals("ours\n", Files.readString(m.resolve("doc.txt")), "the mount shows the local version until resolved");
+        Path view = s.mnt.resolve(".cachefs/conflicts/cf/doc.txt");
+        assertEquals("theirs, edited on the server\n", Files.readString(view.resolve("remote")));
+        assertEquals("base\n", Files.readString(view.resolve("base")));
+    }
+
+    @Test
+    void aQueuedFileDeletedBeforeItsUploadIsNeverUploaded() throws Exception {
+        Stack s = mount();
+        Path m = Files.createDirectories(s.mnt.resolve("tmp"));
+        Files.writeString(m.resolve("scratch.tmp"), "short-lived");
+        Files.writeString(m.resolve("kept.txt"), "kept");
+        Files.delete(m.resolve("scratch.tmp"));
+        assertFalse(Files.exists(m.resolve("scratch.tmp")));
+        assertFalse(Files.exists(s.lower.resolve("tmp/scratch.tmp")), "the name went from the lower at once");
+        assertTrue(s.uplink.uploadQueued(60_000));
+        assertEquals(Set.of("kept.txt"), names(s.lower.resolve("tmp")));
+        assertEquals("kept", Files.readString(s.lower.resolve("tmp/kept.txt")));
+        assertEquals(0, journal(s));
+    }
+
+    @Test
+    void aRenamedQueuedFileIsUploadedFirst() throws Exception {
+        Stack s = mount();
+        Path m = Files.createDirectories(s.mnt.resolve("save"));
+        Files.writeString(m.resolve("doc.txt"), "version 1");
+        assertTrue(s.uplink.uploadQueued(60_000));
+        // An editor's save: a new file, then renamed over the old one.
+        Files.writeString(m.resolve(".doc.txt.swp"), "version 2");
+        Files.move(m.resolve(".doc.txt.swp"), m.resolve("doc.txt"), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        assertEquals("version 2", Files.readString(s.lower.resolve("save/doc.txt")), "uploaded before the rename");
+        assertEquals("version 2", Files.readString(m.resolve("doc.txt")));
+        assertEquals(Set.of("doc.txt"), names(s.lower.resolve("save")));
+    }
+
+    @Test
+    void theLinkCutMidQueueLosesNothingAndUploadsOnce() throws Exception {
+        Stack s = mount();
+        Path m = Files.createDirectories(s.mnt.resolve("cut"));
+        byte[] data = random(1 << 20, 7);
+        Files.write(m.resolve("a.bin"), data);
+        Files.writeString(m.resolve("b.txt"), "b");
+        if (lower.isNetwork()) {
+            lower.cutLink();
+            within(OfflineSuite.DEADLINE_MS + OfflineSuite.SLACK_MS, "a lookup after the cut",
+                    () -> Files.exists(s.mnt.resolve("probe-" + System.nanoTime())));
+        } else {
+            s.uplink.connectivity().forceOffline();
+        }
+        assertTrue(s.uplink.connectivity().offline());
+        // Offline the queue is what the mount serves, and more can be written.
+        assertTrue(Arrays.equals(data, Files.readAllBytes(m.resolve("a.bin"))));
+        within(OfflineSuite.SLACK_MS, "an offline write", () -> Files.writeString(m.resolve("b.txt"), "b, then more"));
+        if (lower.isNetwork()) {
+            restore();
+        } else {
+            s.uplink.connectivity().goOnline("test", true);
+        }
+        OfflineSuite.within(60_000, "back online", () -> {
+            while (s.uplink.connectivity().offline()) {
+                TimeUnit.MILLISECONDS.sleep(100);
+            }
+            return null;
+        });
+        assertTrue(s.uplink.uploadQueued(60_000));
+        assertTrue(Arrays.equals(data, Files.readAllBytes(s.lower.resolve("cut/a.bin"))));
+        assertEquals("b, then more", Files.readString(s.lower.resolve("cut/b.txt")));
+        assertEquals(Set.of("a.bin", "b.txt"), names(s.lower.resolve("cut")), "nothing twice, no conflict copies");
+    }
+
+    @Test
+    void aQueueLeftByAnEarlierMountIsUploadedByTheNextExactlyOnce() throws Exception {
+        Stack s = mount();
+        Path m = Files.createDirectories(s.mnt.resolve("left"));
+        Files.writeString(m.resolve("one.txt"), "written before the daemon went away");
+        // Offline, an unmount cannot upload: the queue stays in the journal for the next mount.
+        s.uplink.connectivity().forceOffline();
+        s.close();
+        fx = null;
+        assertEquals(0, Files.size(s.lower.resolve("left/one.txt")), "not uploaded yet");
+        fx = Stack.again(s).uplink(options()).mount();
+        Stack t = fx;
+        OfflineSuite.within(60_000, "online again", () -> {
+            while (t.uplink.connectivity().offline()) {
+                TimeUnit.MILLISECONDS.sleep(100);
+            }
+            return null;
+        });
+        assertTrue(t.uplink.uploadQueued(60_000));
+        assertEquals("written before the daemon went away", Files.readString(t.lower.resolve("left/one.txt")));
+        assertEquals(Set.of("one.txt"), names(t.lower.resolve("left")));
+        assertEquals("written before the daemon went away", Files.readString(t.mnt.resolve("left/one.txt")));
+    }
+
+    private static Set<String> names(Path dir) throws Exception {
+        Set<String> out = new TreeSet<>();
+        try (var l = Files.list(dir)) {
+            l.forEach(p -> out.add(p.getFileName().toString()));
+        }
+        return out;
+    }
+}
