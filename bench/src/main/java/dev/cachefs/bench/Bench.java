@@ -92,6 +92,7 @@ public final class Bench {
         String kind = "sftp";
         boolean quick = false;
         boolean meta = false;
+        boolean write = false;
         int scale = 0;
         int repeat = 0;
         Path out = null;
@@ -103,18 +104,22 @@ public final class Bench {
                 case "--lower" -> { kind = need(args[i], v); i++; }
                 case "--quick" -> quick = true;
                 case "--meta" -> meta = true;
+                case "--write" -> write = true;
                 case "--scale" -> { scale = Integer.parseInt(need(args[i], v)); i++; }
                 case "--repeat" -> { repeat = Integer.parseInt(need(args[i], v)); i++; }
                 case "--out" -> { out = Path.of(need(args[i], v)); i++; }
                 case "-h", "--help" -> {
                     System.out.println("""
-                            Usage: ./cachefs bench [--profile lan|wan] [--lower sftp|nfs] [--meta | --scale FILES] [--quick] [--repeat N] [--out DIR]
+                            Usage: ./cachefs bench [--profile lan|wan] [--lower sftp|nfs] [--meta | --write | --scale FILES] [--quick] [--repeat N] [--out DIR]
                             Runs fio data workloads (bench/fio) and metadata walks on: the lower alone, cachefs cold,
                             warm, warm after remount and offline, rclone --vfs-cache-mode full (cold, warm), bindfs
                             over a local copy and the local disk. lan: no shaping; wan: +10 ms round trip, 100 Mbit/s.
                             --meta: the metadata profile instead: a generated git repository walked, git status'ed and
                             read through the lower, cachefs over it (cold, warm, remount, offline), and cachefs over a
                             local copy beside bindfs and the disk.
+                            --write: writes instead: a sequential write and 1000 small files made on the disk, the
+                            lower, cachefs writing through, cachefs with -o writeback and rclone's full cache, and
+                            the time until the lower holds what was written.
                             --scale FILES: a local lower of that many small files (1000000 for the issue's goals; takes
                             long) walked through cachefs cold, warm and after a remount beside bindfs and the disk,
                             with the daemon's memory per object, mount times and the index's growth.
@@ -136,7 +141,7 @@ public final class Bench {
         if (repeat <= 0) {
             repeat = quick ? 1 : 3;
         }
-        if (out == null && !meta && scale <= 0) {
+        if (out == null && !meta && !write && scale <= 0) {
             out = root.resolve("bench/out").resolve(LocalDate.now() + "-" + profile + "-" + kind
                     + (quick ? "-quick" : "") + "-" + System.currentTimeMillis() / 1000);
         }
@@ -144,6 +149,10 @@ public final class Bench {
         if (scale > 0) {
             System.exit(new ScaleBench(out != null ? out : ScaleBench.defaultOut(root, scale), scale, jar)
                     .run(String.join(" ", args)));
+        }
+        if (write) {
+            Path o = out != null && !out.toString().isEmpty() ? out : WriteBench.defaultOut(root, profile, kind, quick);
+            System.exit(new WriteBench(root, o, profile, kind, quick, repeat, jar).run(String.join(" ", args)));
         }
         if (meta) {
             Path o = out != null && !out.toString().isEmpty() ? out : MetaBench.defaultOut(root, profile, kind, quick);

@@ -16,8 +16,10 @@ final class CachefsMounts {
         this.mounted = mounted;
     }
 
-    void mount(Path source, Path m, Path cache) throws Exception {
-        check(cli.run(Duration.ofSeconds(60), "mount", source.toString(), m.toString(), "--cache", cache.toString()), "mount");
+    void mount(Path source, Path m, Path cache, String... options) throws Exception {
+        List<String> args = new java.util.ArrayList<>(List.of("mount", source.toString(), m.toString(), "--cache", cache.toString()));
+        args.addAll(List.of(options));
+        check(cli.run(Duration.ofSeconds(60), args.toArray(String[]::new)), "mount");
         mounted.add(m);
     }
 

@@ -71,6 +71,7 @@ final class MountCommand implements Callable<Integer> {
             {"writeback[=SEC]", "write-back: files written are kept in the cache (journaled, as offline changes) and"
                     + " uploaded SEC after their first change (default 5), in the background; fsync returns once the"
                     + " change is durable in the cache; cachefs sync waits for the upload (default: writes go through)"},
+            {"sync_fsync", "with writeback: fsync returns once the file is on the lower, not only durable in the cache"},
             {"offline", "start offline (serve from the cache) even if the lower answers"},
             {"metrics=[HOST:]PORT", "serve metrics in the Prometheus text format at http://HOST:PORT/metrics (loopback"
                     + " only; HOST defaults to 127.0.0.1; off by default)"},

@@ -55,6 +55,10 @@ final class OptionParser {
                 throw new Main.UserError(Main.USAGE, e.getMessage());
             }
         }
+        if (up.syncFsync() && !up.writeBack()) {
+            throw new Main.UserError(Main.USAGE, "sync_fsync goes with writeback (-o writeback,sync_fsync): without it"
+                    + " every write is on the lower before it returns anyway");
+        }
         return this;
     }
 
@@ -143,6 +147,7 @@ final class OptionParser {
             case "writeback" -> up = up.withWriteBack(val == null || val.isEmpty()
                     ? Uplink.Options.WRITEBACK_DEFAULT_MS : seconds(key, val) / 1_000_000);
             case "nowriteback" -> up = up.withWriteBack(-1);
+            case "sync_fsync" -> up = up.withSyncFsync(true);
             case "reconnect" -> up = up.withReconnect(switch (need(key, val)) {
                 case "auto" -> Connectivity.Reconnect.AUTO;
                 case "manual" -> Connectivity.Reconnect.MANUAL;

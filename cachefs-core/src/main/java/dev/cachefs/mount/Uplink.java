@@ -50,57 +50,57 @@ public final class Uplink implements AutoCloseable {
      */
     public record Options(long deadlineMs, long probeMs, Connectivity.Reconnect reconnect, long missWaitMs,
                           String onEvent, boolean startOffline, boolean replay, List<Policy.ConflictRule> conflictRules,
-                          long writeBackMs) {
+                          long writeBackMs, boolean syncFsync) {
         /** Write-back's default delay: a few seconds, so a burst of writes to one file goes up once. */
         public static final long WRITEBACK_DEFAULT_MS = 5000;
 
         public Options(long deadlineMs, long probeMs, Connectivity.Reconnect reconnect, long missWaitMs,
                        String onEvent, boolean startOffline) {
-            this(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, true, List.of(), -1);
+            this(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, true, List.of(), -1, false);
         }
 
         public Options(long deadlineMs, long probeMs, Connectivity.Reconnect reconnect, long missWaitMs,
                        String onEvent, boolean startOffline, boolean replay) {
-            this(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, List.of(), -1);
+            this(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, List.of(), -1, false);
         }
 
         public static Options defaults() {
-            return new Options(5000, 2000, Connectivity.Reconnect.AUTO, 0, null, false, true, List.of(), -1);
+            return new Options(5000, 2000, Connectivity.Reconnect.AUTO, 0, null, false, true, List.of(), -1, false);
         }
 
         /** What replay does with conflicts, by path ({@code [conflicts]} in the config; default ask). */
         public Options withConflictRules(List<Policy.ConflictRule> rules) {
             return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, List.copyOf(rules),
-                    writeBackMs);
+                    writeBackMs, syncFsync);
         }
 
         /** Without replay, a mount with offline changes stays offline (tests of the journal itself). */
         public Options withReplay(boolean r) {
-            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, r, conflictRules, writeBackMs);
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, r, conflictRules, writeBackMs, syncFsync);
         }
 
         public Options withDeadline(long ms) {
-            return new Options(ms, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, conflictRules, writeBackMs);
+            return new Options(ms, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, conflictRules, writeBackMs, syncFsync);
         }
 
         public Options withProbe(long ms) {
-            return new Options(deadlineMs, ms, reconnect, missWaitMs, onEvent, startOffline, replay, conflictRules, writeBackMs);
+            return new Options(deadlineMs, ms, reconnect, missWaitMs, onEvent, startOffline, replay, conflictRules, writeBackMs, syncFsync);
         }
 
         public Options withReconnect(Connectivity.Reconnect r) {
-            return new Options(deadlineMs, probeMs, r, missWaitMs, onEvent, startOffline, replay, conflictRules, writeBackMs);
+            return new Options(deadlineMs, probeMs, r, missWaitMs, onEvent, startOffline, replay, conflictRules, writeBackMs, syncFsync);
         }
 
         public Options withMissWait(long ms) {
-            return new Options(deadlineMs, probeMs, reconnect, ms, onEvent, startOffline, replay, conflictRules, writeBackMs);
+            return new Options(deadlineMs, probeMs, reconnect, ms, onEvent, startOffline, replay, conflictRules, writeBackMs, syncFsync);
         }
 
         public Options withOnEvent(String cmd) {
-            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, cmd, startOffline, replay, conflictRules, writeBackMs);
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, cmd, startOffline, replay, conflictRules, writeBackMs, syncFsync);
         }
 
         public Options withStartOffline(boolean b) {
-            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, b, replay, conflictRules, writeBackMs);
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, b, replay, conflictRules, writeBackMs, syncFsync);
         }
 
         /**
@@ -108,11 +108,17 @@ public final class Uplink implements AutoCloseable {
          * their first change (-1: off, writes go through to the lower).
          */
         public Options withWriteBack(long delayMs) {
-            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, conflictRules, delayMs);
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, conflictRules, delayMs, syncFsync);
         }
 
         public boolean writeBack() {
             return writeBackMs >= 0;
+        }
+
+        /** With write-back: an fsync returns once the file is on the lower, not only in the cache. */
+        public Options withSyncFsync(boolean b) {
+            return new Options(deadlineMs, probeMs, reconnect, missWaitMs, onEvent, startOffline, replay, conflictRules,
+                    writeBackMs, b);
         }
     }
 
@@ -219,6 +225,9 @@ public final class Uplink implements AutoCloseable {
             cache.dirs().pause(true);
         }
         this.uploader = options.writeBack() ? writeBack(options.writeBackMs()) : null;
+        if (uploader != null && options.syncFsync()) {
+            offline.afterFsync(uploader::uploadAhead);
+        }
         connectivity.start();
     }
 

@@ -219,6 +219,22 @@ final class Uploader implements AutoCloseable {
         }
     }
 
+    /** sync_fsync: object {@code objId} goes up now, though open (see {@link Replayer#uploadAhead}). */
+    void uploadAhead(long objId) throws ErrnoException {
+        synchronized (replaying) {
+            synchronized (offline.changesLock()) {
+                if (connectivity.offline()) {
+                    return;
+                }
+                try {
+                    replayer.uploadAhead(modal.guardedOnline(), objId);
+                } catch (IndexException e) {
+                    throw dev.cachefs.index.ErrnoMapping.of(e);
+                }
+            }
+        }
+    }
+
     /** For {@code cachefs status}: the queue's files, bytes, oldest change, last error. */
     void status(Map<String, String> m) {
         m.put("write-back", "on, uploads after " + delayMs / 1000.0 + " s");

@@ -46,6 +46,13 @@ final class LocalFile extends LocalLowerFs.FdFile {
         }
     }
 
+    /** Durable in the cache; with write-back's {@code sync_fsync}, on the lower too (see {@link OfflineFs#afterFsync}). */
+    @Override
+    public void fsync(boolean dataOnly) throws ErrnoException {
+        super.fsync(dataOnly);
+        fs.synced(objId);
+    }
+
     /** Nothing to flush to: the copy is the file until replay. */
     @Override
     public void flush() {}

@@ -735,6 +735,26 @@ public final class OfflineFs implements LowerFs {
         }
     }
 
+    /** What an fsync of a local copy also waits for (write-back's sync_fsync: its upload). */
+    @FunctionalInterface
+    public interface AfterFsync {
+        void synced(long objId) throws ErrnoException;
+    }
+
+    private volatile AfterFsync afterFsync;
+
+    /** Sets what an fsync of a local copy waits for beyond the copy's own durability (null: nothing). */
+    public void afterFsync(AfterFsync a) {
+        this.afterFsync = a;
+    }
+
+    void synced(long objId) throws ErrnoException {
+        AfterFsync a = afterFsync;
+        if (a != null && !connectivity.offline()) { // offline, durable in the cache is what there is
+            a.synced(objId);
+        }
+    }
+
     /** The lock every offline change takes: held, no change can happen (replay's last step). */
     public Object changesLock() {
         return changes;

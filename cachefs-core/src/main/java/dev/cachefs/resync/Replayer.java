@@ -200,6 +200,36 @@ public final class Replayer {
         return new Outcome(applied, conflicts, opened);
     }
 
+    /**
+     * Write-back with {@code sync_fsync}: the content of object {@code objId}'s local copy goes up
+     * now, while it is still open (an fsync waits for it), and its waiting changes are rebased on
+     * what landed, so their replay later finds no conflict with this upload; the copy stays (more
+     * writes may come). A lower that changed the file meanwhile is a conflict: nothing is sent,
+     * and the replay settles it by the rules. Call under the changes lock, holding replay's lock.
+     */
+    public void uploadAhead(LowerFs lower, long objId) throws ErrnoException, IndexException {
+        byte[] base = index.offlineJournal().firstBase(objId);
+        Path local = offline.localCopy(objId);
+        ObjectRecord rec = index.get(objId).orElse(null);
+        if (local == null || rec == null || rec.path() == null || rec.fileId().isProvisional()) {
+            return; // nothing waits, or replay must make it first
+        }
+        Stat now = LowerCopies.lstat(lower, rec.path());
+        if (now == null || !sameAsBase(now, base)) {
+            throw new ErrnoException(Errno.EIO, "'" + rec.path() + "' changed on the lower too; it stays in the cache"
+                    + " and its upload is settled by the conflict rules (cachefs sync, cachefs conflicts)");
+        }
+        LowerCopies.upload(lower, local, rec.path(), now.mode() & 07777, 0);
+        Stat landed = LowerCopies.lstat(lower, rec.path());
+        if (landed != null) {
+            Path b = state.baseCopyPath(objId);
+            if (java.nio.file.Files.exists(b)) {
+                LowerCopies.copy(local, b); // the base of a later three-way merge is what went up
+            }
+            index.offlineJournal().rebase(objId, landed.encode());
+        }
+    }
+
     private boolean sameAsBase(Stat now, byte[] base) {
         if (base == null) {
             return false;

@@ -120,6 +120,23 @@ public final class OfflineJournal {
         }
     }
 
+    /**
+     * The base of every change of object {@code objId} not yet replayed becomes {@code base} (its
+     * content went up ahead of replay: a later replay compares the lower with that version).
+     */
+    public void rebase(long objId, byte[] base) throws IndexException {
+        synchronized (ix) {
+            try {
+                PreparedStatement p = ix.prepared("UPDATE journal SET base_fp = ? WHERE obj_id = ? AND done = 0");
+                p.setBytes(1, base);
+                p.setLong(2, objId);
+                p.executeUpdate();
+            } catch (SQLException e) {
+                throw ix.fail(e);
+            }
+        }
+    }
+
     /** The objects with changes not yet replayed, and how many each has. */
     public java.util.Map<Long, Integer> pendingByObject() throws IndexException {
         synchronized (ix) {

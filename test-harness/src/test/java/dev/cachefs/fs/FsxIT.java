@@ -31,11 +31,30 @@ class FsxIT {
     static final long SEED = Long.getLong("cachefs.fsx.seed", 20261203L);
     static final int OPS = Integer.getInteger("cachefs.fsx.ops", 3000);
 
+    private static Uplink.Options options() {
+        return Uplink.Options.defaults().withDeadline(3000).withProbe(300)
+                .withReconnect(dev.cachefs.offline.Connectivity.Reconnect.MANUAL);
+    }
+
     @Test
     void randomOperationsMatchTheModelOnlineAndAcrossAnOfflinePeriod() throws Exception {
         try (Lower lower = Lowers.start("local");
-             Stack s = Stack.on(lower).uplink(Uplink.Options.defaults().withDeadline(3000).withProbe(300)
-                     .withReconnect(dev.cachefs.offline.Connectivity.Reconnect.MANUAL)).mount()) {
+             Stack s = Stack.on(lower).uplink(options()).mount()) {
+            exercise(s, false);
+        }
+    }
+
+    /** The same with write-back: uploads run between the file's opens (a short delay), and at the end. */
+    @Test
+    void randomOperationsMatchTheModelWithWriteBack() throws Exception {
+        try (Lower lower = Lowers.start("local");
+             Stack s = Stack.on(lower).uplink(options().withWriteBack(200)).mount()) {
+            exercise(s, true);
+        }
+    }
+
+    private static void exercise(Stack s, boolean writeBack) throws Exception {
+        {
             Random r = new Random(SEED);
             byte[] model = new byte[0];
             Path f = s.mnt.resolve("fsx.bin");
@@ -138,9 +157,17 @@ class FsxIT {
                 ch.close();
             }
             assertArrayEquals(model, Files.readAllBytes(f), "through the mount at the end");
+            if (writeBack) {
+                boolean uploaded = false;
+                for (int t = 0; t < 100 && !uploaded; t++) { // mappings keep the local copy open until the GC unmaps them
+                    System.gc();
+                    uploaded = s.uplink.uploadQueued(200);
+                }
+                assertEquals(true, uploaded, "the queue uploaded");
+            }
             assertArrayEquals(model, Files.readAllBytes(s.lower.resolve("fsx.bin")), "on the lower at the end");
-            System.out.printf("fsx: %d operations (seed %d): %d writes, %d reads, %d truncates, %d mmap writes, %d fallocates,"
-                    + " %d reopens, %d size checks%n", OPS, SEED, counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6]);
+            System.out.printf("fsx%s: %d operations (seed %d): %d writes, %d reads, %d truncates, %d mmap writes, %d fallocates,"
+                    + " %d reopens, %d size checks%n", writeBack ? " (write-back)" : "", OPS, SEED, counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6]);
             for (int t = 0; t < 10; t++) { // let the GC unmap what the mmap writes left, so the unmount is clean
                 System.gc();
                 Thread.sleep(50);

@@ -108,6 +108,24 @@ abstract class WriteBackSuite extends SuiteOnLower {
     }
 
     @Test
+    void withSyncFsyncAnFsyncReturnsOnceTheFileIsOnTheLower() throws Exception {
+        fx = Stack.on(lower).uplink(options().withSyncFsync(true)).mount();
+        Stack s = fx;
+        Path m = Files.createDirectories(s.mnt.resolve("sync"));
+        try (var ch = java.nio.channels.FileChannel.open(m.resolve("db.log"), StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.wrap("first record\n".getBytes()));
+            assertEquals(0, Files.size(s.lower.resolve("sync/db.log")), "not on the lower before the fsync");
+            ch.force(true);
+            assertEquals("first record\n", Files.readString(s.lower.resolve("sync/db.log")), "on the lower once fsync returns");
+            ch.write(java.nio.ByteBuffer.wrap("second record\n".getBytes()));
+        }
+        assertTrue(s.uplink.uploadQueued(60_000));
+        assertEquals("first record\nsecond record\n", Files.readString(s.lower.resolve("sync/db.log")));
+        assertTrue(s.uplink.conflicts().isEmpty(), "its own earlier upload is no conflict: " + s.uplink.conflicts());
+    }
+
+    @Test
     void aServerEditOfAQueuedFileIsAConflictAndNeitherVersionIsLost() throws Exception {
         Stack s = mount();
         Path lowerDir = Files.createDirectories(s.lower.resolve("cf"));
