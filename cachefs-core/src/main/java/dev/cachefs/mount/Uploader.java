@@ -148,6 +148,10 @@ final class Uploader implements AutoCloseable {
             if (connectivity.offline()) {
                 return 0;
             }
+            CacheLayer c = cache.get();
+            if (c != null) {
+                c.flushIndex(); // what lookups learnt before the upload lands before what it changes
+            }
             Set<Long> busy = new HashSet<>();
             for (Long obj : index.offlineJournal().pendingByObject().keySet()) {
                 if (queue.busy(obj)) {
@@ -155,7 +159,6 @@ final class Uploader implements AutoCloseable {
                 }
             }
             o = replayer.replay(modal.guardedOnline(), busy);
-            CacheLayer c = cache.get();
             replayer.retire(ids.get(), c == null ? null : c::adopt, busy); // reloads the queue
             uploadedChanges += o.applied();
             replaced = replayer.takeReplayedPaths();

@@ -106,10 +106,20 @@ public final class WriteQueue {
         synchronized (fs.changesLock()) {
             CachedTree.Node n = tree.nodeOrNull(path);
             if (n == null || n.local() == null) {
-                fs.commit("write-back " + path, () -> index.record(id, path, lowerNow));
+                CachedTree.Node parent = tree.node(CachedTree.parentOf(path));
+                fs.commit("write-back " + path, () -> {
+                    long row = index.putAttrs(id, path, lowerNow);
+                    // Named in its directory's listing, if the cache holds that one: a restart that
+                    // comes up offline must find the file the queue holds.
+                    String name = CachedTree.nameOf(path);
+                    if (tree.listingCurrent(parent.rec(), parent.st()) && !tree.hasEntry(parent.rec(), name)) {
+                        index.listings().putDirent(parent.id(), new CacheIndex.Dirent(name, row, 8 /* DT_REG */, lowerNow.ino()));
+                    }
+                });
                 n = tree.node(path);
             }
             String local = fs.ensureLocal(path, n, (flags & Libc.O_TRUNC) != 0 || lowerNow.size() == 0, fetch);
+            log.debug("queued {} (row {}, {}): copy {}, base {}", path, n.id(), n.rec().fileId(), local, lowerNow);
             paths.add(path);
             return fs.localOpen(path, tree.node(path), local, flags & (Libc.O_ACCMODE | Libc.O_APPEND | Libc.O_TRUNC));
         }

@@ -123,7 +123,6 @@ public final class Retirement {
                     target = real;
                 }
             } else {
-                land(r, null, true);
                 target = r.fileId();
                 if (landedSt != null && ids != null && now != null && now.equals(r.path())) {
                     try {
@@ -132,7 +131,20 @@ public final class Retirement {
                         target = null; // gone again, or the lower went away: nothing to keep it under
                     }
                 }
+                if (target != null && !target.equals(r.fileId())) {
+                    // Replaced on the lower: the new object's row takes the path, what landed and the pin;
+                    // the old row names nothing any more (else the cache would hold two versions of one path).
+                    long row = index.putAttrs(target, now, landedSt);
+                    if (r.pinned()) {
+                        index.setPinned(row, true);
+                    }
+                    index.paths().detach(r.id());
+                    index.putMeta(ReplayState.LANDED + r.id(), "");
+                } else {
+                    land(r, null, true);
+                }
             }
+            log.debug("retired {} (row {}, {}): copy {}, landed {}, kept as {}", now, r.id(), r.fileId(), local, landedSt, target);
             if (landedSt != null && target != null) {
                 try {
                     adopter.adopt(now, target, landedSt, local);

@@ -29,6 +29,21 @@ public final class Paths {
         }
     }
 
+    /** Row {@code objId} names nothing any more (its object was replaced on the lower): it keeps its data, loses its path. */
+    public void detach(long objId) throws IndexException {
+        synchronized (ix) {
+            try {
+                java.sql.PreparedStatement p = ix.prepared("UPDATE objects SET path = NULL WHERE id = ?");
+                p.setLong(1, objId);
+                p.executeUpdate();
+            } catch (java.sql.SQLException e) {
+                throw ix.fail(e);
+            }
+            ix.hot.invalidateAll();
+            ix.hotIds.clear();
+        }
+    }
+
     /**
      * The attributes at {@code path} (and with {@code under}, below it) are no longer what the
      * lower gave: they changed through the mount. They stay, undated, so nothing trusts them

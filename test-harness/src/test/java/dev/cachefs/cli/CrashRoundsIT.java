@@ -23,8 +23,8 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * SIGKILLs the daemon at seeded random moments of online writes, offline writes, replay, culling
- * and pinning, and after each kill mounts the same cache again and checks what the mount
+ * SIGKILLs the daemon at seeded random moments of online writes, offline writes, replay, culling,
+ * pinning and write-back (writes queued and uploaded), and after each kill mounts the same cache again and checks what the mount
  * promised: every file whose write was acknowledged by fsync is there with exactly its content
  * (on the lower for online writes; through the mount, then on the lower after replay, for
  * offline ones), what the cache serves equals the lower, and {@code cachefs fsck} finds the cache
@@ -35,7 +35,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(7200)
 class CrashRoundsIT {
-    enum Phase { ONLINE_WRITES, OFFLINE_WRITES, REPLAY, CULLING, PINNING }
+    enum Phase { ONLINE_WRITES, OFFLINE_WRITES, REPLAY, CULLING, PINNING, WRITEBACK }
 
     @TempDir(cleanup = org.junit.jupiter.api.io.CleanupMode.ON_SUCCESS) // a failed campaign keeps its cache and log
     Path tmp;
@@ -158,6 +158,37 @@ class CrashRoundsIT {
                 mount(); // replays the rest by itself
                 awaitSynced();
                 check(acked, lower, "file written offline, on the lower after a replay cut by SIGKILL");
+            }
+            case WRITEBACK -> {
+                // Write-back with a short delay: kills land mid-write, mid-queue and mid-upload.
+                long pid = mount("-o", "writeback=0.3", "--log-level", "debug");
+                Writer w = new Writer(r.nextLong(), "wb");
+                w.start();
+                Thread.sleep(killAfterMs);
+                kill(pid, w);
+                mount("-o", "writeback=0.3", "--log-level", "debug"); // what is queued is uploaded by this mount (offline until replayed)
+                // Until the upload, queued files are served from their copies; one uploaded before the kill
+                // is served if cached, else refused while offline: never other bytes.
+                for (String n : w.acks) {
+                    byte[] want = acked.get(n);
+                    try {
+                        if (want != null && !Arrays.equals(want, Files.readAllBytes(mnt.resolve(n)))) {
+                            throw new AssertionError(n + " is served with bytes that were never acknowledged");
+                        }
+                    } catch (IOException offlineNotCached) {
+                        // uploaded and not cached, the remount still offline: refused, which is right
+                    }
+                }
+                awaitSynced();
+                check(acked, lower, "write-back-acknowledged file on the lower after the next mount's upload");
+                check(acked, mnt, "write-back-acknowledged file through the mount after its upload");
+                try (var l = Files.list(lower)) {
+                    List<String> extra = l.map(p -> p.getFileName().toString())
+                            .filter(x -> x.startsWith(".cachefs-upload-") || x.contains(".conflict-")).toList();
+                    if (!extra.isEmpty()) {
+                        throw new AssertionError("an upload left behind, or in conflict with itself: " + extra);
+                    }
+                }
             }
             case CULLING -> {
                 long pid = mount("--cache-size", "6M");

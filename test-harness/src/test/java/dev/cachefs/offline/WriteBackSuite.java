@@ -236,6 +236,33 @@ abstract class WriteBackSuite extends SuiteOnLower {
         assertEquals("written before the daemon went away", Files.readString(t.mnt.resolve("left/one.txt")));
     }
 
+    @Test
+    void aFileRewrittenAfterItsUploadIsServedInItsNewVersionAfterTheNextMountUploadsIt() throws Exception {
+        Stack s = mount();
+        Path m = Files.createDirectories(s.mnt.resolve("again"));
+        byte[] v1 = random(2_177_679, 11);
+        Files.write(m.resolve("f.bin"), v1);
+        assertTrue(s.uplink.uploadQueued(60_000));
+        assertTrue(Arrays.equals(v1, Files.readAllBytes(m.resolve("f.bin"))));
+        byte[] v2 = random(29_256, 12);
+        Files.write(m.resolve("f.bin"), v2);
+        s.uplink.connectivity().forceOffline();
+        s.close();
+        fx = null;
+        fx = Stack.again(s).uplink(options()).mount();
+        Stack t = fx;
+        OfflineSuite.within(60_000, "online again", () -> {
+            while (t.uplink.connectivity().offline()) {
+                TimeUnit.MILLISECONDS.sleep(100);
+            }
+            return null;
+        });
+        assertTrue(t.uplink.uploadQueued(60_000));
+        assertTrue(Arrays.equals(v2, Files.readAllBytes(t.lower.resolve("again/f.bin"))), "the lower has the new version");
+        assertEquals(v2.length, Files.size(t.mnt.resolve("again/f.bin")));
+        assertTrue(Arrays.equals(v2, Files.readAllBytes(t.mnt.resolve("again/f.bin"))), "the mount serves the new version");
+    }
+
     private static Set<String> names(Path dir) throws Exception {
         Set<String> out = new TreeSet<>();
         try (var l = Files.list(dir)) {
