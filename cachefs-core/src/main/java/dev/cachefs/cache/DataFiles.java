@@ -91,6 +91,22 @@ final class DataFiles {
         setStateLocked(o, o.chunks.isEmpty() ? ObjectState.METADATA_ONLY : ObjectState.PARTIAL);
     }
 
+    /**
+     * {@link #dropFromLocked}, with the index told at once (from chunk {@code indexFrom}: a chunk
+     * the cut shortens, whose new length the writer records after), before the caller cuts the data file:
+     * a daemon killed between the cut and the writer's turn must not leave the index naming
+     * chunks the file no longer holds (the daemon would find them by their checksums; fsck
+     * reports them).
+     */
+    void dropFromDurablyLocked(CachedObject o, long idx, long indexFrom) {
+        dropFromLocked(o, idx);
+        try {
+            store.index().data().dropChunksFrom(o.rec.id(), Math.min(idx, indexFrom));
+        } catch (IndexException e) {
+            // dropped by the writer only, as before: the daemon's checks cover a kill meanwhile
+        }
+    }
+
     /** Takes the data file's seal as it is now (after cachefs wrote it). Call holding the object. */
     void resealLocked(CachedObject o) {
         if (o.data == null) {

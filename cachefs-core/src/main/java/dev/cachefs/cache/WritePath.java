@@ -205,7 +205,7 @@ final class WritePath {
             try {
                 if (size < old) {
                     long keep = size / cs; // the chunk holding the new end, if any part remains
-                    files.dropFromLocked(o, size % cs == 0 ? keep : keep + 1);
+                    files.dropFromDurablyLocked(o, size % cs == 0 ? keep : keep + 1, keep);
                     o.size = size;
                     Shared<Integer> df = files.dataLocked(o);
                     try {
@@ -240,7 +240,7 @@ final class WritePath {
         synchronized (o) {
             o.writeSeq++;
             o.pageGen = -1;
-            files.dropFromLocked(o, offset / cs);
+            files.dropFromDurablyLocked(o, offset / cs, offset / cs);
             try {
                 Shared<Integer> df = files.dataLocked(o);
                 try {

@@ -60,7 +60,12 @@ final class Metrics implements AutoCloseable {
             Map.entry("lower_timeouts", "lower calls that passed their deadline since the mount"),
             Map.entry("journal_entries", "local changes made offline, not yet replayed"),
             Map.entry("journal_oldest_seconds", "when the oldest of them was made (Unix time; 0: none waits)"),
-            Map.entry("open_conflicts", "conflicts waiting for cachefs resolve"));
+            Map.entry("open_conflicts", "conflicts waiting for cachefs resolve"),
+            Map.entry("upload_queue_files", "write-back: files with changes waiting for upload"),
+            Map.entry("upload_queue_changes", "write-back: changes waiting for upload"),
+            Map.entry("upload_queue_bytes", "write-back: bytes of the files waiting for upload"),
+            Map.entry("uploaded_changes", "write-back: changes uploaded since the mount"),
+            Map.entry("uploaded_bytes", "write-back: bytes uploaded since the mount (its rate is the upload throughput)"));
 
     private static final java.nio.file.attribute.FileAttribute<?> READABLE = java.nio.file.attribute.PosixFilePermissions
             .asFileAttribute(java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
@@ -188,7 +193,7 @@ final class Metrics implements AutoCloseable {
         }
         cache.usageGauges().forEach((k, v) -> out.add(new Sample(k, "gauge", GAUGE_HELP.get(k), l, v)));
         try {
-            uplink.gauges().forEach((k, v) -> out.add(k.equals("lower_timeouts")
+            uplink.gauges().forEach((k, v) -> out.add(k.equals("lower_timeouts") || k.startsWith("uploaded_")
                     ? new Sample(k + "_total", "counter", GAUGE_HELP.get(k), l, v)
                     : new Sample(k, "gauge", GAUGE_HELP.get(k), l, v)));
             uplink.objectStates().forEach((state, n) -> {

@@ -140,6 +140,13 @@ final class NodeTable {
         if (n == root) {
             return root.id; // a lower that loops back to its root keeps the root's identity
         }
+        if (n != null && (st.isDirectory() || st.nlink() <= 1) && !n.names.isEmpty()
+                && n.names.stream().noneMatch(a -> a.parent() == p && a.name().equals(name))) {
+            // One link, yet known under another name: not a hard link but an inode number used
+            // again (the old object went; an upload replaced a file): a node of its own, or the
+            // kernel would serve one file's pages for the other.
+            n = null;
+        }
         if (n == null) {
             n = new Node(nextId++, st.dev(), st.ino());
             byId.put(n.id, n);

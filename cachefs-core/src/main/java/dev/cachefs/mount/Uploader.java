@@ -12,6 +12,7 @@ import dev.cachefs.offline.OfflineFs;
 import dev.cachefs.offline.WriteQueue;
 import dev.cachefs.resync.Replayer;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -35,6 +36,11 @@ final class Uploader implements AutoCloseable {
     /** After a failed cycle, the next try comes this much later (doubling up to a minute). */
     private static final long RETRY_MIN_MS = 1000;
     private static final long RETRY_MAX_MS = 60_000;
+    /** What one cycle uploads at most (then the changes lock is let go, and the next cycle follows at once). */
+    private static final long BATCH_BYTES = 16 << 20;
+    private static final int BATCH_FILES = 256;
+    /** Journal records that change names (offline only: write-back journals data and attributes). */
+    private static final Set<String> NAMESPACE = Set.of("create", "mkdir", "symlink", "unlink", "rmdir", "rename", "link");
 
     private final CacheIndex index;
     private final OfflineFs offline;
@@ -54,6 +60,7 @@ final class Uploader implements AutoCloseable {
     private volatile String lastError;
     private volatile long lastErrorMs;
     private volatile long uploadedChanges;
+    private volatile long uploadedBytes;
     private final Thread thread;
 
     /** @param replaying held by whatever replays the journal (one replay at a time) */
@@ -152,15 +159,30 @@ final class Uploader implements AutoCloseable {
             if (c != null) {
                 c.flushIndex(); // what lookups learnt before the upload lands before what it changes
             }
+            // Files open for writing wait for their close; of the rest, a batch goes now, oldest first,
+            // so that the changes lock (which a new open for writing takes) is never held for long.
+            List<CacheIndex.JournalEntry> entries = index.offlineJournal().entries();
+            boolean names = entries.stream().anyMatch(e -> NAMESPACE.contains(e.op()));
             Set<Long> busy = new HashSet<>();
-            for (Long obj : index.offlineJournal().pendingByObject().keySet()) {
-                if (queue.busy(obj)) {
+            Set<Long> taken = new HashSet<>();
+            long bytes = 0;
+            for (CacheIndex.JournalEntry e : entries) {
+                Long obj = e.objId();
+                if (obj == null || taken.contains(obj) || busy.contains(obj)) {
+                    continue;
+                }
+                boolean full = !taken.isEmpty() && (bytes >= BATCH_BYTES || taken.size() >= BATCH_FILES);
+                if (queue.busy(obj) || (full && !names)) { // a journal with names in it goes in order, whole
                     busy.add(obj);
+                } else {
+                    taken.add(obj);
+                    bytes += sizeOf(offline.localCopy(obj));
                 }
             }
             o = replayer.replay(modal.guardedOnline(), busy);
             replayer.retire(ids.get(), c == null ? null : c::adopt, busy); // reloads the queue
             uploadedChanges += o.applied();
+            uploadedBytes += bytes;
             replaced = replayer.takeReplayedPaths();
           }
         }
@@ -243,24 +265,14 @@ final class Uploader implements AutoCloseable {
         m.put("write-back", "on, uploads after " + delayMs / 1000.0 + " s");
         try {
             Map<Long, Integer> pending = index.offlineJournal().pendingByObject();
-            long bytes = 0;
-            for (Long obj : pending.keySet()) {
-                var local = offline.localCopy(obj);
-                if (local != null) {
-                    try {
-                        bytes += java.nio.file.Files.size(local);
-                    } catch (java.io.IOException e) {
-                        // gone meanwhile
-                    }
-                }
-            }
+            long bytes = queuedBytes(pending);
             long oldest = index.offlineJournal().oldestMs();
             m.put("upload queue", pending.size() + " files, " + bytes + " bytes"
                     + (oldest == 0 ? "" : ", oldest change " + (System.currentTimeMillis() - oldest) / 1000 + " s old"));
         } catch (IndexException e) {
             m.put("upload queue", "unreadable: " + e.getMessage());
         }
-        m.put("uploaded changes", Long.toString(uploadedChanges));
+        m.put("uploaded", uploadedChanges + " changes, " + uploadedBytes + " bytes since the mount");
         String err = lastError;
         if (err != null) {
             m.put("upload last error", java.time.Instant.ofEpochMilli(lastErrorMs) + ": " + err);
@@ -269,9 +281,28 @@ final class Uploader implements AutoCloseable {
 
     /** Queue depth and totals, for metrics. */
     void gauges(Map<String, Long> m) throws IndexException {
-        m.put("upload_queue_files", (long) index.offlineJournal().pendingByObject().size());
+        Map<Long, Integer> pending = index.offlineJournal().pendingByObject();
+        m.put("upload_queue_files", (long) pending.size());
         m.put("upload_queue_changes", (long) index.offlineJournal().size());
+        m.put("upload_queue_bytes", queuedBytes(pending));
         m.put("uploaded_changes", uploadedChanges);
+        m.put("uploaded_bytes", uploadedBytes);
+    }
+
+    private long queuedBytes(Map<Long, Integer> pending) throws IndexException {
+        long bytes = 0;
+        for (Long obj : pending.keySet()) {
+            bytes += sizeOf(offline.localCopy(obj));
+        }
+        return bytes;
+    }
+
+    private static long sizeOf(java.nio.file.Path local) {
+        try {
+            return local == null ? 0 : java.nio.file.Files.size(local);
+        } catch (java.io.IOException e) {
+            return 0; // gone meanwhile
+        }
     }
 
     @Override

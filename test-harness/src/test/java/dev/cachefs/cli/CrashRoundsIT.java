@@ -172,8 +172,11 @@ class CrashRoundsIT {
                 for (String n : w.acks) {
                     byte[] want = acked.get(n);
                     try {
-                        if (want != null && !Arrays.equals(want, Files.readAllBytes(mnt.resolve(n)))) {
-                            throw new AssertionError(n + " is served with bytes that were never acknowledged");
+                        byte[] got = Files.readAllBytes(mnt.resolve(n));
+                        if (want != null && !Arrays.equals(want, got)) {
+                            throw new AssertionError(n + " is served with bytes that were never acknowledged: " + got.length
+                                    + " bytes (hash " + Arrays.hashCode(got) + "), acknowledged " + want.length + " (hash "
+                                    + Arrays.hashCode(want) + "); versions written: " + w.written.get(n));
                         }
                     } catch (IOException offlineNotCached) {
                         // uploaded and not cached, the remount still offline: refused, which is right
@@ -229,6 +232,8 @@ class CrashRoundsIT {
         final Random r;
         final String prefix;
         final List<String> acks = new ArrayList<>();
+        /** Each version written, by name: its length and hash, and whether it was acknowledged. */
+        final Map<String, List<String>> written = new ConcurrentHashMap<>();
         int limit = Integer.MAX_VALUE;
 
         Writer(long seed, String prefix) {
@@ -256,6 +261,8 @@ class CrashRoundsIT {
                     }
                     acked.put(name, data);
                     acks.add(name);
+                    written.computeIfAbsent(name, k -> new java.util.concurrent.CopyOnWriteArrayList<>())
+                            .add(data.length + "/" + Arrays.hashCode(data) + " acked at " + System.currentTimeMillis());
                 }
             } catch (IOException e) {
                 // the daemon died under it: what it acknowledged is in acked
