@@ -5,7 +5,6 @@ import dev.cachefs.harness.Harness;
 import dev.cachefs.harness.Lower;
 import dev.cachefs.harness.Lowers;
 import dev.cachefs.harness.Mounts;
-import dev.cachefs.harness.SftpLower;
 import dev.cachefs.nativeio.Libc;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -379,39 +378,8 @@ public final class Bench {
         CachefsMounts.check(c, what);
     }
 
-    /**
-     * rclone mount with its full VFS cache over the same server: its own SFTP client for the SFTP
-     * lower (through the same shaping), the network mount (local backend) for NFS.
-     */
     private Path rclone(String name) throws Exception {
-        Path m = Files.createDirectories(work.resolve("rclone-" + name));
-        Path cache = work.resolve("rclone-cache-" + name);
-        List<String> cmd = new ArrayList<>(List.of("rclone", "mount"));
-        Map<String, String> env = new LinkedHashMap<>();
-        if (lower instanceof SftpLower s) {
-            env.put("RCLONE_CONFIG_BENCH_TYPE", "sftp");
-            env.put("RCLONE_CONFIG_BENCH_HOST", s.host());
-            env.put("RCLONE_CONFIG_BENCH_USER", "root");
-            env.put("RCLONE_CONFIG_BENCH_KEY_FILE", s.keyFile().toString());
-            cmd.add("bench:" + lower.serverDir());
-        } else {
-            cmd.add(lower.root().toString());
-        }
-        cmd.addAll(List.of(m.toString(), "--vfs-cache-mode", "full", "--cache-dir", cache.toString(),
-                "--config", "/dev/null", "--log-file", work.resolve("rclone-" + name + ".log").toString()));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
-                .redirectOutput(work.resolve("rclone-" + name + ".out").toFile());
-        pb.environment().putAll(env);
-        Process p = pb.start();
-        rclones.add(p);
-        long t0 = System.nanoTime();
-        while (!Files.exists(m.resolve("data/big.bin"))) {
-            if (!p.isAlive() || System.nanoTime() - t0 > TimeUnit.SECONDS.toNanos(30)) {
-                throw new IllegalStateException("rclone mount did not come up; see " + work.resolve("rclone-" + name + ".log"));
-            }
-            Thread.sleep(100);
-        }
-        return m;
+        return Rclone.mount(lower, work, name, "data/big.bin", rclones);
     }
 
     private void unrclone(Path m) throws Exception {

@@ -5,7 +5,6 @@ import dev.cachefs.harness.Harness;
 import dev.cachefs.harness.Lower;
 import dev.cachefs.harness.Lowers;
 import dev.cachefs.harness.Mounts;
-import dev.cachefs.harness.SftpLower;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -122,7 +121,7 @@ final class WriteBench {
             }
             for (Process p : rclones) {
                 dev.cachefs.harness.Sh.tryRun(Duration.ofSeconds(20), Map.of(), "fusermount3", "-u",
-                        work.resolve("rclone").toString());
+                        work.resolve("rclone-w").toString());
                 p.destroy();
                 p.waitFor(10, TimeUnit.SECONDS);
                 p.destroyForcibly();
@@ -248,35 +247,8 @@ final class WriteBench {
         return ms;
     }
 
-    /** rclone mount with its full VFS cache over the same server (as in the main bench). */
     private Path rclone() throws Exception {
-        Path m = Files.createDirectories(work.resolve("rclone"));
-        Path cache = work.resolve("rclone-cache");
-        List<String> cmd = new ArrayList<>(List.of("rclone", "mount"));
-        Map<String, String> env = new LinkedHashMap<>();
-        if (lower instanceof SftpLower s) {
-            env.put("RCLONE_CONFIG_BENCH_TYPE", "sftp");
-            env.put("RCLONE_CONFIG_BENCH_HOST", s.host());
-            env.put("RCLONE_CONFIG_BENCH_USER", "root");
-            env.put("RCLONE_CONFIG_BENCH_KEY_FILE", s.keyFile().toString());
-            cmd.add("bench:" + lower.serverDir());
-        } else {
-            cmd.add(lower.root().toString());
-        }
-        cmd.addAll(List.of(m.toString(), "--vfs-cache-mode", "full", "--cache-dir", cache.toString(),
-                "--config", "/dev/null", "--log-file", work.resolve("rclone.log").toString()));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(work.resolve("rclone.out").toFile());
-        pb.environment().putAll(env);
-        Process p = pb.start();
-        rclones.add(p);
-        long t0 = System.nanoTime();
-        while (!Files.exists(m.resolve("w/.ready"))) {
-            if (!p.isAlive() || System.nanoTime() - t0 > TimeUnit.SECONDS.toNanos(30)) {
-                throw new IllegalStateException("rclone mount did not come up; see " + work.resolve("rclone.log"));
-            }
-            Thread.sleep(100);
-        }
-        return m;
+        return Rclone.mount(lower, work, "w", "w/.ready", rclones);
     }
 
     // ---- report -------------------------------------------------------------------------

@@ -26,6 +26,8 @@ import java.util.regex.Pattern;
  *   mountpoint: /mnt/cached       --pin-size, --cache-files, --identity, --on-event, --log-level; options: adds
  *   cache: /var/cache/cachefs/nfs -o options (the line may repeat). The command line wins.
  *   options: meta_ttl=60,allow_other
+ *   writeback: 10                 write-back, uploads 10 s after a change (off: writes go through;
+ *                                 -o writeback/nowriteback wins)
  * </pre>
  *
  * Conflict policies: ask, keep-local, keep-remote, discard-local, keep-both, newest-wins, merge
@@ -41,7 +43,7 @@ public final class Policy {
 
     /** The keys a {@code [mount]} section may set. */
     public static final List<String> MOUNT_KEYS = List.of("lower", "mountpoint", "cache", "cache-size", "pin-size",
-            "cache-files", "identity", "on-event", "log-level", "options");
+            "cache-files", "identity", "on-event", "log-level", "options", "writeback");
 
     /**
      * What replay does with a conflict: one of the built-in policies, or a resolver named by the
@@ -219,6 +221,7 @@ public final class Policy {
             }
             switch (key) {
                 case "pin" -> pins.add(glob(value));
+                case "writeback" -> mount.put("writeback", value); // the mount's, wherever it is written
                 case "no-cache" -> noCache.add(glob(value));
                 case "max-file-size" -> {
                     try {
@@ -228,7 +231,7 @@ public final class Policy {
                     }
                 }
                 default -> throw new IllegalArgumentException(source + ":" + (i + 1) + ": unknown key '" + key
-                        + "' (pin, no-cache, max-file-size)");
+                        + "' (pin, no-cache, max-file-size, writeback)");
             }
         }
         return new Policy(pins, noCache, max, rules, mount);

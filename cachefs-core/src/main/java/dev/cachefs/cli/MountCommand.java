@@ -251,6 +251,13 @@ final class MountCommand implements Callable<Integer> {
         if (logLevel == null) {
             logLevel = m.get("log-level");
         }
+        if (m.containsKey("writeback")) {
+            String v = m.get("writeback").strip();
+            List<String> all = new ArrayList<>(v.equals("off") || v.equals("no") ? List.of("nowriteback")
+                    : v.equals("on") || v.equals("yes") ? List.of("writeback") : List.of("writeback=" + v));
+            all.addAll(options);
+            options = all;
+        }
         if (m.containsKey("options")) {
             List<String> all = new ArrayList<>(List.of(m.get("options").split(",")));
             all.addAll(options); // later options win: the command line's

@@ -239,7 +239,7 @@ public final class Uplink implements AutoCloseable {
      * them, and the index runs durable (the journal holds data that exists nowhere else).
      */
     private Uploader writeBack(long delayMs) throws ErrnoException {
-        Uploader up = new Uploader(store.index(), offline, replayer, modal, connectivity, replaying, this::guardedIds,
+        Uploader up = new Uploader(store, offline, replayer, modal, connectivity, replaying, this::guardedIds,
                 () -> cache, delayMs);
         modal.writeBack(new ModalLowerFs.WriteBack() {
             @Override

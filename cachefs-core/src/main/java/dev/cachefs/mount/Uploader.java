@@ -42,7 +42,10 @@ final class Uploader implements AutoCloseable {
     /** Journal records that change names (offline only: write-back journals data and attributes). */
     private static final Set<String> NAMESPACE = Set.of("create", "mkdir", "symlink", "unlink", "rmdir", "rename", "link");
 
+    private final dev.cachefs.index.CacheStore store;
     private final CacheIndex index;
+    /** The journal's reserve was let go for the upload on a full cache disk: made again once there is room. */
+    private boolean reserveGone;
     private final OfflineFs offline;
     private final WriteQueue queue;
     private final Replayer replayer;
@@ -64,10 +67,12 @@ final class Uploader implements AutoCloseable {
     private final Thread thread;
 
     /** @param replaying held by whatever replays the journal (one replay at a time) */
-    Uploader(CacheIndex index, OfflineFs offline, Replayer replayer, ModalLowerFs modal, Connectivity connectivity,
-             Object replaying, Supplier<CacheLayer.Identifier> ids, Supplier<CacheLayer> cache, long delayMs) {
+    Uploader(dev.cachefs.index.CacheStore store, OfflineFs offline, Replayer replayer, ModalLowerFs modal,
+             Connectivity connectivity, Object replaying, Supplier<CacheLayer.Identifier> ids, Supplier<CacheLayer> cache,
+             long delayMs) {
         this.replaying = replaying;
-        this.index = index;
+        this.store = store;
+        this.index = store.index();
         this.offline = offline;
         this.queue = offline.queue();
         this.replayer = replayer;
@@ -106,7 +111,18 @@ final class Uploader implements AutoCloseable {
                     sleep(50); // all that waits is open for writing: its close comes first
                 }
                 retryMs = RETRY_MIN_MS;
+                if (reserveGone && !dev.cachefs.index.ErrnoMapping.diskFull(store.directory())) {
+                    store.keepReserve();
+                    reserveGone = false;
+                }
             } catch (ErrnoException | IndexException | RuntimeException e) {
+                if (!reserveGone && dev.cachefs.index.ErrnoMapping.diskFull(store.directory()) && store.releaseReserve()) {
+                    // The upload is what frees the space (retired copies), and it needs room to record
+                    // its progress: the journal's reserve goes to it, and it tries again at once.
+                    reserveGone = true;
+                    log.warn("the cache disk is full: the journal's reserve goes to the upload, which frees the space");
+                    continue;
+                }
                 lastError = e.getMessage();
                 lastErrorMs = System.currentTimeMillis();
                 if (!(e instanceof Guard.Unreachable)) {
@@ -191,7 +207,11 @@ final class Uploader implements AutoCloseable {
                     o.open(), queue.size());
         }
         if (!replaced.isEmpty()) {
-            renew.accept(replaced);
+            try {
+                renew.accept(replaced);
+            } catch (RuntimeException e) {
+                log.debug("the kernel's names of uploaded files not renewed (unmounted?): {}", e.toString());
+            }
         }
         lastError = null;
         synchronized (wake) {

@@ -74,6 +74,9 @@ class PolicyTest {
         assertTrue(unknown.getMessage().startsWith("t:2: unknown key 'cahce' in [mount] (lower, mountpoint, cache"),
                 unknown.getMessage());
         assertThrows(IllegalArgumentException.class, () -> Policy.parse(List.of("[mounts]"), "t"));
+        assertEquals("10", Policy.parse(List.of("writeback: 10"), "t").mount().get("writeback"),
+                "writeback: belongs to the mount, at the top as in [mount]");
+        assertEquals("on", Policy.parse(List.of("[mount]", "writeback: on"), "t").mount().get("writeback"));
     }
 
     @Test

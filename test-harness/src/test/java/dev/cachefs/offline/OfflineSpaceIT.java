@@ -105,6 +105,40 @@ class OfflineSpaceIT {
     }
 
     @Test
+    void withWriteBackAFullCacheDiskGivesEnospcAndWhatWasAcceptedIsUploaded() throws Exception {
+        stack = Stack.on(local).cacheDir(tmpfs.resolve("cache"))
+                .uplink(OfflineSuite.uplinkOptions().withWriteBack(600_000)).mount();
+        Path m = Files.createDirectories(stack.mnt.resolve("wb"));
+        Files.writeString(m.resolve("kept"), "written before the disk filled");
+        byte[] mb = new byte[1 << 20];
+        java.util.Arrays.fill(mb, (byte) 9);
+        long written = 0;
+        IOException full = null;
+        try (var out = java.nio.channels.FileChannel.open(m.resolve("filler"), java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            for (int i = 0; i < 100; i++) {
+                java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(mb);
+                while (b.hasRemaining()) {
+                    out.write(b);
+                }
+                written += mb.length;
+            }
+            out.force(true);
+        } catch (IOException e) {
+            full = e;
+        }
+        assertTrue(full != null && String.valueOf(full.getMessage()).contains("No space left"),
+                "the writer is told: " + full + " after " + written + " bytes");
+        assertEquals("written before the disk filled", Files.readString(m.resolve("kept")));
+        assertEquals(0, Files.size(stack.lower.resolve("wb/kept")), "queued, not uploaded yet");
+        // Nothing queued was culled or dropped to make room: it all goes up.
+        assertTrue(stack.uplink.uploadQueued(60_000));
+        assertEquals("written before the disk filled", Files.readString(stack.lower.resolve("wb/kept")));
+        long onLower = Files.size(stack.lower.resolve("wb/filler"));
+        assertTrue(onLower >= written, "what the writer was told it wrote went up: " + onLower + " of " + written);
+    }
+
+    @Test
     void aMountStartsOfflineWhenItsLowerIsNotMounted() throws Exception {
         Path tmp = Harness.newDir("absent-lower");
         Stack.Builder b = Stack.inDirectory(tmp);

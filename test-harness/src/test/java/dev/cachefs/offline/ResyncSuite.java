@@ -52,18 +52,6 @@ abstract class ResyncSuite extends SuiteOnLower {
         return fx;
     }
 
-    /** Takes the lower away and makes the mount notice (a lookup of a fresh name must reach it). */
-    private void goOffline(Stack s) throws Exception {
-        if (lower.isNetwork()) {
-            lower.cutLink();
-            within(OfflineSuite.DEADLINE_MS + OfflineSuite.SLACK_MS, "a lookup after the cut",
-                    () -> Files.exists(s.mnt.resolve("probe-" + System.nanoTime())));
-        } else {
-            s.uplink.connectivity().forceOffline();
-        }
-        assertTrue(s.uplink.connectivity().offline());
-    }
-
     /** Brings the lower back with the mount still offline, so the test can change the lower first. */
     private void lowerBackMountOffline(Stack s) {
         s.uplink.connectivity().forceOffline();
@@ -144,7 +132,7 @@ abstract class ResyncSuite extends SuiteOnLower {
         files.put("merge-clean.txt", base);
         files.put("merge-unclean.txt", base);
         cached(s, "r", files);
-        goOffline(s);
+        takeLowerAway(s);
         Path m = s.mnt.resolve("r");
         Map<String, String> local = new HashMap<>();
         for (String f : plain) {
@@ -226,7 +214,7 @@ abstract class ResyncSuite extends SuiteOnLower {
     void aResolverPlugInFoundOnTheClassPathMergesByRule() throws Exception {
         Stack s = mount(List.of(rule("*.log", "union")));
         cached(s, "p", Map.of("events.log", "one\n"));
-        goOffline(s);
+        takeLowerAway(s);
         offlineWrite(s.mnt.resolve("p/events.log"), "one\ntwo here\n");
         lowerBackMountOffline(s);
         Files.writeString(s.lower.resolve("p/events.log"), "one\nthree there, longer\n");
@@ -247,7 +235,7 @@ abstract class ResyncSuite extends SuiteOnLower {
         cached(s, "y", Map.of("edited", "v1\n"));
         Path m = s.mnt.resolve("y");
         for (int period = 2; period <= 3; period++) {
-            goOffline(s);
+            takeLowerAway(s);
             offlineWrite(m.resolve("edited"), "v" + period + " edited offline\n");
             offlineWrite(m.resolve("made-offline"), "v" + period + " made offline\n");
             Thread.sleep(1100); // the replay's uploads get other times than the offline changes
@@ -270,7 +258,7 @@ abstract class ResyncSuite extends SuiteOnLower {
         cached(s, "w", Map.of("edited.txt", "v1\n", "lost.txt", "v1\n"));
         Path m = s.mnt.resolve("w");
         byte[] made = random(2 * 1024 * 1024 + 12345, 77);
-        goOffline(s);
+        takeLowerAway(s);
         offlineWrite(m.resolve("edited.txt"), "v2 edited offline\n");
         within(OfflineSuite.SLACK_MS, "offline write of made.bin", () -> Files.write(m.resolve("made.bin"), made));
         offlineWrite(m.resolve("draft.txt"), "written, then renamed\n");
@@ -284,7 +272,7 @@ abstract class ResyncSuite extends SuiteOnLower {
         assertEquals("remote\n", Files.readString(s.lower.resolve("w/lost.txt")));
         s.cache.flushIndex();
 
-        goOffline(s);
+        takeLowerAway(s);
         dev.cachefs.harness.CachefsCli.dropPageCache(); // the reads below must come from the cache, not the kernel's pages
         assertEquals("v2 edited offline\n", within(OfflineSuite.SLACK_MS, "offline read",
                 () -> Files.readString(m.resolve("edited.txt"))));
@@ -302,7 +290,7 @@ abstract class ResyncSuite extends SuiteOnLower {
     void deletionsOnEitherSideStayOpenUntilTheUserSettlesThem() throws Exception {
         Stack s = mount(List.of());
         cached(s, "x", Map.of("edited-here", "v1\n", "deleted-here", "v1\n"));
-        goOffline(s);
+        takeLowerAway(s);
         Path m = s.mnt.resolve("x");
         offlineWrite(m.resolve("edited-here"), "v2 local\n");
         within(OfflineSuite.SLACK_MS, "offline unlink", () -> {
@@ -333,7 +321,7 @@ abstract class ResyncSuite extends SuiteOnLower {
     void filesMadeInADirectoryTheLowerRemovedLandInItMadeAgain() throws Exception {
         Stack s = mount(List.of());
         cached(s, "g", Map.of("old", "old\n"));
-        goOffline(s);
+        takeLowerAway(s);
         offlineWrite(s.mnt.resolve("g/new.txt"), "made offline\n");
         lowerBackMountOffline(s);
         Files.delete(s.lower.resolve("g/old"));
@@ -349,7 +337,7 @@ abstract class ResyncSuite extends SuiteOnLower {
         Assumptions.assumeTrue(lower.isNetwork(), "needs a link to cut");
         Stack s = mount(List.of(rule("**", "keep-both")));
         cached(s, "c", Map.of("shared.txt", "base\n"));
-        goOffline(s);
+        takeLowerAway(s);
         Path m = s.mnt.resolve("c");
         int n = 24;
         for (int i = 0; i < n; i++) {
@@ -408,7 +396,7 @@ abstract class ResyncSuite extends SuiteOnLower {
             start.put("w" + i + exts[i % exts.length], base(10) + "seed " + i + "\n");
         }
         cached(s, "w", start);
-        goOffline(s);
+        takeLowerAway(s);
         Path m = s.mnt.resolve("w");
         Map<String, String> mine = new HashMap<>(start); // what the mount shows, as the user left it
         Set<String> written = new HashSet<>();

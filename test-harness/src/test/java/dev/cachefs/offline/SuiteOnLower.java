@@ -49,6 +49,23 @@ abstract class SuiteOnLower {
         }
     }
 
+    /**
+     * Takes the lower away and makes the mount notice (a lookup of a fresh name must reach it): the
+     * link cut for a network lower, else the mount forced offline.
+     */
+    void takeLowerAway(Stack s) throws Exception {
+        if (lower.isNetwork()) {
+            lower.cutLink();
+            OfflineSuite.within(OfflineSuite.DEADLINE_MS + OfflineSuite.SLACK_MS, "a lookup after the cut",
+                    () -> Files.exists(s.mnt.resolve("probe-" + System.nanoTime())));
+        } else {
+            s.uplink.connectivity().forceOffline();
+        }
+        if (!s.uplink.connectivity().offline()) {
+            throw new AssertionError("the mount did not go offline");
+        }
+    }
+
     /** Brings a network lower's link back at full speed and waits until its client works again. */
     void restore() {
         if (lower.isNetwork()) {

@@ -184,14 +184,7 @@ abstract class WriteBackSuite extends SuiteOnLower {
         byte[] data = random(1 << 20, 7);
         Files.write(m.resolve("a.bin"), data);
         Files.writeString(m.resolve("b.txt"), "b");
-        if (lower.isNetwork()) {
-            lower.cutLink();
-            within(OfflineSuite.DEADLINE_MS + OfflineSuite.SLACK_MS, "a lookup after the cut",
-                    () -> Files.exists(s.mnt.resolve("probe-" + System.nanoTime())));
-        } else {
-            s.uplink.connectivity().forceOffline();
-        }
-        assertTrue(s.uplink.connectivity().offline());
+        takeLowerAway(s);
         // Offline the queue is what the mount serves, and more can be written.
         assertTrue(Arrays.equals(data, Files.readAllBytes(m.resolve("a.bin"))));
         within(OfflineSuite.SLACK_MS, "an offline write", () -> Files.writeString(m.resolve("b.txt"), "b, then more"));
@@ -200,12 +193,7 @@ abstract class WriteBackSuite extends SuiteOnLower {
         } else {
             s.uplink.connectivity().goOnline("test", true);
         }
-        OfflineSuite.within(60_000, "back online", () -> {
-            while (s.uplink.connectivity().offline()) {
-                TimeUnit.MILLISECONDS.sleep(100);
-            }
-            return null;
-        });
+        awaitOnline(s);
         assertTrue(s.uplink.uploadQueued(60_000));
         assertTrue(Arrays.equals(data, Files.readAllBytes(s.lower.resolve("cut/a.bin"))));
         assertEquals("b, then more", Files.readString(s.lower.resolve("cut/b.txt")));
@@ -224,12 +212,7 @@ abstract class WriteBackSuite extends SuiteOnLower {
         assertEquals(0, Files.size(s.lower.resolve("left/one.txt")), "not uploaded yet");
         fx = Stack.again(s).uplink(options()).mount();
         Stack t = fx;
-        OfflineSuite.within(60_000, "online again", () -> {
-            while (t.uplink.connectivity().offline()) {
-                TimeUnit.MILLISECONDS.sleep(100);
-            }
-            return null;
-        });
+        awaitOnline(t);
         assertTrue(t.uplink.uploadQueued(60_000));
         assertEquals("written before the daemon went away", Files.readString(t.lower.resolve("left/one.txt")));
         assertEquals(Set.of("one.txt"), names(t.lower.resolve("left")));
@@ -251,16 +234,21 @@ abstract class WriteBackSuite extends SuiteOnLower {
         fx = null;
         fx = Stack.again(s).uplink(options()).mount();
         Stack t = fx;
-        OfflineSuite.within(60_000, "online again", () -> {
-            while (t.uplink.connectivity().offline()) {
-                TimeUnit.MILLISECONDS.sleep(100);
-            }
-            return null;
-        });
+        awaitOnline(t);
         assertTrue(t.uplink.uploadQueued(60_000));
         assertTrue(Arrays.equals(v2, Files.readAllBytes(t.lower.resolve("again/f.bin"))), "the lower has the new version");
         assertEquals(v2.length, Files.size(t.mnt.resolve("again/f.bin")));
         assertTrue(Arrays.equals(v2, Files.readAllBytes(t.mnt.resolve("again/f.bin"))), "the mount serves the new version");
+    }
+
+    /** Waits until the mount has reconnected (and so replayed what waited). */
+    private static void awaitOnline(Stack s) throws Exception {
+        within(60_000, "online again", () -> {
+            while (s.uplink.connectivity().offline()) {
+                TimeUnit.MILLISECONDS.sleep(100);
+            }
+            return null;
+        });
     }
 
     private static Set<String> names(Path dir) throws Exception {
