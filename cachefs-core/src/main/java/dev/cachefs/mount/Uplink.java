@@ -787,7 +787,8 @@ public final class Uplink implements AutoCloseable {
 
     /**
      * Write-back, at unmount: the queue is uploaded within a timeout; what is left stays in the
-     * journal for the next mount (said in the log).
+     * journal for the next mount (said in the log). The uploader stops here, before the cache
+     * layer closes.
      */
     public void flushQueue() {
         if (uploader == null) {
@@ -796,11 +797,13 @@ public final class Uplink implements AutoCloseable {
         String left = null;
         try {
             if (!connectivity.offline() && uploader.drain(UNMOUNT_UPLOAD_MS, () -> false)) {
+                uploader.close(); // before the cache layer closes: a cycle adopts into it
                 return;
             }
         } catch (ErrnoException e) {
             left = e.getMessage();
         }
+        uploader.close();
         try {
             int n = store.index().offlineJournal().size();
             if (n > 0) {

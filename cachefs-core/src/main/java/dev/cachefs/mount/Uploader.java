@@ -59,6 +59,8 @@ final class Uploader implements AutoCloseable {
     private final Object wake = new Object();
     /** A drain waits: upload without the delay. */
     private volatile boolean urgent;
+    /** A cycle is running (its entries may be done while it still retires their copies). */
+    private volatile boolean cycling;
     private volatile boolean closed;
     private volatile String lastError;
     private volatile long lastErrorMs;
@@ -164,6 +166,15 @@ final class Uploader implements AutoCloseable {
 
     /** One upload of what waits, but files open for writing; how many changes went up. */
     private int cycle() throws ErrnoException, IndexException {
+        cycling = true;
+        try {
+            return cycleOnce();
+        } finally {
+            cycling = false;
+        }
+    }
+
+    private int cycleOnce() throws ErrnoException, IndexException {
         Set<String> replaced;
         Replayer.Outcome o;
         synchronized (replaying) {
@@ -235,7 +246,7 @@ final class Uploader implements AutoCloseable {
                     throw new ErrnoException(Errno.ENOTCONN, "the mount is offline: what is queued uploads when the lower is back");
                 }
                 try {
-                    if (enough.getAsBoolean() || index.offlineJournal().size() == 0) {
+                    if (enough.getAsBoolean() || (index.offlineJournal().size() == 0 && !cycling)) {
                         return true;
                     }
                 } catch (IndexException e) {
@@ -325,6 +336,7 @@ final class Uploader implements AutoCloseable {
         }
     }
 
+    /** Stops: a cycle running finishes first (its lower calls are under deadlines). */
     @Override
     public void close() {
         closed = true;
@@ -332,7 +344,7 @@ final class Uploader implements AutoCloseable {
             wake.notifyAll();
         }
         try {
-            thread.join(5000);
+            thread.join(120_000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

@@ -241,6 +241,24 @@ abstract class WriteBackSuite extends SuiteOnLower {
         assertTrue(Arrays.equals(v2, Files.readAllBytes(t.mnt.resolve("again/f.bin"))), "the mount serves the new version");
     }
 
+    @Test
+    void anUnmountUploadsWhatIsQueuedAndEnds() throws Exception {
+        Stack s = mount();
+        Path m = Files.createDirectories(s.mnt.resolve("many"));
+        for (int i = 0; i < 120; i++) {
+            Files.writeString(m.resolve("f" + i), "file " + i);
+        }
+        assertTrue(journal(s) > 0);
+        // The unmount uploads the queue, and its uploader stops before the cache layer closes (an
+        // upload still retiring into a closed cache layer used to hold the daemon for minutes).
+        org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(90), s::close,
+                "the unmount ends");
+        fx = null;
+        for (int i = 0; i < 120; i++) {
+            assertEquals("file " + i, Files.readString(s.lower.resolve("many/f" + i)));
+        }
+    }
+
     /** Waits until the mount has reconnected (and so replayed what waited). */
     private static void awaitOnline(Stack s) throws Exception {
         within(60_000, "online again", () -> {
