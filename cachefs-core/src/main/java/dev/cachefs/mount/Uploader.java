@@ -36,9 +36,13 @@ final class Uploader implements AutoCloseable {
     /** After a failed cycle, the next try comes this much later (doubling up to a minute). */
     private static final long RETRY_MIN_MS = 1000;
     private static final long RETRY_MAX_MS = 60_000;
-    /** What one cycle uploads at most (then the changes lock is let go, and the next cycle follows at once). */
-    private static final long BATCH_BYTES = 16 << 20;
-    private static final int BATCH_FILES = 256;
+    /**
+     * What one cycle uploads at most: then the changes lock is let go (a writer opening a file
+     * waits for it), and the next cycle follows at once. Over a WAN link one small file costs
+     * several round trips, so a batch of hundreds held writers for tens of seconds.
+     */
+    private static final long BATCH_BYTES = 4 << 20;
+    private static final int BATCH_FILES = 8;
     /** Journal records that change names (offline only: write-back journals data and attributes). */
     private static final Set<String> NAMESPACE = Set.of("create", "mkdir", "symlink", "unlink", "rmdir", "rename", "link");
 
