@@ -174,19 +174,25 @@ public final class Bench {
         System.exit(2);
     }
 
-    private static void say(String s) {
+    static void say(String s) {
         System.out.println(s);
         System.out.flush();
+    }
+
+    /** The benchmark's lower of {@code kind}, shaped for {@code profile} (wan: +10 ms RTT, 100 Mbit/s). */
+    static Lower startLower(String kind, String profile) {
+        Lower l = Lowers.start(kind);
+        if (profile.equals("wan")) {
+            l.latency(10);
+            l.bandwidth(100_000);
+        }
+        return l;
     }
 
     int run(String argLine) throws Exception {
         Files.createDirectories(out.resolve("raw"));
         try {
-            lower = Lowers.start(kind);
-            if (profile.equals("wan")) {
-                lower.latency(10);
-                lower.bandwidth(100_000);
-            }
+            lower = startLower(kind, profile);
             say("bench: " + kind + " lower, profile " + profile + (profile.equals("wan") ? " (+10 ms RTT, 100 Mbit/s)" : " (no shaping)")
                     + ", " + bigMiB + " MiB file, " + dirs * filesPerDir + " small files, " + repeat + " round(s)");
             work = Harness.newDir("bench");

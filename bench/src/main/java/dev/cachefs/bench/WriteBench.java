@@ -3,7 +3,6 @@ package dev.cachefs.bench;
 import dev.cachefs.harness.CachefsCli;
 import dev.cachefs.harness.Harness;
 import dev.cachefs.harness.Lower;
-import dev.cachefs.harness.Lowers;
 import dev.cachefs.harness.Mounts;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -73,18 +72,13 @@ final class WriteBench {
     }
 
     private static void say(String s) {
-        System.out.println(s);
-        System.out.flush();
+        Bench.say(s);
     }
 
     int run(String argLine) throws Exception {
         Files.createDirectories(out.resolve("raw"));
         try {
-            lower = Lowers.start(kind);
-            if (profile.equals("wan")) {
-                lower.latency(10);
-                lower.bandwidth(100_000);
-            }
+            lower = Bench.startLower(kind, profile);
             work = Harness.newDir("writebench");
             hasRclone = dev.cachefs.harness.Sh.tryRun(Duration.ofSeconds(10), Map.of(), "rclone", "version").status() == 0;
             if (!hasRclone) {

@@ -231,7 +231,20 @@ public final class StackedFs implements FuseFilesystem {
         observed(id, st);
         cache.attrs(path, st);
         long trusted = recent.trustedForNs(path);
-        return new Entry(id, 0, st, Math.max(options.entryTimeoutNs(), trusted), Math.max(options.attrTimeoutNs(), trusted));
+        return new Entry(id, 0, st, Math.max(options.entryTimeoutNs(), trusted), attrTtl(path, trusted));
+    }
+
+    /**
+     * How long the kernel may keep attributes of {@code path}: none for a local copy open for
+     * writing (offline, or write-back's queue), whose size moves with writes through whichever
+     * kernel node opened it, while a lookup since (an upload renews the names) may have made
+     * another node of the same file: found by FsxIT with write-back.
+     */
+    private long attrTtl(String path, long trustedNs) {
+        if (recent.openForWriting(path) && !cache.caches(path, Libc.O_RDONLY)) {
+            return 0;
+        }
+        return Math.max(options.attrTimeoutNs(), trustedNs);
     }
 
     /** Fresh attributes of a node: the cache checks its version against them. */
@@ -337,7 +350,7 @@ public final class StackedFs implements FuseFilesystem {
         observed(nodeid, st);
         cache.attrs(path, st);
         nodes.told(nodeid, st);
-        return new Attributes(st, Math.max(options.attrTimeoutNs(), recent.trustedForNs(path)));
+        return new Attributes(st, attrTtl(path, recent.trustedForNs(path)));
     }
 
     @Override
