@@ -241,7 +241,7 @@ public final class StackedFs implements FuseFilesystem {
      * another node of the same file: found by FsxIT with write-back.
      */
     private long attrTtl(String path, long trustedNs) {
-        if (recent.openForWriting(path) && !cache.caches(path, Libc.O_RDONLY)) {
+        if (cache.remembers() && recent.openForWriting(path) && !cache.caches(path, Libc.O_RDONLY)) {
             return 0;
         }
         return Math.max(options.attrTimeoutNs(), trustedNs);
