@@ -101,7 +101,7 @@ final class DataFiles {
     void dropFromDurablyLocked(CachedObject o, long idx, long indexFrom) {
         dropFromLocked(o, idx);
         try {
-            store.index().data().dropChunksFrom(o.rec.id(), Math.min(idx, indexFrom));
+            store.index().data().dropChunksFrom(o.rec.id(), indexFrom);
         } catch (IndexException e) {
             // dropped by the writer only, as before: the daemon's checks cover a kill meanwhile
         }

@@ -29,6 +29,24 @@ public interface LowerFile extends AutoCloseable {
 
     void chmod(int mode) throws ErrnoException;
 
+    /**
+     * Copies the whole file into {@code out} from its start, in reads of 1 MiB (each one of this
+     * file's reads, so a guarded file keeps its deadlines), and syncs {@code out}.
+     */
+    default void copyTo(java.nio.channels.FileChannel out) throws ErrnoException, java.io.IOException {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(1 << 20);
+            long off = 0;
+            for (int n; (n = read(off, buf)) > 0; off += n) {
+                java.nio.ByteBuffer bb = buf.asSlice(0, n).asByteBuffer();
+                while (bb.hasRemaining()) {
+                    out.write(bb, off + bb.position());
+                }
+            }
+            out.force(true);
+        }
+    }
+
     /** The kernel descriptor, for FUSE passthrough; -1 if this file has none. */
     int fd();
 

@@ -284,11 +284,6 @@ public final class Uplink implements AutoCloseable {
         return uploader.drain(timeoutMs, () -> false);
     }
 
-    /** Whether writes are written back (uploaded later) rather than through. */
-    public boolean writesBack() {
-        return uploader != null;
-    }
-
     /** Paths an upload replaced on the lower go to {@code renew} (see {@link #onBackOnline}). */
     public void onUploaded(java.util.function.Consumer<Set<String>> renew) {
         if (uploader != null) {

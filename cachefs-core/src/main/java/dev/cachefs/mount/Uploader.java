@@ -99,11 +99,6 @@ final class Uploader implements AutoCloseable {
         this.renew = r;
     }
 
-    /** How long changes wait before their upload (ms). */
-    long delayMs() {
-        return delayMs;
-    }
-
     private void run() {
         long retryMs = RETRY_MIN_MS;
         while (!closed) {
@@ -299,7 +294,7 @@ final class Uploader implements AutoCloseable {
     void status(Map<String, String> m) {
         m.put("write-back", "on, uploads after " + delayMs / 1000.0 + " s");
         try {
-            Map<Long, Integer> pending = index.offlineJournal().pendingByObject();
+            Set<Long> pending = index.offlineJournal().pendingObjects();
             long bytes = queuedBytes(pending);
             long oldest = index.offlineJournal().oldestMs();
             m.put("upload queue", pending.size() + " files, " + bytes + " bytes"
@@ -316,7 +311,7 @@ final class Uploader implements AutoCloseable {
 
     /** Queue depth and totals, for metrics. */
     void gauges(Map<String, Long> m) throws IndexException {
-        Map<Long, Integer> pending = index.offlineJournal().pendingByObject();
+        Set<Long> pending = index.offlineJournal().pendingObjects();
         m.put("upload_queue_files", (long) pending.size());
         m.put("upload_queue_changes", (long) index.offlineJournal().size());
         m.put("upload_queue_bytes", queuedBytes(pending));
@@ -324,9 +319,9 @@ final class Uploader implements AutoCloseable {
         m.put("uploaded_bytes", uploadedBytes);
     }
 
-    private long queuedBytes(Map<Long, Integer> pending) throws IndexException {
+    private long queuedBytes(Set<Long> pending) throws IndexException {
         long bytes = 0;
-        for (Long obj : pending.keySet()) {
+        for (Long obj : pending) {
             bytes += sizeOf(offline.localCopy(obj));
         }
         return bytes;

@@ -54,10 +54,6 @@ public final class ModalLowerFs implements LowerFs {
         this.writeBack = wb;
     }
 
-    public boolean writesBack() {
-        return writeBack != null;
-    }
-
     /** @param online the real lower, or null while it has never been reached */
     public ModalLowerFs(LowerFs online, Guard guard, Connectivity connectivity, OfflineFs offline, ConflictView view) {
         this(online, guard, connectivity, offline, false, view);
@@ -500,24 +496,16 @@ public final class ModalLowerFs implements LowerFs {
     /** Reads the lower's {@code path} whole into the new file {@code target}, under the deadlines. */
     private void fetchWhole(LowerFs l, String path, java.nio.file.Path target) throws ErrnoException {
         LowerFile f = new GuardedFile(path, guard.call("open", () -> l.open(path, Libc.O_RDONLY, 0)));
-        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined();
-             java.nio.channels.FileChannel out = java.nio.channels.FileChannel.open(target,
-                     java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE)) {
-            MemorySegment buf = arena.allocate(1 << 20);
-            long at = 0;
-            for (int n; (n = f.read(at, buf)) > 0; at += n) {
-                java.nio.ByteBuffer b = buf.asSlice(0, n).asByteBuffer();
-                while (b.hasRemaining()) {
-                    out.write(b);
-                }
-            }
-            out.force(true);
+        try (java.nio.channels.FileChannel out = java.nio.channels.FileChannel.open(target,
+                java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE)) {
+            f.copyTo(out);
         } catch (java.io.IOException e) {
             throw dev.cachefs.index.ErrnoMapping.of(e, "cannot fetch " + path + " for its local copy");
         } finally {
             f.close();
         }
     }
+
 
     /** Opens {@code path} for reading on the real lower (a read that waited for reconnection). */
     public LowerFile reopenOnline(String path) throws ErrnoException {

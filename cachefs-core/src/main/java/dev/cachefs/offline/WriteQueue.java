@@ -12,7 +12,6 @@ import dev.cachefs.nativeio.Stat;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.util.HashSet;
-import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
@@ -82,11 +81,11 @@ public final class WriteQueue {
      * yet replayed (at start, after each upload, after a replay). Call under the changes lock.
      */
     public void reload() throws IndexException {
-        Map<Long, Integer> pending = index.offlineJournal().pendingByObject();
+        Set<Long> pending = index.offlineJournal().pendingObjects();
         Set<String> now = new HashSet<>();
         if (!pending.isEmpty()) {
             for (ObjectRecord r : index.changedOffline()) {
-                if (r.path() != null && pending.containsKey(r.id()) && index.local(r.id()).isPresent()) {
+                if (r.path() != null && pending.contains(r.id()) && index.local(r.id()).isPresent()) {
                     now.add(r.path());
                 }
             }

@@ -81,27 +81,15 @@ final class LowerCopies {
     /** Copies the lower's file at {@code path} into {@code dst} (a cache file). */
     static void fetch(LowerFs lower, String path, Path dst) throws ErrnoException {
         LowerFile f = lower.open(path, Libc.O_RDONLY, 0);
-        try (FileChannel out = CacheStore.openPrivate(dst); Arena arena = Arena.ofConfined()) {
-            MemorySegment buf = arena.allocate(1 << 20);
-            long off = 0;
-            while (true) {
-                int n = f.read(off, buf);
-                if (n <= 0) {
-                    break;
-                }
-                java.nio.ByteBuffer bb = buf.asSlice(0, n).asByteBuffer();
-                while (bb.hasRemaining()) {
-                    out.write(bb, off + bb.position());
-                }
-                off += n;
-            }
-            out.force(true);
+        try (FileChannel out = CacheStore.openPrivate(dst)) {
+            f.copyTo(out);
         } catch (IOException e) {
             throw ErrnoMapping.of(e, "cannot keep the lower's version of " + path + " in the cache");
         } finally {
             f.close();
         }
     }
+
 
     /** Keeps a copy of a cache file (a variant of a conflict). */
     static void copy(Path from, Path to) throws ErrnoException {

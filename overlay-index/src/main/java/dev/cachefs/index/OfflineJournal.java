@@ -137,16 +137,15 @@ public final class OfflineJournal {
         }
     }
 
-    /** The objects with changes not yet replayed, and how many each has. */
-    public java.util.Map<Long, Integer> pendingByObject() throws IndexException {
+    /** The objects with changes not yet replayed. */
+    public java.util.Set<Long> pendingObjects() throws IndexException {
         synchronized (ix) {
-            java.util.Map<Long, Integer> out = new java.util.HashMap<>();
+            java.util.Set<Long> out = new java.util.HashSet<>();
             try {
-                PreparedStatement p = ix.prepared(
-                    "SELECT obj_id, count(*) FROM journal WHERE done = 0 AND obj_id IS NOT NULL GROUP BY obj_id");
+                PreparedStatement p = ix.prepared("SELECT DISTINCT obj_id FROM journal WHERE done = 0 AND obj_id IS NOT NULL");
                 try (ResultSet r = p.executeQuery()) {
                     while (r.next()) {
-                        out.put(r.getLong(1), r.getInt(2));
+                        out.add(r.getLong(1));
                     }
                 }
             } catch (SQLException e) {
@@ -155,6 +154,7 @@ public final class OfflineJournal {
             return out;
         }
     }
+
 
     /** The base recorded with the object's first change not yet replayed, or null (none, or the lower never had it). */
     public byte[] firstBase(long objId) throws IndexException {
