@@ -395,6 +395,17 @@ public final class CacheLayer implements AutoCloseable {
 
     // ------------------------------------------------------------------ versions
 
+    /** Whether node {@code nodeid} has opens served by this layer now (any mode). */
+    public boolean hasOpens(long nodeid) {
+        CachedObject o = table.byNode.get(nodeid);
+        if (o == null) {
+            return false;
+        }
+        synchronized (o) {
+            return o.opens() > 0;
+        }
+    }
+
     /**
      * Waits (at most {@code maxMs}) until the kernel has released every passthrough open of node
      * {@code nodeid} onto its cache file: the kernel allows one backing file per inode, and fails

@@ -16,6 +16,8 @@ public final class CacheStats {
     public final LongAdder policyUncachedOpens = new LongAdder();
     /** Lookups and getattrs answered from attributes still fresh (meta_ttl), without a lower call. */
     public final LongAdder metaTtlHits = new LongAdder();
+    /** Lookups of names that a directory made through the mount does not have, answered without the lower. */
+    public final LongAdder knownAbsent = new LongAdder();
     public final LongAdder metaIndexHits = new LongAdder();
     public final LongAdder statsAhead = new LongAdder();
     public final LongAdder opensAfterListing = new LongAdder();
@@ -43,6 +45,8 @@ public final class CacheStats {
     /** Opens handed to the kernel with passthrough onto the cache file, and opens served by the daemon. */
     public final LongAdder passthroughOpens = new LongAdder();
     public final LongAdder daemonOpens = new LongAdder();
+    /** Opens of local copies (write-back, offline changes) handed to the kernel with passthrough. */
+    public final LongAdder localPassthroughOpens = new LongAdder();
     /** Bytes written through to the lower. */
     public final LongAdder writeBytes = new LongAdder();
     /** Chunks that failed their checksum (dropped, fetched again). */
@@ -75,6 +79,8 @@ public final class CacheStats {
                 new Counter("miss_bytes", "bytes read that had to be fetched first", missBytes),
                 new Counter("policy_uncached_opens", "opens of files the config keeps out of the cache", policyUncachedOpens),
                 new Counter("meta_ttl_hits", "lookups and getattrs answered within meta_ttl, without a lower call", metaTtlHits),
+                new Counter("known_absent", "lookups of names a directory made through the mount lacks, answered within meta_ttl without the lower",
+                        knownAbsent),
                 new Counter("stats_ahead", "attributes fetched ahead, a directory's batch of names in one go (READDIRPLUS)", statsAhead),
                 new Counter("opens_after_listing", "opens whose close-to-open check was the directory's revalidation a moment before", opensAfterListing),
                 new Counter("meta_index_hits", "of those, answered from the index (attributes the lower gave an earlier mount within meta_ttl)", metaIndexHits),
@@ -88,6 +94,8 @@ public final class CacheStats {
                 new Counter("kernel_invalidations", "notifications telling the kernel to drop pages or attributes", kernelInvalidations),
                 new Counter("passthrough_opens", "opens handed to the kernel with FUSE passthrough", passthroughOpens),
                 new Counter("daemon_opens", "opens served by the daemon", daemonOpens),
+                new Counter("local_passthrough_opens", "opens of local copies (write-back, offline changes) handed to the kernel with passthrough",
+                        localPassthroughOpens),
                 new Counter("write_bytes", "bytes written through to the lower", writeBytes),
                 new Counter("corrupt_chunks", "cached chunks that failed their checksum (dropped, fetched again)", corruptChunks),
                 new Counter("seal_mismatches", "opens that found a cache file changed behind cachefs's back (checked before use)",

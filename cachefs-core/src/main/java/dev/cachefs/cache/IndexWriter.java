@@ -136,8 +136,11 @@ final class IndexWriter implements AutoCloseable {
     }
 
     private void apply(List<Op> batch) {
+        if (batch.stream().allMatch(op -> op instanceof Barrier)) {
+            return; // nothing to write (a flush with the queue empty)
+        }
         try {
-            index.transaction(() -> {
+            index.relaxedTransaction(() -> {
                 List<Chunk> run = new ArrayList<>();
                 long runObj = -1;
                 for (Op op : batch) {

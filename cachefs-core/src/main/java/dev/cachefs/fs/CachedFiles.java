@@ -193,6 +193,11 @@ public final class CachedFiles implements FileCache {
     }
 
     @Override
+    public boolean hasOpens(long nodeid) {
+        return cache.hasOpens(nodeid);
+    }
+
+    @Override
     public CacheLayer.State stateOf(String path) throws ErrnoException {
         try {
             return cache.stateOf(path);

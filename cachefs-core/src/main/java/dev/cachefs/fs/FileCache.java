@@ -105,6 +105,9 @@ public interface FileCache {
     /** Waits (at most {@code ms}) until no passthrough open of {@code nodeid} lives. */
     void awaitNoPassthrough(long nodeid, long ms);
 
+    /** Whether node {@code nodeid} has opens served by this layer now. */
+    boolean hasOpens(long nodeid);
+
     /** What the layer holds of {@code path}, for the virtual {@code user.cachefs.*} attributes (null: nothing to say). */
     CacheLayer.State stateOf(String path) throws ErrnoException;
 

@@ -68,7 +68,7 @@ final class OpenDirs {
             this.cached = cachedListing != null;
             if (cached) {
                 batch = cachedListing;
-            } else if (opened != null) {
+            } else if (opened != null && dir.keepable()) {
                 collected = new java.util.ArrayList<>();
             }
         }

@@ -3,6 +3,7 @@ package dev.cachefs.fs;
 import dev.cachefs.cache.CacheStats;
 import dev.cachefs.fuse.FuseConnection;
 import dev.cachefs.lower.LowerFs;
+import dev.cachefs.nativeio.Errno;
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
 import dev.cachefs.nativeio.Stat;
@@ -96,6 +97,35 @@ final class RecentAttributes {
         this.nanoTime = nanoTime;
         this.remembered = remembered;
         this.wallMs = wallMs;
+        this.names = new KnownNames(nanoTime);
+    }
+
+    /** ENOENT from the names of a directory made through the mount: the lower was not asked (nor anything learnt). */
+    static final class KnownAbsent extends ErrnoException {
+        KnownAbsent(String path) {
+            super(Errno.ENOENT, path);
+        }
+    }
+
+    /** The names of directories made through the mount, for lookups of names they lack. */
+    private final KnownNames names;
+
+    /** Directory {@code path} was made through the mount (empty, and named in its parent). */
+    void madeDir(String path) {
+        names.added(path);
+        if (ttlNs > 0) {
+            names.made(path);
+        }
+    }
+
+    /** A name was made at {@code path} through the mount (a file, link, node or a rename's target). */
+    void nameAdded(String path) {
+        names.added(path);
+    }
+
+    /** The name at {@code path} was removed through the mount (unlink, rmdir, a rename's source). */
+    void nameRemoved(String path) {
+        names.removed(path);
     }
 
     /** How long answers are trusted; 0: never (everything remembered is forgotten). */
@@ -103,6 +133,7 @@ final class RecentAttributes {
         this.ttlNs = TimeUnit.MILLISECONDS.toNanos(Math.max(0, millis));
         if (millis <= 0) {
             recent.invalidateAll();
+            names.forgetAll();
         }
     }
 
@@ -125,6 +156,7 @@ final class RecentAttributes {
         changes.incrementAndGet();
         floorMs = wallMs.getAsLong();
         recent.invalidateAll();
+        names.forgetAll();
     }
 
     /** Whether a file is open for writing at {@code path} through the mount. */
@@ -149,6 +181,12 @@ final class RecentAttributes {
         Stat kept = seen == null ? fromEarlierMount(path, now, ttl) : null;
         if (kept != null) {
             return kept;
+        }
+        if (names.absent(path, ttl)) {
+            if (stats != null) {
+                stats.knownAbsent.increment();
+            }
+            throw new KnownAbsent(path);
         }
         Stat st = lower.stat(path);
         if (!openPaths.containsKey(path)) {
@@ -333,6 +371,7 @@ final class RecentAttributes {
         }
         recent.invalidate(path);
         if (under) {
+            names.forgetUnder(path);
             String prefix = path.isEmpty() ? "" : path + "/";
             recent.asMap().keySet().removeIf(k -> k.startsWith(prefix));
         }

@@ -70,6 +70,8 @@ public final class StackedFs implements FuseFilesystem {
     private final boolean root = Libc.geteuid() == 0;
     private final AtomicLong nextHandle = new AtomicLong(1);
     private final Map<Long, OpenFile> files = new ConcurrentHashMap<>();
+    /** The opens of local copies by node, and which of them the kernel serves (passthrough). */
+    private final LocalOpens localOpens = new LocalOpens();
     private final FileCache cache;
     /** Extended attributes for the attribute timeout (with the cache and a non-zero timeout), else null. */
     private final dev.cachefs.cache.XattrCache xattrs;
@@ -306,8 +308,8 @@ public final class StackedFs implements FuseFilesystem {
         try {
             st = recent.stat(path);
         } catch (ErrnoException e) {
-            if (e.errno() == Errno.ENOENT) {
-                cache.gone(path, true);
+            if (e.errno() == Errno.ENOENT && !(e instanceof RecentAttributes.KnownAbsent)) {
+                cache.gone(path, true); // (known absent: nothing there to forget, and a create may follow at once)
             }
             if (e.errno() == Errno.ENOENT && options.negativeTimeoutNs() > 0) {
                 // A negative entry: the kernel answers ENOENT itself for this long (like NFS's
@@ -416,6 +418,7 @@ public final class StackedFs implements FuseFilesystem {
     public Entry mknod(Ctx ctx, long parent, String name, int mode, int rdev) throws ErrnoException {
         String path = child(parent, name);
         lower.mknod(path, mode, Stat.makedev(DevNumbers.major(rdev), DevNumbers.minor(rdev)));
+        recent.nameAdded(path);
         return created(ctx, parent, name, path);
     }
 
@@ -423,6 +426,7 @@ public final class StackedFs implements FuseFilesystem {
     public Entry mkdir(Ctx ctx, long parent, String name, int mode) throws ErrnoException {
         String path = child(parent, name);
         lower.mkdir(path, mode);
+        recent.madeDir(path);
         return created(ctx, parent, name, path);
     }
 
@@ -430,6 +434,7 @@ public final class StackedFs implements FuseFilesystem {
     public Entry symlink(Ctx ctx, long parent, String name, String target) throws ErrnoException {
         String path = child(parent, name);
         lower.symlink(target, path);
+        recent.nameAdded(path);
         return created(ctx, parent, name, path);
     }
 
@@ -447,6 +452,7 @@ public final class StackedFs implements FuseFilesystem {
     public void unlink(Ctx ctx, long parent, String name) throws ErrnoException {
         String path = child(parent, name);
         lower.unlink(path);
+        recent.nameRemoved(path);
         dirChanged(parent);
         namesGone(path, false); // a file: nothing below it to look for
         cache.gone(path, false);
@@ -463,6 +469,7 @@ public final class StackedFs implements FuseFilesystem {
     public void rmdir(Ctx ctx, long parent, String name) throws ErrnoException {
         String path = child(parent, name);
         lower.rmdir(path);
+        recent.nameRemoved(path);
         dirChanged(parent);
         cache.listingsChangedUnder(path);
         cache.gone(path, true);
@@ -476,6 +483,10 @@ public final class StackedFs implements FuseFilesystem {
         String from = child(parent, name);
         String to = child(newParent, newName);
         lower.rename(from, to, flags);
+        if ((flags & Libc.RENAME_EXCHANGE) == 0) {
+            recent.nameRemoved(from);
+            recent.nameAdded(to);
+        }
         dirChanged(parent);
         dirChanged(newParent);
         cache.listingsChangedUnder(from); // a directory moved: its listings were keyed by its old path
@@ -512,6 +523,7 @@ public final class StackedFs implements FuseFilesystem {
         String existing = nodes.path(nodeid);
         String path = child(newParent, newName);
         lower.link(existing, path);
+        recent.nameAdded(path);
         recent.touched(existing, false);
         dirChanged(newParent);
         Stat st = lower.stat(path);
@@ -551,7 +563,17 @@ public final class StackedFs implements FuseFilesystem {
     private OpenResult opened(long nodeid, LowerFile f, int flags, boolean mayPass) {
         long fh = nextHandle.getAndIncrement();
         files.put(fh, new OpenFile(nodeid, f, null, null));
-        boolean pass = mayPass && options.passthrough() && f.fd() >= 0;
+        boolean pass;
+        if (f.localCopy()) {
+            // A local copy (write-back, offline change) is read and written by the kernel itself
+            // when nothing else of the node is open in another mode (see LocalOpens).
+            pass = localOpens.opened(nodeid, fh, f, passthroughNow() && !cache.hasOpens(nodeid));
+            if (pass) {
+                cache.stats().localPassthroughOpens.increment();
+            }
+        } else {
+            pass = mayPass && options.passthrough() && f.fd() >= 0;
+        }
         // Without passthrough, an O_DIRECT open bypasses the kernel's page cache of the mount too.
         int openFlags = !pass && (flags & Libc.O_DIRECT) != 0 ? Fuse.FOPEN_DIRECT_IO : 0;
         return new OpenResult(fh, openFlags, pass ? f.fd() : -1);
@@ -584,16 +606,33 @@ public final class StackedFs implements FuseFilesystem {
                 return opened(nodeid, lower.open(path, lowerFlags(flags), 0), flags, false);
             }
             if (st.isRegular()) {
+                awaitNoLocalOpens(nodeid);
                 return opened(nodeid, cache.open(nodeid, path, st, flags, lowerFlags(flags), passthroughNow()), st);
             }
         }
         // The kernel fails a daemon-path open while passthrough opens of the inode live.
         cache.awaitNoPassthrough(nodeid, 2000);
         LowerFile f = lower.open(path, lowerFlags(flags), 0);
-        // Local copies (offline changes, open conflicts) are served by the daemon, never passed
-        // through: the kernel allows one backing file per inode and no mix of passthrough and
-        // other opens (a mapping left by an earlier open counts), and fails the open with EIO.
+        // Other local files (the open conflicts' versions) are served by the daemon: the kernel
+        // allows one backing file per inode and no mix of passthrough and other opens (a mapping
+        // left by an earlier open counts), and fails the open with EIO.
         return opened(nodeid, f, flags, cache.passesLowerThrough());
+    }
+
+    /**
+     * Before an open through the cache layer: local copies of the node were open until just now
+     * (their upload retired them after the close), and the kernel's RELEASE of those opens may
+     * still be on its way; an open in another mode must not meet them.
+     */
+    private void awaitNoLocalOpens(long nodeid) {
+        for (int i = 0; i < 1000 && localOpens.has(nodeid); i++) {
+            try {
+                Thread.sleep(2);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
     }
 
     @Override
@@ -620,11 +659,15 @@ public final class StackedFs implements FuseFilesystem {
         try {
             Stat st = f.stat();
             if (made) {
+                recent.nameAdded(path);
                 ownNew(ctx, parent, path, st);
                 st = f.stat();
             }
             Entry e = entry(parent, name, path, st);
-            if (made) {
+            if (made && f.notOnLowerYet()) {
+                // The lower's directory is as it was: what is remembered of it stays true.
+                listingChanged(parent);
+            } else if (made) {
                 dirChanged(parent);
             }
             if (st.isRegular() && cache.caches(path, flags) && !policy.uncached(path, 0)) {
@@ -673,6 +716,7 @@ public final class StackedFs implements FuseFilesystem {
         recent.closedAt(fh);
         OpenFile f = files.remove(fh);
         if (f != null) {
+            localOpens.released(fh);
             close(f);
         }
     }
@@ -833,11 +877,15 @@ public final class StackedFs implements FuseFilesystem {
         } catch (ErrnoException e) {
             recent.forgetAll();
         }
+        listingChanged(parent);
+    }
+
+    /** The listing of directory node {@code parent} changed through the mount (its attributes on the lower need not have). */
+    private void listingChanged(long parent) {
         try {
             cache.listingChanged(nodes.path(parent));
         } catch (ErrnoException e) {
             cache.listingChanged(null);
         }
     }
-
 }

@@ -59,10 +59,15 @@ public final class FuseSession implements FuseConnection, AutoCloseable {
 
     private static final class Backing {
         final int id;
+        /** The file registered (device and inode), which a sharing open must also name. */
+        final long dev;
+        final long ino;
         int refs;
 
-        Backing(int id) {
+        Backing(int id, long dev, long ino) {
             this.id = id;
+            this.dev = dev;
+            this.ino = ino;
         }
     }
     private final Object notifyLock = new Object();
@@ -417,6 +422,12 @@ public final class FuseSession implements FuseConnection, AutoCloseable {
      * switched off for the session).
      */
     int acquireBacking(long nodeid, long fh, int fd) {
+        Stat st;
+        try {
+            st = Libc.fstat(fd);
+        } catch (ErrnoException e) {
+            return -1;
+        }
         synchronized (backings) {
             Backing b = backings.get(nodeid);
             if (b == null) {
@@ -424,8 +435,12 @@ public final class FuseSession implements FuseConnection, AutoCloseable {
                 if (id < 0) {
                     return -1;
                 }
-                b = new Backing(id);
+                b = new Backing(id, st.dev(), st.ino());
                 backings.put(nodeid, b);
+            } else if (b.dev != st.dev() || b.ino != st.ino()) {
+                // The filesystem should never ask this: serving the other file's data would be wrong.
+                log.warn("node {}: a passthrough open onto another file than its open ones; served by the daemon", nodeid);
+                return -1;
             }
             b.refs++;
             backedHandles.put(fh, nodeid);

@@ -238,10 +238,12 @@ final class Worker implements DirSink {
             }
             case Fuse.RELEASE -> {
                 long fh = arg.get(JAVA_LONG, 0);
+                // The backing goes first: once the filesystem has the release, a new open of the
+                // node may be served otherwise, and must not find this open's backing to share.
                 try {
-                    fs.release(ctx, nodeid, fh, arg.get(JAVA_INT, 8));
-                } finally {
                     session.releaseBacking(fh);
+                } finally {
+                    fs.release(ctx, nodeid, fh, arg.get(JAVA_INT, 8));
                 }
                 yield 0;
             }

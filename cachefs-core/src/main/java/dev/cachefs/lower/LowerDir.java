@@ -13,6 +13,14 @@ public interface LowerDir extends AutoCloseable {
 
     void fsync(boolean dataOnly) throws ErrnoException;
 
+    /**
+     * Whether what this gives is the lower's own listing, to be kept as the directory's listing;
+     * false for a view that adds what the lower does not have yet (write-back's new files).
+     */
+    default boolean keepable() {
+        return true;
+    }
+
     @Override
     void close();
 

@@ -50,6 +50,22 @@ public interface LowerFile extends AutoCloseable {
     /** The kernel descriptor, for FUSE passthrough; -1 if this file has none. */
     int fd();
 
+    /**
+     * Whether this is a local copy of the cache's (a write-back or offline change): a local file,
+     * whose descriptor the kernel may read and write directly (passthrough) without a deadline.
+     */
+    default boolean localCopy() {
+        return false;
+    }
+
+    /**
+     * Whether this file was just made in the cache alone (write-back's journaled create): the
+     * lower, its directory included, is unchanged until the upload.
+     */
+    default boolean notOnLowerYet() {
+        return false;
+    }
+
     @Override
     void close();
 }

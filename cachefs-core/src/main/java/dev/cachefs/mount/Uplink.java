@@ -224,7 +224,7 @@ public final class Uplink implements AutoCloseable {
             cache.meta().pause(true);
             cache.dirs().pause(true);
         }
-        this.uploader = options.writeBack() ? writeBack(options.writeBackMs()) : null;
+        this.uploader = options.writeBack() ? writeBack(options.writeBackMs(), options.syncFsync()) : null;
         if (uploader != null && options.syncFsync()) {
             offline.afterFsync(uploader::uploadAhead);
         }
@@ -238,13 +238,18 @@ public final class Uplink implements AutoCloseable {
      * Turns write-back on: the modal lower sends writes to local copies, the uploader replays
      * them, and the index runs durable (the journal holds data that exists nowhere else).
      */
-    private Uploader writeBack(long delayMs) throws ErrnoException {
+    private Uploader writeBack(long delayMs, boolean syncFsync) throws ErrnoException {
         Uploader up = new Uploader(store, offline, replayer, modal, connectivity, replaying, this::guardedIds,
                 () -> cache, delayMs);
         modal.writeBack(new ModalLowerFs.WriteBack() {
             @Override
             public FileId idOf(String path) throws ErrnoException {
                 return identifier().idOf(path);
+            }
+
+            @Override
+            public boolean syncFsync() {
+                return syncFsync;
             }
 
             @Override

@@ -53,6 +53,24 @@ final class LocalFile extends LocalLowerFs.FdFile {
         fs.synced(objId);
     }
 
+    @Override
+    public boolean localCopy() {
+        return true;
+    }
+
+    /** Set on the open that made the file (write-back's journaled create). */
+    private volatile boolean made;
+
+    LocalFile madeHere() {
+        made = true;
+        return this;
+    }
+
+    @Override
+    public boolean notOnLowerYet() {
+        return made;
+    }
+
     /** Nothing to flush to: the copy is the file until replay. */
     @Override
     public void flush() {}

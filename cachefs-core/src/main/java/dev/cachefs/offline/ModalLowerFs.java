@@ -47,6 +47,12 @@ public final class ModalLowerFs implements LowerFs {
          * rename or link of a queued file needs it on the lower first); throws what stopped it.
          */
         void uploadNow(String... paths) throws ErrnoException;
+
+        /**
+         * Whether an fsync waits for the upload ({@code sync_fsync}): new files are then made on
+         * the lower at their create (written through), so that an fsync can send their data.
+         */
+        boolean syncFsync();
     }
 
     /** Turns write-back on: files written online go to local copies, uploaded later. */
@@ -301,6 +307,10 @@ public final class ModalLowerFs implements LowerFs {
         if (special(path) == QUEUED) {
             // Deleted before its upload: the lower loses the file, and the queue its changes.
             synchronized (offline.changesLock()) {
+                if (offline.queue().isNew(path)) {
+                    offline.queue().discardNew(path); // never on the lower: nothing to tell it
+                    return;
+                }
                 change("unlink", l -> l.unlink(path), o -> o.unlink(path));
                 if (!connectivity.offline()) {
                     offline.queue().cancel(path);
@@ -472,6 +482,11 @@ public final class ModalLowerFs implements LowerFs {
     private LowerFile openWrittenBack(LowerFs l, WriteBack wb, String path, int flags, int mode) throws ErrnoException {
         Stat now;
         if ((flags & Libc.O_CREAT) != 0) {
+            wb.flushIndex(); // a lookup's "gone" still queued must not undo the create
+            LowerFile journaled = wb.syncFsync() ? null : offline.queue().createNew(path, flags, mode);
+            if (journaled != null) {
+                return journaled; // the upload makes it on the lower
+            }
             int create = Libc.O_WRONLY | Libc.O_CREAT | (flags & Libc.O_EXCL);
             now = guard.call("create", () -> {
                 LowerFile made = l.open(path, create, mode);
@@ -521,7 +536,76 @@ public final class ModalLowerFs implements LowerFs {
         if (special(path) == VIEW) {
             return view.openDir(path);
         }
-        return query("opendir", l -> new GuardedDir(l.openDir(path)), o -> o.openDir(path));
+        return query("opendir", l -> {
+            LowerDir d = new GuardedDir(l.openDir(path));
+            java.util.Map<String, Stat> extra = offline.queue().newIn(path);
+            return extra.isEmpty() ? d : new MergedDir(d, extra);
+        }, o -> o.openDir(path));
+    }
+
+    /**
+     * Write-back: a directory of the lower listed with the new files made in it through the mount
+     * and not uploaded yet. Read whole at the first batch; offsets are positions in it.
+     */
+    private static final class MergedDir implements LowerDir {
+        private final LowerDir d;
+        private final java.util.Map<String, Stat> extra;
+        private List<DirEntry> all;
+        private int pos;
+
+        MergedDir(LowerDir d, java.util.Map<String, Stat> extra) {
+            this.d = d;
+            this.extra = extra;
+        }
+
+        @Override
+        public List<DirEntry> next() throws ErrnoException {
+            if (all == null) {
+                java.util.List<DirEntry> read = new java.util.ArrayList<>();
+                java.util.Set<String> names = new java.util.HashSet<>();
+                for (List<DirEntry> b; !(b = d.next()).isEmpty(); ) {
+                    for (DirEntry e : b) {
+                        names.add(e.name());
+                        read.add(new DirEntry(e.name(), e.ino(), e.type(), read.size() + 1));
+                    }
+                }
+                extra.forEach((name, st) -> {
+                    if (!names.contains(name)) {
+                        read.add(new DirEntry(name, st.ino(), 8 /* DT_REG */, read.size() + 1));
+                    }
+                });
+                all = read;
+            }
+            List<DirEntry> out = all.subList(Math.min(pos, all.size()), all.size());
+            pos = all.size();
+            return List.copyOf(out);
+        }
+
+        @Override
+        public void seek(long offset) throws ErrnoException {
+            if (all == null && offset == 0) {
+                return;
+            }
+            if (all == null) {
+                next();
+            }
+            pos = (int) Math.min(offset, all.size());
+        }
+
+        @Override
+        public boolean keepable() {
+            return false;
+        }
+
+        @Override
+        public void fsync(boolean dataOnly) throws ErrnoException {
+            d.fsync(dataOnly);
+        }
+
+        @Override
+        public void close() {
+            d.close();
+        }
     }
 
     /** A query that fills the caller's buffer: through a bounce buffer online (see {@link Guard#fill}). */

@@ -258,17 +258,43 @@ public final class OfflineFs implements LowerFs {
         }
     }
 
+    /**
+     * Commits made on this thread now are relaxed (write-back's creates and copies: durable at
+     * the next synced commit or at an fsync of the file, {@link #synced}, as a local disk's).
+     */
+    private static final ThreadLocal<Boolean> relaxed = ThreadLocal.withInitial(() -> false);
+
+    interface Relaxed<T> {
+        T run() throws ErrnoException;
+    }
+
+    /** Runs {@code r} with its commits relaxed (see {@link #relaxed}). */
+    <T> T relaxed(Relaxed<T> r) throws ErrnoException {
+        boolean was = relaxed.get();
+        relaxed.set(true);
+        try {
+            return r.run();
+        } finally {
+            relaxed.set(was);
+        }
+    }
+
     private void commitOnce(String what, Change c) throws ErrnoException {
         ErrnoException[] thrown = new ErrnoException[1];
+        CacheIndex.SqlBody body = () -> {
+            try {
+                c.apply();
+            } catch (ErrnoException e) {
+                thrown[0] = e;
+                throw new IndexException("refused: " + e.getMessage());
+            }
+        };
         try {
-            index.transaction(() -> {
-                try {
-                    c.apply();
-                } catch (ErrnoException e) {
-                    thrown[0] = e;
-                    throw new IndexException("refused: " + e.getMessage());
-                }
-            });
+            if (relaxed.get()) {
+                index.relaxedTransaction(body);
+            } else {
+                index.transaction(body);
+            }
         } catch (IndexException e) {
             if (thrown[0] != null) {
                 throw thrown[0];
@@ -749,6 +775,11 @@ public final class OfflineFs implements LowerFs {
     }
 
     void synced(long objId) throws ErrnoException {
+        try {
+            index.sync(); // its journal entry and row, if their commit was relaxed
+        } catch (IndexException e) {
+            throw tree.indexFailed(e);
+        }
         AfterFsync a = afterFsync;
         if (a != null && !connectivity.offline()) { // offline, durable in the cache is what there is
             a.synced(objId);

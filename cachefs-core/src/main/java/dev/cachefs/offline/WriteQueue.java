@@ -102,6 +102,12 @@ public final class WriteQueue {
      */
     public LowerFile openForWriting(String path, int flags, FileId id, Stat lowerNow, OfflineFs.Fetch fetch)
             throws ErrnoException {
+        return fs.relaxed(() -> openForWritingRelaxed(path, flags, id, lowerNow, fetch));
+    }
+
+    /** Its commits are relaxed: durable with the next synced one, or an fsync of the file. */
+    private LowerFile openForWritingRelaxed(String path, int flags, FileId id, Stat lowerNow, OfflineFs.Fetch fetch)
+            throws ErrnoException {
         synchronized (fs.changesLock()) {
             CachedTree.Node n = tree.nodeOrNull(path);
             if (n == null || n.local() == null) {
@@ -122,6 +128,77 @@ public final class WriteQueue {
             paths.add(path);
             return fs.localOpen(path, tree.node(path), local, flags & (Libc.O_ACCMODE | Libc.O_APPEND | Libc.O_TRUNC));
         }
+    }
+
+    /**
+     * Creates {@code path} as a new file journaled like an offline create, the lower untouched
+     * until the upload (which makes the file there with its data, or meets a file made there
+     * meanwhile: a conflict, both kept). The kernel asked for the name just before (a negative
+     * lookup), so it is taken as absent on the lower. Null when the index cannot say so: it has a
+     * row at the path, or does not know the directory (the create is then written through).
+     */
+    public LowerFile createNew(String path, int flags, int mode) throws ErrnoException {
+        synchronized (fs.changesLock()) {
+            if (tree.nodeOrNull(path) != null) {
+                return null;
+            }
+            CachedTree.Node parent = tree.nodeOrNull(CachedTree.parentOf(path));
+            if (parent == null || !parent.st().isDirectory()) {
+                return null;
+            }
+            LowerFile f = fs.relaxed(() -> fs.open(path, flags | Libc.O_CREAT | Libc.O_EXCL, mode));
+            if (f instanceof LocalFile l) {
+                l.madeHere();
+            }
+            paths.add(path);
+            log.debug("queued new {}", path);
+            return f;
+        }
+    }
+
+    /** Whether queued {@code path} was made through the mount and is not on the lower yet. */
+    public boolean isNew(String path) throws ErrnoException {
+        if (!queued(path)) {
+            return false;
+        }
+        synchronized (fs.changesLock()) {
+            CachedTree.Node n = tree.nodeOrNull(path);
+            return n != null && n.rec().fileId().isProvisional();
+        }
+    }
+
+    /**
+     * A new file not uploaded yet is deleted: its create and everything after it cancel out, so
+     * the lower never sees it. Open descriptors keep working on the unlinked copy.
+     */
+    public void discardNew(String path) throws ErrnoException {
+        synchronized (fs.changesLock()) {
+            CachedTree.Node n = tree.node(path);
+            fs.unlink(path);
+            fs.commit("cancel the upload of " + path, () -> index.offlineJournal().doneFor(n.id()));
+            paths.remove(path);
+        }
+    }
+
+    /** The queued new files directly in {@code dir} (names, with their attributes), for its listing. */
+    public java.util.Map<String, Stat> newIn(String dir) {
+        java.util.Map<String, Stat> out = new java.util.TreeMap<>();
+        if (paths.isEmpty()) {
+            return out;
+        }
+        String prefix = dir.isEmpty() ? "" : dir + "/";
+        for (String p : paths) {
+            if (p.startsWith(prefix) && p.indexOf('/', prefix.length()) < 0) {
+                try {
+                    if (isNew(p)) {
+                        out.put(p.substring(prefix.length()), fs.stat(p));
+                    }
+                } catch (ErrnoException e) {
+                    // gone meanwhile
+                }
+            }
+        }
+        return out;
     }
 
     /** An open of a queued path: its local copy, or null when its upload has retired it meanwhile. */

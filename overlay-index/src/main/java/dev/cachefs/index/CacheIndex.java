@@ -809,6 +809,48 @@ public final class CacheIndex implements AutoCloseable {
     public synchronized void durable(boolean full) throws IndexException {
         try (Statement s = db.createStatement()) {
             s.execute("PRAGMA synchronous=" + (full ? "FULL" : "NORMAL"));
+            this.full = full;
+        } catch (SQLException e) {
+            throw fail(e);
+        }
+    }
+
+    /**
+     * Makes every commit so far durable, relaxed ones included: syncs the write-ahead log (the
+     * commits not yet checkpointed; what was checkpointed is synced already).
+     */
+    public synchronized void sync() throws IndexException {
+        Path wal = file.resolveSibling(file.getFileName() + "-wal");
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(wal, java.nio.file.StandardOpenOption.READ)) {
+            ch.force(false);
+        } catch (java.nio.file.NoSuchFileException e) {
+            // no log: everything is in the database file, synced at its checkpoint
+        } catch (java.io.IOException e) {
+            throw new IndexException("cache index " + file + ": cannot sync its log: " + e.getMessage(), e);
+        }
+    }
+
+    /** Whether commits are synced as they are made ({@link #durable}). */
+    private boolean full;
+
+    /**
+     * {@link #transaction} for what the cache can lose in a power cut (what it copied of the
+     * lower: chunks, attributes, listings): committed without a sync of its own even when the
+     * index is {@link #durable}. It reaches the disk with the next synced commit (the WAL is synced
+     * whole), and SQLite keeps the index consistent either way.
+     */
+    public synchronized void relaxedTransaction(SqlBody body) throws IndexException {
+        if (!full || inTransaction) {
+            transaction(body);
+            return;
+        }
+        try (Statement s = db.createStatement()) {
+            s.execute("PRAGMA synchronous=NORMAL");
+            try {
+                transaction(body);
+            } finally {
+                s.execute("PRAGMA synchronous=FULL");
+            }
         } catch (SQLException e) {
             throw fail(e);
         }

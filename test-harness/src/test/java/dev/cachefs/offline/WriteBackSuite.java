@@ -73,10 +73,13 @@ abstract class WriteBackSuite extends SuiteOnLower {
         assertTrue(Arrays.equals(appended, Files.readAllBytes(m.resolve("uncached.bin"))), "appended through the mount");
         assertEquals(appended.length, Files.size(m.resolve("uncached.bin")));
         assertTrue(Arrays.equals(fresh, Files.readAllBytes(m.resolve("new.bin"))));
-        // ... and the lower has not got them: names are written through, data waits.
+        // The kernel wrote and read the local copies itself (FUSE passthrough), not through the daemon.
+        assertTrue(s.stats().localPassthroughOpens.sum() >= 3, "local copies passed through: "
+                + s.stats().localPassthroughOpens.sum());
+        // ... and the lower has not got them.
         assertEquals("old cached\n", Files.readString(lowerDir.resolve("cached.txt")));
         assertEquals(big.length, Files.size(lowerDir.resolve("uncached.bin")));
-        assertEquals(0, Files.size(lowerDir.resolve("new.bin")));
+        assertFalse(Files.exists(lowerDir.resolve("new.bin")), "a new file is made on the lower by its upload");
         assertTrue(journal(s) > 0, "changes wait in the journal");
 
         assertTrue(s.uplink.uploadQueued(120_000), "the queue uploads");
@@ -115,6 +118,7 @@ abstract class WriteBackSuite extends SuiteOnLower {
         try (var ch = java.nio.channels.FileChannel.open(m.resolve("db.log"), StandardOpenOption.CREATE,
                 StandardOpenOption.WRITE)) {
             ch.write(java.nio.ByteBuffer.wrap("first record\n".getBytes()));
+            // With sync_fsync a new file is made on the lower at once (empty), so that an fsync can send its data.
             assertEquals(0, Files.size(s.lower.resolve("sync/db.log")), "not on the lower before the fsync");
             ch.force(true);
             assertEquals("first record\n", Files.readString(s.lower.resolve("sync/db.log")), "on the lower once fsync returns");
@@ -160,6 +164,70 @@ abstract class WriteBackSuite extends SuiteOnLower {
         assertEquals(Set.of("kept.txt"), names(s.lower.resolve("tmp")));
         assertEquals("kept", Files.readString(s.lower.resolve("tmp/kept.txt")));
         assertEquals(0, journal(s));
+    }
+
+    @Test
+    void newFilesAreMadeOnTheLowerByTheirUploadAndListedMeanwhile() throws Exception {
+        Stack s = mount();
+        s.fs.metaTtl(60_000); // as mounted by default (meta_ttl 30 s)
+        Path lowerOld = Files.createDirectories(s.lower.resolve("ns/old"));
+        Files.writeString(lowerOld.resolve("there.txt"), "on the lower");
+        Path m = s.mnt.resolve("ns");
+        assertEquals(Set.of("there.txt"), names(m.resolve("old"))); // listed once, as the lower has it
+        Path fresh = Files.createDirectory(m.resolve("fresh")); // names of directories are written through
+        long lowerCalls = s.stats().lowerCalls.sum();
+        for (int i = 0; i < 40; i++) {
+            Files.writeString(fresh.resolve("f" + i), "file " + i);
+        }
+        Files.writeString(m.resolve("old/new.txt"), "made through the mount");
+        Files.delete(fresh.resolve("f7")); // made and deleted before its upload: never on the lower
+        // The lookups of the new names were answered without the lower (the mount made the
+        // directory), and the creates were journaled: not one lower call per file.
+        assertTrue(s.stats().knownAbsent.sum() >= 40, "lookups answered from the names the mount knows: "
+                + s.stats().knownAbsent.sum());
+        assertTrue(s.stats().lowerCalls.sum() - lowerCalls < 20, "lower calls for 41 creates: "
+                + (s.stats().lowerCalls.sum() - lowerCalls));
+        assertTrue(Files.isDirectory(s.lower.resolve("ns/fresh")));
+        assertEquals(Set.of(), names(s.lower.resolve("ns/fresh")), "the lower has none of them before the upload");
+        assertEquals(Set.of("there.txt"), names(lowerOld));
+        // The mount lists and reads them at once, with what the lower has.
+        assertEquals(39, names(fresh).size());
+        assertFalse(names(fresh).contains("f7"));
+        assertEquals(Set.of("there.txt", "new.txt"), names(m.resolve("old")));
+        assertEquals("file 3", Files.readString(fresh.resolve("f3")));
+        assertEquals("made through the mount", Files.readString(m.resolve("old/new.txt")));
+
+        assertTrue(s.uplink.uploadQueued(120_000), "the queue uploads");
+        assertEquals(0, journal(s));
+        assertEquals(names(fresh), names(s.lower.resolve("ns/fresh")));
+        for (int i = 0; i < 40; i++) {
+            if (i != 7) {
+                assertEquals("file " + i, Files.readString(s.lower.resolve("ns/fresh/f" + i)));
+            }
+        }
+        assertEquals("made through the mount", Files.readString(lowerOld.resolve("new.txt")));
+        assertEquals("file 5", Files.readString(fresh.resolve("f5")), "read through the mount after its upload");
+        assertTrue(s.uplink.conflicts().isEmpty(), "no conflicts: " + s.uplink.conflicts());
+    }
+
+    @Test
+    void aNameMadeOnTheServerBeforeTheUploadOfANewFileKeepsBoth() throws Exception {
+        Stack s = mount();
+        Path lowerDir = Files.createDirectories(s.lower.resolve("race"));
+        Path m = s.mnt.resolve("race");
+        assertEquals(Set.of(), names(m));
+        Files.writeString(m.resolve("report.txt"), "ours");
+        Files.writeString(lowerDir.resolve("report.txt"), "theirs, made on the server meanwhile");
+        assertTrue(s.uplink.uploadQueued(120_000));
+        // Nothing overwritten: the lower keeps its file; the conflict is open (the default rule asks).
+        assertEquals("theirs, made on the server meanwhile", Files.readString(lowerDir.resolve("report.txt")));
+        CacheIndex.Conflict c = s.uplink.conflicts().stream().filter(x -> x.path().equals("race/report.txt")).findFirst()
+                .orElseThrow(() -> new AssertionError("a conflict at race/report.txt"));
+        assertEquals("both-created", c.kind());
+        assertTrue(c.open(), "the default rule asks");
+        assertEquals("ours", Files.readString(m.resolve("report.txt")), "the mount shows the local version until resolved");
+        assertEquals("theirs, made on the server meanwhile",
+                Files.readString(s.mnt.resolve(".cachefs/conflicts/race/report.txt/remote")));
     }
 
     @Test
@@ -209,7 +277,7 @@ abstract class WriteBackSuite extends SuiteOnLower {
         s.uplink.connectivity().forceOffline();
         s.close();
         fx = null;
-        assertEquals(0, Files.size(s.lower.resolve("left/one.txt")), "not uploaded yet");
+        assertFalse(Files.exists(s.lower.resolve("left/one.txt")), "not uploaded yet");
         fx = Stack.again(s).uplink(options()).mount();
         Stack t = fx;
         awaitOnline(t);
