@@ -120,7 +120,11 @@ final class ModeCommands {
         public Integer call() {
             Path mp = goOnline(mountpoint);
             if (ControlServer.query(mp, "status").getOrDefault("write-back", "off").startsWith("on")) {
-                waitFor(mp, "upload", "upload queue", "uploading: queue");
+                Map<String, String> up = waitFor(mp, "upload", "upload queue", "uploading: queue");
+                if (!"uploaded".equals(up.get("result"))) {
+                    throw new Main.UserError(Main.FAILED, mp + ": the upload stopped before the queue was empty (the mount is"
+                            + " going away?); upload queue: " + up.getOrDefault("upload queue", "?"));
+                }
             }
             Map<String, String> st = ControlServer.query(mp, "status");
             System.out.println("cachefs: " + mountpoint + " is online; " + st.getOrDefault("journal", "?") + " left"

@@ -28,8 +28,12 @@ import org.slf4j.LoggerFactory;
  * landed. Files someone has open for writing wait for their close; the rest go. Offline, it
  * waits: the mount's reconnection replays everything before it goes online.
  *
- * <p>A cycle runs under the offline layer's changes lock (no copy is made, opened for writing
- * or retired meanwhile), its lower calls under the deadlines.
+ * <p>A cycle picks a batch under the offline layer's changes lock and marks its paths as being
+ * sent ({@link WriteQueue#sending}); the lower calls then run without the lock (under their
+ * deadlines), so the mount goes on creating and writing other files meanwhile, while a change to
+ * a marked path waits for the batch. The batch is retired under the lock again. A journal with
+ * changes whose order across files matters (made offline: directories, renames, links,
+ * deletions) is replayed whole under the lock, as a reconnection replays it.
  */
 final class Uploader implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Uploader.class);
@@ -37,14 +41,26 @@ final class Uploader implements AutoCloseable {
     private static final long RETRY_MIN_MS = 1000;
     private static final long RETRY_MAX_MS = 60_000;
     /**
-     * What one cycle uploads at most: then the changes lock is let go (a writer opening a file
-     * waits for it), and the next cycle follows at once. Over a WAN link one small file costs
-     * several round trips, so a batch of hundreds held writers for tens of seconds.
+     * What one cycle uploads at most. Changes to the files of a batch wait for its end (and
+     * its retirement takes the changes lock), so a batch is kept short: over a WAN link one
+     * small file costs several round trips, and the number of files a cycle takes follows the
+     * time files took in the cycles before, for about {@link #HOLD_MS} a batch.
      */
     private static final long BATCH_BYTES = 4 << 20;
-    private static final int BATCH_FILES = 8;
-    /** Journal records that change names (offline only: write-back journals data and attributes). */
-    private static final Set<String> NAMESPACE = Set.of("create", "mkdir", "symlink", "unlink", "rmdir", "rename", "link");
+    private static final int BATCH_FILES_FIRST = 8;
+    private static final int BATCH_FILES_MAX = 256;
+    private static final double HOLD_MS = 1500;
+    /**
+     * Files of a batch uploaded side by side: one file's upload is a handful of round trips
+     * (create, write, fsync, rename, stat), which the others need not wait for.
+     */
+    private static final int WORKERS = 8;
+    /**
+     * Journal records whose order across objects matters (made offline: a file's directory, a
+     * rename, a link...): a journal with any goes in order, whole. A new file's create needs only
+     * its directory, which is on the lower unless the journal also holds its mkdir.
+     */
+    private static final Set<String> ORDERED = Set.of("mkdir", "symlink", "unlink", "rmdir", "rename", "link");
 
     private final dev.cachefs.index.CacheStore store;
     private final CacheIndex index;
@@ -70,6 +86,8 @@ final class Uploader implements AutoCloseable {
     private volatile long lastErrorMs;
     private volatile long uploadedChanges;
     private volatile long uploadedBytes;
+    /** Milliseconds one file held the lock in recent cycles (0: not measured yet). */
+    private double msPerFile;
     private final Thread thread;
 
     /** @param replaying held by whatever replays the journal (one replay at a time) */
@@ -177,40 +195,77 @@ final class Uploader implements AutoCloseable {
         Set<String> replaced;
         Replayer.Outcome o;
         synchronized (replaying) {
-          synchronized (offline.changesLock()) {
-            if (connectivity.offline()) {
-                return 0;
-            }
-            CacheLayer c = cache.get();
-            if (c != null) {
-                c.flushIndex(); // what lookups learnt before the upload lands before what it changes
-            }
-            // Files open for writing wait for their close; of the rest, a batch goes now, oldest first,
-            // so that the changes lock (which a new open for writing takes) is never held for long.
-            List<CacheIndex.JournalEntry> entries = index.offlineJournal().entries();
-            boolean names = entries.stream().anyMatch(e -> NAMESPACE.contains(e.op()));
             Set<Long> busy = new HashSet<>();
             Set<Long> taken = new HashSet<>();
             long bytes = 0;
-            for (CacheIndex.JournalEntry e : entries) {
-                Long obj = e.objId();
-                if (obj == null || taken.contains(obj) || busy.contains(obj)) {
-                    continue;
+            boolean whole;
+            CacheLayer c;
+            synchronized (offline.changesLock()) {
+                if (connectivity.offline()) {
+                    return 0;
                 }
-                boolean full = !taken.isEmpty() && (bytes >= BATCH_BYTES || taken.size() >= BATCH_FILES);
-                if (queue.busy(obj) || (full && !names)) { // a journal with names in it goes in order, whole
-                    busy.add(obj);
+                c = cache.get();
+                if (c != null) {
+                    c.flushIndex(); // what lookups learnt before the upload lands before what it changes
+                }
+                // Files open for writing wait for their close; of the rest, a batch goes now, oldest first.
+                List<CacheIndex.JournalEntry> entries = index.offlineJournal().entries();
+                whole = entries.stream().anyMatch(e -> e.objId() == null || ORDERED.contains(e.op()));
+                int maxFiles = msPerFile <= 0 ? BATCH_FILES_FIRST
+                        : (int) Math.max(1, Math.min(BATCH_FILES_MAX, HOLD_MS / msPerFile));
+                Set<String> paths = new HashSet<>();
+                for (CacheIndex.JournalEntry e : entries) {
+                    Long obj = e.objId();
+                    if (obj == null || taken.contains(obj) || busy.contains(obj)) {
+                        if (obj != null && taken.contains(obj)) {
+                            paths.add(e.path());
+                        }
+                        continue;
+                    }
+                    boolean full = !taken.isEmpty() && (bytes >= BATCH_BYTES || taken.size() >= maxFiles);
+                    if (queue.busy(obj) || (full && !whole)) { // a journal with names in it goes in order, whole
+                        busy.add(obj);
+                    } else {
+                        taken.add(obj);
+                        paths.add(e.path());
+                        index.get(obj).map(dev.cachefs.index.ObjectRecord::path).ifPresent(paths::add);
+                        bytes += sizeOf(offline.localCopy(obj));
+                    }
+                }
+                if (whole) {
+                    // Made offline, in an order that matters across files: replayed as offline work is,
+                    // under the lock, nothing changing meanwhile.
+                    o = replayer.replay(modal.guardedOnline(), busy);
+                    replayer.retire(ids.get(), c == null ? null : c::adopt, busy); // reloads the queue
                 } else {
-                    taken.add(obj);
-                    bytes += sizeOf(offline.localCopy(obj));
+                    queue.sending(paths); // changes to these wait; the rest of the mount goes on
+                    o = null;
                 }
             }
-            o = replayer.replay(modal.guardedOnline(), busy);
-            replayer.retire(ids.get(), c == null ? null : c::adopt, busy); // reloads the queue
+            if (!whole) {
+                long t0 = System.nanoTime();
+                try {
+                    o = replayer.replayOnly(modal.guardedOnline(), taken, WORKERS);
+                } finally {
+                    synchronized (offline.changesLock()) {
+                        try {
+                            // What was journaled meanwhile, and what is open, stays queued.
+                            Set<Long> kept = new HashSet<>(index.offlineJournal().pendingObjects());
+                            kept.addAll(busy);
+                            replayer.retire(ids.get(), c == null ? null : c::adopt, kept); // reloads the queue
+                        } finally {
+                            queue.sent();
+                        }
+                    }
+                }
+                if (!taken.isEmpty()) {
+                    double ms = (System.nanoTime() - t0) / 1e6 / taken.size();
+                    msPerFile = msPerFile <= 0 ? ms : 0.5 * msPerFile + 0.5 * ms;
+                }
+            }
             uploadedChanges += o.applied();
             uploadedBytes += bytes;
             replaced = replayer.takeReplayedPaths();
-          }
         }
         if (o.applied() > 0) {
             log.debug("uploaded {} changes ({} conflicts, {} left open); {} files wait", o.applied(), o.conflicts(),
@@ -238,7 +293,8 @@ final class Uploader implements AutoCloseable {
      */
     boolean drain(long timeoutMs, java.util.function.BooleanSupplier enough) throws ErrnoException {
         long begun = System.currentTimeMillis();
-        long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+        long begunNs = System.nanoTime();
+        long timeoutNs = TimeUnit.MILLISECONDS.toNanos(timeoutMs); // saturates: "no limit" stays positive
         try {
             while (true) {
                 if (connectivity.offline()) {
@@ -255,7 +311,7 @@ final class Uploader implements AutoCloseable {
                 if (err != null && lastErrorMs >= begun) {
                     throw new ErrnoException(Errno.EIO, "upload failed (it is tried again): " + err);
                 }
-                if (System.nanoTime() > end || closed) {
+                if (System.nanoTime() - begunNs > timeoutNs || closed) { // no overflow for huge timeouts
                     return false;
                 }
                 synchronized (wake) {

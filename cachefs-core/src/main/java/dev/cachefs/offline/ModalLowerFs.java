@@ -307,6 +307,7 @@ public final class ModalLowerFs implements LowerFs {
         if (special(path) == QUEUED) {
             // Deleted before its upload: the lower loses the file, and the queue its changes.
             synchronized (offline.changesLock()) {
+                offline.queue().awaitSent(path);
                 if (offline.queue().isNew(path)) {
                     offline.queue().discardNew(path); // never on the lower: nothing to tell it
                     return;

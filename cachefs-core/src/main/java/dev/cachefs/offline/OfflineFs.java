@@ -353,6 +353,7 @@ public final class OfflineFs implements LowerFs {
     @Override
     public void mkdir(String path, int mode) throws ErrnoException {
         synchronized (changes) {
+            queue.awaitSent(path);
             CachedTree.Node parent = parentForNew(path);
             if (tree.nodeOrNull(path) != null) {
                 throw new ErrnoException(Errno.EEXIST);
@@ -379,6 +380,7 @@ public final class OfflineFs implements LowerFs {
     @Override
     public void symlink(String target, String path) throws ErrnoException {
         synchronized (changes) {
+            queue.awaitSent(path);
             CachedTree.Node parent = parentForNew(path);
             if (tree.nodeOrNull(path) != null) {
                 throw new ErrnoException(Errno.EEXIST);
@@ -394,6 +396,7 @@ public final class OfflineFs implements LowerFs {
     @Override
     public void unlink(String path) throws ErrnoException {
         synchronized (changes) {
+            queue.awaitSent(path);
             CachedTree.Node n = tree.node(path);
             if (n.st().isDirectory()) {
                 throw new ErrnoException(Errno.EISDIR);
@@ -468,6 +471,7 @@ public final class OfflineFs implements LowerFs {
     @Override
     public void rmdir(String path) throws ErrnoException {
         synchronized (changes) {
+            queue.awaitSent(path);
             CachedTree.Node n = tree.node(path);
             if (!n.st().isDirectory()) {
                 throw new ErrnoException(Errno.ENOTDIR);
@@ -489,6 +493,8 @@ public final class OfflineFs implements LowerFs {
             throw new ErrnoException(Errno.EOPNOTSUPP, "RENAME_EXCHANGE is not available offline");
         }
         synchronized (changes) {
+            queue.awaitSent(from);
+            queue.awaitSent(to);
             CachedTree.Node n = tree.node(from);
             CachedTree.Node toParent = parentForNew(to);
             CachedTree.Node fromParent = tree.node(CachedTree.parentOf(from));
@@ -545,6 +551,8 @@ public final class OfflineFs implements LowerFs {
     @Override
     public void link(String existing, String newPath) throws ErrnoException {
         synchronized (changes) {
+            queue.awaitSent(existing);
+            queue.awaitSent(newPath);
             CachedTree.Node n = tree.node(existing);
             if (n.st().isDirectory()) {
                 throw new ErrnoException(Errno.EPERM);
@@ -580,6 +588,7 @@ public final class OfflineFs implements LowerFs {
     private void setAttrs(JournalRecord r, java.util.function.UnaryOperator<Stat> change) throws ErrnoException {
         String path = r.path();
         synchronized (changes) {
+            queue.awaitSent(path);
             CachedTree.Node n = tree.node(path);
             commit(r.getClass().getSimpleName().toLowerCase(java.util.Locale.ROOT) + " " + path, () -> {
                 byte[] base = base(n);
@@ -630,6 +639,7 @@ public final class OfflineFs implements LowerFs {
     @Override
     public void truncate(String path, long size) throws ErrnoException {
         synchronized (changes) {
+            queue.awaitSent(path);
             CachedTree.Node n = tree.node(path);
             if (!n.st().isRegular()) {
                 throw new ErrnoException(n.st().isDirectory() ? Errno.EISDIR : Errno.EINVAL);
@@ -717,6 +727,7 @@ public final class OfflineFs implements LowerFs {
             return new MissingData(this, path, n.st(), missWaitMs, connectivity, reopen);
         }
         synchronized (changes) {
+            queue.awaitSent(path);
             CachedTree.Node n = tree.nodeOrNull(path);
             if (n == null) {
                 if ((flags & Libc.O_CREAT) == 0) {
@@ -816,6 +827,7 @@ public final class OfflineFs implements LowerFs {
     public void setxattr(String path, String name, MemorySegment value, int flags) throws ErrnoException {
         byte[] v = value.toArray(ValueLayout.JAVA_BYTE);
         synchronized (changes) {
+            queue.awaitSent(path);
             CachedTree.Node n = tree.node(path);
             commit("setxattr " + path, () -> {
                 boolean exists = index.listings().xattr(n.id(), name).isPresent();
@@ -836,6 +848,7 @@ public final class OfflineFs implements LowerFs {
     @Override
     public void removexattr(String path, String name) throws ErrnoException {
         synchronized (changes) {
+            queue.awaitSent(path);
             CachedTree.Node n = tree.node(path);
             commit("removexattr " + path, () -> {
                 if (index.listings().xattr(n.id(), name).isEmpty()) {

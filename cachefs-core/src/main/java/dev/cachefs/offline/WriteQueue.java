@@ -66,6 +66,49 @@ public final class WriteQueue {
         return false;
     }
 
+    /**
+     * The paths an upload is sending now, without the changes lock (the uploader marks them under
+     * it): changes to them, or to what is above them, wait in {@link #awaitSent} until it is done.
+     */
+    private final Set<String> sending = ConcurrentHashMap.newKeySet();
+
+    /** The uploader sends {@code paths} now. Call under the changes lock. */
+    public void sending(Set<String> paths) {
+        sending.addAll(paths);
+    }
+
+    /** The upload of what {@link #sending} named is over, done or not. Call under the changes lock. */
+    public void sent() {
+        sending.clear();
+        fs.changesLock().notifyAll();
+    }
+
+    /**
+     * Under the changes lock, before a change to {@code path}: while an upload sends it or
+     * something below it, waits (letting the lock go meanwhile), so that a copy is never changed,
+     * retired or renamed under its upload. Changes to other paths go on beside the upload.
+     */
+    void awaitSent(String path) throws ErrnoException {
+        while (!sending.isEmpty() && sendingAtOrUnder(path)) {
+            try {
+                fs.changesLock().wait(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new ErrnoException(dev.cachefs.nativeio.Errno.EINTR, "interrupted waiting for the upload of " + path);
+            }
+        }
+    }
+
+    private boolean sendingAtOrUnder(String path) {
+        String prefix = path.isEmpty() ? "" : path + "/";
+        for (String p : sending) {
+            if (p.equals(path) || p.startsWith(prefix)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** How many paths are queued. */
     public int size() {
         return paths.size();
@@ -109,6 +152,7 @@ public final class WriteQueue {
     private LowerFile openForWritingRelaxed(String path, int flags, FileId id, Stat lowerNow, OfflineFs.Fetch fetch)
             throws ErrnoException {
         synchronized (fs.changesLock()) {
+            awaitSent(path);
             CachedTree.Node n = tree.nodeOrNull(path);
             if (n == null || n.local() == null) {
                 CachedTree.Node parent = tree.node(CachedTree.parentOf(path));
@@ -139,6 +183,7 @@ public final class WriteQueue {
      */
     public LowerFile createNew(String path, int flags, int mode) throws ErrnoException {
         synchronized (fs.changesLock()) {
+            awaitSent(path);
             if (tree.nodeOrNull(path) != null) {
                 return null;
             }
@@ -173,6 +218,7 @@ public final class WriteQueue {
      */
     public void discardNew(String path) throws ErrnoException {
         synchronized (fs.changesLock()) {
+            awaitSent(path);
             CachedTree.Node n = tree.node(path);
             fs.unlink(path);
             fs.commit("cancel the upload of " + path, () -> index.offlineJournal().doneFor(n.id()));
@@ -204,6 +250,9 @@ public final class WriteQueue {
     /** An open of a queued path: its local copy, or null when its upload has retired it meanwhile. */
     public LowerFile openQueued(String path, int flags) throws ErrnoException {
         synchronized (fs.changesLock()) {
+            if ((flags & Libc.O_ACCMODE) != Libc.O_RDONLY || (flags & Libc.O_TRUNC) != 0) {
+                awaitSent(path); // a reader reads the copy beside its upload
+            }
             CachedTree.Node n = tree.nodeOrNull(path);
             if (n == null || n.local() == null) {
                 paths.remove(path);

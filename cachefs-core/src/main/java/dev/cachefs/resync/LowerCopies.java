@@ -129,14 +129,16 @@ final class LowerCopies {
         String name = target.substring(slash + 1);
         String tmp = (slash < 0 ? "" : target.substring(0, slash + 1)) + ".cachefs-upload-" + seq + "-"
                 + (name.length() > 180 ? name.substring(0, 180) : name);
+        LowerFile f;
         try {
-            lower.unlink(tmp);
-        } catch (Guard.Unreachable u) {
-            throw u;
-        } catch (ErrnoException ignored) {
-            // none left behind: the usual case
+            f = lower.open(tmp, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL, mode);
+        } catch (ErrnoException e) {
+            if (e.errno() != Errno.EEXIST || e instanceof Guard.Unreachable) {
+                throw e; // ENOENT: the directory is gone (the caller may make it again)
+            }
+            lower.unlink(tmp); // left by an upload cut short
+            f = lower.open(tmp, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL, mode);
         }
-        LowerFile f = lower.open(tmp, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL, mode);
         try {
             if (src != null) {
                 try (FileChannel in = FileChannel.open(src, StandardOpenOption.READ); Arena arena = Arena.ofConfined()) {

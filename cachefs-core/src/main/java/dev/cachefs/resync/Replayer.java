@@ -66,10 +66,18 @@ public final class Replayer {
     /** Progress of the replay running now (0 of 0 when none). */
     private volatile int progressDone;
     private volatile int progressTotal;
-    /** The conflict the entry being applied met, recorded with the entry's completion. */
-    private Pending pending;
-    /** The journal entry being applied (names its upload files). */
-    private long currentSeq;
+    /** The conflict the entry being applied met, recorded with the entry's completion (per worker). */
+    private final ThreadLocal<Pending> pending = new ThreadLocal<>();
+    /** The journal entry being applied, per worker (names its upload files). */
+    private final ThreadLocal<Long> currentSeq = ThreadLocal.withInitial(() -> 0L);
+    private volatile long lastLog;
+
+    /** What one replay did, counted by its workers. */
+    private static final class Tally {
+        final java.util.concurrent.atomic.AtomicInteger applied = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.atomic.AtomicInteger conflicts = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.atomic.AtomicInteger opened = new java.util.concurrent.atomic.AtomicInteger();
+    }
 
     private record Pending(Long objId, String path, String kind, String resolution, String detail) {}
 
@@ -132,9 +140,21 @@ public final class Replayer {
      * closed). Throws (resumable) when the lower fails.
      */
     public Outcome replay(LowerFs lower, Set<Long> deferred) throws ErrnoException, IndexException {
-        int applied = 0;
-        int conflicts = 0;
-        int opened = 0;
+        return replay(lower, e -> e.objId() != null && deferred.contains(e.objId()), 1);
+    }
+
+    /**
+     * Replays the changes of the objects in {@code only} and nothing else (write-back's upload
+     * without the changes lock: entries journaled meanwhile, of other objects, wait), up to
+     * {@code workers} objects side by side (each object's changes in their order): over a link
+     * with latency, one file's upload is round trips the others need not wait for.
+     */
+    public Outcome replayOnly(LowerFs lower, Set<Long> only, int workers) throws ErrnoException, IndexException {
+        return replay(lower, e -> e.objId() == null || !only.contains(e.objId()), workers);
+    }
+
+    private Outcome replay(LowerFs lower, java.util.function.Predicate<CacheIndex.JournalEntry> skip, int workers)
+            throws ErrnoException, IndexException {
         List<CacheIndex.JournalEntry> entries = index.offlineJournal().entries();
         state.held.clear();
         for (CacheIndex.Conflict c : view.open().values()) {
@@ -144,60 +164,111 @@ public final class Replayer {
         }
         progressTotal = entries.size();
         progressDone = 0;
-        long lastLog = System.nanoTime();
+        lastLog = System.nanoTime();
+        Tally t = new Tally();
         try {
-            for (CacheIndex.JournalEntry e : entries) {
-                if (e.objId() != null && deferred.contains(e.objId())) {
-                    continue;
+            List<CacheIndex.JournalEntry> todo = entries.stream().filter(e -> !skip.test(e)).toList();
+            if (workers <= 1) {
+                for (CacheIndex.JournalEntry e : todo) {
+                    replayEntry(lower, e, t, entries.size());
                 }
-                state.replaying(e.path());
-                if (e.path2() != null) {
-                    state.replaying(e.path2());
-                }
-                pending = null;
-                currentSeq = e.seq();
-                boolean skipped = e.objId() != null && state.held.contains(e.objId());
-                boolean conflict = skipped ? false : apply(lower, e);
-                Pending p = pending;
-                // A conflict settled by its rule leaves the object as the rule made it (the remote
-                // version, the merge, or the local one under its conflict name): record that too,
-                // or the object keeps the attributes it had offline, and with them it could find
-                // cached data of a version the lower no longer has.
-                byte[] landedStat = skipped || (p != null && p.resolution() == null) ? null
-                        : landed(lower, e, p != null);
-                index.transaction(() -> {
-                    if (p != null) {
-                        index.conflictLog().add(p.objId(), p.path(), p.kind(), p.resolution(), p.detail());
-                    }
-                    if (landedStat != null) {
-                        index.putMeta(ReplayState.LANDED + e.objId(), HexFormat.of().formatHex(landedStat));
-                    }
-                    index.offlineJournal().done(e.seq());
-                });
-                if (p != null) {
-                    announce(p);
-                    if (p.resolution() == null) {
-                        opened++;
-                    }
-                }
-                applied++;
-                progressDone = applied;
-                if (conflict) {
-                    conflicts++;
-                }
-                if (System.nanoTime() - lastLog > 5_000_000_000L) {
-                    log.info("replay: {} of {} offline changes done", applied, entries.size());
-                    lastLog = System.nanoTime();
-                }
+            } else {
+                sideBySide(lower, todo, t, workers, entries.size());
             }
         } finally {
             progressTotal = 0;
             view.refresh();
         }
-        if (applied > 0) {
-            log.info("replayed {} offline changes ({} conflicts, {} left open)", applied, conflicts, opened);
+        if (t.applied.get() > 0) {
+            log.info("replayed {} offline changes ({} conflicts, {} left open)", t.applied.get(), t.conflicts.get(),
+                    t.opened.get());
         }
-        return new Outcome(applied, conflicts, opened);
+        return new Outcome(t.applied.get(), t.conflicts.get(), t.opened.get());
+    }
+
+    /** The entries of each object in order, on one of {@code workers} threads; the first failure stops them all. */
+    private void sideBySide(LowerFs lower, List<CacheIndex.JournalEntry> todo, Tally t, int workers, int total)
+            throws ErrnoException, IndexException {
+        java.util.Map<Long, List<CacheIndex.JournalEntry>> byObject = new java.util.LinkedHashMap<>();
+        for (CacheIndex.JournalEntry e : todo) {
+            byObject.computeIfAbsent(e.objId(), k -> new java.util.ArrayList<>()).add(e);
+        }
+        java.util.Queue<List<CacheIndex.JournalEntry>> work = new java.util.concurrent.ConcurrentLinkedQueue<>(byObject.values());
+        java.util.concurrent.atomic.AtomicReference<Exception> failed = new java.util.concurrent.atomic.AtomicReference<>();
+        List<Thread> threads = new java.util.ArrayList<>();
+        for (int i = 0; i < Math.min(workers, byObject.size()); i++) {
+            threads.add(Thread.ofPlatform().daemon().name("cachefs-upload-" + i).start(() -> {
+                List<CacheIndex.JournalEntry> mine;
+                while (failed.get() == null && (mine = work.poll()) != null) {
+                    try {
+                        for (CacheIndex.JournalEntry e : mine) {
+                            replayEntry(lower, e, t, total);
+                        }
+                    } catch (ErrnoException | IndexException | RuntimeException ex) {
+                        failed.compareAndSet(null, ex);
+                    }
+                }
+            }));
+        }
+        for (Thread th : threads) {
+            try {
+                th.join();
+            } catch (InterruptedException ex) {
+                Thread.currentThread().interrupt();
+                failed.compareAndSet(null, new ErrnoException(Errno.EINTR, "interrupted during the upload"));
+            }
+        }
+        switch (failed.get()) {
+            case null -> { }
+            case ErrnoException ex -> throw ex;
+            case IndexException ex -> throw ex;
+            case RuntimeException ex -> throw ex;
+            default -> throw new IllegalStateException(failed.get());
+        }
+    }
+
+    /** Applies one journal entry and records it done (with the conflict it met, and what landed). */
+    private void replayEntry(LowerFs lower, CacheIndex.JournalEntry e, Tally t, int total)
+            throws ErrnoException, IndexException {
+        state.replaying(e.path());
+        if (e.path2() != null) {
+            state.replaying(e.path2());
+        }
+        pending.remove();
+        currentSeq.set(e.seq());
+        boolean skipped = e.objId() != null && state.held.contains(e.objId());
+        boolean conflict = skipped ? false : apply(lower, e);
+        Pending p = pending.get();
+        pending.remove();
+        // A conflict settled by its rule leaves the object as the rule made it (the remote
+        // version, the merge, or the local one under its conflict name): record that too,
+        // or the object keeps the attributes it had offline, and with them it could find
+        // cached data of a version the lower no longer has.
+        byte[] landedStat = skipped || (p != null && p.resolution() == null) ? null
+                : landed(lower, e, p != null);
+        index.transaction(() -> {
+            if (p != null) {
+                index.conflictLog().add(p.objId(), p.path(), p.kind(), p.resolution(), p.detail());
+            }
+            if (landedStat != null) {
+                index.putMeta(ReplayState.LANDED + e.objId(), HexFormat.of().formatHex(landedStat));
+            }
+            index.offlineJournal().done(e.seq());
+        });
+        if (p != null) {
+            announce(p);
+            if (p.resolution() == null) {
+                t.opened.incrementAndGet();
+            }
+        }
+        progressDone = t.applied.incrementAndGet();
+        if (conflict) {
+            t.conflicts.incrementAndGet();
+        }
+        if (System.nanoTime() - lastLog > 5_000_000_000L) {
+            log.info("replay: {} of {} offline changes done", t.applied.get(), total);
+            lastLog = System.nanoTime();
+        }
     }
 
     /**
@@ -244,7 +315,7 @@ public final class Replayer {
     }
 
     private void conflict(Long objId, String path, String kind, String resolution, String detail) {
-        pending = new Pending(objId, path, kind, resolution, detail);
+        pending.set(new Pending(objId, path, kind, resolution, detail));
     }
 
     private void announce(Pending p) {
@@ -290,7 +361,7 @@ public final class Replayer {
                     }
                     if (m.clean()) {
                         LowerCopies.copy(local, dir.resolve("local"));
-                        LowerCopies.upload(lower, dir.resolve("merged"), path, fileMode, currentSeq);
+                        LowerCopies.upload(lower, dir.resolve("merged"), path, fileMode, currentSeq.get());
                         conflict(obj, path, kind, "merged by " + resolver.name(), kept + "; the merge is on the lower");
                         return true;
                     }
@@ -304,7 +375,7 @@ public final class Replayer {
         }
         switch (how) {
             case KEEP_LOCAL -> {
-                LowerCopies.upload(lower, local, path, fileMode, currentSeq);
+                LowerCopies.upload(lower, local, path, fileMode, currentSeq.get());
                 conflict(obj, path, kind, "keep-local", kept + "; the lower's version before is kept in the cache");
             }
             case KEEP_REMOTE, DISCARD_LOCAL -> {
@@ -313,7 +384,7 @@ public final class Replayer {
             }
             case KEEP_BOTH -> {
                 String target = names.of(lower, path, e.timeMs(), local);
-                LowerCopies.upload(lower, local, target, fileMode, currentSeq);
+                LowerCopies.upload(lower, local, target, fileMode, currentSeq.get());
                 state.redirect(obj, target);
                 conflict(obj, path, kind, "keep-both", kept + "; the local version is " + target);
             }
@@ -330,7 +401,7 @@ public final class Replayer {
         JournalRecord r = e.record();
         String path = state.redirected(e.objId(), e.path());
         switch (r) {
-            case JournalRecord.Create _, JournalRecord.Mkdir _, JournalRecord.Symlink _ -> parentsBack(lower, e, path);
+            case JournalRecord.Mkdir _, JournalRecord.Symlink _ -> parentsBack(lower, e, path);
             case JournalRecord.Rename _, JournalRecord.Link _ -> parentsBack(lower, e, e.path2());
             default -> { }
         }
@@ -369,12 +440,21 @@ public final class Replayer {
         Stat now = LowerCopies.lstat(lower, path);
         int m = c.mode();
         if (now == null) {
-            LowerCopies.upload(lower, offline.localCopy(e.objId()), path, m, currentSeq);
+            try {
+                LowerCopies.upload(lower, offline.localCopy(e.objId()), path, m, currentSeq.get());
+            } catch (ErrnoException x) {
+                if (x.errno() != Errno.ENOENT || x instanceof Guard.Unreachable) {
+                    throw x;
+                }
+                // Its directory is gone from the lower (asked only now: a round trip saved per file).
+                parentsBack(lower, e, path);
+                LowerCopies.upload(lower, offline.localCopy(e.objId()), path, m, currentSeq.get());
+            }
         } else if (now.isRegular() && offline.localCopy(e.objId()) != null) {
             return dataConflict(lower, e, path, "both-created", now, m);
         } else {
             String target = names.of(lower, path, e.timeMs(), offline.localCopy(e.objId()));
-            LowerCopies.upload(lower, offline.localCopy(e.objId()), target, m, currentSeq);
+            LowerCopies.upload(lower, offline.localCopy(e.objId()), target, m, currentSeq.get());
             state.redirect(e.objId(), target);
             conflict(e.objId(), path, "both-created", "keep-both", "the lower has another kind of file there; the local one is " + target);
             return true;
@@ -430,7 +510,7 @@ public final class Replayer {
             return dataConflict(lower, e, path, "updated-locally-deleted-remotely", null, m);
         }
         if (sameAsBase(now, e.base())) {
-            LowerCopies.upload(lower, offline.localCopy(e.objId()), path, now.mode() & 07777, currentSeq);
+            LowerCopies.upload(lower, offline.localCopy(e.objId()), path, now.mode() & 07777, currentSeq.get());
         } else {
             return dataConflict(lower, e, path, "both-updated", now, now.mode() & 07777);
         }
@@ -481,7 +561,7 @@ public final class Replayer {
                 return false; // renamed before a crash or an outage
             }
             if (local != null) {
-                LowerCopies.upload(lower, local, there == null ? to : names.of(lower, to, e.timeMs(), local), 0644, currentSeq);
+                LowerCopies.upload(lower, local, there == null ? to : names.of(lower, to, e.timeMs(), local), 0644, currentSeq.get());
             }
             state.redirect(e.objId(), to);
             conflict(e.objId(), path, "renamed-locally-deleted-remotely", "keep-local", "what the cache has of it is at " + to);
@@ -509,7 +589,7 @@ public final class Replayer {
             if (there != null && LowerCopies.sameContent(lower, to, there, offline.localCopy(linked))) {
                 return false;
             }
-            LowerCopies.upload(lower, offline.localCopy(linked), to, 0644, currentSeq);
+            LowerCopies.upload(lower, offline.localCopy(linked), to, 0644, currentSeq.get());
             conflict(e.objId(), to, "linked-locally-deleted-remotely", "keep-local", "the lower lost " + path + "; its copy is " + to);
             return true;
         }
@@ -523,7 +603,7 @@ public final class Replayer {
         } catch (Guard.Unreachable u) {
             throw u;
         } catch (ErrnoException ex) {
-            LowerCopies.upload(lower, offline.localCopy(linked), target, now.mode() & 07777, currentSeq); // no hard links there: a copy
+            LowerCopies.upload(lower, offline.localCopy(linked), target, now.mode() & 07777, currentSeq.get()); // no hard links there: a copy
             log.warn("replay: the lower cannot hard link {} ({}); {} is a copy", path, ex.getMessage(), target);
         }
         state.redirect(linked, target);

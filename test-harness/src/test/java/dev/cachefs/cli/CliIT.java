@@ -187,6 +187,29 @@ class CliIT {
     }
 
     @Test
+    void withWriteBackStatusShowsTheUploadQueueAndSyncWaitsUntilTheLowerHasIt() throws Exception {
+        // A delay far longer than the test: only `cachefs sync` can make the upload happen in time.
+        mountInBackground("-o", "writeback=600");
+        Files.writeString(mnt.resolve("queued.txt"), "written back\n");
+        Files.writeString(mnt.resolve("hello.txt"), "changed through the mount\n");
+        Result st = run("status", mnt.toString());
+        assertEquals(0, st.code(), st.err());
+        assertTrue(st.out().matches("(?s).*write-back\\s+on, uploads after 600\\.0 s\n.*"), st.out());
+        assertTrue(st.out().matches("(?s).*upload queue\\s+2 files, 39 bytes, oldest change .*"), st.out());
+        assertFalse(Files.exists(lower.resolve("queued.txt")), "not uploaded before the delay");
+        assertEquals("hello from the lower\n", Files.readString(lower.resolve("hello.txt")));
+
+        Result sync = run("sync", mnt.toString());
+        assertEquals(0, sync.code(), sync.out() + sync.err());
+        assertTrue(sync.out().contains("0 local changes left"), sync.out());
+        assertEquals("written back\n", Files.readString(lower.resolve("queued.txt")), "on the lower once sync returns");
+        assertEquals("changed through the mount\n", Files.readString(lower.resolve("hello.txt")));
+        Result after = run("status", mnt.toString());
+        assertTrue(after.out().matches("(?s).*upload queue\\s+0 files, 0 bytes\n.*"), after.out());
+        assertTrue(after.out().matches("(?s).*uploaded\\s+\\d+ changes, 39 bytes since the mount\n.*"), after.out());
+    }
+
+    @Test
     void invalidateMakesTheKernelAskAgainBeforeItsTimeout() throws Exception {
         mountInBackground("-o", "attr_timeout=3600,entry_timeout=3600");
         Path f = mnt.resolve("hello.txt");

@@ -189,6 +189,64 @@ class FaultInjectionIT {
     }
 
     @Test
+    void whileAnUploadIsSlowTheMountGoesOnAndOnlyChangesToItsFileWait() throws Exception {
+        uplink = Uplink.Options.defaults().withWriteBack(600_000); // uploads only when asked
+        java.util.concurrent.CountDownLatch inFsync = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicLong fsyncDone = new java.util.concurrent.atomic.AtomicLong();
+        mount(f -> {});
+        Files.createDirectories(stack.mnt.resolve("d"));
+        Files.writeString(stack.mnt.resolve("d/sent.txt"), "first version\n");
+        // The upload's fsync of its temporary file takes 2 s (under the 5 s deadline): the upload is
+        // caught there while the test works beside it.
+        faulty.inject((op, nth, fs) -> {
+            if (op == LowerOp.FSYNC) {
+                inFsync.countDown();
+                try {
+                    Thread.sleep(2000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                fsyncDone.set(System.nanoTime());
+            }
+        });
+        CompletableFuture<Boolean> upload = CompletableFuture.supplyAsync(() -> {
+            try {
+                return stack.uplink.uploadQueued(60_000);
+            } catch (ErrnoException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        assertTrue(inFsync.await(30, TimeUnit.SECONDS), "the upload reached its fsync");
+
+        // Other files are made, written and read while the upload waits in its fsync ...
+        for (int i = 0; i < 20; i++) {
+            Files.writeString(stack.mnt.resolve("d/other-" + i + ".txt"), "made beside the upload " + i);
+        }
+        assertEquals("first version\n", Files.readString(stack.mnt.resolve("d/sent.txt")), "read beside its upload");
+        long othersDone = System.nanoTime();
+        // ... but a change to the file being sent waits for its upload's end.
+        CompletableFuture<Long> rewrite = CompletableFuture.supplyAsync(() -> {
+            try {
+                Files.writeString(stack.mnt.resolve("d/sent.txt"), "second version\n");
+                return System.nanoTime();
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        long rewritten = rewrite.get(60, TimeUnit.SECONDS);
+        assertTrue(fsyncDone.get() != 0 && othersDone < fsyncDone.get(), "the other files did not wait for the upload");
+        assertTrue(rewritten > fsyncDone.get(), "the rewrite waited for the upload of the version it replaces");
+        faulty.heal();
+        assertTrue(upload.get(60, TimeUnit.SECONDS));
+        assertTrue(stack.uplink.uploadQueued(60_000));
+        assertEquals("second version\n", Files.readString(stack.lower.resolve("d/sent.txt")));
+        for (int i = 0; i < 20; i++) {
+            assertEquals("made beside the upload " + i, Files.readString(stack.lower.resolve("d/other-" + i + ".txt")));
+        }
+        assertEquals(0, stack.uplink.journal().size());
+    }
+
+    @Test
     void slowCallsAreAtLeastThatSlow() throws Exception {
         mount(f -> f.inject(FaultyLowerFs.slow(LowerOp.STAT, 200)));
         Files.writeString(stack.lower.resolve("y"), "y");
