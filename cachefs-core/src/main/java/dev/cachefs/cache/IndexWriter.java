@@ -88,7 +88,12 @@ final class IndexWriter implements AutoCloseable {
         this.thread = Thread.ofPlatform().daemon().name("cachefs-index-writer").start(this::run);
     }
 
+    /** Ops submitted, and ops the writer has done with (applied, or failed and logged). */
+    private final java.util.concurrent.atomic.AtomicLong submitted = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong finished = new java.util.concurrent.atomic.AtomicLong();
+
     void submit(Op op) {
+        submitted.incrementAndGet();
         queue.add(op);
     }
 
@@ -98,6 +103,9 @@ final class IndexWriter implements AutoCloseable {
 
     /** Waits until everything submitted before this call is in the index. */
     void flush() {
+        if (finished.get() == submitted.get()) {
+            return; // nothing queued or being written: no round trip to the writer (a create asks each time)
+        }
         CountDownLatch l = new CountDownLatch(1);
         queue.add(new Barrier(l));
         try {
@@ -125,6 +133,7 @@ final class IndexWriter implements AutoCloseable {
                     break;
                 }
             } finally {
+                finished.addAndGet(batch.stream().filter(op -> !(op instanceof Barrier)).count());
                 for (Op op : batch) {
                     if (op instanceof Barrier b) {
                         b.done().countDown();
