@@ -353,7 +353,11 @@ public abstract class ConformanceSuite {
         same("utimens on a symlink itself", r -> {
             Libc.utimensat(Libc.AT_FDCWD, r + "/s", 1_000_000_000L, 1, 1_000_000_000L, 2, Libc.AT_SYMLINK_NOFOLLOW);
             Stat s = Libc.lstat(r + "/s");
-            return s.mtimeSec() + "." + s.mtimeNsec() + " target " + Libc.lstat(r + "/f").mtimeSec();
+            // A lower that cannot set a symlink's own times (sshfs) leaves the time it was made,
+            // which differs between the reference and the mount when a second passed between
+            // their setups: what is compared is whether the times were set, and to what.
+            String link = s.mtimeSec() == 1_000_000_000L ? s.mtimeSec() + "." + s.mtimeNsec() : "its own time kept";
+            return link + " target " + Libc.lstat(r + "/f").mtimeSec();
         });
         long before = System.currentTimeMillis() / 1000 - 2;
         same("UTIME_NOW", r -> {
