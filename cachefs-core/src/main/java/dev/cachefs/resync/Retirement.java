@@ -103,47 +103,57 @@ public final class Retirement {
                     landedSt = null;
                 }
             }
-            index.setLocal(r.id(), null);
-            index.setState(r.id(), ObjectState.METADATA_ONLY);
-            FileId target = null; // the identity the object has on the lower now, if known
-            if (r.fileId().isProvisional()) {
-                FileId real = null;
-                if (ids != null && now != null && now.equals(r.path())) {
-                    try {
-                        real = ids.idOf(now);
-                    } catch (ErrnoException e) {
-                        // gone again, or the lower went away: its identity is found at the next lookup
-                    }
-                }
-                boolean kept = real != null && index.rekey(r.id(), real);
-                land(r, real, kept);
-                if (!kept) {
-                    index.delete(r.id());
-                } else {
-                    target = real;
-                }
-            } else {
-                target = r.fileId();
-                if (landedSt != null && ids != null && now != null && now.equals(r.path())) {
-                    try {
-                        target = ids.idOf(now); // an upload replaces the file: most lowers give it a new identity
-                    } catch (ErrnoException e) {
-                        target = null; // gone again, or the lower went away: nothing to keep it under
-                    }
-                }
-                if (target != null && !target.equals(r.fileId())) {
-                    // Replaced on the lower: the new object's row takes the path, what landed and the pin;
-                    // the old row names nothing any more (else the cache would hold two versions of one path).
-                    long row = index.putAttrs(target, now, landedSt);
-                    if (r.pinned()) {
-                        index.setPinned(row, true);
-                    }
-                    index.paths().detach(r.id());
-                    index.putMeta(ReplayState.LANDED + r.id(), "");
-                } else {
-                    land(r, null, true);
+            // The lower is asked first; then the object's retirement is one transaction, so that a
+            // crash never leaves it half retired (no local copy, and not yet the lower's identity
+            // and attributes: an offline restart then served the size it had when it was made).
+            FileId asked = null; // the identity the lower gives the path now, when it is asked
+            boolean askedFailed = false;
+            boolean provisional = r.fileId().isProvisional();
+            boolean ask = ids != null && now != null && now.equals(r.path()) && (provisional || landedSt != null);
+            if (ask) {
+                try {
+                    asked = ids.idOf(now);
+                } catch (ErrnoException e) {
+                    askedFailed = true; // gone again, or the lower went away: its identity is found at the next lookup
                 }
             }
+            final FileId real = asked;
+            final boolean unknown = askedFailed;
+            final Stat landedFinal = landedSt;
+            FileId[] kept = new FileId[1]; // the identity the object has on the lower now, if known
+            index.transaction(() -> {
+                index.setLocal(r.id(), null);
+                index.setState(r.id(), ObjectState.METADATA_ONLY);
+                if (provisional) {
+                    boolean rekeyed = real != null && index.rekey(r.id(), real);
+                    land(r, real, rekeyed);
+                    if (!rekeyed) {
+                        index.delete(r.id());
+                    } else {
+                        kept[0] = real;
+                    }
+                } else {
+                    FileId target = r.fileId();
+                    if (ask) {
+                        target = unknown ? null : real; // an upload replaces the file: most lowers give it a new identity
+                    }
+                    if (target != null && !target.equals(r.fileId())) {
+                        // Replaced on the lower: the new object's row takes the path, what landed and the pin;
+                        // the old row names nothing any more (else the cache would hold two versions of one path).
+                        long row = index.putAttrs(target, now, landedFinal);
+                        if (r.pinned()) {
+                            index.setPinned(row, true);
+                        }
+                        index.paths().detach(r.id());
+                        index.putMeta(ReplayState.LANDED + r.id(), "");
+                    } else {
+                        land(r, null, true);
+                    }
+                    kept[0] = target;
+                }
+                state.forgetRedirect(r.id());
+            });
+            FileId target = kept[0];
             log.debug("retired {} (row {}, {}): copy {}, landed {}, kept as {}", now, r.id(), r.fileId(), local, landedSt, target);
             if (landedSt != null && target != null) {
                 try {
@@ -160,7 +170,6 @@ public final class Retirement {
             } catch (IOException e) {
                 log.warn("cannot remove the offline copies of {}: {}", r.path(), e.getMessage());
             }
-            state.forgetRedirect(r.id());
         }
         // Objects changed offline in their metadata only (no local copy) get theirs too.
         for (var e : index.metaStartingWith(ReplayState.LANDED).entrySet()) {
