@@ -86,7 +86,7 @@ final class Uploader implements AutoCloseable {
     private volatile long lastErrorMs;
     private volatile long uploadedChanges;
     private volatile long uploadedBytes;
-    /** Milliseconds one file held the lock in recent cycles (0: not measured yet). */
+    /** Milliseconds a batch took per file in recent cycles (0: not measured yet). */
     private double msPerFile;
     private final Thread thread;
 

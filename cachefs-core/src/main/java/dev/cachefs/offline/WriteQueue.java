@@ -51,14 +51,19 @@ public final class WriteQueue {
 
     /** Whether {@code dir} or anything below it is queued. */
     public boolean queuedAtOrUnder(String dir) {
-        if (paths.isEmpty()) {
+        return atOrUnder(paths, dir);
+    }
+
+    /** Whether one of {@code set} is {@code dir} or below it. */
+    private static boolean atOrUnder(Set<String> set, String dir) {
+        if (set.isEmpty()) {
             return false;
         }
         if (dir.isEmpty()) {
             return true;
         }
         String prefix = dir + "/";
-        for (String p : paths) {
+        for (String p : set) {
             if (p.equals(dir) || p.startsWith(prefix)) {
                 return true;
             }
@@ -89,7 +94,7 @@ public final class WriteQueue {
      * retired or renamed under its upload. Changes to other paths go on beside the upload.
      */
     void awaitSent(String path) throws ErrnoException {
-        while (!sending.isEmpty() && sendingAtOrUnder(path)) {
+        while (atOrUnder(sending, path)) {
             try {
                 fs.changesLock().wait(200);
             } catch (InterruptedException e) {
@@ -97,16 +102,6 @@ public final class WriteQueue {
                 throw new ErrnoException(dev.cachefs.nativeio.Errno.EINTR, "interrupted waiting for the upload of " + path);
             }
         }
-    }
-
-    private boolean sendingAtOrUnder(String path) {
-        String prefix = path.isEmpty() ? "" : path + "/";
-        for (String p : sending) {
-            if (p.equals(path) || p.startsWith(prefix)) {
-                return true;
-            }
-        }
-        return false;
     }
 
     /** How many paths are queued. */
