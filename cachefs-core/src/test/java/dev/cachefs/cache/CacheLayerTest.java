@@ -14,6 +14,7 @@ import dev.cachefs.lower.LocalLowerFs;
 import dev.cachefs.lower.LowerFs;
 import dev.cachefs.nativeio.Libc;
 import dev.cachefs.nativeio.Stat;
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -154,6 +155,40 @@ class CacheLayerTest {
         Files.write(lowerDir.resolve("f"), second);
         Files.setLastModifiedTime(lowerDir.resolve("f"), java.nio.file.attribute.FileTime.fromMillis(2_000_000));
         assertArrayEquals(second, readThrough(5, "f"), "an idle object's version is checked at the open");
+    }
+
+    @Test
+    void anIdleObjectKeepsItsDataFileOpenUntilItsDataIsDropped() throws Exception {
+        Files.write(lowerDir.resolve("f"), bytes(CHUNK + 3, 13));
+        readThrough(2, "f");
+        assertEquals(1, dataDescriptors(), "open while the kernel holds the node");
+        cache.forgetNode(2);
+        assertEquals(1, dataDescriptors(), "idle: the data file stays open, a repeat open walks no data directories");
+        long calls = lowerCalls.sum();
+        readThrough(3, "f");
+        assertEquals(1, lowerCalls.sum() - calls, "served from the cache");
+        cache.forgetNode(3);
+        assertEquals(1, cache.evictPath("f", false).objects());
+        assertEquals(0, dataDescriptors(), "evicted: its descriptor is closed with its data (the space comes back)");
+    }
+
+    /** Descriptors of this process open on files under the cache's data directory. */
+    private long dataDescriptors() throws IOException {
+        Path data = tmp.resolve("cache").toRealPath();
+        long n = 0;
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            for (Path fd : (Iterable<Path>) fds::iterator) {
+                try {
+                    Path target = Files.readSymbolicLink(fd);
+                    if (target.startsWith(data.resolve("data")) && !Files.isDirectory(target)) {
+                        n++;
+                    }
+                } catch (IOException gone) {
+                    // closed meanwhile (the listing's own descriptor)
+                }
+            }
+        }
+        return n;
     }
 
     @Test
