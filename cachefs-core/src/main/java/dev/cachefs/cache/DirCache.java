@@ -36,7 +36,7 @@ public final class DirCache {
     private final CacheLayer.Identifier ids;
     private final IdentityMode mode;
     private final CacheStats stats;
-    private final Cache<String, Listing> memory = Caffeine.newBuilder().maximumWeight(2_000_000)
+    private final Cache<String, Listing> memory = Caffeine.newBuilder().executor(Runnable::run).maximumWeight(2_000_000)
             .weigher((String k, Listing l) -> 1 + l.entries().size()).build();
     private final java.time.InstantSource clock;
 

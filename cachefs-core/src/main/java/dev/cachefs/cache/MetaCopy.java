@@ -23,11 +23,11 @@ public final class MetaCopy {
 
     private final IndexWriter writer;
     private final CacheLayer.Identifier ids;
-    private final Cache<String, Written> attrs = Caffeine.newBuilder().maximumSize(200_000).build();
-    private final Cache<String, String> links = Caffeine.newBuilder().maximumSize(50_000).build();
-    private final Cache<String, byte[]> xattrs = Caffeine.newBuilder().maximumSize(100_000).build();
+    private final Cache<String, Written> attrs = Caffeine.newBuilder().executor(Runnable::run).maximumSize(200_000).build();
+    private final Cache<String, String> links = Caffeine.newBuilder().executor(Runnable::run).maximumSize(50_000).build();
+    private final Cache<String, byte[]> xattrs = Caffeine.newBuilder().executor(Runnable::run).maximumSize(100_000).build();
     /** Identities found ahead for a directory's names (READDIRPLUS), for the lookups that follow at once. */
-    private final Cache<String, FileId> aheadIds = Caffeine.newBuilder().maximumSize(4096)
+    private final Cache<String, FileId> aheadIds = Caffeine.newBuilder().executor(Runnable::run).maximumSize(4096)
             .expireAfterWrite(java.time.Duration.ofSeconds(2)).build();
 
     private final CacheIndex index;

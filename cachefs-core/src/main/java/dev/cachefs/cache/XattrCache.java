@@ -36,7 +36,7 @@ public final class XattrCache {
 
     public XattrCache(long ttlNs, CacheStats stats) {
         Duration ttl = Duration.ofNanos(Math.max(1, ttlNs));
-        this.values = Caffeine.newBuilder().expireAfterWrite(ttl).maximumSize(100_000).build();
+        this.values = Caffeine.newBuilder().executor(Runnable::run).expireAfterWrite(ttl).maximumSize(100_000).build();
         this.stats = stats;
     }
 

@@ -48,7 +48,7 @@ final class RecentAttributes {
     private final CacheStats stats;
     private final LongSupplier nanoTime;
     private final com.github.benmanes.caffeine.cache.Cache<String, Seen> recent =
-            com.github.benmanes.caffeine.cache.Caffeine.newBuilder().maximumSize(200_000).build();
+            com.github.benmanes.caffeine.cache.Caffeine.newBuilder().executor(Runnable::run).maximumSize(200_000).build();
     private volatile long ttlNs;
     /** Paths with files open for writing through the mount (how many): never answered from memory. */
     private final Map<String, Integer> openPaths = new ConcurrentHashMap<>();

@@ -42,7 +42,7 @@ public final class CacheIndex implements AutoCloseable {
     private final Paths paths = new Paths(this);
     /** Which FileId a cached record of an object id is under, so one write drops one entry. */
     final java.util.Map<Long, FileId> hotIds = new java.util.concurrent.ConcurrentHashMap<>();
-    final Cache<FileId, ObjectRecord> hot = Caffeine.newBuilder().maximumSize(100_000)
+    final Cache<FileId, ObjectRecord> hot = Caffeine.newBuilder().executor(Runnable::run).maximumSize(100_000)
             .evictionListener((FileId k, ObjectRecord v, com.github.benmanes.caffeine.cache.RemovalCause c) -> {
                 if (v != null) {
                     hotIds.remove(v.id(), k);
