@@ -343,6 +343,14 @@ public final class CacheStore implements AutoCloseable {
     public int openDataFile(ObjectRecord obj) throws IndexException {
         String name = obj.dataName();
         try {
+            // The two data directories of a file are there but for its first store: one call then.
+            return Libc.openat(dataFd, relativeDataPath(name), Libc.O_RDWR | Libc.O_CREAT | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0600);
+        } catch (ErrnoException e) {
+            if (e.errno() != Errno.ENOENT) {
+                throw dataOpenFailed(obj, e);
+            }
+        }
+        try {
             int l1 = openSubdir(dataFd, name.substring(0, 2));
             try {
                 int l2 = openSubdir(l1, name.substring(2, 4));
@@ -355,9 +363,13 @@ public final class CacheStore implements AutoCloseable {
                 Libc.close(l1);
             }
         } catch (ErrnoException e) {
-            throw new IndexException("cannot open cache data of " + obj.fileId() + ": " + e.getMessage()
-                    + (e.errno() == Errno.ENOSPC ? " (the cache disk is full)" : ""));
+            throw dataOpenFailed(obj, e);
         }
+    }
+
+    private static IndexException dataOpenFailed(ObjectRecord obj, ErrnoException e) {
+        return new IndexException("cannot open cache data of " + obj.fileId() + ": " + e.getMessage()
+                + (e.errno() == Errno.ENOSPC ? " (the cache disk is full)" : ""));
     }
 
     /**
