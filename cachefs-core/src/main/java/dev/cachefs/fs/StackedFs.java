@@ -576,6 +576,12 @@ public final class StackedFs implements FuseFilesystem {
         }
         // Without passthrough, an O_DIRECT open bypasses the kernel's page cache of the mount too.
         int openFlags = !pass && (flags & Libc.O_DIRECT) != 0 ? Fuse.FOPEN_DIRECT_IO : 0;
+        if (f.localCopy()) {
+            // A local copy is the file until its upload: a close has nothing to flush (fsync is
+            // what makes it durable), so the kernel need not send FLUSH (write-back's small files:
+            // one request of four per create).
+            openFlags |= Fuse.FOPEN_NOFLUSH;
+        }
         return new OpenResult(fh, openFlags, pass ? f.fd() : -1);
     }
 
