@@ -465,9 +465,10 @@ public final class Replayer {
     private boolean applyMkdir(LowerFs lower, CacheIndex.JournalEntry e, String path, JournalRecord.Mkdir d)
             throws ErrnoException, IndexException {
         Stat now = LowerCopies.lstat(lower, path);
-        if (now == null) {
-            lower.mkdir(path, d.mode());
-        } else if (!now.isDirectory()) {
+        if (now == null && !madeOrThere(lower, path, d.mode())) {
+            now = LowerCopies.lstat(lower, path); // made there since the lstat (another client)
+        }
+        if (now != null && !now.isDirectory()) {
             String target = names.of(lower, path, e.timeMs(), null);
             lower.mkdir(target, d.mode());
             state.redirect(e.objId(), target);
@@ -650,11 +651,39 @@ public final class Replayer {
         for (String d = parent; !d.isEmpty() && LowerCopies.lstat(lower, d) == null; d = ReplayState.parentOf(d)) {
             missing.add(0, d);
         }
+        boolean made = false;
         for (String d : missing) {
-            lower.mkdir(d, 0755);
+            if (madeOrThere(lower, d, 0755)) {
+                made = true;
+            } else if (!isDirectory(LowerCopies.lstat(lower, d))) {
+                throw new ErrnoException(Errno.ENOTDIR, "mkdir " + d + ": made a file by another client meanwhile");
+            }
+        }
+        if (!made) {
+            return; // an upload beside this one made them back (and said so)
         }
         conflict(e.objId(), path, "created-in-directory-removed-remotely", "keep-local",
                 "the lower removed " + missing.getFirst() + "; it is made again for what was made in it offline");
+    }
+
+    /**
+     * Makes directory {@code d}; false if something was there already (EEXIST: another upload of
+     * this replay, side by side, or another client made it since it was looked at).
+     */
+    private static boolean madeOrThere(LowerFs lower, String d, int mode) throws ErrnoException {
+        try {
+            lower.mkdir(d, mode);
+            return true;
+        } catch (ErrnoException x) {
+            if (x.errno() != Errno.EEXIST || x instanceof Guard.Unreachable) {
+                throw x;
+            }
+            return false;
+        }
+    }
+
+    private static boolean isDirectory(Stat st) {
+        return st != null && st.isDirectory();
     }
 
     /** A file deleted offline that the lower changed meanwhile. */

@@ -15,6 +15,7 @@ import dev.cachefs.nativeio.Libc;
 import dev.cachefs.offline.Connectivity;
 import dev.cachefs.mount.Uplink;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -186,6 +187,31 @@ class FaultInjectionIT {
         faulty.releaseHangs();
         assertEquals("online", stack.uplink.connectivity().goOnline("test", true));
         assertEquals("saved as the link went", Files.readString(stack.lower.resolve("doc.txt")), "replayed");
+    }
+
+    @Test
+    void uploadsSideBySideThatEachFindTheirDirectoryGoneMakeItOnceAndAllLand() throws Exception {
+        uplink = Uplink.Options.defaults().withWriteBack(600_000); // uploads only when asked
+        mount(f -> {});
+        Path lowerDir = Files.createDirectories(stack.lower.resolve("gone"));
+        Path m = stack.mnt.resolve("gone");
+        try (var l = Files.list(m)) {
+            assertEquals(0, l.count());
+        }
+        for (int i = 0; i < 24; i++) {
+            Files.writeString(m.resolve("f" + i), "file " + i);
+        }
+        Files.delete(lowerDir); // removed on the server before the upload
+        // Every upload of the batch finds the directory gone and makes it again; a slow mkdir lets
+        // them all look before the first one has made it, so all but one meet EEXIST.
+        faulty.inject(FaultyLowerFs.slow(LowerOp.MKDIR, 300));
+        assertTrue(stack.uplink.uploadQueued(60_000), "the upload goes on past the EEXIST of the others");
+        assertTrue(faulty.calls(LowerOp.MKDIR) > 1, "several uploads made the directory again: " + faulty.calls(LowerOp.MKDIR));
+        for (int i = 0; i < 24; i++) {
+            assertEquals("file " + i, Files.readString(lowerDir.resolve("f" + i)));
+        }
+        long said = stack.uplink.conflicts().stream().filter(c -> c.kind().equals("created-in-directory-removed-remotely")).count();
+        assertEquals(1, said, "said once: " + stack.uplink.conflicts());
     }
 
     @Test

@@ -231,6 +231,27 @@ abstract class WriteBackSuite extends SuiteOnLower {
     }
 
     @Test
+    void aDirectoryRemovedOnTheServerBeforeTheUploadOfItsNewFilesIsMadeAgainOnce() throws Exception {
+        Stack s = mount();
+        Path lowerDir = Files.createDirectories(s.lower.resolve("gone"));
+        Path m = s.mnt.resolve("gone");
+        assertEquals(Set.of(), names(m));
+        for (int i = 0; i < 40; i++) {
+            Files.writeString(m.resolve("f" + i), "file " + i);
+        }
+        Files.delete(lowerDir); // removed on the server while its new files wait for upload
+        // The files go up side by side: each finds the directory gone and makes it again; the
+        // uploads that lose that race must go on (they used to stop the upload with EEXIST).
+        assertTrue(s.uplink.uploadQueued(120_000), "the queue uploads");
+        assertEquals(0, journal(s));
+        for (int i = 0; i < 40; i++) {
+            assertEquals("file " + i, Files.readString(lowerDir.resolve("f" + i)));
+        }
+        long said = s.uplink.conflicts().stream().filter(c -> c.kind().equals("created-in-directory-removed-remotely")).count();
+        assertEquals(1, said, "the directory made again is said once: " + s.uplink.conflicts());
+    }
+
+    @Test
     void aRenamedQueuedFileIsUploadedFirst() throws Exception {
         Stack s = mount();
         Path m = Files.createDirectories(s.mnt.resolve("save"));
