@@ -21,6 +21,9 @@ import dev.cachefs.offline.ModalLowerFs;
 import dev.cachefs.offline.OfflineFs;
 import dev.cachefs.resync.ConflictRules;
 import dev.cachefs.resync.Replayer;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
@@ -783,35 +786,55 @@ public final class Uplink implements AutoCloseable {
     }
 
     /** How long an unmount waits for the upload queue before it leaves the rest for the next mount. */
-    private static final long UNMOUNT_UPLOAD_MS = 30_000;
+    public static final long UNMOUNT_UPLOAD_MS = 30_000;
 
     /**
-     * Write-back, at unmount: the queue is uploaded within a timeout; what is left stays in the
-     * journal for the next mount (said in the log). The uploader stops here, before the cache
-     * layer closes.
+     * At unmount: with write-back the queue is uploaded within a timeout; what is left (or what an
+     * offline mount changed) stays in the journal for the next mount. Said in the log and in the
+     * file {@value #LEFT_QUEUED} of the cache directory, which {@code cachefs umount} reports once
+     * the daemon has exited (removed when nothing is left). The uploader stops here, before the
+     * cache layer closes.
      */
     public void flushQueue() {
-        if (uploader == null) {
-            return;
-        }
         String left = null;
-        try {
-            if (!connectivity.offline() && uploader.drain(UNMOUNT_UPLOAD_MS, () -> false)) {
-                uploader.close(); // before the cache layer closes: a cycle adopts into it
-                return;
+        if (uploader != null) {
+            try {
+                if (!connectivity.offline() && uploader.drain(UNMOUNT_UPLOAD_MS, () -> false)) {
+                    uploader.close(); // before the cache layer closes: a cycle adopts into it
+                    recordLeft(0, null);
+                    return;
+                }
+            } catch (ErrnoException e) {
+                left = e.getMessage();
             }
-        } catch (ErrnoException e) {
-            left = e.getMessage();
+            uploader.close();
         }
-        uploader.close();
         try {
             int n = store.index().offlineJournal().size();
+            String why = left != null ? left
+                    : connectivity.offline() ? "offline" : "not uploaded within " + UNMOUNT_UPLOAD_MS / 1000 + " s";
             if (n > 0) {
-                log.warn("{} changes stay queued for the next mount ({})", n, left != null ? left
-                        : connectivity.offline() ? "offline" : "not uploaded within " + UNMOUNT_UPLOAD_MS / 1000 + " s");
+                log.warn("{} changes stay queued for the next mount ({})", n, why);
             }
+            recordLeft(n, why);
         } catch (IndexException e) {
             log.error("the upload queue cannot be read: {}", e.getMessage());
+        }
+    }
+
+    /** The file of the cache directory that says what the last unmount left queued: "N<TAB>why". */
+    public static final String LEFT_QUEUED = "left-queued";
+
+    private void recordLeft(int n, String why) {
+        Path f = store.directory().resolve(LEFT_QUEUED);
+        try {
+            if (n == 0) {
+                Files.deleteIfExists(f);
+            } else {
+                Files.writeString(f, n + "\t" + why + "\n");
+            }
+        } catch (IOException e) {
+            log.debug("{} not written: {}", f, e.getMessage());
         }
     }
 

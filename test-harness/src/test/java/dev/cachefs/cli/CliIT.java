@@ -210,6 +210,35 @@ class CliIT {
     }
 
     @Test
+    void umountReturnsOnceTheDaemonHasUploadedItsQueueAndExitedAndSaysWhatStaysQueued() throws Exception {
+        long pid = mountInBackground("-o", "writeback=600");
+        for (int i = 0; i < 50; i++) {
+            Files.writeString(mnt.resolve("q" + i + ".txt"), "queued " + i);
+        }
+        Result u = run("umount", mnt.toString());
+        assertEquals(0, u.code(), u.out() + u.err());
+        assertTrue(u.out().contains("the daemon uploads its queue before it exits (50 files"), u.out());
+        assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), "the daemon has exited when umount returns");
+        for (int i = 0; i < 50; i++) {
+            assertEquals("queued " + i, Files.readString(lower.resolve("q" + i + ".txt")), "uploaded before umount returned");
+        }
+        assertFalse(u.out().contains("stay queued"), u.out());
+
+        // Offline, nothing can go up: the unmount says what waits for the next mount.
+        long pid2 = mountInBackground("-o", "writeback=600");
+        assertEquals(0, run("offline", mnt.toString()).code());
+        Files.writeString(mnt.resolve("later.txt"), "for the next mount");
+        Result u2 = run("umount", mnt.toString());
+        assertEquals(0, u2.code(), u2.out() + u2.err());
+        assertTrue(u2.out().matches("(?s).*cachefs: \\d+ changes stay queued in .* for the next mount \\(offline\\).*"), u2.out());
+        assertFalse(ProcessHandle.of(pid2).map(ProcessHandle::isAlive).orElse(false));
+        assertFalse(Files.exists(lower.resolve("later.txt")));
+        mountInBackground("-o", "writeback=600");
+        assertEquals(0, run("sync", mnt.toString()).code(), "the next mount uploads it");
+        assertEquals("for the next mount", Files.readString(lower.resolve("later.txt")));
+    }
+
+    @Test
     void invalidateMakesTheKernelAskAgainBeforeItsTimeout() throws Exception {
         mountInBackground("-o", "attr_timeout=3600,entry_timeout=3600");
         Path f = mnt.resolve("hello.txt");
