@@ -325,6 +325,10 @@ public final class ModalLowerFs implements LowerFs {
     @Override
     public void rmdir(String path) throws ErrnoException {
         writable(path);
+        if (writeBack != null && !path.isEmpty() && offline.queue().queuedUnder(path)) {
+            // Files in it wait for their upload (new ones are not on the lower at all): not empty.
+            throw new ErrnoException(Errno.ENOTEMPTY, "rmdir " + path + ": files in it wait for their upload");
+        }
         change("rmdir", l -> l.rmdir(path), o -> o.rmdir(path));
     }
 

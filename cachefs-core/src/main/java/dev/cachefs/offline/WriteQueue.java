@@ -54,6 +54,17 @@ public final class WriteQueue {
         return atOrUnder(paths, dir);
     }
 
+    /** Whether something below directory {@code dir} (not the root) is queued. */
+    public boolean queuedUnder(String dir) {
+        String prefix = dir + "/";
+        for (String p : paths) {
+            if (p.startsWith(prefix)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Whether one of {@code set} is {@code dir} or below it. */
     private static boolean atOrUnder(Set<String> set, String dir) {
         if (set.isEmpty()) {

@@ -252,6 +252,24 @@ abstract class WriteBackSuite extends SuiteOnLower {
     }
 
     @Test
+    void aDirectoryWhoseNewFilesWaitForUploadIsNotEmpty() throws Exception {
+        Stack s = mount();
+        Path m = Files.createDirectories(s.mnt.resolve("keep"));
+        Files.writeString(m.resolve("new.txt"), "not on the lower yet");
+        assertEquals(Set.of(), names(s.lower.resolve("keep")), "the lower's directory is empty");
+        java.nio.file.DirectoryNotEmptyException e = org.junit.jupiter.api.Assertions.assertThrows(
+                java.nio.file.DirectoryNotEmptyException.class, () -> Files.delete(m), "rmdir of a directory the mount lists files in");
+        assertTrue(e.getMessage().contains("keep"), e.getMessage());
+        assertEquals("not on the lower yet", Files.readString(m.resolve("new.txt")));
+        assertTrue(s.uplink.uploadQueued(60_000));
+        assertEquals("not on the lower yet", Files.readString(s.lower.resolve("keep/new.txt")));
+        assertTrue(s.uplink.conflicts().isEmpty(), "no conflicts: " + s.uplink.conflicts());
+        Files.delete(m.resolve("new.txt"));
+        Files.delete(m); // empty now
+        assertFalse(Files.exists(s.lower.resolve("keep")));
+    }
+
+    @Test
     void aRenamedQueuedFileIsUploadedFirst() throws Exception {
         Stack s = mount();
         Path m = Files.createDirectories(s.mnt.resolve("save"));
