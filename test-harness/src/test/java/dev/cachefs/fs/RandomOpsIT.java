@@ -1,6 +1,7 @@
 package dev.cachefs.fs;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cachefs.nativeio.ErrnoException;
 import dev.cachefs.nativeio.Libc;
@@ -50,6 +51,45 @@ class RandomOpsIT {
     @ValueSource(longs = {6})
     void sameOutcomesWithoutTheCache(long seed) throws Exception {
         run(seed, true, false);
+    }
+
+    /**
+     * Write-back: every change goes to the queue (new files included) while
+     * uploads run now and then beside the operations; at the end the lower itself must hold the
+     * reference tree.
+     */
+    @org.junit.jupiter.api.Disabled("finds write-back bugs not fixed yet (issue 24's note of 2026-12-07): with hard links a"
+            + " write through one of two names is not seen; with uploads beside the operations a listing may name a file"
+            + " that is gone (openat ENOENT), depending on timing")
+    @ParameterizedTest(name = "seed {0}, write-back")
+    @ValueSource(longs = {7, 8, 9})
+    void sameOutcomesWithWriteBackAndTheLowerEndsTheSame(long seed) throws Exception {
+        StackedFs.Options o = new StackedFs.Options(1_000_000_000L, 1_000_000_000L, true);
+        var b = dev.cachefs.harness.Stack.inDirectory(tmp).options(o)
+                .uplink(dev.cachefs.mount.Uplink.Options.defaults().withWriteBack(300));
+        try (dev.cachefs.harness.Stack fx = b.mount()) {
+            Random rnd = new Random(seed);
+            for (int step = 0; step < STEPS; step++) {
+                long opSeed = rnd.nextLong();
+                // Not st_blocks: a local copy holds the file's data whole (holes filled) until its upload.
+                String ref = Sys.outcome(() -> apply(fx.inRef(""), new Random(opSeed))).replaceAll(" blocks=\\d+", "");
+                String mnt = Sys.outcome(() -> apply(fx.inMnt(""), new Random(opSeed))).replaceAll(" blocks=\\d+", "");
+                assertEquals(ref, mnt, "seed " + seed + " step " + step);
+                if (step % 10 == 9 || step == STEPS - 1) {
+                    assertEquals(snapshot(fx.ref), snapshot(fx.mnt), "tree after seed " + seed + " step " + step);
+                }
+            }
+            assertTrue(fx.uplink.uploadQueued(120_000), "the queue uploads");
+            assertEquals(dirsByKind(snapshot(fx.ref)), dirsByKind(snapshot(fx.lower)), "the lower after the upload, seed " + seed);
+            assertTrue(fx.uplink.conflicts().isEmpty(), "no conflicts without a server: " + fx.uplink.conflicts());
+        }
+    }
+
+    /** Directories by their kind only: what is in them is compared entry by entry. */
+    private static TreeMap<String, String> dirsByKind(TreeMap<String, String> t) {
+        TreeMap<String, String> out = new TreeMap<>();
+        t.forEach((k, v) -> out.put(k, v.startsWith("dir") ? "dir" : v));
+        return out;
     }
 
     private void run(long seed, boolean passthrough) throws Exception {
