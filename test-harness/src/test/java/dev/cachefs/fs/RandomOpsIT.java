@@ -58,9 +58,9 @@ class RandomOpsIT {
      * uploads run now and then beside the operations; at the end the lower itself must hold the
      * reference tree.
      */
-    @org.junit.jupiter.api.Disabled("finds write-back bugs not fixed yet (issue 24's note of 2026-12-07): with hard links a"
-            + " write through one of two names is not seen; with uploads beside the operations a listing may name a file"
-            + " that is gone (openat ENOENT), depending on timing")
+    @org.junit.jupiter.api.Disabled("finds write-back bugs not fixed yet (issue 24's note of 2026-12-07), timing-dependent:"
+            + " hard-linked names that end with other data than the reference's, a listing that names a file that is"
+            + " gone (openat ENOENT)")
     @ParameterizedTest(name = "seed {0}, write-back")
     @ValueSource(longs = {7, 8, 9})
     void sameOutcomesWithWriteBackAndTheLowerEndsTheSame(long seed) throws Exception {
