@@ -206,8 +206,20 @@ public final class ModalLowerFs implements LowerFs {
         return new ErrnoException(u.errno(), u.getMessage() + " (offline now: the request runs again)", true);
     }
 
+    /** How the temporary names of uploads begin (resync's LowerCopies); the mount never shows one. */
+    public static final String UPLOAD_TEMP = ".cachefs-upload-";
+
+    /** Whether the last name of {@code path} is an upload's temporary one. */
+    static boolean uploadTemp(String path) {
+        return path.startsWith(UPLOAD_TEMP, path.lastIndexOf('/') + 1);
+    }
+
     @Override
     public Stat stat(String path) throws ErrnoException {
+        if (uploadTemp(path)) {
+            // An upload's temporary file: renamed over its target in a moment, never shown.
+            throw new ErrnoException(Errno.ENOENT, path);
+        }
         switch (special(path)) {
             case VIEW -> {
                 return view.stat(path);
@@ -858,7 +870,17 @@ public final class ModalLowerFs implements LowerFs {
 
         @Override
         public List<DirEntry> next() throws ErrnoException {
-            return guard.call("readdir", d::next);
+            while (true) {
+                List<DirEntry> batch = guard.call("readdir", d::next);
+                if (batch.isEmpty() || batch.stream().noneMatch(e -> uploadTemp(e.name()))) {
+                    return batch;
+                }
+                // Uploads' temporary files are not listed (an empty batch would end the listing).
+                List<DirEntry> shown = batch.stream().filter(e -> !uploadTemp(e.name())).toList();
+                if (!shown.isEmpty()) {
+                    return shown;
+                }
+            }
         }
 
         @Override

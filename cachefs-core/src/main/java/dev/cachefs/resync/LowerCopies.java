@@ -127,7 +127,7 @@ final class LowerCopies {
         int slash = target.lastIndexOf('/');
         // Named by the journal entry: a replay that resumes replaces what a cut-short one left.
         String name = target.substring(slash + 1);
-        String tmp = (slash < 0 ? "" : target.substring(0, slash + 1)) + ".cachefs-upload-" + seq + "-"
+        String tmp = (slash < 0 ? "" : target.substring(0, slash + 1)) + dev.cachefs.offline.ModalLowerFs.UPLOAD_TEMP + seq + "-"
                 + (name.length() > 180 ? name.substring(0, 180) : name);
         LowerFile f;
         try {

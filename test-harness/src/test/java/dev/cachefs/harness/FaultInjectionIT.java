@@ -215,6 +215,102 @@ class FaultInjectionIT {
     }
 
     @Test
+    void aTruncateThatWaitedForTheUploadOfItsFileIsNotLost() throws Exception {
+        uplink = Uplink.Options.defaults().withWriteBack(600_000); // uploads only when asked
+        java.util.concurrent.CountDownLatch inFsync = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        mount(f -> {});
+        Path file = stack.mnt.resolve("cut.txt");
+        Files.writeString(file, "0123456789".repeat(100));
+        faulty.inject((op, nth, fs) -> {
+            if (op == LowerOp.FSYNC) { // the upload of cut.txt is held here
+                inFsync.countDown();
+                try {
+                    release.await(30, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        });
+        CompletableFuture<Boolean> upload = CompletableFuture.supplyAsync(() -> {
+            try {
+                return stack.uplink.uploadQueued(60_000);
+            } catch (ErrnoException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        CompletableFuture<Void> truncate;
+        try {
+            assertTrue(inFsync.await(30, TimeUnit.SECONDS), "the upload reached its fsync");
+            // A truncate by path while the file's upload runs: it waits for that upload, which
+            // then retires the local copy; the truncate must reach the file as it is after.
+            truncate = CompletableFuture.runAsync(() -> {
+                try {
+                    Libc.truncate(Sys.raw(file), 10);
+                } catch (ErrnoException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            Thread.sleep(300);
+            assertFalse(truncate.isDone(), "the truncate waits for the upload of the version it changes");
+        } finally {
+            release.countDown();
+        }
+        truncate.get(60, TimeUnit.SECONDS);
+        assertTrue(upload.get(60, TimeUnit.SECONDS));
+        assertEquals(10, Files.size(file), "the mount shows the truncate");
+        assertEquals("0123456789", Files.readString(file));
+        assertTrue(stack.uplink.uploadQueued(60_000));
+        assertEquals("0123456789", Files.readString(stack.lower.resolve("cut.txt")), "and so does the lower");
+    }
+
+    @Test
+    void anUploadsTemporaryFileIsNeverShownThroughTheMount() throws Exception {
+        uplink = Uplink.Options.defaults().withWriteBack(600_000); // uploads only when asked
+        java.util.concurrent.CountDownLatch inFsync = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        mount(f -> {});
+        Files.createDirectories(stack.mnt.resolve("t"));
+        Files.writeString(stack.mnt.resolve("t/doc.txt"), "queued");
+        faulty.inject((op, nth, fs) -> {
+            if (op == LowerOp.FSYNC) { // the upload holds its temporary file here
+                inFsync.countDown();
+                try {
+                    release.await(30, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        });
+        CompletableFuture<Boolean> upload = CompletableFuture.supplyAsync(() -> {
+            try {
+                return stack.uplink.uploadQueued(60_000);
+            } catch (ErrnoException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        try {
+            assertTrue(inFsync.await(30, TimeUnit.SECONDS), "the upload reached its fsync");
+            List<String> onLower = new ArrayList<>();
+            try (var l = Files.list(stack.lower.resolve("t"))) {
+                l.forEach(p -> onLower.add(p.getFileName().toString()));
+            }
+            String tmp = onLower.stream().filter(n -> n.startsWith(".cachefs-upload-")).findFirst()
+                    .orElseThrow(() -> new AssertionError("the upload's temporary file is on the lower: " + onLower));
+            List<String> shown = new ArrayList<>();
+            try (var l = Files.list(stack.mnt.resolve("t"))) {
+                l.forEach(p -> shown.add(p.getFileName().toString()));
+            }
+            assertEquals(List.of("doc.txt"), shown, "the mount lists only the file");
+            assertFalse(Files.exists(stack.mnt.resolve("t/" + tmp)), "nor finds the temporary name");
+        } finally {
+            release.countDown();
+        }
+        assertTrue(upload.get(60, TimeUnit.SECONDS));
+        assertEquals("queued", Files.readString(stack.lower.resolve("t/doc.txt")));
+    }
+
+    @Test
     void whileAnUploadIsSlowTheMountGoesOnAndOnlyChangesToItsFileWait() throws Exception {
         uplink = Uplink.Options.defaults().withWriteBack(600_000); // uploads only when asked
         java.util.concurrent.CountDownLatch inFsync = new java.util.concurrent.CountDownLatch(1);
