@@ -214,16 +214,15 @@ class FaultInjectionIT {
         assertEquals(1, said, "said once: " + stack.uplink.conflicts());
     }
 
-    @Test
-    void aTruncateThatWaitedForTheUploadOfItsFileIsNotLost() throws Exception {
-        uplink = Uplink.Options.defaults().withWriteBack(600_000); // uploads only when asked
-        java.util.concurrent.CountDownLatch inFsync = new java.util.concurrent.CountDownLatch(1);
-        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
-        mount(f -> {});
-        Path file = stack.mnt.resolve("cut.txt");
-        Files.writeString(file, "0123456789".repeat(100));
+    /**
+     * Starts the upload of what is queued, holding it in its first fsync (its temporary file is on
+     * the lower then, not yet renamed over its target): {@code inFsync} counts down there, and the
+     * upload goes on once {@code release} does.
+     */
+    private CompletableFuture<Boolean> uploadHeldInFsync(java.util.concurrent.CountDownLatch inFsync,
+                                                         java.util.concurrent.CountDownLatch release) {
         faulty.inject((op, nth, fs) -> {
-            if (op == LowerOp.FSYNC) { // the upload of cut.txt is held here
+            if (op == LowerOp.FSYNC) {
                 inFsync.countDown();
                 try {
                     release.await(30, TimeUnit.SECONDS);
@@ -232,13 +231,24 @@ class FaultInjectionIT {
                 }
             }
         });
-        CompletableFuture<Boolean> upload = CompletableFuture.supplyAsync(() -> {
+        return CompletableFuture.supplyAsync(() -> {
             try {
                 return stack.uplink.uploadQueued(60_000);
             } catch (ErrnoException e) {
                 throw new IllegalStateException(e);
             }
         });
+    }
+
+    @Test
+    void aTruncateThatWaitedForTheUploadOfItsFileIsNotLost() throws Exception {
+        uplink = Uplink.Options.defaults().withWriteBack(600_000); // uploads only when asked
+        java.util.concurrent.CountDownLatch inFsync = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        mount(f -> {});
+        Path file = stack.mnt.resolve("cut.txt");
+        Files.writeString(file, "0123456789".repeat(100));
+        CompletableFuture<Boolean> upload = uploadHeldInFsync(inFsync, release);
         CompletableFuture<Void> truncate;
         try {
             assertTrue(inFsync.await(30, TimeUnit.SECONDS), "the upload reached its fsync");
@@ -272,23 +282,7 @@ class FaultInjectionIT {
         mount(f -> {});
         Files.createDirectories(stack.mnt.resolve("t"));
         Files.writeString(stack.mnt.resolve("t/doc.txt"), "queued");
-        faulty.inject((op, nth, fs) -> {
-            if (op == LowerOp.FSYNC) { // the upload holds its temporary file here
-                inFsync.countDown();
-                try {
-                    release.await(30, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-        });
-        CompletableFuture<Boolean> upload = CompletableFuture.supplyAsync(() -> {
-            try {
-                return stack.uplink.uploadQueued(60_000);
-            } catch (ErrnoException e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        CompletableFuture<Boolean> upload = uploadHeldInFsync(inFsync, release);
         try {
             assertTrue(inFsync.await(30, TimeUnit.SECONDS), "the upload reached its fsync");
             List<String> onLower = new ArrayList<>();
