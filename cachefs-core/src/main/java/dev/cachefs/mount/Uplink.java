@@ -812,7 +812,9 @@ public final class Uplink implements AutoCloseable {
         try {
             int n = store.index().offlineJournal().size();
             String why = left != null ? left
-                    : connectivity.offline() ? "offline" : "not uploaded within " + UNMOUNT_UPLOAD_MS / 1000 + " s";
+                    : connectivity.offline() ? "offline"
+                    : uploader != null ? "not uploaded within " + UNMOUNT_UPLOAD_MS / 1000 + " s"
+                    : "not replayed yet"; // without write-back only a reconnection replays
             if (n > 0) {
                 log.warn("{} changes stay queued for the next mount ({})", n, why);
             }

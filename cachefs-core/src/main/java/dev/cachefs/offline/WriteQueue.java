@@ -56,13 +56,7 @@ public final class WriteQueue {
 
     /** Whether something below directory {@code dir} (not the root) is queued. */
     public boolean queuedUnder(String dir) {
-        String prefix = dir + "/";
-        for (String p : paths) {
-            if (p.startsWith(prefix)) {
-                return true;
-            }
-        }
-        return false;
+        return under(paths, dir);
     }
 
     /** Whether one of {@code set} is {@code dir} or below it. */
@@ -70,12 +64,14 @@ public final class WriteQueue {
         if (set.isEmpty()) {
             return false;
         }
-        if (dir.isEmpty()) {
-            return true;
-        }
+        return dir.isEmpty() || set.contains(dir) || under(set, dir);
+    }
+
+    /** Whether one of {@code set} is below directory {@code dir}. */
+    private static boolean under(Set<String> set, String dir) {
         String prefix = dir + "/";
         for (String p : set) {
-            if (p.equals(dir) || p.startsWith(prefix)) {
+            if (p.startsWith(prefix)) {
                 return true;
             }
         }
