@@ -803,6 +803,20 @@ public final class CacheLayer implements AutoCloseable {
         }
     }
 
+    /**
+     * The daemon writes node {@code nodeid}'s file on the lower past this layer (write-back leaves
+     * a hard link's data there): the layer's data of it goes, since a write in the same tick of the
+     * lower's clock as the version it holds leaves the fingerprint as it was.
+     */
+    public void writtenPast(long nodeid) {
+        CachedObject o = table.byNode.get(nodeid);
+        if (o != null) {
+            synchronized (o) {
+                invalidateLocked(o, o.fp);
+            }
+        }
+    }
+
     /** Something changed the data in [offset, offset+length) other than a write (fallocate): forget it. */
     public void changed(long nodeid, long offset, Stat st) {
         CachedObject o = table.byNode.get(nodeid);

@@ -188,6 +188,11 @@ public final class CachedFiles implements FileCache {
     }
 
     @Override
+    public void writtenPast(long nodeid) {
+        cache.writtenPast(nodeid);
+    }
+
+    @Override
     public void awaitNoPassthrough(long nodeid, long ms) {
         cache.awaitNoPassthrough(nodeid, ms);
     }

@@ -102,6 +102,12 @@ public interface FileCache {
 
     void truncated(long nodeid, long size);
 
+    /**
+     * The daemon writes node {@code nodeid}'s file on the lower beside the layer: what it holds
+     * of the node may be older with the same fingerprint, so it goes.
+     */
+    void writtenPast(long nodeid);
+
     /** Waits (at most {@code ms}) until no passthrough open of {@code nodeid} lives. */
     void awaitNoPassthrough(long nodeid, long ms);
 

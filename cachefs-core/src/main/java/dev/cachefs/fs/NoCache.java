@@ -45,6 +45,7 @@ public final class NoCache implements FileCache {
     @Override public boolean knows(long nodeid) { return false; }
     @Override public void ownChange(long nodeid, Stat st) {}
     @Override public void truncated(long nodeid, long size) {}
+    @Override public void writtenPast(long nodeid) {}
     @Override public void awaitNoPassthrough(long nodeid, long ms) {}
     @Override public boolean hasOpens(long nodeid) { return false; }
     @Override public CacheLayer.State stateOf(String path) { return null; }

@@ -8,9 +8,15 @@ import dev.cachefs.nativeio.Stat;
 
 /**
  * An open file of node {@code nodeid}: the lower's descriptor (null when the cache serves it
- * alone), the cache's handle, and the attributes it was opened with (for a cache-served open).
+ * alone), the cache's handle, the attributes it was opened with (for a cache-served open), and
+ * whether it writes the lower's file past the cache ({@code pastCache}: what the cache holds of
+ * the node is dropped at its open and its close).
  */
-record OpenFile(long nodeid, LowerFile lower, CacheLayer.Handle cached, Stat openedWith) {
+record OpenFile(long nodeid, LowerFile lower, CacheLayer.Handle cached, Stat openedWith, boolean pastCache) {
+    OpenFile(long nodeid, LowerFile lower, CacheLayer.Handle cached, Stat openedWith) {
+        this(nodeid, lower, cached, openedWith, false);
+    }
+
     LowerFile need() throws ErrnoException {
         if (lower == null) {
             throw new ErrnoException(Errno.EBADF);

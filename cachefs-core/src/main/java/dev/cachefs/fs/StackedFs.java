@@ -275,6 +275,9 @@ public final class StackedFs implements FuseFilesystem {
             cache.release(f.cached());
         } else if (f.lower() != null) {
             f.lower().close();
+            if (f.pastCache()) {
+                cache.writtenPast(f.nodeid());
+            }
         }
     }
 
@@ -562,7 +565,15 @@ public final class StackedFs implements FuseFilesystem {
     /** @param mayPass whether the kernel may be handed {@code f}'s descriptor (passthrough) */
     private OpenResult opened(long nodeid, LowerFile f, int flags, boolean mayPass) {
         long fh = nextHandle.getAndIncrement();
-        files.put(fh, new OpenFile(nodeid, f, null, null));
+        // A writer on the lower's own file, beside the cache (write-back leaves a hard link's data
+        // on the lower): what the cache holds of the node may be older with the same fingerprint
+        // (two writes in one tick of the lower's clock), so it goes now and at the close.
+        boolean pastCache = !f.localCopy() && (flags & (Libc.O_ACCMODE | Libc.O_TRUNC)) != Libc.O_RDONLY
+                && cache.remembers();
+        if (pastCache) {
+            cache.writtenPast(nodeid);
+        }
+        files.put(fh, new OpenFile(nodeid, f, null, null, pastCache));
         boolean pass;
         if (f.localCopy()) {
             // A local copy (write-back, offline change) is read and written by the kernel itself

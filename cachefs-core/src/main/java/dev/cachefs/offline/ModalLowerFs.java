@@ -538,7 +538,9 @@ public final class ModalLowerFs implements LowerFs {
         } else {
             now = guard.call("stat", () -> l.stat(path)); // close-to-open: the version the copy starts from
         }
-        if (!now.isRegular()) {
+        if (!now.isRegular() || now.nlink() > 1) {
+            // A hard link's other names are the lower's: a local copy would show them the old data,
+            // and its upload (a new file renamed over the name) would split them. Written through.
             return null;
         }
         wb.flushIndex();

@@ -270,6 +270,36 @@ abstract class WriteBackSuite extends SuiteOnLower {
     }
 
     @Test
+    void aHardLinkedFileIsWrittenThroughSoItsOtherNameSeesTheWriteAndTheLinkHolds() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(lower.capabilities().contains(dev.cachefs.harness.Lower.Capability.HARD_LINKS),
+                "the lower has no hard links");
+        Stack s = mount();
+        Path lowerDir = Files.createDirectories(s.lower.resolve("links"));
+        Files.writeString(lowerDir.resolve("a"), "version 1");
+        Files.createLink(lowerDir.resolve("b"), lowerDir.resolve("a"));
+        // sshfs shows every file with one link (SFTP's attributes have no link count): no client of
+        // it can tell a hard link, and an upload replaces the name it writes (user guide).
+        org.junit.jupiter.api.Assumptions.assumeTrue(2 == (int) Files.getAttribute(lowerDir.resolve("a"), "unix:nlink"),
+                "the lower does not show link counts");
+        Path m = s.mnt.resolve("links");
+        assertEquals("version 1", Files.readString(m.resolve("b"))); // cached
+        try (var ch = java.nio.channels.FileChannel.open(m.resolve("a"), StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.wrap("version 2".getBytes(java.nio.charset.StandardCharsets.US_ASCII)), 0);
+        }
+        // One file with two names: a local copy of one name would leave the other showing the old
+        // data until the upload, and the upload (a new file renamed over the name) would split them.
+        assertEquals("version 2", Files.readString(m.resolve("b")), "the other name sees the write at once");
+        assertEquals("version 2", Files.readString(m.resolve("a")));
+        assertTrue(s.uplink.uploadQueued(60_000));
+        Path onServer = lower instanceof dev.cachefs.harness.NetworkLower n
+                ? n.serverDir().resolve(lower.root().relativize(lowerDir).toString()) : lowerDir;
+        assertEquals("version 2", Files.readString(onServer.resolve("b")));
+        assertEquals(2, Files.getAttribute(onServer.resolve("a"), "unix:nlink"), "still one file with two names");
+        assertEquals(Files.getAttribute(onServer.resolve("a"), "unix:ino"), Files.getAttribute(onServer.resolve("b"), "unix:ino"));
+        assertTrue(s.uplink.conflicts().isEmpty(), "no conflicts: " + s.uplink.conflicts());
+    }
+
+    @Test
     void aRenamedQueuedFileIsUploadedFirst() throws Exception {
         Stack s = mount();
         Path m = Files.createDirectories(s.mnt.resolve("save"));
