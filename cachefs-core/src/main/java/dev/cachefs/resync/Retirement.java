@@ -129,6 +129,12 @@ public final class Retirement {
                     land(r, real, rekeyed);
                     if (!rekeyed) {
                         index.delete(r.id());
+                        if (real != null && index.find(real).isPresent()) {
+                            // The row the lower's identity has (path identity: the file this one was
+                            // renamed over) takes the copy as its data: what it holds is the older
+                            // version, and may carry the same size and second (sshfs).
+                            kept[0] = real;
+                        }
                     } else {
                         kept[0] = real;
                     }
