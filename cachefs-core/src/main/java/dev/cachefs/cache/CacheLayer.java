@@ -489,10 +489,11 @@ public final class CacheLayer implements AutoCloseable {
 
     /**
      * {@code from} was renamed to {@code to} through the mount (path identity re-keys what moved;
-     * other identities move their rows' paths, online: offline the disconnected layer has).
+     * other identities move their rows' paths, online: offline, or for a rename journaled in
+     * write-back's queue ({@code rows} false), the disconnected layer has).
      */
-    public void renamed(String from, String to) {
-        table.renamed(from, to, meta.copying());
+    public void renamed(String from, String to, boolean rows) {
+        table.renamed(from, to, rows && meta.copying());
     }
 
     /** Where an exchange puts one side while the other moves: no lower path starts with a NUL byte. */

@@ -163,8 +163,8 @@ public final class CachedFiles implements FileCache {
     }
 
     @Override
-    public void renamed(String from, String to) {
-        cache.renamed(from, to);
+    public void renamed(String from, String to, boolean rows) {
+        cache.renamed(from, to, rows);
     }
 
     @Override

@@ -88,8 +88,11 @@ public interface FileCache {
     /** The name of node {@code nodeid} was removed or replaced through the mount. */
     void detach(long nodeid);
 
-    /** {@code from} was renamed to {@code to} through the mount. */
-    void renamed(String from, String to);
+    /**
+     * {@code from} was renamed to {@code to} through the mount; {@code rows}: the cache moves the
+     * index rows (not when the lower's disconnected layer journaled the rename and moved them).
+     */
+    void renamed(String from, String to, boolean rows);
 
     /** {@code a} and {@code b} were exchanged through the mount (RENAME_EXCHANGE). */
     void exchanged(String a, String b);

@@ -40,7 +40,7 @@ public final class NoCache implements FileCache {
     @Override public void xattr(String path, String name, byte[] value) {}
     @Override public void forgetNode(long nodeid) {}
     @Override public void detach(long nodeid) {}
-    @Override public void renamed(String from, String to) {}
+    @Override public void renamed(String from, String to, boolean rows) {}
     @Override public void exchanged(String a, String b) {}
     @Override public boolean knows(long nodeid) { return false; }
     @Override public void ownChange(long nodeid, Stat st) {}

@@ -500,7 +500,8 @@ public final class StackedFs implements FuseFilesystem {
         long displaced = nodes.renamed(parent, name, newParent, newName, (flags & Libc.RENAME_EXCHANGE) != 0);
         detach(displaced);
         if ((flags & Libc.RENAME_EXCHANGE) == 0) {
-            cache.renamed(from, to);
+            // Renamed in write-back's queue: the disconnected layer has moved the rows itself.
+            cache.renamed(from, to, !lower.queued(to));
             settleMoved(newParent, newName, to);
         } else {
             cache.exchanged(from, to);

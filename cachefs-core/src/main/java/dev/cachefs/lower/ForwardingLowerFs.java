@@ -39,6 +39,11 @@ public abstract class ForwardingLowerFs implements LowerFs {
         return inner.stat(path);
     }
 
+    @Override
+    public boolean queued(String path) {
+        return inner.queued(path);
+    }
+
     /** One call of the inner lower, counted as the {@code paths.size()} stats it makes. */
     @Override
     public java.util.Map<String, Stat> statAll(java.util.List<String> paths) throws ErrnoException {

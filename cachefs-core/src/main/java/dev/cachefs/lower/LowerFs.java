@@ -67,6 +67,14 @@ public interface LowerFs extends AutoCloseable {
     void removexattr(String path, String name) throws ErrnoException;
 
     /**
+     * Whether {@code path} is answered from a local copy that waits for its upload (write-back):
+     * the disconnected layer keeps its index rows, a rename through the mount included.
+     */
+    default boolean queued(String path) {
+        return false;
+    }
+
+    /**
      * The attributes of each of {@code paths} (names of one directory, as a READDIRPLUS lists
      * them) that can be had, in one go: a name that fails is left out (its own lookup says why).
      * A lower that is reached over a network issues them as it takes them best (several at once).

@@ -262,7 +262,7 @@ public final class Uplink implements AutoCloseable {
 
             @Override
             public void uploadNow(String... paths) throws ErrnoException {
-                if (!up.drain(UPLOAD_FIRST_MS, () -> java.util.Arrays.stream(paths).noneMatch(offline.queue()::queuedAtOrUnder))) {
+                if (!up.drain(UPLOAD_FIRST_MS, () -> java.util.Arrays.stream(paths).noneMatch(offline.queue()::pendingAtOrUnder))) {
                     throw new ErrnoException(Errno.EBUSY, "a file there is open for writing and waits for its upload: "
                             + String.join(", ", paths));
                 }

@@ -298,25 +298,32 @@ public final class ModalLowerFs implements LowerFs {
     @Override
     public void mkdir(String path, int mode) throws ErrnoException {
         writable(path);
+        uploadedFirst(path);
         change("mkdir", l -> l.mkdir(path, mode), o -> o.mkdir(path, mode));
     }
 
     @Override
     public void mknod(String path, int mode, long dev) throws ErrnoException {
         writable(path);
+        uploadedFirst(path);
         change("mknod", l -> l.mknod(path, mode, dev), o -> o.mknod(path, mode, dev));
     }
 
     @Override
     public void symlink(String target, String path) throws ErrnoException {
         writable(path);
+        uploadedFirst(path);
         change("symlink", l -> l.symlink(target, path), o -> o.symlink(target, path));
     }
 
     @Override
     public void unlink(String path) throws ErrnoException {
         writable(path);
-        if (special(path) == QUEUED) {
+        if (special(path) == QUEUED && offline.queue().replacing(path)) {
+            // A new file renamed over one the lower still has: uploaded first, so that the
+            // lower's old file goes too (by the conflict rules).
+            uploadedFirst(path);
+        } else if (special(path) == QUEUED) {
             // Deleted before its upload: the lower loses the file, and the queue its changes.
             synchronized (offline.changesLock()) {
                 offline.queue().awaitSent(path);
@@ -331,6 +338,7 @@ public final class ModalLowerFs implements LowerFs {
             }
             return;
         }
+        uploadedFirst(path);
         change("unlink", l -> l.unlink(path), o -> o.unlink(path));
     }
 
@@ -341,19 +349,90 @@ public final class ModalLowerFs implements LowerFs {
             // Files in it wait for their upload (new ones are not on the lower at all): not empty.
             throw new ErrnoException(Errno.ENOTEMPTY, "rmdir " + path + ": files in it wait for their upload");
         }
+        uploadedFirst(path);
         change("rmdir", l -> l.rmdir(path), o -> o.rmdir(path));
     }
 
     @Override
     public void rename(String from, String to, int flags) throws ErrnoException {
         writable(from, to);
+        if (renamedInQueue(from, to, flags)) {
+            return;
+        }
         uploadedFirst(from, to);
         change("rename", l -> l.rename(from, to, flags), o -> o.rename(from, to, flags));
     }
 
+    @Override
+    public boolean queued(String path) {
+        return writeBack != null && offline.queue().queued(path);
+    }
+
     /**
-     * Write-back: a rename or link names queued files by their paths on the lower, so what is
-     * queued there (the files, or what is below a directory) is uploaded first.
+     * Write-back: a new file not uploaded yet that is renamed (an editor's or git's save: a
+     * temporary file renamed over the real one) is renamed in the queue, journaled as an offline
+     * rename, at local speed. Its upload makes the file on the lower, removes what the rename
+     * replaced if the lower still has that version (else a conflict, both kept), and renames it
+     * in place. Directories, exchanges, targets with queued files below them, and names whose
+     * directory the index does not know take the way of other renames (the queue uploaded first).
+     */
+    private boolean renamedInQueue(String from, String to, int flags) throws ErrnoException {
+        WriteBack wb = writeBack;
+        if (wb == null || connectivity.offline() || (flags & Libc.RENAME_EXCHANGE) != 0 || !offline.queue().isNew(from)) {
+            return false;
+        }
+        wb.flushIndex(); // the kernel's lookup of the target, still queued, must be in the index
+        WriteQueue q = offline.queue();
+        // What the rename replaces is the lower's version now, as a rename on the lower would: its
+        // row (the base the upload's removal compares with) may lag behind the lower's attributes,
+        // and the index may not know a name the lower has.
+        Stat replacedNow = null;
+        LowerFs l = online;
+        if (l == null) {
+            return false;
+        }
+        try {
+            replacedNow = guard.call("stat", () -> l.stat(to));
+        } catch (Guard.Unreachable u) {
+            return false; // offline now: renamed as offline renames are
+        } catch (ErrnoException e) {
+            if (e.errno() != Errno.ENOENT) {
+                throw e;
+            }
+        }
+        boolean known = q.known(to);
+        if (replacedNow != null && (!known || !replacedNow.isRegular() || replacedNow.nlink() > 1)) {
+            // Unknown to the index, a directory or another kind, or one name of a hard-linked
+            // file: renamed on the lower, after the upload.
+            return false;
+        }
+        synchronized (offline.changesLock()) {
+            q.awaitSent(from);
+            q.awaitSent(to);
+            if (!q.isNew(from) || q.replacing(from) || (q.queuedAtOrUnder(to) && !q.queued(to))) {
+                return false;
+            }
+            boolean replaced = replacedNow != null;
+            if (replaced && !q.queued(to)) {
+                q.rebase(to, replacedNow);
+            }
+            try {
+                offline.rename(from, to, flags);
+            } catch (ErrnoException e) {
+                if (e.errno() == Errno.ENOENT) {
+                    return false; // the index does not know the target's directory: nothing was changed
+                }
+                throw e;
+            }
+            q.renamed(from, to, replaced);
+        }
+        return true;
+    }
+
+    /**
+     * Write-back: a change written through to the lower names queued files by their paths there,
+     * so what is queued at or under its paths (files, what is below a directory, or the journal's
+     * entries at a path a rename in the queue left) is uploaded first.
      */
     private void uploadedFirst(String... paths) throws ErrnoException {
         WriteBack wb = writeBack;
@@ -361,7 +440,7 @@ public final class ModalLowerFs implements LowerFs {
             return;
         }
         for (String p : paths) {
-            if (offline.queue().queuedAtOrUnder(p)) {
+            if (offline.queue().pendingAtOrUnder(p)) {
                 wb.uploadNow(paths);
                 return;
             }

@@ -54,6 +54,14 @@ public final class WriteQueue {
         return atOrUnder(paths, dir);
     }
 
+    /**
+     * Whether the upload has something to do at or under {@code dir}: a queued path, or a path the
+     * journal names that the mount shows no longer (see {@link #vacated}).
+     */
+    public boolean pendingAtOrUnder(String dir) {
+        return atOrUnder(paths, dir) || atOrUnder(vacated, dir);
+    }
+
     /** Whether something below directory {@code dir} (not the root) is queued. */
     public boolean queuedUnder(String dir) {
         return under(paths, dir);
@@ -137,6 +145,23 @@ public final class WriteQueue {
         }
         paths.retainAll(now);
         paths.addAll(now);
+        Set<String> replaced = new HashSet<>();
+        Set<String> named = new HashSet<>();
+        if (!pending.isEmpty()) {
+            for (CacheIndex.JournalEntry e : index.offlineJournal().entries()) {
+                if (e.record() instanceof dev.cachefs.index.JournalRecord.Unlink u && u.replacedBy() != null) {
+                    replaced.add(u.path());
+                }
+                if (e.record() instanceof dev.cachefs.index.JournalRecord.Rename) {
+                    named.add(e.path());
+                }
+            }
+        }
+        named.removeAll(now);
+        replacing.retainAll(replaced);
+        replacing.addAll(replaced);
+        vacated.retainAll(named);
+        vacated.addAll(named);
     }
 
     /**
@@ -201,6 +226,51 @@ public final class WriteQueue {
             log.debug("queued new {}", path);
             return f;
         }
+    }
+
+    /**
+     * Paths the journal still names that the mount no longer shows there (the source of a rename
+     * in the queue: the create before it makes the file there first). A change written through to
+     * the lower there, or above, would meet those entries out of order: the queue goes up first.
+     */
+    private final Set<String> vacated = ConcurrentHashMap.newKeySet();
+
+    /**
+     * Paths where a rename in the queue replaced a file the lower still has (its removal waits in
+     * the journal): the new file there cannot simply be discarded or moved on, or the mount would
+     * show the lower's old file again; such a path is uploaded first.
+     */
+    private final Set<String> replacing = ConcurrentHashMap.newKeySet();
+
+    /**
+     * Queued {@code from} was renamed to {@code to} in the queue (journaled); {@code replaced}:
+     * over a file the index knew there. Call under the changes lock.
+     */
+    public void renamed(String from, String to, boolean replaced) {
+        paths.remove(from);
+        paths.add(to);
+        vacated.add(from);
+        if (replaced) {
+            replacing.add(to);
+        }
+    }
+
+    /** The lower's attributes of {@code path} now become its row's. Call under the changes lock. */
+    public void rebase(String path, Stat lowerNow) throws ErrnoException {
+        CachedTree.Node n = tree.nodeOrNull(path);
+        if (n != null) {
+            fs.commit("the lower's version of " + path, () -> index.setStat(n.id(), lowerNow));
+        }
+    }
+
+    /** Whether the index has an object at {@code path}. */
+    public boolean known(String path) throws ErrnoException {
+        return tree.nodeOrNull(path) != null;
+    }
+
+    /** Whether a rename in the queue replaced a file at {@code path} that the lower still has. */
+    public boolean replacing(String path) {
+        return !replacing.isEmpty() && replacing.contains(path);
     }
 
     /** Whether queued {@code path} was made through the mount and is not on the lower yet. */

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Timeout;
  * Write-back ({@code -o writeback}) over one real lower (a subclass names it): what is written
  * through the mount is read back at once, reaches the lower only when uploaded, and reaches it
  * whole; a server-side edit of a queued file is a conflict, never overwritten; a deleted queued
- * file is never uploaded; a rename uploads first; the link cut or the daemon gone mid-queue
+ * file is never uploaded; a new file renamed is renamed in the queue; the link cut or the daemon gone mid-queue
  * loses nothing and uploads once.
  */
 @Timeout(300)
@@ -300,18 +300,53 @@ abstract class WriteBackSuite extends SuiteOnLower {
     }
 
     @Test
-    void aRenamedQueuedFileIsUploadedFirst() throws Exception {
+    void aNewFileRenamedOverAnotherIsRenamedInTheQueueAndUploadedInOrder() throws Exception {
         Stack s = mount();
         Path m = Files.createDirectories(s.mnt.resolve("save"));
         Files.writeString(m.resolve("doc.txt"), "version 1");
         assertTrue(s.uplink.uploadQueued(60_000));
-        // An editor's save: a new file, then renamed over the old one.
+        // An editor's save: a new file, then renamed over the old one. Nothing waits for the lower.
         Files.writeString(m.resolve(".doc.txt.swp"), "version 2");
         Files.move(m.resolve(".doc.txt.swp"), m.resolve("doc.txt"), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
                 java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        assertEquals("version 2", Files.readString(s.lower.resolve("save/doc.txt")), "uploaded before the rename");
-        assertEquals("version 2", Files.readString(m.resolve("doc.txt")));
+        assertEquals("version 1", Files.readString(s.lower.resolve("save/doc.txt")), "the lower is untouched until the upload");
         assertEquals(Set.of("doc.txt"), names(s.lower.resolve("save")));
+        assertEquals("version 2", Files.readString(m.resolve("doc.txt")));
+        assertEquals(Set.of("doc.txt"), names(m));
+        // A new name too (a build's output moved into place).
+        Files.writeString(m.resolve("out.tmp"), "built");
+        Files.move(m.resolve("out.tmp"), m.resolve("out.bin"));
+        assertEquals(Set.of("doc.txt", "out.bin"), names(m));
+        assertFalse(Files.exists(s.lower.resolve("save/out.bin")));
+
+        assertTrue(s.uplink.uploadQueued(60_000), "the queue uploads");
+        assertEquals(0, journal(s));
+        assertEquals("version 2", Files.readString(s.lower.resolve("save/doc.txt")));
+        assertEquals("built", Files.readString(s.lower.resolve("save/out.bin")));
+        assertEquals(Set.of("doc.txt", "out.bin"), names(s.lower.resolve("save")), "no temporary name left on the lower");
+        assertTrue(s.uplink.conflicts().isEmpty(), "no conflicts: " + s.uplink.conflicts());
+        assertEquals("version 2", Files.readString(m.resolve("doc.txt")), "read through the mount after the upload");
+    }
+
+    @Test
+    void aNewFileRenamedOverOneTheServerChangedMeanwhileIsAConflictAndNeitherIsLost() throws Exception {
+        Stack s = mount();
+        Path m = Files.createDirectories(s.mnt.resolve("both"));
+        Files.writeString(m.resolve("doc.txt"), "version 1");
+        assertTrue(s.uplink.uploadQueued(60_000));
+        Files.writeString(m.resolve(".doc.txt.swp"), "ours");
+        Files.move(m.resolve(".doc.txt.swp"), m.resolve("doc.txt"), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        Files.writeString(s.lower.resolve("both/doc.txt"), "theirs, edited on the server meanwhile");
+        assertTrue(s.uplink.uploadQueued(60_000));
+        assertEquals("theirs, edited on the server meanwhile", Files.readString(s.lower.resolve("both/doc.txt")),
+                "the server's edit is not overwritten");
+        boolean oursThere = false;
+        for (String n : names(s.lower.resolve("both"))) {
+            oursThere |= Files.readString(s.lower.resolve("both/" + n)).equals("ours");
+        }
+        assertTrue(oursThere, "ours is on the lower beside it: " + names(s.lower.resolve("both")));
+        assertFalse(s.uplink.conflicts().isEmpty(), "said as a conflict");
     }
 
     @Test
