@@ -27,11 +27,14 @@ import java.util.regex.Pattern;
  * writing through, cachefs with write-back ({@code -o writeback}) and rclone's full VFS cache;
  * for write-back and rclone also the time until the lower holds everything written (cachefs:
  * the write, then {@code cachefs sync}; rclone: the write, then until the server has the file),
- * against the lower's own write time. Medians of the rounds; ratios and the goals of issue 24 in
- * the report.
+ * against the lower's own write time; and editor-style saves (a new file written, then renamed over
+ * a file the lower has). Medians of the rounds; ratios and the goals of issue 24 in the report.
  */
 final class WriteBench {
-    static final List<String> WORKLOADS = List.of("seqwrite", "create-small", "lower-has-it", "small-on-lower");
+    static final List<String> WORKLOADS = List.of("seqwrite", "create-small", "lower-has-it", "small-on-lower", "saves",
+            "saves-on-lower");
+    /** Files an editor-style save rewrites (a new file renamed over each). */
+    private static final int SAVES = 200;
     /** How long the small files of a write-back system may take to reach the lower before the run goes on. */
     private static final Duration SMALL_UPLOAD_CAP = Duration.ofMinutes(5);
     static final List<String> SYSTEMS = List.of("disk", "lower", "cachefs-through", "cachefs-writeback", "rclone");
@@ -102,6 +105,7 @@ final class WriteBench {
                     Path dir = where(system);
                     record("seqwrite", system, seqwrite(dir, system, round));
                     record("create-small", system, createSmall(dir, system));
+                    record("saves", system, saves(dir, system));
                 }
             }
             String report = report(argLine);
@@ -140,7 +144,7 @@ final class WriteBench {
     private static String unit(String w) {
         return switch (w) {
             case "seqwrite" -> "MB/s";
-            case "create-small" -> "ms";
+            case "create-small", "saves" -> "ms";
             default -> "s";
         };
     }
@@ -252,6 +256,14 @@ final class WriteBench {
 
     /** Seconds until the server holds all the small files of {@code system} (NaN past the cap: noted). */
     private double untilSmallOnServer(Path dir, String system, Path server) throws Exception {
+        return untilOnServer(dir, system, server, smallFiles, 1024);
+    }
+
+    /**
+     * Seconds until the server holds {@code count} files {@code f*} of {@code size} bytes in
+     * {@code server} (NaN past the cap: noted).
+     */
+    private double untilOnServer(Path dir, String system, Path server, int count, long size) throws Exception {
         long t0 = System.nanoTime();
         if (system.equals("cachefs-writeback")) {
             mounts.run("sync", SMALL_UPLOAD_CAP, dir);
@@ -263,23 +275,56 @@ final class WriteBench {
                 try (var files = Files.list(server)) {
                     there = files.filter(f -> f.getFileName().toString().startsWith("f")).filter(f -> {
                         try {
-                            return Files.size(f) == 1024;
+                            return Files.size(f) == size;
                         } catch (IOException e) {
                             return false;
                         }
                     }).count();
                 }
             }
-            if (there == smallFiles) {
+            if (there == count) {
                 return (System.nanoTime() - t0) / 1e9;
             }
             if (System.nanoTime() > end) {
-                notes.add(system + " had uploaded " + there + " of the " + smallFiles + " small files after "
+                notes.add(system + " had uploaded " + there + " of the " + count + " files of " + server.getFileName() + " after "
                         + SMALL_UPLOAD_CAP.toSeconds() + " s; the run went on with the rest still queued");
                 return Double.NaN;
             }
             Thread.sleep(100);
         }
+    }
+
+    /**
+     * An editor's save, {@value #SAVES} times: a new file of 2 KiB written beside one of 1 KiB the
+     * lower has, then renamed over it; ms until the last rename returns.
+     */
+    private double saves(Path dir, String system) throws Exception {
+        String rel = "w/saves-" + (++seq);
+        byte[] old = new byte[1024];
+        byte[] now = new byte[2048];
+        new Random(seq).nextBytes(old);
+        new Random(-seq).nextBytes(now);
+        // The files are on the lower (made on the server) before: the saves replace what it has.
+        Path made = system.equals("disk") ? dir.resolve(rel) : lower.serverDir().resolve(rel);
+        Files.createDirectories(made);
+        for (int i = 0; i < SAVES; i++) {
+            Files.write(made.resolve(String.format(Locale.ROOT, "f%04d.txt", i)), old);
+        }
+        Path d = dir.resolve(rel);
+        long t0 = System.nanoTime();
+        for (int i = 0; i < SAVES; i++) {
+            String name = String.format(Locale.ROOT, "f%04d.txt", i);
+            Path swap = d.resolve("." + name + ".swp");
+            Files.write(swap, now);
+            Files.move(swap, d.resolve(name), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        }
+        double ms = (System.nanoTime() - t0) / 1e6;
+        Path server = onServer(system, rel);
+        if (server != null) {
+            record("saves-on-lower", system, untilOnServer(dir, system, server, SAVES, 2048));
+        }
+        return ms;
     }
 
     private Path rclone() throws Exception {
@@ -339,7 +384,9 @@ final class WriteBench {
                 + " itself: its write time; cachefs-writeback: the write, then `cachefs sync`; rclone: the write, then until"
                 + " the server has the whole file). small-on-lower: seconds from the last close of the small files until the"
                 + " lower holds them all (the lower and cachefs writing through hold each file at its close); the next"
-                + " measurement starts after that, with nothing queued.\n\n");
+                + " measurement starts after that, with nothing queued. saves: " + SAVES + " editor-style saves (a new"
+                + " file of 2 KiB, renamed over one of 1 KiB the lower has); saves-on-lower: seconds from the last"
+                + " rename until the lower holds every new version.\n\n");
         b.append("| goal (issue 24) | figure |\n|---|---|\n");
         b.append("| seqwrite, write-back / disk (>= 0.9x) | ").append(ratio("seqwrite", "cachefs-writeback", "disk")).append(" |\n");
         b.append("| seqwrite, write-back / rclone (>= 1x) | ").append(ratio("seqwrite", "cachefs-writeback", "rclone")).append(" |\n");
@@ -349,6 +396,8 @@ final class WriteBench {
         b.append("| lower has it, write-back against the lower's own write (about 1x) | ")
                 .append(ratio("lower-has-it", "cachefs-writeback", "lower")).append(" |\n");
         b.append("| lower has it, rclone against the lower's own write | ").append(ratio("lower-has-it", "rclone", "lower")).append(" |\n");
+        b.append("| saves, write-back / lower | ").append(ratio("saves", "cachefs-writeback", "lower")).append(" |\n");
+        b.append("| saves, write-back / write-through | ").append(ratio("saves", "cachefs-writeback", "cachefs-through")).append(" |\n");
         b.append("| small files on the lower, write-back (create + upload) against the lower's own creates | ")
                 .append(sumRatio("cachefs-writeback")).append(" |\n");
         b.append("| small files on the lower, rclone (create + upload) against the lower's own creates | ")
