@@ -371,10 +371,11 @@ public final class ModalLowerFs implements LowerFs {
     /**
      * Write-back: a new file not uploaded yet that is renamed (an editor's or git's save: a
      * temporary file renamed over the real one) is renamed in the queue, journaled as an offline
-     * rename, at local speed. Its upload makes the file on the lower, removes what the rename
-     * replaced if the lower still has that version (else a conflict, both kept), and renames it
-     * in place. Directories, exchanges, targets with queued files below them, and names whose
-     * directory the index does not know take the way of other renames (the queue uploaded first).
+     * rename, after one stat of the target on the lower. Its upload makes the file on the lower,
+     * removes what the rename replaced if the lower still has that version (else a conflict, both
+     * kept), and renames it in place. Exchanges, targets that are not plain files with one link
+     * the index knows, targets with queued files below them, and names whose directory the index
+     * does not know take the way of other renames (the queue uploaded first). False: not renamed.
      */
     private boolean renamedInQueue(String from, String to, int flags) throws ErrnoException {
         WriteBack wb = writeBack;

@@ -149,11 +149,11 @@ public final class WriteQueue {
         Set<String> named = new HashSet<>();
         if (!pending.isEmpty()) {
             for (CacheIndex.JournalEntry e : index.offlineJournal().entries()) {
-                if (e.record() instanceof dev.cachefs.index.JournalRecord.Unlink u && u.replacedBy() != null) {
-                    replaced.add(u.path());
-                }
-                if (e.record() instanceof dev.cachefs.index.JournalRecord.Rename) {
+                if (e.op().equals("rename")) {
                     named.add(e.path());
+                } else if (e.op().equals("unlink")
+                        && e.record() instanceof dev.cachefs.index.JournalRecord.Unlink u && u.replacedBy() != null) {
+                    replaced.add(u.path());
                 }
             }
         }

@@ -302,13 +302,7 @@ abstract class WriteBackSuite extends SuiteOnLower {
     @Test
     void aNewFileRenamedOverAnotherIsRenamedInTheQueueAndUploadedInOrder() throws Exception {
         Stack s = mount();
-        Path m = Files.createDirectories(s.mnt.resolve("save"));
-        Files.writeString(m.resolve("doc.txt"), "version 1");
-        assertTrue(s.uplink.uploadQueued(60_000));
-        // An editor's save: a new file, then renamed over the old one. Nothing waits for the lower.
-        Files.writeString(m.resolve(".doc.txt.swp"), "version 2");
-        Files.move(m.resolve(".doc.txt.swp"), m.resolve("doc.txt"), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-                java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        Path m = savedOverAnUploadedFile(s, "save", "version 2");
         assertEquals("version 1", Files.readString(s.lower.resolve("save/doc.txt")), "the lower is untouched until the upload");
         assertEquals(Set.of("doc.txt"), names(s.lower.resolve("save")));
         assertEquals("version 2", Files.readString(m.resolve("doc.txt")));
@@ -328,15 +322,24 @@ abstract class WriteBackSuite extends SuiteOnLower {
         assertEquals("version 2", Files.readString(m.resolve("doc.txt")), "read through the mount after the upload");
     }
 
+    /**
+     * An editor's save in directory {@code dir} of the mount: doc.txt ("version 1") made and
+     * uploaded, then {@code ours} written to a new file renamed over it. Nothing waits for the lower.
+     */
+    private static Path savedOverAnUploadedFile(Stack s, String dir, String ours) throws Exception {
+        Path m = Files.createDirectories(s.mnt.resolve(dir));
+        Files.writeString(m.resolve("doc.txt"), "version 1");
+        assertTrue(s.uplink.uploadQueued(60_000));
+        Files.writeString(m.resolve(".doc.txt.swp"), ours);
+        Files.move(m.resolve(".doc.txt.swp"), m.resolve("doc.txt"), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        return m;
+    }
+
     @Test
     void aNewFileRenamedOverOneTheServerChangedMeanwhileIsAConflictAndNeitherIsLost() throws Exception {
         Stack s = mount();
-        Path m = Files.createDirectories(s.mnt.resolve("both"));
-        Files.writeString(m.resolve("doc.txt"), "version 1");
-        assertTrue(s.uplink.uploadQueued(60_000));
-        Files.writeString(m.resolve(".doc.txt.swp"), "ours");
-        Files.move(m.resolve(".doc.txt.swp"), m.resolve("doc.txt"), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-                java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        Path m = savedOverAnUploadedFile(s, "both", "ours");
         Files.writeString(s.lower.resolve("both/doc.txt"), "theirs, edited on the server meanwhile");
         assertTrue(s.uplink.uploadQueued(60_000));
         assertEquals("theirs, edited on the server meanwhile", Files.readString(s.lower.resolve("both/doc.txt")),
