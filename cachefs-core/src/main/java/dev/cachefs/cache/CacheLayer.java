@@ -642,6 +642,11 @@ public final class CacheLayer implements AutoCloseable {
         Fingerprint fp = Fingerprint.of(st);
         IndexWriter.PutAttrs row;
         synchronized (o) {
+            if (identityMode != IdentityMode.PATH && o.fp != null && o.fp.ino() != 0 && o.fp.ino() != fp.ino()) {
+                // Another file is at the node's path now (an upload replaced it, and the kernel
+                // still uses the node of the one before): neither its version nor its row is ours.
+                return;
+            }
             if (st.size() == o.size) {
                 files.adoptLocked(o, fp);
             } else {

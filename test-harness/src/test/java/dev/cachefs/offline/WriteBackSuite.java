@@ -299,6 +299,41 @@ abstract class WriteBackSuite extends SuiteOnLower {
         assertTrue(s.uplink.conflicts().isEmpty(), "no conflicts: " + s.uplink.conflicts());
     }
 
+    /**
+     * A change to a queued file's copy made through a kernel node the daemon knew before (its
+     * cache object holds the version the lower had then) stays the queue's: before, telling the
+     * cache layer of it gave that older version's index row the path, the queue lost the file, and
+     * the mount showed the lower's version until the upload (RandomOpsIT's write-back seed 12).
+     */
+    @Test
+    void aChangeToAQueuedFileThroughTheNodeOfAnOlderVersionStaysQueuedAndShown() throws Exception {
+        Stack s = mount();
+        Path lowerDir = Files.createDirectories(s.lower.resolve("older"));
+        Files.writeString(lowerDir.resolve("f"), "version 1, the first file on the lower\n");
+        Path m = s.mnt.resolve("older");
+        assertEquals("version 1, the first file on the lower\n", Files.readString(m.resolve("f"))); // its node, its cached data
+        // The server replaces the file (a new one renamed over it): another object at the same path.
+        Files.writeString(lowerDir.resolve("f.new"), "version 2, the server's\n");
+        Files.move(lowerDir.resolve("f.new"), lowerDir.resolve("f"), java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        // Written through the mount: queued, its copy made from what the lower has now.
+        Files.writeString(m.resolve("f"), "version 3, ours, written back\n");
+        assertTrue(s.uplink.offlineFs().queue().queued("older/f"), "queued");
+        // A truncate and a mode change of the copy, through the node the kernel had for the path.
+        dev.cachefs.nativeio.Libc.truncate(dev.cachefs.harness.Sys.raw(m.resolve("f")), 9);
+        Files.setPosixFilePermissions(m.resolve("f"), java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        s.cache.flushIndex(); // what the cache layer was told is in the index
+        assertTrue(s.uplink.offlineFs().queue().queued("older/f"), "still queued after changes to its copy");
+        assertEquals("version 3", Files.readString(m.resolve("f")), "the mount shows the copy, truncated");
+        assertEquals("version 2, the server's\n", Files.readString(lowerDir.resolve("f")), "the lower untouched before the upload");
+        assertTrue(s.uplink.uploadQueued(60_000));
+        Path onServer = lower instanceof dev.cachefs.harness.NetworkLower n
+                ? n.serverDir().resolve(lower.root().relativize(lowerDir).toString()) : lowerDir;
+        assertEquals("version 3", Files.readString(onServer.resolve("f")));
+        assertEquals("version 3", Files.readString(m.resolve("f")));
+        assertTrue(s.uplink.conflicts().isEmpty(), "no conflicts: " + s.uplink.conflicts());
+    }
+
     @Test
     void aNewFileRenamedOverAnotherIsRenamedInTheQueueAndUploadedInOrder() throws Exception {
         Stack s = mount();
