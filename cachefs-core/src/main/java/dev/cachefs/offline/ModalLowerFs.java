@@ -319,11 +319,9 @@ public final class ModalLowerFs implements LowerFs {
     @Override
     public void unlink(String path) throws ErrnoException {
         writable(path);
-        if (special(path) == QUEUED && offline.queue().replacing(path)) {
-            // A new file renamed over one the lower still has: uploaded first, so that the
-            // lower's old file goes too (by the conflict rules).
-            uploadedFirst(path);
-        } else if (special(path) == QUEUED) {
+        // A new file renamed over one the lower still has (replacing) is uploaded first, below,
+        // so that the lower's old file goes too (by the conflict rules).
+        if (special(path) == QUEUED && !offline.queue().replacing(path)) {
             // Deleted before its upload: the lower loses the file, and the queue its changes.
             synchronized (offline.changesLock()) {
                 offline.queue().awaitSent(path);
