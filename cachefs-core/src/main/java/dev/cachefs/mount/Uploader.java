@@ -346,14 +346,15 @@ final class Uploader implements AutoCloseable {
         }
     }
 
-    /** For {@code cachefs status}: the queue's files, bytes, oldest change, last error. */
+    /** For {@code cachefs status}: the queue's files, bytes, other changes, oldest change, last error. */
     void status(Map<String, String> m) {
         m.put("write-back", "on, uploads after " + delayMs / 1000.0 + " s");
         try {
-            Set<Long> pending = index.offlineJournal().pendingObjects();
-            long bytes = queuedBytes(pending);
+            Queued q = queued();
             long oldest = index.offlineJournal().oldestMs();
-            m.put("upload queue", pending.size() + " files, " + bytes + " bytes"
+            m.put("upload queue", q.files() + " files, " + q.bytes() + " bytes"
+                    + (q.others() == 0 ? "" : ", " + q.others() + (q.others() == 1 ? " other change" : " other changes")
+                            + " (names, removals, attributes)")
                     + (oldest == 0 ? "" : ", oldest change " + (System.currentTimeMillis() - oldest) / 1000 + " s old"));
         } catch (IndexException e) {
             m.put("upload queue", "unreadable: " + e.getMessage());
@@ -367,20 +368,33 @@ final class Uploader implements AutoCloseable {
 
     /** Queue depth and totals, for metrics. */
     void gauges(Map<String, Long> m) throws IndexException {
-        Set<Long> pending = index.offlineJournal().pendingObjects();
-        m.put("upload_queue_files", (long) pending.size());
+        Queued q = queued();
+        m.put("upload_queue_files", (long) q.files());
         m.put("upload_queue_changes", (long) index.offlineJournal().size());
-        m.put("upload_queue_bytes", queuedBytes(pending));
+        m.put("upload_queue_bytes", q.bytes());
         m.put("uploaded_changes", uploadedChanges);
         m.put("uploaded_bytes", uploadedBytes);
     }
 
-    private long queuedBytes(Set<Long> pending) throws IndexException {
+    /**
+     * What waits: objects with data to send (a local copy: written or new files) and their bytes,
+     * and objects whose waiting changes are names or attributes only (a removal, a directory, a
+     * mode). A save's replaced file is one of the latter, not a file to upload.
+     */
+    private record Queued(int files, long bytes, int others) {}
+
+    private Queued queued() throws IndexException {
+        Set<Long> pending = index.offlineJournal().pendingObjects();
+        int files = 0;
         long bytes = 0;
         for (Long obj : pending) {
-            bytes += sizeOf(offline.localCopy(obj));
+            java.nio.file.Path local = offline.localCopy(obj);
+            if (local != null) {
+                files++;
+                bytes += sizeOf(local);
+            }
         }
-        return bytes;
+        return new Queued(files, bytes, pending.size() - files);
     }
 
     private static long sizeOf(java.nio.file.Path local) {

@@ -347,6 +347,10 @@ abstract class WriteBackSuite extends SuiteOnLower {
         Files.move(m.resolve("out.tmp"), m.resolve("out.bin"));
         assertEquals(Set.of("doc.txt", "out.bin"), names(m));
         assertFalse(Files.exists(s.lower.resolve("save/out.bin")));
+        // Two files to send; the replaced version's removal is a change, not a file.
+        java.util.Map<String, String> st = new java.util.TreeMap<>();
+        s.uplink.status(st);
+        assertTrue(st.get("upload queue").startsWith("2 files, 14 bytes, 1 other change "), st.get("upload queue"));
 
         assertTrue(s.uplink.uploadQueued(60_000), "the queue uploads");
         assertEquals(0, journal(s));
