@@ -10,6 +10,7 @@ import dev.cachefs.nativeio.Stat;
 import dev.cachefs.nativeio.StatVfs;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
+import java.util.Set;
 
 /**
  * The lower the mount uses: the real one under deadlines while online, the cache's
@@ -229,7 +230,19 @@ public final class ModalLowerFs implements LowerFs {
             }
             default -> { }
         }
+        if (hidden(path)) {
+            throw new ErrnoException(Errno.ENOENT, path);
+        }
         return query("stat", l -> l.stat(path), o -> o.stat(path));
+    }
+
+    /**
+     * Write-back: a name a rename in the queue left, which the upload makes on the lower for a
+     * moment (the create, then the rename) while the mount goes on: not shown, as the mount never
+     * showed it. (Listed and stat'ed there mid-upload, then gone at the open: RandomOpsIT.)
+     */
+    private boolean hidden(String path) {
+        return writeBack != null && !connectivity.offline() && offline.queue().vacated(path);
     }
 
     /** Names taken by one lower thread in {@link #statAll}; the rest go to other threads at once. */
@@ -245,7 +258,7 @@ public final class ModalLowerFs implements LowerFs {
     @Override
     public java.util.Map<String, Stat> statAll(java.util.List<String> paths) throws ErrnoException {
         LowerFs l = online;
-        if (!useOnline(l) || paths.stream().anyMatch(p -> special(p) != PLAIN)) {
+        if (!useOnline(l) || paths.stream().anyMatch(p -> special(p) != PLAIN || hidden(p))) {
             return LowerFs.super.statAll(paths);
         }
         int shares = Math.min(STAT_THREADS, (paths.size() + STATS_PER_CALL - 1) / STATS_PER_CALL);
@@ -567,6 +580,9 @@ public final class ModalLowerFs implements LowerFs {
             }
             default -> { }
         }
+        if ((flags & Libc.O_CREAT) == 0 && hidden(path)) {
+            throw new ErrnoException(Errno.ENOENT, path);
+        }
         LowerFs l = online;
         WriteBack wb = writeBack;
         if (changes && wb != null && useOnline(l) && !onlineOnly) {
@@ -656,7 +672,7 @@ public final class ModalLowerFs implements LowerFs {
             return view.openDir(path);
         }
         return query("opendir", l -> {
-            LowerDir d = new GuardedDir(l.openDir(path));
+            LowerDir d = new GuardedDir(l.openDir(path), writeBack == null ? Set.of() : offline.queue().vacatedIn(path));
             java.util.Map<String, Stat> extra = offline.queue().newIn(path);
             return extra.isEmpty() ? d : new MergedDir(d, extra);
         }, o -> o.openDir(path));
@@ -963,20 +979,27 @@ public final class ModalLowerFs implements LowerFs {
     /** A lower directory opened online: every call under the deadline. */
     private final class GuardedDir implements LowerDir {
         private final LowerDir d;
+        /** Names not listed: those a rename in the upload queue left ({@link #hidden}). */
+        private final Set<String> hiddenNames;
 
-        GuardedDir(LowerDir d) {
+        GuardedDir(LowerDir d, Set<String> hiddenNames) {
             this.d = d;
+            this.hiddenNames = hiddenNames;
+        }
+
+        private boolean shown(DirEntry e) {
+            return !uploadTemp(e.name()) && !hiddenNames.contains(e.name());
         }
 
         @Override
         public List<DirEntry> next() throws ErrnoException {
             while (true) {
                 List<DirEntry> batch = guard.call("readdir", d::next);
-                if (batch.isEmpty() || batch.stream().noneMatch(e -> uploadTemp(e.name()))) {
+                if (batch.isEmpty() || batch.stream().allMatch(this::shown)) {
                     return batch;
                 }
                 // Uploads' temporary files are not listed (an empty batch would end the listing).
-                List<DirEntry> shown = batch.stream().filter(e -> !uploadTemp(e.name())).toList();
+                List<DirEntry> shown = batch.stream().filter(this::shown).toList();
                 if (!shown.isEmpty()) {
                     return shown;
                 }

@@ -49,6 +49,30 @@ public final class WriteQueue {
         return !paths.isEmpty() && paths.contains(path);
     }
 
+    /**
+     * Whether {@code path} is a name a rename in the queue left (see {@link #vacated}): the upload
+     * makes the file there on the lower for a moment (its create, then its rename), which the
+     * mount must not show.
+     */
+    public boolean vacated(String path) {
+        return !vacated.isEmpty() && vacated.contains(path);
+    }
+
+    /** The names in directory {@code dir} that {@link #vacated} holds. */
+    public Set<String> vacatedIn(String dir) {
+        if (vacated.isEmpty()) {
+            return Set.of();
+        }
+        String prefix = dir.isEmpty() ? "" : dir + "/";
+        Set<String> out = new HashSet<>();
+        for (String p : vacated) {
+            if (p.startsWith(prefix) && p.indexOf('/', prefix.length()) < 0) {
+                out.add(p.substring(prefix.length()));
+            }
+        }
+        return out;
+    }
+
     /** Whether {@code dir} or anything below it is queued. */
     public boolean queuedAtOrUnder(String dir) {
         return atOrUnder(paths, dir);

@@ -304,6 +304,58 @@ class FaultInjectionIT {
         assertEquals("queued", Files.readString(stack.lower.resolve("t/doc.txt")));
     }
 
+    /**
+     * A new file renamed in the queue is uploaded as its create, then its rename: between the two
+     * the lower has the file at the name it left, which the mount never showed and must not show
+     * (listed and stat'ed there mid-upload, it was gone at the open: RandomOpsIT's write-back seed
+     * 8, once the ordered upload ran beside the mount).
+     */
+    @Test
+    void aNameARenameInTheQueueLeftIsNotShownWhileItsUploadPassesThroughIt() throws Exception {
+        uplink = Uplink.Options.defaults().withWriteBack(600_000); // uploads only when asked
+        java.util.concurrent.CountDownLatch inRename = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        mount(f -> {});
+        Files.createDirectories(stack.mnt.resolve("r"));
+        Files.writeString(stack.mnt.resolve("r/out.tmp"), "built");
+        Files.move(stack.mnt.resolve("r/out.tmp"), stack.mnt.resolve("r/out.bin"));
+        long renamesBefore = faulty.calls(LowerOp.RENAME);
+        // The upload's first rename puts its temporary file at out.tmp; the second moves it on.
+        faulty.inject((op, nth, fs) -> {
+            if (op == LowerOp.RENAME && nth == renamesBefore + 2) {
+                inRename.countDown();
+                try {
+                    release.await(30, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        });
+        CompletableFuture<Boolean> upload = CompletableFuture.supplyAsync(() -> {
+            try {
+                return stack.uplink.uploadQueued(60_000);
+            } catch (ErrnoException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        try {
+            assertTrue(inRename.await(30, TimeUnit.SECONDS), "the upload reached the queued rename");
+            assertTrue(Files.exists(stack.lower.resolve("r/out.tmp")), "the lower has the left name for now");
+            List<String> shown = new ArrayList<>();
+            try (var l = Files.list(stack.mnt.resolve("r"))) {
+                l.forEach(p -> shown.add(p.getFileName().toString()));
+            }
+            assertEquals(List.of("out.bin"), shown, "the mount lists only the file's name");
+            assertFalse(Files.exists(stack.mnt.resolve("r/out.tmp")), "nor finds the name it left");
+            assertEquals("built", Files.readString(stack.mnt.resolve("r/out.bin")));
+        } finally {
+            release.countDown();
+        }
+        assertTrue(upload.get(60, TimeUnit.SECONDS));
+        assertEquals("built", Files.readString(stack.lower.resolve("r/out.bin")));
+        assertFalse(Files.exists(stack.lower.resolve("r/out.tmp")));
+    }
+
     @Test
     void whileAnUploadIsSlowTheMountGoesOnAndOnlyChangesToItsFileWait() throws Exception {
         uplink = Uplink.Options.defaults().withWriteBack(600_000); // uploads only when asked
