@@ -32,8 +32,9 @@ import org.slf4j.LoggerFactory;
  * sent ({@link WriteQueue#sending}); the lower calls then run without the lock (under their
  * deadlines), so the mount goes on creating and writing other files meanwhile, while a change to
  * a marked path waits for the batch. The batch is retired under the lock again. A journal with
- * changes whose order across files matters (made offline: directories, renames, links,
- * deletions) is replayed whole under the lock, as a reconnection replays it.
+ * changes whose order across files matters (renames in the queue; made offline: directories,
+ * links, deletions) goes up in its order, up to its last entry when the cycle began, every path
+ * it names marked the same way; what is journaled meanwhile waits for the next cycle.
  */
 final class Uploader implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Uploader.class);
@@ -56,9 +57,10 @@ final class Uploader implements AutoCloseable {
      */
     private static final int WORKERS = 8;
     /**
-     * Journal records whose order across objects matters (made offline: a file's directory, a
-     * rename, a link...): a journal with any goes in order, whole. A new file's create needs only
-     * its directory, which is on the lower unless the journal also holds its mkdir.
+     * Journal records whose order across objects matters (a rename in the queue; made offline: a
+     * file's directory, a link...): a journal with any goes in order, one entry after the other. A
+     * new file's create needs only its directory, which is on the lower unless the journal also
+     * holds its mkdir.
      */
     private static final Set<String> ORDERED = Set.of("mkdir", "symlink", "unlink", "rmdir", "rename", "link");
 
@@ -199,6 +201,7 @@ final class Uploader implements AutoCloseable {
             Set<Long> taken = new HashSet<>();
             long bytes = 0;
             boolean whole;
+            long upTo;
             CacheLayer c;
             synchronized (offline.changesLock()) {
                 if (connectivity.offline()) {
@@ -223,7 +226,7 @@ final class Uploader implements AutoCloseable {
                         continue;
                     }
                     boolean full = !taken.isEmpty() && (bytes >= BATCH_BYTES || taken.size() >= maxFiles);
-                    if (queue.busy(obj) || (full && !whole)) { // a journal with names in it goes in order, whole
+                    if (queue.busy(obj) || (full && !whole)) { // a journal with names in it goes in order, all of it
                         busy.add(obj);
                     } else {
                         taken.add(obj);
@@ -232,20 +235,34 @@ final class Uploader implements AutoCloseable {
                         bytes += sizeOf(offline.localCopy(obj));
                     }
                 }
+                long lastSeq = 0;
                 if (whole) {
-                    // Made offline, in an order that matters across files: replayed as offline work is,
-                    // under the lock, nothing changing meanwhile.
-                    o = replayer.replay(modal.guardedOnline(), busy);
-                    replayer.retire(ids.get(), c == null ? null : c::adopt, busy); // reloads the queue
-                } else {
-                    queue.sending(paths); // changes to these wait; the rest of the mount goes on
-                    o = null;
+                    // In an order that matters across files: the journal as it is now goes up in that
+                    // order, one entry after the other, and every name it holds waits meanwhile; what
+                    // is journaled from now on goes with the next cycle.
+                    for (CacheIndex.JournalEntry e : entries) {
+                        lastSeq = Math.max(lastSeq, e.seq());
+                        if (e.objId() != null && busy.contains(e.objId())) {
+                            continue;
+                        }
+                        paths.add(e.path());
+                        if (e.path2() != null) {
+                            paths.add(e.path2());
+                        }
+                        if (e.objId() != null) {
+                            index.get(e.objId()).map(dev.cachefs.index.ObjectRecord::path).ifPresent(paths::add);
+                        }
+                    }
+                    paths.remove(null);
                 }
+                queue.sending(paths); // changes to these wait; the rest of the mount goes on
+                upTo = lastSeq;
             }
-            if (!whole) {
+            {
                 long t0 = System.nanoTime();
                 try {
-                    o = replayer.replayOnly(modal.guardedOnline(), taken, WORKERS);
+                    o = whole ? replayer.replayUpTo(modal.guardedOnline(), busy, upTo)
+                            : replayer.replayOnly(modal.guardedOnline(), taken, WORKERS);
                 } finally {
                     synchronized (offline.changesLock()) {
                         try {
@@ -258,7 +275,7 @@ final class Uploader implements AutoCloseable {
                         }
                     }
                 }
-                if (!taken.isEmpty()) {
+                if (!taken.isEmpty() && !whole) {
                     double ms = (System.nanoTime() - t0) / 1e6 / taken.size();
                     msPerFile = msPerFile <= 0 ? ms : 0.5 * msPerFile + 0.5 * ms;
                 }

@@ -153,6 +153,16 @@ public final class Replayer {
         return replay(lower, e -> e.objId() == null || !only.contains(e.objId()), workers);
     }
 
+    /**
+     * Replays the journal in order up to entry {@code lastSeq} (what it held when an upload cycle
+     * began), but the entries of the objects in {@code deferred}: write-back's upload of a journal
+     * whose order matters across files, without the changes lock. Entries made meanwhile come
+     * after {@code lastSeq} and wait for the next cycle, so the order holds.
+     */
+    public Outcome replayUpTo(LowerFs lower, Set<Long> deferred, long lastSeq) throws ErrnoException, IndexException {
+        return replay(lower, e -> e.seq() > lastSeq || (e.objId() != null && deferred.contains(e.objId())), 1);
+    }
+
     private Outcome replay(LowerFs lower, java.util.function.Predicate<CacheIndex.JournalEntry> skip, int workers)
             throws ErrnoException, IndexException {
         List<CacheIndex.JournalEntry> entries = index.offlineJournal().entries();
