@@ -221,9 +221,16 @@ class FaultInjectionIT {
      */
     private CompletableFuture<Boolean> uploadHeldInFsync(java.util.concurrent.CountDownLatch inFsync,
                                                          java.util.concurrent.CountDownLatch release) {
+        return uploadHeld((op, nth) -> op == LowerOp.FSYNC, inFsync, release);
+    }
+
+    /** Starts the upload of what is queued, holding it at the lower call {@code at} picks ({@link #uploadHeldInFsync}). */
+    private CompletableFuture<Boolean> uploadHeld(java.util.function.BiPredicate<LowerOp, Long> at,
+                                                  java.util.concurrent.CountDownLatch held,
+                                                  java.util.concurrent.CountDownLatch release) {
         faulty.inject((op, nth, fs) -> {
-            if (op == LowerOp.FSYNC) {
-                inFsync.countDown();
+            if (at.test(op, nth)) {
+                held.countDown();
                 try {
                     release.await(30, TimeUnit.SECONDS);
                 } catch (InterruptedException e) {
@@ -238,6 +245,13 @@ class FaultInjectionIT {
                 throw new IllegalStateException(e);
             }
         });
+    }
+
+    /** The names in {@code dir}, sorted. */
+    private static List<String> listed(Path dir) throws java.io.IOException {
+        try (var l = Files.list(dir)) {
+            return l.map(p -> p.getFileName().toString()).sorted().toList();
+        }
     }
 
     @Test
@@ -285,17 +299,10 @@ class FaultInjectionIT {
         CompletableFuture<Boolean> upload = uploadHeldInFsync(inFsync, release);
         try {
             assertTrue(inFsync.await(30, TimeUnit.SECONDS), "the upload reached its fsync");
-            List<String> onLower = new ArrayList<>();
-            try (var l = Files.list(stack.lower.resolve("t"))) {
-                l.forEach(p -> onLower.add(p.getFileName().toString()));
-            }
+            List<String> onLower = listed(stack.lower.resolve("t"));
             String tmp = onLower.stream().filter(n -> n.startsWith(".cachefs-upload-")).findFirst()
                     .orElseThrow(() -> new AssertionError("the upload's temporary file is on the lower: " + onLower));
-            List<String> shown = new ArrayList<>();
-            try (var l = Files.list(stack.mnt.resolve("t"))) {
-                l.forEach(p -> shown.add(p.getFileName().toString()));
-            }
-            assertEquals(List.of("doc.txt"), shown, "the mount lists only the file");
+            assertEquals(List.of("doc.txt"), listed(stack.mnt.resolve("t")), "the mount lists only the file");
             assertFalse(Files.exists(stack.mnt.resolve("t/" + tmp)), "nor finds the temporary name");
         } finally {
             release.countDown();
@@ -321,31 +328,12 @@ class FaultInjectionIT {
         Files.move(stack.mnt.resolve("r/out.tmp"), stack.mnt.resolve("r/out.bin"));
         long renamesBefore = faulty.calls(LowerOp.RENAME);
         // The upload's first rename puts its temporary file at out.tmp; the second moves it on.
-        faulty.inject((op, nth, fs) -> {
-            if (op == LowerOp.RENAME && nth == renamesBefore + 2) {
-                inRename.countDown();
-                try {
-                    release.await(30, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-        });
-        CompletableFuture<Boolean> upload = CompletableFuture.supplyAsync(() -> {
-            try {
-                return stack.uplink.uploadQueued(60_000);
-            } catch (ErrnoException e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        CompletableFuture<Boolean> upload = uploadHeld((op, nth) -> op == LowerOp.RENAME && nth == renamesBefore + 2,
+                inRename, release);
         try {
             assertTrue(inRename.await(30, TimeUnit.SECONDS), "the upload reached the queued rename");
             assertTrue(Files.exists(stack.lower.resolve("r/out.tmp")), "the lower has the left name for now");
-            List<String> shown = new ArrayList<>();
-            try (var l = Files.list(stack.mnt.resolve("r"))) {
-                l.forEach(p -> shown.add(p.getFileName().toString()));
-            }
-            assertEquals(List.of("out.bin"), shown, "the mount lists only the file's name");
+            assertEquals(List.of("out.bin"), listed(stack.mnt.resolve("r")), "the mount lists only the file's name");
             assertFalse(Files.exists(stack.mnt.resolve("r/out.tmp")), "nor finds the name it left");
             assertEquals("built", Files.readString(stack.mnt.resolve("r/out.bin")));
         } finally {
