@@ -216,69 +216,54 @@ final class Uploader implements AutoCloseable {
                 whole = entries.stream().anyMatch(e -> e.objId() == null || ORDERED.contains(e.op()));
                 int maxFiles = msPerFile <= 0 ? BATCH_FILES_FIRST
                         : (int) Math.max(1, Math.min(BATCH_FILES_MAX, HOLD_MS / msPerFile));
+                // Every name the batch's entries hold waits while it goes: with a journal whose order
+                // matters, that is the journal as it is now (up to lastSeq, in its order), both names
+                // of its renames included; what is journaled from now on goes with the next cycle.
                 Set<String> paths = new HashSet<>();
-                for (CacheIndex.JournalEntry e : entries) {
-                    Long obj = e.objId();
-                    if (obj == null || taken.contains(obj) || busy.contains(obj)) {
-                        if (obj != null && taken.contains(obj)) {
-                            paths.add(e.path());
-                        }
-                        continue;
-                    }
-                    boolean full = !taken.isEmpty() && (bytes >= BATCH_BYTES || taken.size() >= maxFiles);
-                    if (queue.busy(obj) || (full && !whole)) { // a journal with names in it goes in order, all of it
-                        busy.add(obj);
-                    } else {
-                        taken.add(obj);
-                        paths.add(e.path());
-                        index.get(obj).map(dev.cachefs.index.ObjectRecord::path).ifPresent(paths::add);
-                        bytes += sizeOf(offline.localCopy(obj));
-                    }
-                }
                 long lastSeq = 0;
-                if (whole) {
-                    // In an order that matters across files: the journal as it is now goes up in that
-                    // order, one entry after the other, and every name it holds waits meanwhile; what
-                    // is journaled from now on goes with the next cycle.
-                    for (CacheIndex.JournalEntry e : entries) {
-                        lastSeq = Math.max(lastSeq, e.seq());
-                        if (e.objId() != null && busy.contains(e.objId())) {
-                            continue;
-                        }
-                        paths.add(e.path());
-                        if (e.path2() != null) {
-                            paths.add(e.path2());
-                        }
-                        if (e.objId() != null) {
-                            index.get(e.objId()).map(dev.cachefs.index.ObjectRecord::path).ifPresent(paths::add);
+                for (CacheIndex.JournalEntry e : entries) {
+                    lastSeq = Math.max(lastSeq, e.seq());
+                    Long obj = e.objId();
+                    if (obj != null && !taken.contains(obj) && !busy.contains(obj)) {
+                        boolean full = !taken.isEmpty() && (bytes >= BATCH_BYTES || taken.size() >= maxFiles);
+                        if (queue.busy(obj) || (full && !whole)) { // a journal with names in it goes in order, all of it
+                            busy.add(obj);
+                        } else {
+                            taken.add(obj);
+                            index.get(obj).map(dev.cachefs.index.ObjectRecord::path).ifPresent(paths::add);
+                            bytes += sizeOf(offline.localCopy(obj));
                         }
                     }
-                    paths.remove(null);
+                    if (obj == null || taken.contains(obj)) { // (entries of no object make the journal whole)
+                        for (String p : new String[] {e.path(), e.path2()}) {
+                            if (p != null) {
+                                paths.add(p);
+                            }
+                        }
+                    }
                 }
                 queue.sending(paths); // changes to these wait; the rest of the mount goes on
                 upTo = lastSeq;
             }
-            {
-                long t0 = System.nanoTime();
-                try {
-                    o = whole ? replayer.replayUpTo(modal.guardedOnline(), busy, upTo)
-                            : replayer.replayOnly(modal.guardedOnline(), taken, WORKERS);
-                } finally {
-                    synchronized (offline.changesLock()) {
-                        try {
-                            // What was journaled meanwhile, and what is open, stays queued.
-                            Set<Long> kept = new HashSet<>(index.offlineJournal().pendingObjects());
-                            kept.addAll(busy);
-                            replayer.retire(ids.get(), c == null ? null : c::adopt, kept); // reloads the queue
-                        } finally {
-                            queue.sent();
-                        }
+            long t0 = System.nanoTime();
+            try {
+                o = whole ? replayer.replayUpTo(modal.guardedOnline(), busy, upTo)
+                        : replayer.replayOnly(modal.guardedOnline(), taken, WORKERS);
+            } finally {
+                synchronized (offline.changesLock()) {
+                    try {
+                        // What was journaled meanwhile, and what is open, stays queued.
+                        Set<Long> kept = new HashSet<>(index.offlineJournal().pendingObjects());
+                        kept.addAll(busy);
+                        replayer.retire(ids.get(), c == null ? null : c::adopt, kept); // reloads the queue
+                    } finally {
+                        queue.sent();
                     }
                 }
-                if (!taken.isEmpty() && !whole) {
-                    double ms = (System.nanoTime() - t0) / 1e6 / taken.size();
-                    msPerFile = msPerFile <= 0 ? ms : 0.5 * msPerFile + 0.5 * ms;
-                }
+            }
+            if (!taken.isEmpty() && !whole) {
+                double ms = (System.nanoTime() - t0) / 1e6 / taken.size();
+                msPerFile = msPerFile <= 0 ? ms : 0.5 * msPerFile + 0.5 * ms;
             }
             uploadedChanges += o.applied();
             uploadedBytes += bytes;
