@@ -215,19 +215,28 @@ class FaultInjectionIT {
     }
 
     /**
-     * Starts the upload of what is queued, holding it in its first fsync (its temporary file is on
-     * the lower then, not yet renamed over its target): {@code inFsync} counts down there, and the
-     * upload goes on once {@code release} does.
+     * An upload started and held at one lower call until {@code release} counts down; {@code at}
+     * counts down once it is there.
      */
-    private CompletableFuture<Boolean> uploadHeldInFsync(java.util.concurrent.CountDownLatch inFsync,
-                                                         java.util.concurrent.CountDownLatch release) {
-        return uploadHeld((op, nth) -> op == LowerOp.FSYNC, inFsync, release);
+    private record Held(CompletableFuture<Boolean> upload, java.util.concurrent.CountDownLatch at,
+                        java.util.concurrent.CountDownLatch release) {
+        boolean reached() throws InterruptedException {
+            return at.await(30, TimeUnit.SECONDS);
+        }
     }
 
-    /** Starts the upload of what is queued, holding it at the lower call {@code at} picks ({@link #uploadHeldInFsync}). */
-    private CompletableFuture<Boolean> uploadHeld(java.util.function.BiPredicate<LowerOp, Long> at,
-                                                  java.util.concurrent.CountDownLatch held,
-                                                  java.util.concurrent.CountDownLatch release) {
+    /**
+     * Starts the upload of what is queued, holding it in its first fsync (its temporary file is on
+     * the lower then, not yet renamed over its target).
+     */
+    private Held uploadHeldInFsync() {
+        return uploadHeld((op, nth) -> op == LowerOp.FSYNC);
+    }
+
+    /** Starts the upload of what is queued, holding it at the lower call {@code at} picks. */
+    private Held uploadHeld(java.util.function.BiPredicate<LowerOp, Long> at) {
+        java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
         faulty.inject((op, nth, fs) -> {
             if (at.test(op, nth)) {
                 held.countDown();
@@ -238,13 +247,13 @@ class FaultInjectionIT {
                 }
             }
         });
-        return CompletableFuture.supplyAsync(() -> {
+        return new Held(CompletableFuture.supplyAsync(() -> {
             try {
                 return stack.uplink.uploadQueued(60_000);
             } catch (ErrnoException e) {
                 throw new IllegalStateException(e);
             }
-        });
+        }), held, release);
     }
 
     /** The names in {@code dir}, sorted. */
@@ -257,15 +266,13 @@ class FaultInjectionIT {
     @Test
     void aTruncateThatWaitedForTheUploadOfItsFileIsNotLost() throws Exception {
         uplink = Uplink.Options.defaults().withWriteBack(600_000); // uploads only when asked
-        java.util.concurrent.CountDownLatch inFsync = new java.util.concurrent.CountDownLatch(1);
-        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
         mount(f -> {});
         Path file = stack.mnt.resolve("cut.txt");
         Files.writeString(file, "0123456789".repeat(100));
-        CompletableFuture<Boolean> upload = uploadHeldInFsync(inFsync, release);
+        Held upload = uploadHeldInFsync();
         CompletableFuture<Void> truncate;
         try {
-            assertTrue(inFsync.await(30, TimeUnit.SECONDS), "the upload reached its fsync");
+            assertTrue(upload.reached(), "the upload reached its fsync");
             // A truncate by path while the file's upload runs: it waits for that upload, which
             // then retires the local copy; the truncate must reach the file as it is after.
             truncate = CompletableFuture.runAsync(() -> {
@@ -278,10 +285,10 @@ class FaultInjectionIT {
             Thread.sleep(300);
             assertFalse(truncate.isDone(), "the truncate waits for the upload of the version it changes");
         } finally {
-            release.countDown();
+            upload.release().countDown();
         }
         truncate.get(60, TimeUnit.SECONDS);
-        assertTrue(upload.get(60, TimeUnit.SECONDS));
+        assertTrue(upload.upload().get(60, TimeUnit.SECONDS));
         assertEquals(10, Files.size(file), "the mount shows the truncate");
         assertEquals("0123456789", Files.readString(file));
         assertTrue(stack.uplink.uploadQueued(60_000));
@@ -291,23 +298,21 @@ class FaultInjectionIT {
     @Test
     void anUploadsTemporaryFileIsNeverShownThroughTheMount() throws Exception {
         uplink = Uplink.Options.defaults().withWriteBack(600_000); // uploads only when asked
-        java.util.concurrent.CountDownLatch inFsync = new java.util.concurrent.CountDownLatch(1);
-        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
         mount(f -> {});
         Files.createDirectories(stack.mnt.resolve("t"));
         Files.writeString(stack.mnt.resolve("t/doc.txt"), "queued");
-        CompletableFuture<Boolean> upload = uploadHeldInFsync(inFsync, release);
+        Held upload = uploadHeldInFsync();
         try {
-            assertTrue(inFsync.await(30, TimeUnit.SECONDS), "the upload reached its fsync");
+            assertTrue(upload.reached(), "the upload reached its fsync");
             List<String> onLower = listed(stack.lower.resolve("t"));
             String tmp = onLower.stream().filter(n -> n.startsWith(".cachefs-upload-")).findFirst()
                     .orElseThrow(() -> new AssertionError("the upload's temporary file is on the lower: " + onLower));
             assertEquals(List.of("doc.txt"), listed(stack.mnt.resolve("t")), "the mount lists only the file");
             assertFalse(Files.exists(stack.mnt.resolve("t/" + tmp)), "nor finds the temporary name");
         } finally {
-            release.countDown();
+            upload.release().countDown();
         }
-        assertTrue(upload.get(60, TimeUnit.SECONDS));
+        assertTrue(upload.upload().get(60, TimeUnit.SECONDS));
         assertEquals("queued", Files.readString(stack.lower.resolve("t/doc.txt")));
     }
 
@@ -320,26 +325,23 @@ class FaultInjectionIT {
     @Test
     void aNameARenameInTheQueueLeftIsNotShownWhileItsUploadPassesThroughIt() throws Exception {
         uplink = Uplink.Options.defaults().withWriteBack(600_000); // uploads only when asked
-        java.util.concurrent.CountDownLatch inRename = new java.util.concurrent.CountDownLatch(1);
-        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
         mount(f -> {});
         Files.createDirectories(stack.mnt.resolve("r"));
         Files.writeString(stack.mnt.resolve("r/out.tmp"), "built");
         Files.move(stack.mnt.resolve("r/out.tmp"), stack.mnt.resolve("r/out.bin"));
         long renamesBefore = faulty.calls(LowerOp.RENAME);
         // The upload's first rename puts its temporary file at out.tmp; the second moves it on.
-        CompletableFuture<Boolean> upload = uploadHeld((op, nth) -> op == LowerOp.RENAME && nth == renamesBefore + 2,
-                inRename, release);
+        Held upload = uploadHeld((op, nth) -> op == LowerOp.RENAME && nth == renamesBefore + 2);
         try {
-            assertTrue(inRename.await(30, TimeUnit.SECONDS), "the upload reached the queued rename");
+            assertTrue(upload.reached(), "the upload reached the queued rename");
             assertTrue(Files.exists(stack.lower.resolve("r/out.tmp")), "the lower has the left name for now");
             assertEquals(List.of("out.bin"), listed(stack.mnt.resolve("r")), "the mount lists only the file's name");
             assertFalse(Files.exists(stack.mnt.resolve("r/out.tmp")), "nor finds the name it left");
             assertEquals("built", Files.readString(stack.mnt.resolve("r/out.bin")));
         } finally {
-            release.countDown();
+            upload.release().countDown();
         }
-        assertTrue(upload.get(60, TimeUnit.SECONDS));
+        assertTrue(upload.upload().get(60, TimeUnit.SECONDS));
         assertEquals("built", Files.readString(stack.lower.resolve("r/out.bin")));
         assertFalse(Files.exists(stack.lower.resolve("r/out.tmp")));
     }
