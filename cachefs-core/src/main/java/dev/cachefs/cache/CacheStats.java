@@ -21,6 +21,7 @@ public final class CacheStats {
     public final LongAdder metaIndexHits = new LongAdder();
     public final LongAdder statsAhead = new LongAdder();
     public final LongAdder opensAfterListing = new LongAdder();
+    public final LongAdder dirsRevalidated = new LongAdder();
     public final LongAdder readBytes = new LongAdder();
     /** Of those: bytes found in the cache, and bytes that had to be fetched first. */
     public final LongAdder hitBytes = new LongAdder();
@@ -83,6 +84,7 @@ public final class CacheStats {
                         knownAbsent),
                 new Counter("stats_ahead", "attributes fetched ahead, a directory's batch of names in one go (READDIRPLUS)", statsAhead),
                 new Counter("opens_after_listing", "opens whose close-to-open check was the directory's revalidation a moment before", opensAfterListing),
+                new Counter("dirs_revalidated", "directories revalidated as a whole (one listing, its names' attributes in one go): files of them opened in a row", dirsRevalidated),
                 new Counter("meta_index_hits", "of those, answered from the index (attributes the lower gave an earlier mount within meta_ttl)", metaIndexHits),
                 new Counter("bytes_from_lower", "bytes of file data fetched from the lower", lowerReadBytes),
                 new Counter("lower_reads", "chunk fetches from the lower", lowerReads),

@@ -195,6 +195,100 @@ final class RecentAttributes {
         return st;
     }
 
+    /** Names revalidated together at most (about what one READDIRPLUS reply holds). */
+    static final int TOGETHER = 128;
+
+    /** Per directory: the last file an open had to ask the lower about, and when (ns). */
+    private record Asked(String path, long atNs) {}
+
+    private final com.github.benmanes.caffeine.cache.Cache<String, Asked> askedIn =
+            com.github.benmanes.caffeine.cache.Caffeine.newBuilder().executor(Runnable::run).maximumSize(4096).build();
+
+    /**
+     * The lower's attributes of {@code path} for an open's close-to-open check, asked now. A
+     * second file of one directory opened within {@link #OPEN_AFTER_LISTING_NS} of another is a
+     * run (a reader going through the directory: {@code cat *}, a build, an editor's project
+     * after a remount): then the directory is revalidated as a whole, one listing of the lower
+     * and the attributes of its names from {@code path} on (up to {@link #TOGETHER}) in one
+     * {@link LowerFs#statAll}, kept as a directory's batch, so the lookups and the opens of the
+     * names that follow need no round trip each (as after a READDIRPLUS). The listing comes
+     * first: a network lower's listing carries the attributes (SFTP, NFS READDIRPLUS) and its
+     * client keeps them, so the stats that follow are answered at once; one by one, lookups in
+     * one directory of a FUSE lower (sshfs) are served one at a time. Lookups never start a run:
+     * a compiler's search of include paths asks many names that are not there.
+     */
+    private Stat ask(String path, long now) throws ErrnoException {
+        if (ttlNs <= 0) {
+            return lower.stat(path);
+        }
+        int slash = path.lastIndexOf('/');
+        String dir = slash < 0 ? "" : path.substring(0, slash);
+        Asked before = askedIn.asMap().put(dir, new Asked(path, now));
+        if (before == null || now - before.atNs() >= OPEN_AFTER_LISTING_NS || before.path().equals(path)) {
+            return lower.stat(path); // one file (opened again): no run yet
+        }
+        Stat st = revalidateTogether(dir, path, now);
+        return st != null ? st : lower.stat(path);
+    }
+
+    private static int slashEnd(String path) {
+        return path.lastIndexOf('/') + 1;
+    }
+
+    /** Entries of a directory read at most to revalidate it as a whole (a bound on one request's work). */
+    static final int MAX_LISTED = 10_000;
+
+    /** {@link #ask}'s run: {@code path} with the names after it in {@code dir}, in one go; null: ask alone. */
+    private Stat revalidateTogether(String dir, String path, long now) {
+        java.util.List<String> names = new java.util.ArrayList<>();
+        try (dev.cachefs.lower.LowerDir d = lower.openDir(dir)) {
+            for (var batch = d.next(); !batch.isEmpty() && names.size() < MAX_LISTED; batch = d.next()) {
+                for (var e : batch) {
+                    if (!e.name().equals(".") && !e.name().equals("..")) {
+                        names.add(e.name());
+                    }
+                }
+            }
+        } catch (ErrnoException e) {
+            return null; // asked alone, it meets the failure itself
+        }
+        int n = names.size();
+        int at = names.indexOf(path.substring(slashEnd(path))); // -1: not listed; all names from the first
+        java.util.List<String> want = new java.util.ArrayList<>();
+        want.add(path);
+        for (int i = 1; i <= n && want.size() < TOGETHER; i++) {
+            String p = dev.cachefs.nativeio.RawPath.child(dir, names.get(Math.floorMod(at + i, n)));
+            Seen seen = recent.getIfPresent(p);
+            if ((seen == null || !seen.batch() || now - seen.atNs() >= OPEN_AFTER_LISTING_NS) && !openPaths.containsKey(p)
+                    && !p.equals(path)) {
+                want.add(p);
+            }
+        }
+        if (want.size() < 2) {
+            return null;
+        }
+        long changesBefore = changes.get();
+        java.util.Map<String, Stat> got;
+        try {
+            got = lower.statAll(want);
+        } catch (ErrnoException e) {
+            return null;
+        }
+        if (stats != null) {
+            stats.dirsRevalidated.increment();
+            stats.statsAhead.add(got.size());
+        }
+        if (changes.get() != changesBefore) {
+            return null; // a change through the mount raced the fetch: its answers may be older than it
+        }
+        for (var e : got.entrySet()) {
+            if (!openPaths.containsKey(e.getKey())) {
+                recent.put(e.getKey(), new Seen(e.getValue(), now, true));
+            }
+        }
+        return got.get(path);
+    }
+
     /** Changes through the mount so far: answers fetched ahead across one are dropped. */
     private final java.util.concurrent.atomic.AtomicLong changes = new java.util.concurrent.atomic.AtomicLong();
 
@@ -346,9 +440,10 @@ final class RecentAttributes {
             }
             return old.st(); // the directory was revalidated as a whole a moment ago
         }
-        Stat st = lower.stat(path);
+        long now = nanoTime.getAsLong();
+        Stat st = openPaths.containsKey(path) ? lower.stat(path) : ask(path, now);
         if (ttlNs > 0 && !openPaths.containsKey(path)) {
-            recent.put(path, new Seen(st, nanoTime.getAsLong())); // the newest answer
+            recent.put(path, new Seen(st, now)); // the newest answer
         }
         if (old != null) {
             Stat o = old.st();

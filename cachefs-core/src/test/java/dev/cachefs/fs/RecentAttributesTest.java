@@ -156,11 +156,58 @@ class RecentAttributesTest {
             now.addAndGet(TimeUnit.MILLISECONDS.toNanos(1500));
             r.fresh(9, "d/f3", null);
             assertEquals(7, calls.sum(), "a second later the open asks the lower");
+            now.addAndGet(TimeUnit.MILLISECONDS.toNanos(1500)); // not a run of opens in the directory
             r.stat("d/f4");
             r.fresh(9, "d/f4", null);
             assertEquals(8, calls.sum(), "nor does an older one, though still trusted for lookups");
         }
     }
+    @Test
+    void opensOfSeveralNamesOfADirectoryInARowRevalidateItAsAWholeOnce() throws Exception {
+        Files.createDirectory(tmp.resolve("d"));
+        for (int i = 0; i < 5; i++) {
+            Files.writeString(tmp.resolve("d/f" + i), "x".repeat(i));
+        }
+        LongAdder calls = new LongAdder();
+        AtomicLong now = new AtomicLong(1_000_000_000L);
+        CacheStats stats = new CacheStats();
+        try (LowerFs lower = CountingLowerFs.wrap(new LocalLowerFs(RawPath.fromText(tmp.toString())), calls)) {
+            RecentAttributes r = new RecentAttributes(lower, stats, now::get);
+            r.fresh(9, "d/f0", null);
+            r.fresh(9, "d/f1", null);
+            assertEquals(2, calls.sum(), "meta_ttl 0: every open asks alone");
+            r.ttl(30_000);
+            r.fresh(9, "d/f0", null);
+            r.stat("d/f2");
+            r.fresh(9, "d/f0", null);
+            assertEquals(5, calls.sum(), "one file opened again, and lookups, are no run: asked alone");
+            assertEquals(0, stats.dirsRevalidated.sum());
+
+            now.addAndGet(TimeUnit.MILLISECONDS.toNanos(10));
+            assertEquals(1, r.fresh(9, "d/f1", null).size());
+            assertEquals(1, stats.dirsRevalidated.sum(), "a second name asked in a row: the directory as a whole");
+            assertEquals(5 + 3 + 5, calls.sum(), "one listing (open, a batch, the end) and the stats of its five names");
+            for (int i = 2; i < 5; i++) {
+                assertEquals(i, r.fresh(9, "d/f" + i, null).size());
+                assertEquals(i, r.stat("d/f" + i).size());
+            }
+            assertEquals(13, calls.sum(), "the opens and lookups of the names that follow ask nothing");
+            assertEquals(3, stats.opensAfterListing.sum());
+
+            Files.writeString(tmp.resolve("d/f3"), "changed");
+            r.touched("d/f3", false);
+            assertEquals(7, r.fresh(9, "d/f3", null).size(), "a change through the mount: its next open asks");
+            assertEquals(2, stats.dirsRevalidated.sum(), "(another run: the directory as a whole again)");
+            Files.delete(tmp.resolve("d/f4"));
+            now.addAndGet(TimeUnit.MILLISECONDS.toNanos(1500));
+            r.fresh(9, "d/f2", null);
+            var gone = org.junit.jupiter.api.Assertions.assertThrows(dev.cachefs.nativeio.ErrnoException.class,
+                    () -> r.fresh(9, "d/f4", null), "a second later a run again, and a name gone since is gone");
+            assertEquals(dev.cachefs.nativeio.Errno.ENOENT, gone.errno());
+            assertEquals(3, stats.dirsRevalidated.sum());
+        }
+    }
+
     @Test
     void aDirectoryAnEarlierMountKeptIsReadFromTheIndexInOneGoAndOnlyTheRestAsked() throws Exception {
         Files.createDirectory(tmp.resolve("d"));

@@ -530,6 +530,32 @@ abstract class CacheSuite {
         assertEquals("changed on the server", Files.readString(again.mnt.resolve("t/d0/f3")));
     }
 
+    @Test
+    void aReaderGoingThroughADirectoryAfterARemountRevalidatesItOnceAndReadsTheServersChanges() throws Exception {
+        Stack s = mount();
+        s.fs.metaTtl(120_000);
+        Path dir = Files.createDirectories(s.lower.resolve("r"));
+        for (int f = 0; f < 30; f++) {
+            Files.writeString(dir.resolve("f" + f), "v1 of " + f);
+        }
+        for (int f = 0; f < 30; f++) {
+            assertEquals("v1 of " + f, Files.readString(s.mnt.resolve("r/f" + f)));
+        }
+        Stack again = remount(s);
+        again.fs.metaTtl(120_000);
+        Files.writeString(again.lower.resolve("r/f17"), "v2 of 17, longer"); // changed on the server meanwhile
+        bumpMtime(again.lower.resolve("r/f17"), 5);
+        for (int f = 0; f < 30; f++) {
+            assertEquals(f == 17 ? "v2 of 17, longer" : "v1 of " + f, Files.readString(again.mnt.resolve("r/f" + f)),
+                    "close-to-open: the directory's revalidation is as new as the open");
+        }
+        long runs = again.stats().dirsRevalidated.sum();
+        // once, or again if the reads outlasted the revalidation's second on a slow machine
+        assertTrue(runs >= 1 && runs <= 3, "the second open began a run: the directory as a whole: " + again.stats().snapshot());
+        assertTrue(again.stats().opensAfterListing.sum() >= 20, "the opens after it asked nothing more: "
+                + again.stats().snapshot());
+    }
+
     private static String xattr(Path p, String name) throws Exception {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(256);
