@@ -60,6 +60,8 @@ final class OpenDirs {
         List<LowerDir.DirEntry> collected;
         /** Entries of {@code batch} below this had their attributes fetched ahead (READDIRPLUS). */
         int aheadUpTo;
+        /** The lower's directory was listed to fetch the cached listing's attributes ahead (once is enough). */
+        boolean listedForAhead;
 
         DirHandle(LowerDir dir, String path, Stat opened, List<LowerDir.DirEntry> cachedListing) {
             this.dir = dir;
@@ -191,7 +193,9 @@ final class OpenDirs {
             }
         }
         h.aheadUpTo = end;
-        recent.statAhead(paths);
+        if (recent.statAhead(h.path, paths, h.cached && !h.listedForAhead)) {
+            h.listedForAhead = true;
+        }
         cache.ahead(paths);
     }
 

@@ -240,15 +240,9 @@ final class RecentAttributes {
 
     /** {@link #ask}'s run: {@code path} with the names after it in {@code dir}, in one go; null: ask alone. */
     private Stat revalidateTogether(String dir, String path, long now) {
-        java.util.List<String> names = new java.util.ArrayList<>();
-        try (dev.cachefs.lower.LowerDir d = lower.openDir(dir)) {
-            for (var batch = d.next(); !batch.isEmpty() && names.size() < MAX_LISTED; batch = d.next()) {
-                for (var e : batch) {
-                    if (!e.name().equals(".") && !e.name().equals("..")) {
-                        names.add(e.name());
-                    }
-                }
-            }
+        java.util.List<String> names;
+        try {
+            names = listLower(dir);
         } catch (ErrnoException e) {
             return null; // asked alone, it meets the failure itself
         }
@@ -297,11 +291,17 @@ final class RecentAttributes {
      * in memory (nor kept by an earlier mount), all in one lower call ({@link LowerFs#statAll}),
      * so that the lookups a READDIRPLUS makes of them next are answered from memory. Nothing is
      * done with meta_ttl 0 (every lookup asks the lower). Failures are left to those lookups.
+     *
+     * <p>With {@code listFirst} (the listing being handed out is the cache's, not one just read
+     * from the lower), the lower's directory {@code dir} is listed before the stats when there are
+     * any to make: a network lower's client keeps the attributes its listing brought (see
+     * {@link #ask}), and sshfs serves one directory's stats one at a time. Returns whether it
+     * listed.
      */
-    void statAhead(java.util.List<String> paths) {
+    boolean statAhead(String dir, java.util.List<String> paths, boolean listFirst) {
         long ttl = ttlNs;
         if (ttl <= 0 || paths.size() < 2) {
-            return;
+            return false;
         }
         long now = nanoTime.getAsLong();
         java.util.List<String> want = new java.util.ArrayList<>();
@@ -314,26 +314,45 @@ final class RecentAttributes {
         }
         want.addAll(keptByEarlierMount(unseen, now, ttl)); // one index query for the directory, then the lower
         if (want.size() < 2) {
-            return;
+            return false;
         }
         long before = changes.get();
         java.util.Map<String, Stat> got;
         try {
+            if (listFirst) {
+                listLower(dir);
+            }
             got = lower.statAll(want);
         } catch (ErrnoException e) {
-            return; // the lookups ask one by one and meet the failure themselves
+            return listFirst; // the lookups ask one by one and meet the failure themselves
         }
         if (stats != null) {
             stats.statsAhead.add(got.size());
         }
         if (changes.get() != before) {
-            return; // a change through the mount raced the fetch: its answers may be older than it
+            return listFirst; // a change through the mount raced the fetch: its answers may be older than it
         }
         for (var e : got.entrySet()) {
             if (!openPaths.containsKey(e.getKey())) {
                 recent.put(e.getKey(), new Seen(e.getValue(), now, true));
             }
         }
+        return listFirst;
+    }
+
+    /** The names in the lower's directory {@code dir} now (up to {@link #MAX_LISTED}). */
+    private java.util.List<String> listLower(String dir) throws ErrnoException {
+        java.util.List<String> names = new java.util.ArrayList<>();
+        try (dev.cachefs.lower.LowerDir d = lower.openDir(dir)) {
+            for (var batch = d.next(); !batch.isEmpty() && names.size() < MAX_LISTED; batch = d.next()) {
+                for (var e : batch) {
+                    if (!e.name().equals(".") && !e.name().equals("..")) {
+                        names.add(e.name());
+                    }
+                }
+            }
+        }
+        return names;
     }
 
     /** What an earlier mount kept of {@code path}, if the lower gave it within meta_ttl and nothing since says otherwise. */

@@ -1,6 +1,7 @@
 package dev.cachefs.fs;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cachefs.cache.CacheStats;
@@ -141,10 +142,10 @@ class RecentAttributesTest {
         try (LowerFs lower = CountingLowerFs.wrap(new LocalLowerFs(RawPath.fromText(tmp.toString())), calls)) {
             RecentAttributes r = new RecentAttributes(lower, stats, now::get);
             java.util.List<String> names = java.util.List.of("d/f0", "d/f1", "d/f2", "d/f3", "d/f4", "d/gone");
-            r.statAhead(names);
+            r.statAhead("d", names, false);
             assertEquals(0, calls.sum(), "meta_ttl 0: nothing is fetched ahead, every lookup asks");
             r.ttl(30_000);
-            r.statAhead(names);
+            r.statAhead("d", names, false);
             assertEquals(6, calls.sum(), "one call for the directory's names (counted as the stats it makes)");
             assertEquals(5, stats.statsAhead.sum(), "a name that is gone is left to its lookup");
             for (int i = 0; i < 5; i++) {
@@ -160,6 +161,12 @@ class RecentAttributesTest {
             r.stat("d/f4");
             r.fresh(9, "d/f4", null);
             assertEquals(8, calls.sum(), "nor does an older one, though still trusted for lookups");
+
+            assertFalse(r.statAhead("d", names, true), "nothing to fetch (all fresh): the lower's directory is not listed");
+            assertEquals(8, calls.sum());
+            now.addAndGet(TimeUnit.SECONDS.toNanos(31));
+            assertTrue(r.statAhead("d", names, true), "a cached listing's names past meta_ttl: listed first");
+            assertEquals(8 + 3 + 6, calls.sum(), "the listing (open, a batch, the end), then the stats");
         }
     }
     @Test
@@ -244,7 +251,7 @@ class RecentAttributesTest {
                 }
             }, wall::get);
             r.ttl(30_000);
-            r.statAhead(java.util.List.of("d/f0", "d/f1", "d/f2", "d/f3"));
+            r.statAhead("d", java.util.List.of("d/f0", "d/f1", "d/f2", "d/f3"), false);
             assertEquals(java.util.List.of(java.util.List.of("d/f0", "d/f1", "d/f2", "d/f3")), batches,
                     "the index is asked once for the directory's names");
             assertEquals(2, calls.sum(), "the lower only for what it did not keep within meta_ttl");
