@@ -199,7 +199,8 @@ final class RecentAttributes {
     static final int TOGETHER = 128;
 
     /** Per directory: the last file an open had to ask the lower about, and when (ns). */
-    private record Asked(String path, long atNs) {}
+    /** An open's check in a directory: of which file, when, and how long the lower took to answer (ns). */
+    private record Asked(String path, long atNs, long tookNs) {}
 
     private final com.github.benmanes.caffeine.cache.Cache<String, Asked> askedIn =
             com.github.benmanes.caffeine.cache.Caffeine.newBuilder().executor(Runnable::run).maximumSize(4096).build();
@@ -215,7 +216,10 @@ final class RecentAttributes {
      * first: a network lower's listing carries the attributes (SFTP, NFS READDIRPLUS) and its
      * client keeps them, so the stats that follow are answered at once; one by one, lookups in
      * one directory of a FUSE lower (sshfs) are served one at a time. Lookups never start a run:
-     * a compiler's search of include paths asks many names that are not there.
+     * a compiler's search of include paths asks many names that are not there. Nor does an
+     * answer that cost no round trip (below {@link #roundTripNs}): a local lower, or a network
+     * lower's client that still keeps the attributes (sshfs, 20 s), answers the opens one by one
+     * at once, and a listing would add its round trips.
      */
     private Stat ask(String path, long now) throws ErrnoException {
         if (ttlNs <= 0) {
@@ -223,12 +227,30 @@ final class RecentAttributes {
         }
         int slash = path.lastIndexOf('/');
         String dir = slash < 0 ? "" : path.substring(0, slash);
-        Asked before = askedIn.asMap().put(dir, new Asked(path, now));
-        if (before == null || now - before.atNs() >= OPEN_AFTER_LISTING_NS || before.path().equals(path)) {
-            return lower.stat(path); // one file (opened again): no run yet
+        Asked before = askedIn.getIfPresent(dir);
+        if (before == null || now - before.atNs() >= OPEN_AFTER_LISTING_NS || before.path().equals(path)
+                || before.tookNs() < roundTripNs) {
+            // One file (opened again), no run yet, or the last answer cost no round trip (the
+            // lower's client keeps attributes: sshfs for 20 s): asked alone.
+            Stat st = lower.stat(path);
+            askedIn.put(dir, new Asked(path, now, nanoTime.getAsLong() - now));
+            return st;
         }
+        askedIn.put(dir, new Asked(path, now, Long.MAX_VALUE));
         Stat st = revalidateTogether(dir, path, now);
         return st != null ? st : lower.stat(path);
+    }
+
+    /**
+     * An answer of the lower that took this long (ns) or longer was a round trip: a run of opens
+     * after one is revalidated together. Shorter ones came from the lower client's own cache,
+     * where the opens are cheaper asked one by one than after a listing.
+     */
+    private volatile long roundTripNs = TimeUnit.MICROSECONDS.toNanos(500);
+
+    /** For tests on a clock that does not move by itself: which answers count as round trips. */
+    void roundTripAtLeast(long ns) {
+        this.roundTripNs = ns;
     }
 
     private static int slashEnd(String path) {
