@@ -188,8 +188,8 @@ final class RecentAttributes {
             }
             throw new KnownAbsent(path);
         }
-        Stat st = lower.stat(path);
-        if (!openPaths.containsKey(path)) {
+        Stat st = ask(path, now);
+        if (!openPaths.containsKey(path) && !fromRun(path, st, now)) {
             recent.put(path, new Seen(st, now));
         }
         return st;
@@ -199,27 +199,32 @@ final class RecentAttributes {
     static final int TOGETHER = 128;
 
     /** Per directory: the last file an open had to ask the lower about, and when (ns). */
-    /** An open's check in a directory: of which file, when, and how long the lower took to answer (ns). */
-    private record Asked(String path, long atNs, long tookNs) {}
+    /** An open's check in a directory: of which file, when, and how many answers in a row before it were round trips. */
+    private record Asked(String path, long atNs, int roundTrips) {}
 
     private final com.github.benmanes.caffeine.cache.Cache<String, Asked> askedIn =
             com.github.benmanes.caffeine.cache.Caffeine.newBuilder().executor(Runnable::run).maximumSize(4096).build();
 
     /**
-     * The lower's attributes of {@code path} for an open's close-to-open check, asked now. A
-     * second file of one directory opened within {@link #OPEN_AFTER_LISTING_NS} of another is a
-     * run (a reader going through the directory: {@code cat *}, a build, an editor's project
-     * after a remount): then the directory is revalidated as a whole, one listing of the lower
-     * and the attributes of its names from {@code path} on (up to {@link #TOGETHER}) in one
-     * {@link LowerFs#statAll}, kept as a directory's batch, so the lookups and the opens of the
-     * names that follow need no round trip each (as after a READDIRPLUS). The listing comes
-     * first: a network lower's listing carries the attributes (SFTP, NFS READDIRPLUS) and its
-     * client keeps them, so the stats that follow are answered at once; one by one, lookups in
-     * one directory of a FUSE lower (sshfs) are served one at a time. Lookups never start a run:
-     * a compiler's search of include paths asks many names that are not there. Nor does an
-     * answer that cost no round trip (below {@link #roundTripNs}): a local lower, or a network
-     * lower's client that still keeps the attributes (sshfs, 20 s), answers the opens one by one
-     * at once, and a listing would add its round trips.
+     * The lower's attributes of {@code path}, asked now (a lookup's miss, an open's close-to-open
+     * check). Names of one directory asked one after another, each within
+     * {@link #OPEN_AFTER_LISTING_NS} of the last and each answer a round trip, are a run after
+     * {@link #RUN_AFTER} (a reader going through the directory: {@code cat *}, a build, an
+     * editor's project after a remount): then the directory is revalidated as a whole, one
+     * listing of the lower and the attributes of its names from {@code path} on (up to
+     * {@link #TOGETHER}) in one {@link LowerFs#statAll}, kept as a directory's batch, so the
+     * lookups and the opens of the names that follow need no round trip each (as after a
+     * READDIRPLUS).
+     *
+     * <p>The listing comes first: a network lower's listing carries the attributes (SFTP, NFS
+     * READDIRPLUS) and its client keeps them, so the stats that follow are answered at once; one
+     * by one, lookups in one directory of a FUSE lower (sshfs) are served one at a time. Answers
+     * that cost no round trip (below {@link #roundTripNs}) break a run: a local lower, or a
+     * network lower's client that still keeps the attributes (sshfs, 20 s), answers one by one at
+     * once, and a listing would add its round trips. An open right after its own lookup keeps the
+     * count (the lower's client answers it from that lookup). Names that are not there (ENOENT)
+     * count for nothing, and a directory listed by a run is not listed again within the second
+     * (a compiler's search of include paths asks for many names that are not there).
      */
     private Stat ask(String path, long now) throws ErrnoException {
         if (ttlNs <= 0) {
@@ -228,18 +233,39 @@ final class RecentAttributes {
         int slash = path.lastIndexOf('/');
         String dir = slash < 0 ? "" : path.substring(0, slash);
         Asked before = askedIn.getIfPresent(dir);
-        if (before == null || now - before.atNs() >= OPEN_AFTER_LISTING_NS || before.path().equals(path)
-                || before.tookNs() < roundTripNs) {
-            // One file (opened again), no run yet, or the last answer cost no round trip (the
-            // lower's client keeps attributes: sshfs for 20 s): asked alone.
-            Stat st = lower.stat(path);
-            askedIn.put(dir, new Asked(path, now, nanoTime.getAsLong() - now));
-            return st;
+        boolean another = before != null && now - before.atNs() < OPEN_AFTER_LISTING_NS && !before.path().equals(path);
+        if (another && before.roundTrips() >= RUN_AFTER) {
+            askedIn.put(dir, new Asked(path, now, RUN_AFTER));
+            Stat st = revalidateTogether(dir, path, now);
+            return st != null ? st : lower.stat(path);
         }
-        askedIn.put(dir, new Asked(path, now, Long.MAX_VALUE));
-        Stat st = revalidateTogether(dir, path, now);
-        return st != null ? st : lower.stat(path);
+        // One file (opened again), no run yet, or answers that cost no round trip (the lower's
+        // client keeps attributes: sshfs for 20 s): asked alone. An open right after its lookup
+        // is answered by the lower's client from that lookup: it keeps the count.
+        Stat st = lower.stat(path);
+        boolean roundTrip = nanoTime.getAsLong() - now >= roundTripNs;
+        boolean again = before != null && now - before.atNs() < OPEN_AFTER_LISTING_NS && before.path().equals(path);
+        int count = roundTrip ? (another ? before.roundTrips() + 1 : again ? Math.max(1, before.roundTrips()) : 1)
+                : again ? before.roundTrips() : 0;
+        askedIn.put(dir, new Asked(path, now, count));
+        return st;
     }
+
+    /** Whether {@code st} is what the run {@link #ask} began at {@code now} kept for {@code path} (it stays a batch's). */
+    private boolean fromRun(String path, Stat st, long now) {
+        Seen cur = recent.getIfPresent(path);
+        return cur != null && cur.batch() && cur.atNs() == now && cur.st() == st;
+    }
+
+    /** The names a run's listing found in a directory, and when. */
+    private record Listed(java.util.List<String> names, long atNs) {}
+
+    /** Per directory: the last listing a run read (within a second it is not read again). */
+    private final com.github.benmanes.caffeine.cache.Cache<String, Listed> listedIn =
+            com.github.benmanes.caffeine.cache.Caffeine.newBuilder().executor(Runnable::run).maximumSize(64).build();
+
+    /** Opens of other files of one directory in a row, each a round trip, after which the next revalidates it whole. */
+    static final int RUN_AFTER = 2;
 
     /**
      * An answer of the lower that took this long (ns) or longer was a round trip: a run of opens
@@ -263,10 +289,16 @@ final class RecentAttributes {
     /** {@link #ask}'s run: {@code path} with the names after it in {@code dir}, in one go; null: ask alone. */
     private Stat revalidateTogether(String dir, String path, long now) {
         java.util.List<String> names;
-        try {
-            names = listLower(dir);
-        } catch (ErrnoException e) {
-            return null; // asked alone, it meets the failure itself
+        Listed listed = listedIn.getIfPresent(dir);
+        if (listed != null && now - listed.atNs() < OPEN_AFTER_LISTING_NS) {
+            names = listed.names(); // listed a moment ago: what is not fetched yet is asked alone (a name not there)
+        } else {
+            try {
+                names = listLower(dir);
+            } catch (ErrnoException e) {
+                return null; // asked alone, it meets the failure itself
+            }
+            listedIn.put(dir, new Listed(names, now));
         }
         int n = names.size();
         int at = names.indexOf(path.substring(slashEnd(path))); // -1: not listed; all names from the first
@@ -483,7 +515,7 @@ final class RecentAttributes {
         }
         long now = nanoTime.getAsLong();
         Stat st = openPaths.containsKey(path) ? lower.stat(path) : ask(path, now);
-        if (ttlNs > 0 && !openPaths.containsKey(path)) {
+        if (ttlNs > 0 && !openPaths.containsKey(path) && !fromRun(path, st, now)) {
             recent.put(path, new Seen(st, now)); // the newest answer
         }
         if (old != null) {
