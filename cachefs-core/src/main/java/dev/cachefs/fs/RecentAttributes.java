@@ -287,7 +287,20 @@ final class RecentAttributes {
     static final int MAX_LISTED = 10_000;
 
     /** {@link #ask}'s run: {@code path} with the names after it in {@code dir}, in one go; null: ask alone. */
-    private Stat revalidateTogether(String dir, String path, long now) {
+    /**
+     * After a run's listing or stats failed: null (the name is asked alone) when the failure is
+     * the directory's or a name's own; the failure itself when it is the lower's (unreachable,
+     * past a deadline, EIO), so that a hung lower costs the request one deadline, not two.
+     */
+    private static Stat alone(ErrnoException e) throws ErrnoException {
+        int n = e.errno();
+        if (n == Errno.ENOENT || n == Errno.ENOTDIR || n == Errno.EACCES || n == Errno.EPERM) {
+            return null;
+        }
+        throw e;
+    }
+
+    private Stat revalidateTogether(String dir, String path, long now) throws ErrnoException {
         java.util.List<String> names;
         Listed listed = listedIn.getIfPresent(dir);
         if (listed != null && now - listed.atNs() < OPEN_AFTER_LISTING_NS) {
@@ -296,7 +309,7 @@ final class RecentAttributes {
             try {
                 names = listLower(dir);
             } catch (ErrnoException e) {
-                return null; // asked alone, it meets the failure itself
+                return alone(e); // the directory's own trouble: asked alone, the name meets its own
             }
             listedIn.put(dir, new Listed(names, now));
         }
@@ -320,7 +333,7 @@ final class RecentAttributes {
         try {
             got = lower.statAll(want);
         } catch (ErrnoException e) {
-            return null;
+            return alone(e);
         }
         if (stats != null) {
             stats.dirsRevalidated.increment();

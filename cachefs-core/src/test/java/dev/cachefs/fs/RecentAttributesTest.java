@@ -226,6 +226,46 @@ class RecentAttributesTest {
     }
 
     @Test
+    void aRunWhoseListingMeetsAnUnreachableLowerFailsWithItWithoutAskingAgain() throws Exception {
+        Files.createDirectory(tmp.resolve("d"));
+        for (int i = 0; i < 4; i++) {
+            Files.writeString(tmp.resolve("d/f" + i), "x".repeat(i));
+        }
+        java.util.concurrent.atomic.AtomicInteger failWith = new java.util.concurrent.atomic.AtomicInteger();
+        LongAdder stats = new LongAdder();
+        try (LowerFs lower = new dev.cachefs.lower.ForwardingLowerFs(new LocalLowerFs(RawPath.fromText(tmp.toString()))) {
+            @Override
+            protected void before(dev.cachefs.lower.LowerOp op) throws dev.cachefs.nativeio.ErrnoException {
+                if (op == dev.cachefs.lower.LowerOp.OPENDIR && failWith.get() != 0) {
+                    throw new dev.cachefs.nativeio.ErrnoException(failWith.get(), "opendir");
+                }
+                if (op == dev.cachefs.lower.LowerOp.STAT) {
+                    stats.increment();
+                }
+            }
+        }) {
+            AtomicLong now = new AtomicLong(1_000_000_000L);
+            RecentAttributes r = new RecentAttributes(lower, new CacheStats(), now::get);
+            r.ttl(30_000);
+            r.roundTripAtLeast(0);
+            r.fresh(9, "d/f0", null);
+            r.fresh(9, "d/f1", null);
+            failWith.set(dev.cachefs.nativeio.Errno.ETIMEDOUT);
+            var e = org.junit.jupiter.api.Assertions.assertThrows(dev.cachefs.nativeio.ErrnoException.class,
+                    () -> r.fresh(9, "d/f2", null));
+            assertEquals(dev.cachefs.nativeio.Errno.ETIMEDOUT, e.errno(), "the lower's failure, as a stat would have met it");
+            assertEquals(2, stats.sum(), "not asked again alone: a hung lower costs one deadline, not two");
+
+            failWith.set(dev.cachefs.nativeio.Errno.EACCES);
+            now.addAndGet(TimeUnit.SECONDS.toNanos(2));
+            r.fresh(9, "d/f0", null);
+            r.fresh(9, "d/f1", null);
+            assertEquals(2, r.fresh(9, "d/f2", null).size(), "a directory that cannot be listed: the name asked alone");
+            assertEquals(5, stats.sum());
+        }
+    }
+
+    @Test
     void aDirectoryAnEarlierMountKeptIsReadFromTheIndexInOneGoAndOnlyTheRestAsked() throws Exception {
         Files.createDirectory(tmp.resolve("d"));
         for (int i = 0; i < 4; i++) {
