@@ -198,10 +198,10 @@ final class RecentAttributes {
     /** Names revalidated together at most (about what one READDIRPLUS reply holds). */
     static final int TOGETHER = 128;
 
-    /** Per directory: the last file an open had to ask the lower about, and when (ns). */
-    /** An open's check in a directory: of which file, when, and how many answers in a row before it were round trips. */
+    /** A name of a directory the lower was asked about: which, when (ns), and how many answers in a row were round trips. */
     private record Asked(String path, long atNs, int roundTrips) {}
 
+    /** Per directory: the last name the lower was asked about ({@link #ask}). */
     private final com.github.benmanes.caffeine.cache.Cache<String, Asked> askedIn =
             com.github.benmanes.caffeine.cache.Caffeine.newBuilder().executor(Runnable::run).maximumSize(4096).build();
 
@@ -264,12 +264,12 @@ final class RecentAttributes {
     private final com.github.benmanes.caffeine.cache.Cache<String, Listed> listedIn =
             com.github.benmanes.caffeine.cache.Caffeine.newBuilder().executor(Runnable::run).maximumSize(64).build();
 
-    /** Opens of other files of one directory in a row, each a round trip, after which the next revalidates it whole. */
+    /** Other names of one directory asked in a row, each a round trip, after which the next revalidates it whole. */
     static final int RUN_AFTER = 2;
 
     /**
-     * An answer of the lower that took this long (ns) or longer was a round trip: a run of opens
-     * after one is revalidated together. Shorter ones came from the lower client's own cache,
+     * An answer of the lower that took this long (ns) or longer was a round trip (see
+     * {@link #RUN_AFTER}). Shorter ones came from the lower client's own cache,
      * where the opens are cheaper asked one by one than after a listing.
      */
     private volatile long roundTripNs = TimeUnit.MICROSECONDS.toNanos(500);
@@ -286,7 +286,6 @@ final class RecentAttributes {
     /** Entries of a directory read at most to revalidate it as a whole (a bound on one request's work). */
     static final int MAX_LISTED = 10_000;
 
-    /** {@link #ask}'s run: {@code path} with the names after it in {@code dir}, in one go; null: ask alone. */
     /**
      * After a run's listing or stats failed: null (the name is asked alone) when the failure is
      * the directory's or a name's own; the failure itself when it is the lower's (unreachable,
@@ -300,6 +299,7 @@ final class RecentAttributes {
         throw e;
     }
 
+    /** {@link #ask}'s run: {@code path} with the names after it in {@code dir}, in one go; null: ask alone. */
     private Stat revalidateTogether(String dir, String path, long now) throws ErrnoException {
         java.util.List<String> names;
         Listed listed = listedIn.getIfPresent(dir);
