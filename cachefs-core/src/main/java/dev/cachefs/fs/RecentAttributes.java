@@ -342,11 +342,7 @@ final class RecentAttributes {
         if (changes.get() != changesBefore) {
             return null; // a change through the mount raced the fetch: its answers may be older than it
         }
-        for (var e : got.entrySet()) {
-            if (!openPaths.containsKey(e.getKey())) {
-                recent.put(e.getKey(), new Seen(e.getValue(), now, true));
-            }
-        }
+        keepBatch(got, now);
         return got.get(path);
     }
 
@@ -399,12 +395,17 @@ final class RecentAttributes {
         if (changes.get() != before) {
             return listFirst; // a change through the mount raced the fetch: its answers may be older than it
         }
+        keepBatch(got, now);
+        return listFirst;
+    }
+
+    /** Remembers what was fetched of a directory's names at {@code now} as a batch (an open's check for a moment). */
+    private void keepBatch(java.util.Map<String, Stat> got, long now) {
         for (var e : got.entrySet()) {
             if (!openPaths.containsKey(e.getKey())) {
                 recent.put(e.getKey(), new Seen(e.getValue(), now, true));
             }
         }
-        return listFirst;
     }
 
     /** The names in the lower's directory {@code dir} now (up to {@link #MAX_LISTED}). */

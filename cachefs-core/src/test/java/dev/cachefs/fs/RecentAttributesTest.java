@@ -124,6 +124,14 @@ class RecentAttributesTest {
         }
     }
 
+    /** Directory d with files f0, f1, ... of 0, 1, ... bytes. */
+    private void filesOfSizes(int n) throws Exception {
+        Files.createDirectory(tmp.resolve("d"));
+        for (int i = 0; i < n; i++) {
+            Files.writeString(tmp.resolve("d/f" + i), "x".repeat(i));
+        }
+    }
+
     private static dev.cachefs.nativeio.Stat sized(dev.cachefs.nativeio.Stat st, long size) {
         return new dev.cachefs.nativeio.Stat(st.ino(), size, st.blocks(), st.mode(), st.nlink(), st.uid(), st.gid(),
                 st.rdevMajor(), st.rdevMinor(), st.blksize(), st.atimeSec(), st.atimeNsec(), st.mtimeSec(), st.mtimeNsec(),
@@ -132,10 +140,7 @@ class RecentAttributesTest {
 
     @Test
     void aDirectoryFetchedAheadAnswersItsLookupsAndTheOpensRightAfter() throws Exception {
-        Files.createDirectory(tmp.resolve("d"));
-        for (int i = 0; i < 5; i++) {
-            Files.writeString(tmp.resolve("d/f" + i), "x".repeat(i));
-        }
+        filesOfSizes(5);
         LongAdder calls = new LongAdder();
         AtomicLong now = new AtomicLong(1_000_000_000L);
         CacheStats stats = new CacheStats();
@@ -171,10 +176,7 @@ class RecentAttributesTest {
     }
     @Test
     void opensOfSeveralNamesOfADirectoryInARowRevalidateItAsAWholeOnce() throws Exception {
-        Files.createDirectory(tmp.resolve("d"));
-        for (int i = 0; i < 5; i++) {
-            Files.writeString(tmp.resolve("d/f" + i), "x".repeat(i));
-        }
+        filesOfSizes(5);
         LongAdder calls = new LongAdder();
         AtomicLong now = new AtomicLong(1_000_000_000L);
         CacheStats stats = new CacheStats();
@@ -227,10 +229,7 @@ class RecentAttributesTest {
 
     @Test
     void aRunWhoseListingMeetsAnUnreachableLowerFailsWithItWithoutAskingAgain() throws Exception {
-        Files.createDirectory(tmp.resolve("d"));
-        for (int i = 0; i < 4; i++) {
-            Files.writeString(tmp.resolve("d/f" + i), "x".repeat(i));
-        }
+        filesOfSizes(4);
         java.util.concurrent.atomic.AtomicInteger failWith = new java.util.concurrent.atomic.AtomicInteger();
         LongAdder stats = new LongAdder();
         try (LowerFs lower = new dev.cachefs.lower.ForwardingLowerFs(new LocalLowerFs(RawPath.fromText(tmp.toString()))) {
@@ -267,10 +266,7 @@ class RecentAttributesTest {
 
     @Test
     void aDirectoryAnEarlierMountKeptIsReadFromTheIndexInOneGoAndOnlyTheRestAsked() throws Exception {
-        Files.createDirectory(tmp.resolve("d"));
-        for (int i = 0; i < 4; i++) {
-            Files.writeString(tmp.resolve("d/f" + i), "x".repeat(i));
-        }
+        filesOfSizes(4);
         LongAdder calls = new LongAdder();
         AtomicLong wall = new AtomicLong(1_800_000_000_000L);
         java.util.Map<String, FileCache.Remembered> index = new java.util.HashMap<>();
