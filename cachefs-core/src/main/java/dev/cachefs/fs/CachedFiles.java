@@ -87,6 +87,11 @@ public final class CachedFiles implements FileCache {
     }
 
     @Override
+    public boolean online() {
+        return cache.meta().copying(); // paused offline
+    }
+
+    @Override
     public void changed(String path, boolean under) {
         cache.meta().changed(path, under);
     }

@@ -53,6 +53,11 @@ public interface FileCache {
     /** {@code path} (with {@code under}: and all below it) changed through the mount: what is kept of it is not to be trusted. */
     void changed(String path, boolean under);
 
+    /** Whether the lower is asked (online); offline the layer answers from its index. */
+    default boolean online() {
+        return true;
+    }
+
     /** The wall clock (ms) the layer dates what the lower said by. */
     long nowMs();
 

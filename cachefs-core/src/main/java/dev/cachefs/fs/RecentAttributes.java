@@ -74,6 +74,11 @@ final class RecentAttributes {
 
         /** {@code path} (and with {@code under}, below it) changed through this mount ({@link FileCache#changed}). */
         default void changed(String path, boolean under) {}
+
+        /** Whether the lower is asked (online); offline the layer answers from the index, no round trips. */
+        default boolean online() {
+            return true;
+        }
     }
 
     /** Attributes an earlier mount kept (null: none), and the wall clock of their dates. */
@@ -227,8 +232,8 @@ final class RecentAttributes {
      * (a compiler's search of include paths asks for many names that are not there).
      */
     private Stat ask(String path, long now) throws ErrnoException {
-        if (ttlNs <= 0) {
-            return lower.stat(path);
+        if (ttlNs <= 0 || (remembered != null && !remembered.online())) {
+            return lower.stat(path); // offline the index answers: no round trip to save
         }
         int slash = path.lastIndexOf('/');
         String dir = slash < 0 ? "" : path.substring(0, slash);
@@ -286,19 +291,6 @@ final class RecentAttributes {
     /** Entries of a directory read at most to revalidate it as a whole (a bound on one request's work). */
     static final int MAX_LISTED = 10_000;
 
-    /**
-     * After a run's listing or stats failed: null (the name is asked alone) when the failure is
-     * the directory's or a name's own; the failure itself when it is the lower's (unreachable,
-     * past a deadline, EIO), so that a hung lower costs the request one deadline, not two.
-     */
-    private static Stat alone(ErrnoException e) throws ErrnoException {
-        int n = e.errno();
-        if (n == Errno.ENOENT || n == Errno.ENOTDIR || n == Errno.EACCES || n == Errno.EPERM) {
-            return null;
-        }
-        throw e;
-    }
-
     /** {@link #ask}'s run: {@code path} with the names after it in {@code dir}, in one go; null: ask alone. */
     private Stat revalidateTogether(String dir, String path, long now) throws ErrnoException {
         java.util.List<String> names;
@@ -309,7 +301,9 @@ final class RecentAttributes {
             try {
                 names = listLower(dir);
             } catch (ErrnoException e) {
-                return alone(e); // the directory's own trouble: asked alone, the name meets its own
+                // Asked alone, the name meets its own failure. A lower that stopped answering was
+                // taken offline by that failure (ModalLowerFs), and the cache answers at once.
+                return null;
             }
             listedIn.put(dir, new Listed(names, now));
         }
@@ -333,7 +327,7 @@ final class RecentAttributes {
         try {
             got = lower.statAll(want);
         } catch (ErrnoException e) {
-            return alone(e);
+            return null; // as above
         }
         if (stats != null) {
             stats.dirsRevalidated.increment();

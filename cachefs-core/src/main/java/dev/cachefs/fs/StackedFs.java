@@ -112,6 +112,11 @@ public final class StackedFs implements FuseFilesystem {
                     public void changed(String path, boolean under) {
                         cache.changed(path, under);
                     }
+
+                    @Override
+                    public boolean online() {
+                        return cache.online();
+                    }
                 } : null, cache::nowMs);
         this.dirs = new OpenDirs(lower, cache, recent, nextHandle);
         this.xattrs = cache.remembers() && options.attrTimeoutNs() > 0

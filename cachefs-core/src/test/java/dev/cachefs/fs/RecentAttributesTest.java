@@ -228,15 +228,19 @@ class RecentAttributesTest {
     }
 
     @Test
-    void aRunWhoseListingMeetsAnUnreachableLowerFailsWithItWithoutAskingAgain() throws Exception {
+    void aRunWhoseListingFailsAsksTheNameAloneAndOfflineThereAreNoRuns() throws Exception {
         filesOfSizes(4);
         java.util.concurrent.atomic.AtomicInteger failWith = new java.util.concurrent.atomic.AtomicInteger();
         LongAdder stats = new LongAdder();
+        LongAdder listings = new LongAdder();
         try (LowerFs lower = new dev.cachefs.lower.ForwardingLowerFs(new LocalLowerFs(RawPath.fromText(tmp.toString()))) {
             @Override
             protected void before(dev.cachefs.lower.LowerOp op) throws dev.cachefs.nativeio.ErrnoException {
-                if (op == dev.cachefs.lower.LowerOp.OPENDIR && failWith.get() != 0) {
-                    throw new dev.cachefs.nativeio.ErrnoException(failWith.get(), "opendir");
+                if (op == dev.cachefs.lower.LowerOp.OPENDIR) {
+                    listings.increment();
+                    if (failWith.get() != 0) {
+                        throw new dev.cachefs.nativeio.ErrnoException(failWith.get(), "opendir");
+                    }
                 }
                 if (op == dev.cachefs.lower.LowerOp.STAT) {
                     stats.increment();
@@ -244,23 +248,35 @@ class RecentAttributesTest {
             }
         }) {
             AtomicLong now = new AtomicLong(1_000_000_000L);
-            RecentAttributes r = new RecentAttributes(lower, new CacheStats(), now::get);
+            java.util.concurrent.atomic.AtomicBoolean online = new java.util.concurrent.atomic.AtomicBoolean(true);
+            RecentAttributes r = new RecentAttributes(lower, new CacheStats(), now::get, new RecentAttributes.Kept() {
+                @Override
+                public FileCache.Remembered remembered(String path, long sinceMs) {
+                    return null;
+                }
+
+                @Override
+                public boolean online() {
+                    return online.get();
+                }
+            }, () -> 1_800_000_000_000L);
             r.ttl(30_000);
             r.roundTripAtLeast(0);
             r.fresh(9, "d/f0", null);
             r.fresh(9, "d/f1", null);
-            failWith.set(dev.cachefs.nativeio.Errno.ETIMEDOUT);
-            var e = org.junit.jupiter.api.Assertions.assertThrows(dev.cachefs.nativeio.ErrnoException.class,
-                    () -> r.fresh(9, "d/f2", null));
-            assertEquals(dev.cachefs.nativeio.Errno.ETIMEDOUT, e.errno(), "the lower's failure, as a stat would have met it");
-            assertEquals(2, stats.sum(), "not asked again alone: a hung lower costs one deadline, not two");
+            failWith.set(dev.cachefs.nativeio.Errno.ENOTCONN); // offline (ModalLowerFs): a listing the cache does not hold
+            assertEquals(2, r.fresh(9, "d/f2", null).size(), "the run's listing failed: the name asked alone");
+            assertEquals(1, listings.sum());
+            assertEquals(3, stats.sum());
 
-            failWith.set(dev.cachefs.nativeio.Errno.EACCES);
+            online.set(false);
+            failWith.set(0);
             now.addAndGet(TimeUnit.SECONDS.toNanos(2));
-            r.fresh(9, "d/f0", null);
-            r.fresh(9, "d/f1", null);
-            assertEquals(2, r.fresh(9, "d/f2", null).size(), "a directory that cannot be listed: the name asked alone");
-            assertEquals(5, stats.sum());
+            for (int i = 0; i < 4; i++) {
+                assertEquals(i, r.fresh(9, "d/f" + i, null).size());
+            }
+            assertEquals(1, listings.sum(), "offline the index answers: no run, no listing");
+            assertEquals(7, stats.sum());
         }
     }
 
