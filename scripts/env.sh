@@ -78,6 +78,29 @@ build_if_needed() {
     }
 }
 
+# aot_train_if_needed: makes the daemon's JVM AOT cache beside the jar once per build (see
+# cachefs-core/.../cli/AotCache.java): a training run mounts a small local tree in one process and
+# uses it. Needs FUSE (root, or fusermount3); best effort: without the cache cachefs works the
+# same, only the first minute after each mount runs on a colder JVM. A failed training is not
+# retried until the jar changes.
+aot_train_if_needed() {
+    local aot="$CACHEFS_ROOT/cachefs-core/target/cachefs.aot" failed="$CACHEFS_ROOT/cachefs-core/target/cachefs.aot.failed"
+    [ -f "$CACHEFS_JAR" ] || return 0
+    if { [ -s "$aot" ] && [ "$aot" -nt "$CACHEFS_JAR" ]; } || { [ -f "$failed" ] && [ "$failed" -nt "$CACHEFS_JAR" ]; }; then
+        return 0
+    fi
+    echo "cachefs: training the daemon's JVM cache (once per build, about 20 s) ..." >&2
+    local tmp="$CACHEFS_ROOT/cachefs-core/target/cachefs-train-$$.aot"
+    if timeout 300 "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -XX:AOTCacheOutput="$tmp" \
+            -cp "$CACHEFS_JAR" dev.cachefs.cli.Main aot-train >/tmp/cachefs-aot.log 2>&1 && [ -s "$tmp" ]; then
+        chmod 644 "$tmp" && mv -f "$tmp" "$aot" && rm -f "$failed"
+    else
+        rm -f "$tmp" "$tmp.config"
+        touch "$failed"
+        echo "cachefs: no JVM cache (see /tmp/cachefs-aot.log); cachefs runs the same without it" >&2
+    fi
+}
+
 # report_skipped: one line with the totals of every test report, and the skipped tests by name.
 report_skipped() {
     local files

@@ -12,7 +12,7 @@ import picocli.CommandLine.Command;
                 "           cachefs status ~/nfs",
                 "           cachefs pin -r ~/nfs/project"},
         subcommands = {MountCommand.class, UmountCommand.class, StatusCommand.class, StatsCommand.class,
-                PinCommands.Pin.class, PinCommands.Unpin.class, PinCommands.Evict.class, PinCommands.Pins.class, PinCommands.Invalidate.class, ModeCommands.Offline.class, ModeCommands.Online.class, ModeCommands.Sync.class, ModeCommands.Conflicts.class, ModeCommands.Resolve.class, FsckCommand.class, CommandLine.HelpCommand.class})
+                PinCommands.Pin.class, PinCommands.Unpin.class, PinCommands.Evict.class, PinCommands.Pins.class, PinCommands.Invalidate.class, ModeCommands.Offline.class, ModeCommands.Online.class, ModeCommands.Sync.class, ModeCommands.Conflicts.class, ModeCommands.Resolve.class, FsckCommand.class, AotCache.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     /** Exit code for wrong arguments or an unusable environment. */
     static final int USAGE = 2;

@@ -430,6 +430,7 @@ final class MountCommand implements Callable<Integer> {
         cmd.add(ProcessHandle.current().info().command().orElse(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         cmd.add("--enable-native-access=ALL-UNNAMED");
+        cmd.addAll(AotCache.jvmOptions(System.getProperty("java.class.path"), System.getenv(AotCache.ENV)));
         String extra = System.getenv("CACHEFS_JAVA_OPTIONS"); // for measurements: JVM options of the daemon
         if (extra != null && !extra.isBlank()) {
             cmd.addAll(List.of(extra.trim().split("\\s+")));
