@@ -264,6 +264,12 @@ final class ObjectTable {
                 if (!path.equals(rec.path())) {
                     rec = index.upsert(id, path, rec.state(), fp);
                 }
+            } else if (found.get().fingerprint() == null && found.get().state() == ObjectState.METADATA_ONLY) {
+                // Attributes a lookup recorded: no version of the data was ever kept, so nothing is
+                // invalidated and there are no chunks to drop (a data file orphaned under this
+                // identity goes all the same).
+                store.unlinkDataOnly(found.get());
+                rec = index.upsert(id, path, ObjectState.METADATA_ONLY, fp);
             } else {
                 stats.invalidations.increment();
                 store.removeData(found.get());

@@ -135,6 +135,16 @@ class CacheLayerTest {
     }
 
     @Test
+    void theFirstOpenAfterALookupRecordedTheAttributesInvalidatesNothing() throws Exception {
+        byte[] data = bytes(CHUNK + 5, 3);
+        Files.write(lowerDir.resolve("g"), data);
+        cache.meta().attrs("g", lower.stat("g")); // what a lookup keeps: attributes, no version of the data
+        assertArrayEquals(data, readThrough(2, "g"));
+        assertEquals(0L, cache.stats().snapshot().getOrDefault("invalidations", 0L), cache.stats().snapshot().toString());
+        assertEquals("cached", cache.stateOf("g").state());
+    }
+
+    @Test
     void aFileNoOneUsesStaysLoadedIdleYetIsEvictedAndRevalidatedAsEver() throws Exception {
         byte[] first = bytes(2 * CHUNK + 7, 11);
         Files.write(lowerDir.resolve("f"), first);
