@@ -22,7 +22,6 @@ import dev.cachefs.nativeio.StatVfs;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -69,9 +68,8 @@ public final class StackedFs implements FuseFilesystem {
     private final NodeTable nodes;
     private final boolean root = Libc.geteuid() == 0;
     private final AtomicLong nextHandle = new AtomicLong(1);
-    private final Map<Long, OpenFile> files = new ConcurrentHashMap<>();
-    /** The opens of local copies by node, and which of them the kernel serves (passthrough). */
-    private final LocalOpens localOpens = new LocalOpens();
+    /** Files open through the mount: their handles, passthrough, closes. */
+    private final OpenFiles files;
     private final FileCache cache;
     /** Extended attributes for the attribute timeout (with the cache and a non-zero timeout), else null. */
     private final dev.cachefs.cache.XattrCache xattrs;
@@ -124,6 +122,7 @@ public final class StackedFs implements FuseFilesystem {
         Stat rootStat = lower.stat("");
         this.nodes = new NodeTable(rootStat);
         this.notices = new KernelNotices(nodes);
+        this.files = new OpenFiles(nextHandle, cache, notices, options.passthrough());
         cache.attrs("", rootStat); // a mount that starts offline next time needs the root
         long max;
         try {
@@ -155,10 +154,7 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public void destroy() {
-        for (OpenFile f : files.values()) {
-            close(f);
-        }
-        files.clear();
+        files.closeAll();
         notices.shutdown();
         dirs.closeAll();
     }
@@ -238,7 +234,7 @@ public final class StackedFs implements FuseFilesystem {
 
     /** Open files (for tests and stats). */
     public int openFiles() {
-        return files.size();
+        return files.count();
     }
 
     private Entry entry(long parent, String name, String path, Stat st) throws ErrnoException {
@@ -273,25 +269,6 @@ public final class StackedFs implements FuseFilesystem {
 
     private Attributes attrs(Stat st) {
         return new Attributes(st, options.attrTimeoutNs());
-    }
-
-    private OpenFile file(long fh) throws ErrnoException {
-        OpenFile f = files.get(fh);
-        if (f == null) {
-            throw new ErrnoException(Errno.EBADF);
-        }
-        return f;
-    }
-
-    private void close(OpenFile f) {
-        if (f.cached() != null) {
-            cache.release(f.cached());
-        } else if (f.lower() != null) {
-            f.lower().close();
-            if (f.pastCache()) {
-                cache.writtenPast(f.nodeid());
-            }
-        }
     }
 
     /** Gives a new object to the caller, as the kernel would have made it for them. */
@@ -348,7 +325,7 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public Attributes getattr(Ctx ctx, long nodeid, long fh) throws ErrnoException {
-        OpenFile f = fh >= 0 ? files.get(fh) : null;
+        OpenFile f = files.find(fh);
         String path = nodes.path(nodeid);
         Stat st;
         if (f != null && f.lower() != null) {
@@ -358,7 +335,7 @@ public final class StackedFs implements FuseFilesystem {
                 st = recent.stat(path);
             } catch (ErrnoException e) {
                 // fstat(2) of a file whose name is gone: the kernel asks without the handle.
-                Stat open = (e.errno() == Errno.ENOENT || e.errno() == Errno.ESTALE) ? OpenFile.ofNode(files.values(), nodeid) : null;
+                Stat open = (e.errno() == Errno.ENOENT || e.errno() == Errno.ESTALE) ? files.openedWith(nodeid) : null;
                 if (open == null) {
                     throw e;
                 }
@@ -378,7 +355,7 @@ public final class StackedFs implements FuseFilesystem {
         if (xattrs != null) {
             xattrs.drop(path); // a mode change rewrites the ACL
         }
-        OpenFile open = c.fh() >= 0 ? files.get(c.fh()) : null;
+        OpenFile open = files.find(c.fh());
         LowerFile f = open != null ? open.lower() : null;
         boolean local = servedLocally(path);
         if (c.has(Fuse.FATTR_MODE)) {
@@ -584,58 +561,6 @@ public final class StackedFs implements FuseFilesystem {
         return flags & ~(Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOCTTY);
     }
 
-    private OpenResult opened(long nodeid, CacheLayer.Opened o, Stat st) {
-        FuseConnection c = notices.connection();
-        if (o.versionChanged() && c != null) {
-            // Attributes only (no page locks taken), so safe inside this open: the kernel asks for
-            // the new size before its next read instead of trusting the old one until it expires.
-            c.invalidateInode(nodeid, -1, 0);
-            cache.stats().kernelInvalidations.increment();
-        }
-        long fh = nextHandle.getAndIncrement();
-        files.put(fh, new OpenFile(nodeid, o.handle().lower(), o.handle(), st));
-        return new OpenResult(fh, o.openFlags(), o.passthroughFd());
-    }
-
-    private boolean passthroughNow() {
-        FuseConnection c = notices.connection();
-        return options.passthrough() && c != null && c.passthroughAvailable();
-    }
-
-    /** @param mayPass whether the kernel may be handed {@code f}'s descriptor (passthrough) */
-    private OpenResult opened(long nodeid, LowerFile f, int flags, boolean mayPass) {
-        long fh = nextHandle.getAndIncrement();
-        // A writer on the lower's own file, beside the cache (write-back leaves a hard link's data
-        // on the lower): what the cache holds of the node may be older with the same fingerprint
-        // (two writes in one tick of the lower's clock), so it goes now and at the close.
-        boolean pastCache = !f.localCopy() && (flags & (Libc.O_ACCMODE | Libc.O_TRUNC)) != Libc.O_RDONLY
-                && cache.remembers();
-        if (pastCache) {
-            cache.writtenPast(nodeid);
-        }
-        files.put(fh, new OpenFile(nodeid, f, null, null, pastCache));
-        boolean pass;
-        if (f.localCopy()) {
-            // A local copy (write-back, offline change) is read and written by the kernel itself
-            // when nothing else of the node is open in another mode (see LocalOpens).
-            pass = localOpens.opened(nodeid, fh, f, passthroughNow() && !cache.hasOpens(nodeid));
-            if (pass) {
-                cache.stats().localPassthroughOpens.increment();
-            }
-        } else {
-            pass = mayPass && options.passthrough() && f.fd() >= 0;
-        }
-        // Without passthrough, an O_DIRECT open bypasses the kernel's page cache of the mount too.
-        int openFlags = !pass && (flags & Libc.O_DIRECT) != 0 ? Fuse.FOPEN_DIRECT_IO : 0;
-        if (f.localCopy()) {
-            // A local copy is the file until its upload: a close has nothing to flush (fsync is
-            // what makes it durable), so the kernel need not send FLUSH (write-back's small files:
-            // one request of four per create).
-            openFlags |= Fuse.FOPEN_NOFLUSH;
-        }
-        return new OpenResult(fh, openFlags, pass ? f.fd() : -1);
-    }
-
     @Override
     public OpenResult open(Ctx ctx, long nodeid, int flags) throws ErrnoException {
         String path = nodes.path(nodeid);
@@ -665,11 +590,11 @@ public final class StackedFs implements FuseFilesystem {
                 // Kept out of the cache by the config: served by the daemon (under deadlines), never
                 // by passthrough onto the lower's descriptor, where a hung lower would hang the reader.
                 cache.stats().policyUncachedOpens.increment();
-                return opened(nodeid, lower.open(path, lowerFlags(flags), 0), flags, false);
+                return files.lower(nodeid, lower.open(path, lowerFlags(flags), 0), flags, false);
             }
             if (st.isRegular()) {
-                awaitNoLocalOpens(nodeid);
-                return opened(nodeid, cache.open(nodeid, path, st, flags, lowerFlags(flags), passthroughNow()), st);
+                files.awaitNoLocalOpens(nodeid);
+                return files.cached(nodeid, cache.open(nodeid, path, st, flags, lowerFlags(flags), files.passthroughNow()), st);
             }
         }
         // The kernel fails a daemon-path open while passthrough opens of the inode live.
@@ -678,23 +603,7 @@ public final class StackedFs implements FuseFilesystem {
         // Other local files (the open conflicts' versions) are served by the daemon: the kernel
         // allows one backing file per inode and no mix of passthrough and other opens (a mapping
         // left by an earlier open counts), and fails the open with EIO.
-        return opened(nodeid, f, flags, cache.passesLowerThrough());
-    }
-
-    /**
-     * Before an open through the cache layer: local copies of the node were open until just now
-     * (their upload retired them after the close), and the kernel's RELEASE of those opens may
-     * still be on its way; an open in another mode must not meet them.
-     */
-    private void awaitNoLocalOpens(long nodeid) {
-        for (int i = 0; i < 1000 && localOpens.has(nodeid); i++) {
-            try {
-                Thread.sleep(2);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
-        }
+        return files.lower(nodeid, f, flags, cache.passesLowerThrough());
     }
 
     @Override
@@ -734,7 +643,7 @@ public final class StackedFs implements FuseFilesystem {
             }
             if (st.isRegular() && cache.caches(path, flags) && !policy.uncached(path, 0)) {
                 try {
-                    return new Created(e, opened(e.nodeid(), cache.created(e.nodeid(), path, f, flags), null));
+                    return new Created(e, files.cached(e.nodeid(), cache.created(e.nodeid(), path, f, flags), null));
                 } catch (ErrnoException | RuntimeException ex) {
                     forget(e.nodeid(), 1);
                     throw ex;
@@ -742,7 +651,7 @@ public final class StackedFs implements FuseFilesystem {
             }
             // Not cached: a local file (offline) or a lower file kept out of the cache by the
             // config is served by the daemon (see open for why local files are not passed through).
-            return new Created(e, opened(e.nodeid(), f, flags, cache.passesLowerThrough()));
+            return new Created(e, files.lower(e.nodeid(), f, flags, cache.passesLowerThrough()));
         } catch (ErrnoException | RuntimeException e) {
             f.close();
             throw e;
@@ -751,20 +660,20 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public int read(Ctx ctx, long nodeid, long fh, long offset, MemorySegment dst) throws ErrnoException {
-        OpenFile f = file(fh);
+        OpenFile f = files.get(fh);
         return f.cached() != null ? cache.read(f.cached(), offset, dst) : f.need().read(offset, dst);
     }
 
     @Override
     public int write(Ctx ctx, long nodeid, long fh, long offset, MemorySegment src, int writeFlags)
             throws ErrnoException {
-        OpenFile f = file(fh);
+        OpenFile f = files.get(fh);
         return f.cached() != null ? cache.write(f.cached(), offset, src) : f.need().write(offset, src);
     }
 
     @Override
     public void flush(Ctx ctx, long nodeid, long fh, long lockOwner) throws ErrnoException {
-        OpenFile f = file(fh);
+        OpenFile f = files.get(fh);
         if (f.lower() != null) {
             f.lower().flush();
             if (f.cached() != null) {
@@ -776,16 +685,12 @@ public final class StackedFs implements FuseFilesystem {
     @Override
     public void release(Ctx ctx, long nodeid, long fh, int flags) {
         recent.closedAt(fh);
-        OpenFile f = files.remove(fh);
-        if (f != null) {
-            localOpens.released(fh);
-            close(f);
-        }
+        files.release(fh);
     }
 
     @Override
     public void fsync(Ctx ctx, long nodeid, long fh, boolean dataOnly) throws ErrnoException {
-        OpenFile f = file(fh);
+        OpenFile f = files.get(fh);
         if (f.lower() != null) {
             f.lower().fsync(dataOnly);
             if (f.cached() != null) {
@@ -796,7 +701,7 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public void fallocate(Ctx ctx, long nodeid, long fh, int mode, long offset, long length) throws ErrnoException {
-        OpenFile f = file(fh);
+        OpenFile f = files.get(fh);
         f.need().fallocate(mode, offset, length);
         if (f.cached() != null) {
             cache.changed(nodeid, offset, f.lower().stat());
@@ -805,7 +710,7 @@ public final class StackedFs implements FuseFilesystem {
 
     @Override
     public long lseek(Ctx ctx, long nodeid, long fh, long offset, int whence) throws ErrnoException {
-        OpenFile f = file(fh);
+        OpenFile f = files.get(fh);
         return (f.cached() != null ? cache.lowerFor(f.cached()) : f.need()).lseek(offset, whence);
     }
 
