@@ -64,9 +64,10 @@ mvn_run() {
 
 CACHEFS_JAR="$CACHEFS_ROOT/cachefs-core/target/cachefs-all.jar"
 
-# build_if_needed: (re)builds the CLI jar when it is missing or older than any source.
+# build_if_needed: (re)builds the CLI jar when it is missing or older than any source. Build
+# outputs are not sources: the modules built after the jar write target/ files newer than it.
 build_if_needed() {
-    if [ -f "$CACHEFS_JAR" ] && [ -f "$CACHEFS_ROOT/test-harness/target/classpath.txt" ] && [ -f "$CACHEFS_ROOT/bench/target/classpath.txt" ] && [ -z "$(find "$CACHEFS_ROOT" -path "$CACHEFS_ROOT/.git" -prune -o \
+    if [ -f "$CACHEFS_JAR" ] && [ -f "$CACHEFS_ROOT/test-harness/target/classpath.txt" ] && [ -f "$CACHEFS_ROOT/bench/target/classpath.txt" ] && [ -z "$(find "$CACHEFS_ROOT" \( -path "$CACHEFS_ROOT/.git" -o -name target \) -prune -o \
             \( -name '*.java' -o -name 'pom.xml' -o -name '*.properties' \) -newer "$CACHEFS_JAR" -print -quit)" ]; then
         return 0
     fi
