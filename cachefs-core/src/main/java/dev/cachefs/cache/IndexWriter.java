@@ -109,8 +109,18 @@ final class IndexWriter implements AutoCloseable {
         CountDownLatch l = new CountDownLatch(1);
         queue.add(new Barrier(l));
         try {
-            if (!l.await(60, TimeUnit.SECONDS)) {
-                log.warn("the cache index writer is more than 60 s behind");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!l.await(100, TimeUnit.MILLISECONDS)) {
+                if (!thread.isAlive()) {
+                    // Closed: nothing will write what is queued. A caller still at work after the
+                    // close must not wait a minute per flush (it did, in a retirement at unmount).
+                    log.debug("index flush after the writer closed");
+                    return;
+                }
+                if (System.nanoTime() > deadline) {
+                    log.warn("the cache index writer is more than 60 s behind");
+                    return;
+                }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

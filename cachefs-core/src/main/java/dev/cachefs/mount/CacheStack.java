@@ -127,6 +127,7 @@ public final class CacheStack implements AutoCloseable {
         } catch (RuntimeException e) {
             log.error("upload at unmount: {}", e.toString());
         }
+        uplink.quiesce();
         try {
             cache.close();
         } finally {

@@ -840,6 +840,19 @@ public final class Uplink implements AutoCloseable {
         }
     }
 
+    /**
+     * Before the cache layer closes: no new replay starts, and one in progress (its retirement
+     * adopts local copies into the cache layer) finishes while that layer is still open. Before
+     * this, an unmount during a retirement closed the index writer under it, and each of the
+     * retirement's index flushes waited a minute for a writer that was gone.
+     */
+    public void quiesce() {
+        connectivity.stopProbing();
+        synchronized (offline.changesLock()) {
+            // a retirement in progress ends here
+        }
+    }
+
     private void closeLink() {
         if (uploader != null) {
             uploader.close();

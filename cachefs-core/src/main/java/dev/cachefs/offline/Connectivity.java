@@ -392,4 +392,9 @@ public final class Connectivity implements AutoCloseable {
         closed = true;
         prober.interrupt();
     }
+
+    /** No more probes, hence no new replay; one in progress goes on (see {@code Uplink.quiesce}). */
+    public void stopProbing() {
+        closed = true;
+    }
 }
