@@ -736,7 +736,8 @@ public final class OfflineFs implements LowerFs {
                 CachedTree.Node parent = parentForNew(path);
                 // The local file first: a journal entry never names a file that is not there.
                 String local = "new-" + java.util.UUID.randomUUID();
-                Path f = localFile(local);
+                Path f;
+                f = localFile(local);
                 try {
                     // Private (0600), and new (O_EXCL): one system call, not a channel and a chmod.
                     Libc.close(Libc.open(RawPath.fromText(f.toString()),
