@@ -103,16 +103,6 @@ public final class XattrCache {
         return v.length;
     }
 
-    /**
-     * {@code path} has no attribute {@code name}: told for a file just made through the mount and
-     * the one attribute no new file can have, file capabilities ({@code security.capability}, which
-     * only a setxattr sets). The kernel asks for it at a new file's first write; without this each
-     * create of write-back's small files paid a lookup of the file in the index for it.
-     */
-    public void absent(String path, String name) {
-        values.get(path, k -> new ConcurrentHashMap<>()).put(name, new Value(null, Errno.ENODATA));
-    }
-
     /** The attributes of {@code path} changed through the mount. */
     public void drop(String path) {
         values.invalidate(path);

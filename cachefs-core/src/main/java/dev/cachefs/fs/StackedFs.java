@@ -633,9 +633,6 @@ public final class StackedFs implements FuseFilesystem {
                 recent.nameAdded(path);
                 ownNew(ctx, parent, path, st);
                 st = f.stat();
-                if (xattrs != null) {
-                    xattrs.absent(path, "security.capability"); // asked at the first write; a new file has none
-                }
             }
             Entry e = entry(parent, name, path, st);
             if (made && f.notOnLowerYet()) {

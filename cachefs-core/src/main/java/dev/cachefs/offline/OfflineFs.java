@@ -737,14 +737,11 @@ public final class OfflineFs implements LowerFs {
                 // The local file first: a journal entry never names a file that is not there.
                 String local = "new-" + java.util.UUID.randomUUID();
                 Path f;
-                f = localFile(local);
                 try {
-                    // Private (0600), and new (O_EXCL): one system call, not a channel and a chmod.
-                    Libc.close(Libc.open(RawPath.fromText(f.toString()),
-                            Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0600));
-                } catch (ErrnoException e) {
-                    throw new ErrnoException(e.errno() == Errno.ENOSPC || e.errno() == Errno.EDQUOT ? Errno.ENOSPC : Errno.EIO,
-                            "cannot make the local file of " + path + ": " + e.getMessage());
+                    f = localFile(local);
+                    CacheStore.openPrivate(f).close();
+                } catch (IOException e) {
+                    throw ErrnoMapping.of(e, "cannot make the local file of " + path, store.directory());
                 }
                 try {
                     commit("create " + path, () -> {

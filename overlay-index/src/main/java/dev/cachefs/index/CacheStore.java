@@ -244,19 +244,12 @@ public final class CacheStore implements AutoCloseable {
 
     /** The data file name of an object: hex SHA-256 of its identity (fixed length, spread evenly). */
     public static String dataNameOf(FileId id) {
-        MessageDigest sha = SHA256.get();
-        sha.reset();
-        return HexFormat.of().formatHex(sha.digest(id.encoded()));
-    }
-
-    /** A digest per thread: looking one up costs more than the digest of an identity. */
-    private static final ThreadLocal<MessageDigest> SHA256 = ThreadLocal.withInitial(() -> {
         try {
-            return MessageDigest.getInstance("SHA-256");
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(id.encoded()));
         } catch (NoSuchAlgorithmException e) {
             throw new AssertionError(e);
         }
-    });
+    }
 
     /** Relative path of a data file under data/: two levels of fan-out. */
     static String relativeDataPath(String name) {

@@ -26,8 +26,6 @@ public final class FileId {
     private static final byte KIND_PROVISIONAL = 3;
 
     private final byte[] encoded;
-    /** One for all: making a SecureRandom looks its provider up, ~20 us of every offline create. */
-    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
 
     private FileId(byte[] encoded) {
         this.encoded = encoded;
@@ -53,7 +51,7 @@ public final class FileId {
     /** A fresh identity for an object made while disconnected; replay gives it its real one. */
     public static FileId provisional(byte[] fsid) {
         byte[] random = new byte[16];
-        RANDOM.nextBytes(random);
+        new java.security.SecureRandom().nextBytes(random);
         ByteArrayOutputStream out = header(KIND_PROVISIONAL, fsid);
         writeBytes(out, random);
         return new FileId(out.toByteArray());
