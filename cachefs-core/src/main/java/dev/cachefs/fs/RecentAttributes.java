@@ -238,7 +238,9 @@ final class RecentAttributes {
         int slash = path.lastIndexOf('/');
         String dir = slash < 0 ? "" : path.substring(0, slash);
         Asked before = askedIn.getIfPresent(dir);
-        boolean another = before != null && now - before.atNs() < OPEN_AFTER_LISTING_NS && !before.path().equals(path);
+        boolean inRow = before != null && now - before.atNs() < OPEN_AFTER_LISTING_NS;
+        boolean again = inRow && before.path().equals(path);
+        boolean another = inRow && !again;
         if (another && before.roundTrips() >= RUN_AFTER) {
             askedIn.put(dir, new Asked(path, now, RUN_AFTER));
             Stat st = revalidateTogether(dir, path, now);
@@ -248,10 +250,14 @@ final class RecentAttributes {
         // client keeps attributes: sshfs for 20 s): asked alone. An open right after its lookup
         // is answered by the lower's client from that lookup: it keeps the count.
         Stat st = lower.stat(path);
-        boolean roundTrip = nanoTime.getAsLong() - now >= roundTripNs;
-        boolean again = before != null && now - before.atNs() < OPEN_AFTER_LISTING_NS && before.path().equals(path);
-        int count = roundTrip ? (another ? before.roundTrips() + 1 : again ? Math.max(1, before.roundTrips()) : 1)
-                : again ? before.roundTrips() : 0;
+        int count;
+        if (nanoTime.getAsLong() - now < roundTripNs) {
+            count = again ? before.roundTrips() : 0; // no round trip: the run breaks
+        } else if (another) {
+            count = before.roundTrips() + 1;
+        } else {
+            count = again ? Math.max(1, before.roundTrips()) : 1;
+        }
         askedIn.put(dir, new Asked(path, now, count));
         return st;
     }
